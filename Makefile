@@ -1,0 +1,48 @@
+# Build, run and test the Rust nbdkit.  `make run` serves a 1 GiB memory
+# disk; `make check` installs what the tests need and runs them all.
+
+CARGO     ?= cargo
+PREFIX    ?= /usr/local
+BUILDDIR  := build
+NBDKIT    := target/release/nbdkit
+PORT      ?= 10809
+SOCK      ?= /tmp/nbdkit-rs.sock
+
+.PHONY: all build run check test compat bench bindings bindings-check install clean c-plugins
+
+all: build
+
+build:
+	$(CARGO) build --release
+	$(MAKE) c-plugins
+
+# C test plugins (and anything else built against include/).
+include c-plugins/c-plugins.mk
+
+run: build
+	@echo "Serving a 1 GiB memory disk.  Connect with:"
+	@echo "    nbdinfo nbd://localhost:$(PORT)"
+	@echo "    nbdinfo 'nbd+unix:///?socket=$(SOCK)'"
+	@echo "Press ^C to stop."
+	$(NBDKIT) -f -p $(PORT) -U $(SOCK) memory 1G
+
+check:
+	bash scripts/check.sh
+
+# Only the end-to-end tests, against an already built server.
+compat: build
+	bash compat-tests/run
+
+bench: build
+	bash bench/run
+
+install: build
+	install -D -m 755 $(NBDKIT) $(DESTDIR)$(PREFIX)/sbin/nbdkit
+	install -d $(DESTDIR)$(PREFIX)/include
+	install -m 644 include/*.h $(DESTDIR)$(PREFIX)/include/
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|g' include/nbdkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nbdkit.pc
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILDDIR)

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# `make check`: install what the tests need, build, run the unit tests and the
+# end-to-end compat tests, and end with one `N passed, N failed` line.
+set -u
+cd "$(dirname "$0")/.."
+export PATH="/usr/bin:/usr/sbin:$PATH"   # Debian's python3 (with libnbd) first
+export CARGO_TERM_COLOR=never
+
+bash scripts/install-deps.sh || { echo "install-deps failed"; echo "0 passed, 1 failed"; exit 1; }
+
+passed=0 failed=0
+log=$(mktemp)
+
+echo "== build"
+if ! make build >"$log" 2>&1; then
+  tail -50 "$log"; echo "0 passed, 1 failed"; exit 1
+fi
+
+echo "== cargo test"
+cargo test --release 2>&1 | tee "$log" | grep -E '^(test |test result|failures|---- )' | grep -v ' ok$' || true
+while read -r p f; do
+  passed=$((passed + p)); failed=$((failed + f))
+done < <(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log")
+if ! grep -q '^test result' "$log"; then
+  tail -40 "$log"; failed=$((failed + 1))
+fi
+
+if [ -x scripts/bindings-check.sh ]; then
+  echo "== bindings up to date"
+  if bash scripts/bindings-check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+
+echo "== compat tests"
+bash compat-tests/run | tee "$log"
+read -r p f < <(sed -n 's/^compat: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)
+passed=$((passed + ${p:-0})); failed=$((failed + ${f:-1}))
+
+rm -f "$log"
+echo "${passed} passed, ${failed} failed"
+[ "$failed" -eq 0 ]

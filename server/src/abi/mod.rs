@@ -1,0 +1,5 @@
+//! The C boundary: bindgen's view of `include/`, the exported `nbdkit_*`
+//! server API, and the adapter that runs a `.so` plugin as a backend.
+//! All FFI `unsafe` in the server lives under this module.
+
+pub mod plugin;

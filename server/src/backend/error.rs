@@ -1,0 +1,54 @@
+//! The error a backend call returns: an errno (what goes on the wire) and a
+//! message (what goes in the log).  Per-request errors are this type; errors
+//! that end a connection live in `net`.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    /// A POSIX errno value (`libc::EIO`, ...).  The protocol layer maps it to
+    /// an NBD error code.
+    pub errno: i32,
+    /// Human-readable context; may be empty when the plugin already logged
+    /// its own message with `nbdkit_error`.
+    pub msg: String,
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub fn new(errno: i32, msg: impl Into<String>) -> Self {
+        Error { errno, msg: msg.into() }
+    }
+    pub fn einval(msg: impl Into<String>) -> Self {
+        Self::new(libc::EINVAL, msg)
+    }
+    pub fn eio(msg: impl Into<String>) -> Self {
+        Self::new(libc::EIO, msg)
+    }
+    pub fn enospc(msg: impl Into<String>) -> Self {
+        Self::new(libc::ENOSPC, msg)
+    }
+    pub fn eperm(msg: impl Into<String>) -> Self {
+        Self::new(libc::EPERM, msg)
+    }
+    pub fn enotsup(msg: impl Into<String>) -> Self {
+        Self::new(libc::ENOTSUP, msg)
+    }
+    /// From an `std::io::Error`, keeping its errno when it has one.
+    pub fn from_io(e: &std::io::Error, what: impl fmt::Display) -> Self {
+        Self::new(e.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {e}"))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.msg.is_empty() {
+            write!(f, "{}", std::io::Error::from_raw_os_error(self.errno))
+        } else {
+            write!(f, "{}", self.msg)
+        }
+    }
+}
+
+impl std::error::Error for Error {}

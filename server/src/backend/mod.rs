@@ -1,0 +1,265 @@
+//! The backend: what serves the data behind an export.
+//!
+//! A backend is a [`Plugin`] (process-wide: configuration, lifecycle, opening
+//! connections) and, per connection, a [`Handle`] (the data calls).  Built-in
+//! plugins implement these in Rust; the C adapter in `abi/` implements them
+//! over a loaded `.so`; filters wrap another backend's traits.
+//!
+//! Lengths and offsets are 64-bit everywhere here.  Callers (the protocol
+//! dispatch) have already validated ranges, flags and sizes against what the
+//! handle advertised, so implementations can trust `offset + count <= size`.
+
+pub mod builtin;
+pub mod error;
+pub mod extents;
+pub mod registry;
+
+pub use error::{Error, Result};
+pub use extents::{Extent, Extents};
+
+use std::io::Write;
+use std::os::fd::RawFd;
+
+/// Request flags as nbdkit passes them to plugins (`NBDKIT_FLAG_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flags(pub u32);
+
+impl Flags {
+    pub const NONE: Flags = Flags(0);
+    pub const MAY_TRIM: u32 = 1 << 0;
+    pub const FUA: u32 = 1 << 1;
+    pub const REQ_ONE: u32 = 1 << 2;
+    pub const FAST_ZERO: u32 = 1 << 3;
+
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn fua(self) -> bool {
+        self.has(Self::FUA)
+    }
+    pub fn may_trim(self) -> bool {
+        self.has(Self::MAY_TRIM)
+    }
+    pub fn req_one(self) -> bool {
+        self.has(Self::REQ_ONE)
+    }
+    pub fn fast_zero(self) -> bool {
+        self.has(Self::FAST_ZERO)
+    }
+    pub fn without(self, bit: u32) -> Flags {
+        Flags(self.0 & !bit)
+    }
+}
+
+/// How a plugin wants concurrent calls serialised (`NBDKIT_THREAD_MODEL_*`).
+/// Ordered from most to least restrictive, as nbdkit takes the minimum of
+/// what the plugin and each filter ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ThreadModel {
+    SerializeConnections = 0,
+    SerializeAllRequests = 1,
+    SerializeRequests = 2,
+    Parallel = 3,
+}
+
+impl ThreadModel {
+    pub fn from_c(v: i32) -> Option<ThreadModel> {
+        Some(match v {
+            0 => ThreadModel::SerializeConnections,
+            1 => ThreadModel::SerializeAllRequests,
+            2 => ThreadModel::SerializeRequests,
+            3 => ThreadModel::Parallel,
+            _ => return None,
+        })
+    }
+    /// The name `--dump-plugin` prints (`thread_model=...`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ThreadModel::SerializeConnections => "serialize_connections",
+            ThreadModel::SerializeAllRequests => "serialize_all_requests",
+            ThreadModel::SerializeRequests => "serialize_requests",
+            ThreadModel::Parallel => "parallel",
+        }
+    }
+}
+
+/// Tri-state answers of `can_fua`, `can_cache` (`NBDKIT_FUA_*`,
+/// `NBDKIT_CACHE_*`): none, emulated by the server, or native.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Support {
+    None = 0,
+    Emulate = 1,
+    Native = 2,
+}
+
+impl Support {
+    pub fn from_c(v: i32) -> Support {
+        match v {
+            i32::MIN..=0 => Support::None,
+            1 => Support::Emulate,
+            _ => Support::Native,
+        }
+    }
+}
+
+/// Block size constraints a handle advertises (NBD_INFO_BLOCK_SIZE).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockSize {
+    pub minimum: u32,
+    pub preferred: u32,
+    pub maximum: u32,
+}
+
+/// One export as `list_exports` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportEntry {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// What a plugin may know about the connection it serves.  Shared with the
+/// handle for its lifetime (the C adapter publishes it to `nbdkit_peer_*`,
+/// `nbdkit_export_name` and `nbdkit_is_tls`).
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// Connection number, for log lines (`nbdkit: memory[3]: ...`).
+    pub id: u64,
+    /// The connected socket, for `getpeername`/`SO_PEERCRED`.  `-1` when
+    /// there is none (e.g. `-s` on a pipe).
+    pub fd: RawFd,
+    pub export_name: String,
+    pub readonly: bool,
+    pub is_tls: bool,
+}
+
+/// Process-wide part of a backend.
+///
+/// Calls in order: `config`* → `config_complete` → `get_ready` → (fork) →
+/// `after_fork` → per connection `preconnect`, `open` … (Handle dropped =
+/// close) → `cleanup` → drop (= unload).
+pub trait Plugin: Send + Sync {
+    /// Short name (`memory`, `file`, the C plugin's `.name`).
+    fn name(&self) -> &str;
+    fn version(&self) -> Option<&str> {
+        None
+    }
+    fn longname(&self) -> Option<&str> {
+        None
+    }
+    fn description(&self) -> Option<&str> {
+        None
+    }
+    /// Text for `--help` after the plugin name.
+    fn config_help(&self) -> Option<&str> {
+        None
+    }
+    /// The key a bare `VALUE` on the command line is given to.
+    fn magic_config_key(&self) -> Option<&str> {
+        None
+    }
+    fn config(&mut self, key: &str, value: &str) -> Result<()>;
+    fn config_complete(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn thread_model(&self) -> ThreadModel {
+        ThreadModel::Parallel
+    }
+    fn get_ready(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn after_fork(&mut self) -> Result<()> {
+        Ok(())
+    }
+    /// Lines the plugin adds to `--dump-plugin`, after the server's own.
+    fn dump_plugin(&self, _out: &mut dyn Write) -> std::io::Result<()> {
+        Ok(())
+    }
+    /// Extra `--dump-plugin` keys describing which callbacks exist
+    /// (`has_pread=1`, ...).  Built-ins list theirs; the C adapter derives them.
+    fn dump_has(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+    fn preconnect(&self, _readonly: bool) -> Result<()> {
+        Ok(())
+    }
+    /// `None` means the plugin does not list exports: the server answers with
+    /// the default export only.
+    fn list_exports(&self, _readonly: bool, _is_tls: bool) -> Result<Option<Vec<ExportEntry>>> {
+        Ok(None)
+    }
+    /// The canonical name of the export `""` resolves to.
+    fn default_export(&self, _readonly: bool, _is_tls: bool) -> Result<String> {
+        Ok(String::new())
+    }
+    fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>>;
+    fn cleanup(&mut self) {}
+}
+
+/// Per-connection part of a backend.  Dropping it closes it.
+///
+/// Methods take `&self`: the server calls them from several worker threads at
+/// once unless the thread model forbids it, so implementations use interior
+/// mutability.  The `can_*` answers are asked once per connection, after
+/// open, and cached by the caller.
+pub trait Handle: Send + Sync {
+    fn export_description(&self) -> Result<Option<String>> {
+        Ok(None)
+    }
+    fn get_size(&self) -> Result<u64>;
+    fn block_size(&self) -> Result<Option<BlockSize>> {
+        Ok(None)
+    }
+    fn can_write(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn can_flush(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn is_rotational(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn can_trim(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn can_zero(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn can_fast_zero(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn can_fua(&self) -> Result<Support> {
+        Ok(Support::None)
+    }
+    fn can_multi_conn(&self) -> Result<bool> {
+        Ok(false)
+    }
+    fn can_cache(&self) -> Result<Support> {
+        Ok(Support::None)
+    }
+    fn can_extents(&self) -> Result<bool> {
+        Ok(false)
+    }
+
+    fn pread(&self, buf: &mut [u8], offset: u64, flags: Flags) -> Result<()>;
+    fn pwrite(&self, _buf: &[u8], _offset: u64, _flags: Flags) -> Result<()> {
+        Err(Error::eperm("write not supported"))
+    }
+    fn flush(&self, _flags: Flags) -> Result<()> {
+        Err(Error::einval("flush not supported"))
+    }
+    fn trim(&self, _count: u64, _offset: u64, _flags: Flags) -> Result<()> {
+        Err(Error::einval("trim not supported"))
+    }
+    /// Write zeroes.  `flags` may hold MAY_TRIM, FUA and FAST_ZERO.
+    fn zero(&self, _count: u64, _offset: u64, _flags: Flags) -> Result<()> {
+        Err(Error::enotsup("zero not supported"))
+    }
+    fn cache(&self, _count: u64, _offset: u64, _flags: Flags) -> Result<()> {
+        Ok(())
+    }
+    /// Fill `extents` (created for `offset..offset+count`) for this range.
+    /// Only called when `can_extents` answered true.
+    fn extents(&self, count: u64, offset: u64, _flags: Flags, extents: &mut Extents) -> Result<()> {
+        extents.add(offset, count, 0)
+    }
+}

@@ -1,0 +1,46 @@
+//! Finding the plugin the command line names: a built-in short name, a
+//! short name resolved in the plugin directory, or a path to a `.so`.
+
+use super::builtin;
+use super::Plugin;
+use std::path::{Path, PathBuf};
+
+/// Debian's plugin directory; `NBDKIT_PLUGINDIR` at build time overrides it.
+pub const DEFAULT_PLUGIN_DIR: &str = match option_env!("NBDKIT_PLUGINDIR") {
+    Some(d) => d,
+    None => "/usr/lib/x86_64-linux-gnu/nbdkit/plugins",
+};
+
+/// A `-D NAME.FLAG=VALUE` setting from the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebugFlag {
+    pub name: String,
+    pub flag: String,
+    pub value: i32,
+}
+
+/// A short name is one nbdkit resolves in its plugin directory: letters,
+/// digits, `-`, `_`, starting with a letter or digit.
+pub fn is_short_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// Where the `.so` for a plugin name or path is.
+pub fn plugin_path(name: &str) -> PathBuf {
+    if is_short_name(name) {
+        Path::new(DEFAULT_PLUGIN_DIR).join(format!("nbdkit-{name}-plugin.so"))
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// Load the plugin `name` as nbdkit would.  Our built-ins answer their own
+/// short names; everything else goes through the C adapter.
+pub fn load_plugin(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
+    if let Some(p) = builtin::find(name) {
+        return Ok(p);
+    }
+    crate::abi::plugin::load(&plugin_path(name), name, debug_flags)
+}
