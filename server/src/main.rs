@@ -4,6 +4,7 @@
 mod abi;
 mod backend;
 mod lifecycle;
+mod parse;
 
 fn main() {
     let _ = backend::registry::load_plugin("memory", &[]);
