@@ -140,6 +140,7 @@ pub struct ConnInfo {
 pub trait Plugin: Send + Sync {
     /// Short name (`memory`, `file`, the C plugin's `.name`).
     fn name(&self) -> &str;
+    /// `version=` in `--dump-plugin`; built-ins answer nbdkit's version.
     fn version(&self) -> Option<&str> {
         None
     }
@@ -170,26 +171,41 @@ pub trait Plugin: Send + Sync {
     fn after_fork(&mut self) -> Result<()> {
         Ok(())
     }
+    /// The thread model the plugin was compiled with (`max_thread_model=`
+    /// in `--dump-plugin`); `thread_model` may only narrow it.
+    fn max_thread_model(&self) -> ThreadModel {
+        ThreadModel::Parallel
+    }
+    /// `api_version=` and `struct_size=` for `--dump-plugin`.  Built-ins
+    /// answer as a 1.32 v2 plugin does.
+    fn dump_abi(&self) -> (i32, u64) {
+        (2, 384)
+    }
+    fn errno_is_preserved(&self) -> bool {
+        true
+    }
+    /// The callbacks this plugin has, as `--dump-plugin` lists them
+    /// (`"pread"` becomes `has_pread=1`), in nbdkit's order.
+    fn dump_has(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
     /// Lines the plugin adds to `--dump-plugin`, after the server's own.
     fn dump_plugin(&self, _out: &mut dyn Write) -> std::io::Result<()> {
         Ok(())
     }
-    /// Extra `--dump-plugin` keys describing which callbacks exist
-    /// (`has_pread=1`, ...).  Built-ins list theirs; the C adapter derives them.
-    fn dump_has(&self) -> Vec<&'static str> {
-        Vec::new()
-    }
-    fn preconnect(&self, _readonly: bool) -> Result<()> {
+    /// `conn.export_name` is not yet known here (empty).
+    fn preconnect(&self, _conn: &ConnInfo) -> Result<()> {
         Ok(())
     }
     /// `None` means the plugin does not list exports: the server answers with
     /// the default export only.
-    fn list_exports(&self, _readonly: bool, _is_tls: bool) -> Result<Option<Vec<ExportEntry>>> {
+    fn list_exports(&self, _conn: &ConnInfo) -> Result<Option<Vec<ExportEntry>>> {
         Ok(None)
     }
-    /// The canonical name of the export `""` resolves to.
-    fn default_export(&self, _readonly: bool, _is_tls: bool) -> Result<String> {
-        Ok(String::new())
+    /// The canonical name of the export `""` resolves to; `None` means the
+    /// plugin has no default export (the client must name one).
+    fn default_export(&self, _conn: &ConnInfo) -> Result<Option<String>> {
+        Ok(Some(String::new()))
     }
     fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>>;
     fn cleanup(&mut self) {}
