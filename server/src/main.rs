@@ -5,6 +5,7 @@ mod abi;
 mod backend;
 mod lifecycle;
 mod parse;
+mod protocol;
 
 fn main() {
     let _ = backend::registry::load_plugin("memory", &[]);

@@ -5,5 +5,8 @@ use crate::backend::Plugin;
 use std::path::Path;
 
 pub fn load(path: &Path, _name: &str, _debug: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
-    Err(format!("{}: cannot open shared object file: not yet supported", path.display()))
+    Err(format!(
+        "{}: cannot open shared object file: not yet supported",
+        path.display()
+    ))
 }
