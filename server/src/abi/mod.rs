@@ -2,4 +2,5 @@
 //! server API, and the adapter that runs a `.so` plugin as a backend.
 //! All FFI `unsafe` in the server lives under this module.
 
+pub mod os;
 pub mod plugin;
