@@ -141,7 +141,8 @@ mod tests {
         assert_eq!(read(3, 13), "00000000000000000000000008");
         assert_eq!(read(1048570, 5), "0000000fff");
         assert_eq!(read(9, 3), "000000");
-        assert_eq!(read(13, 2), "0008");
+        assert_eq!(read(13, 2), "0000");
+        assert_eq!(read(14, 2), "0008");
         assert_eq!(read(0x123456789, 0), "");
         let mut b = [0u8; 8];
         fill(&mut b, 0x0102_0304_0506_0708);
