@@ -93,6 +93,7 @@ pub struct Outcome {
 }
 
 pub enum Next {
+    ClientFlags,
     Options(Nego),
     Transmission,
     Close,
@@ -534,6 +535,7 @@ impl Conn {
             let _ = self.shared.session.set(s);
         }
         self.phase = match out.next {
+            Next::ClientFlags => Phase::ClientFlags,
             Next::Options(n) => Phase::Options(n),
             Next::Transmission => Phase::Transmission(None),
             Next::Close => Phase::Closing,
@@ -572,7 +574,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             Outcome {
                 bytes: out,
                 session: None,
-                next: Next::Options(Nego::default()),
+                next: Next::ClientFlags,
             }
         }
         Job::Oldstyle => {
