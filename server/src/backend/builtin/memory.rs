@@ -343,4 +343,54 @@ mod tests {
             t.join().unwrap();
         }
     }
+
+    /// A rough throughput check: `cargo test --release -- --ignored
+    /// memory_bench --nocapture`.
+    #[test]
+    #[ignore]
+    fn memory_bench_4k_random() {
+        let p = Arc::new(ready("1G"));
+        let nthreads: u64 = std::env::var("BENCH_THREADS")
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(2);
+        {
+            let h = p.open(&conn()).unwrap();
+            let t0 = std::time::Instant::now();
+            for off in (0..1u64 << 30).step_by(32768) {
+                h.pwrite(&[1u8; 4096], off, Flags::NONE).unwrap();
+            }
+            eprintln!("prefill {:?}", t0.elapsed());
+        }
+        let start = std::time::Instant::now();
+        let ops_per_thread = 500_000u64;
+        let threads: Vec<_> = (0..nthreads)
+            .map(|t| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let h = p.open(&conn()).unwrap();
+                    let mut buf = vec![t as u8 + 1; 4096];
+                    let blocks: u64 = std::env::var("BENCH_BLOCKS")
+                        .map(|v| v.parse().unwrap())
+                        .unwrap_or(1 << 18);
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t;
+                    for i in 0..ops_per_thread {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let off = (x % blocks) * 4096;
+                        if i % 2 == 0 {
+                            h.pwrite(&buf, off, Flags::NONE).unwrap();
+                        } else {
+                            h.pread(&mut buf, off, Flags::NONE).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("{:.0} ops/s", (nthreads * ops_per_thread) as f64 / secs);
+    }
 }
