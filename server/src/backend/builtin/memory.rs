@@ -16,16 +16,16 @@ use crate::backend::{
 
 pub struct MemoryPlugin {
     size: Option<u64>,
-    /// Created at `get_ready` (or lazily at first open) and shared by all
-    /// connections.
-    storage: Option<Arc<SparseArray>>,
+    /// Shared by all connections.  Created up front (it is only a few
+    /// empty shard maps) so `open` cannot find it missing.
+    storage: Arc<SparseArray>,
 }
 
 impl MemoryPlugin {
     pub fn new() -> Self {
         MemoryPlugin {
             size: None,
-            storage: None,
+            storage: Arc::new(SparseArray::new()),
         }
     }
 }
@@ -92,12 +92,6 @@ impl Plugin for MemoryPlugin {
     fn thread_model(&self) -> ThreadModel {
         ThreadModel::Parallel
     }
-    fn get_ready(&mut self) -> Result<()> {
-        if self.storage.is_none() {
-            self.storage = Some(Arc::new(SparseArray::new()));
-        }
-        Ok(())
-    }
     fn dump_has(&self) -> Vec<&'static str> {
         vec![
             "unload",
@@ -125,13 +119,9 @@ impl Plugin for MemoryPlugin {
         Ok(())
     }
     fn open(&self, _conn: &ConnInfo) -> Result<Box<dyn Handle>> {
-        let storage = match &self.storage {
-            Some(s) => s.clone(),
-            None => return Err(Error::eio("memory: open called before get_ready")),
-        };
         Ok(Box::new(MemoryHandle {
             size: self.size.unwrap_or(0),
-            storage,
+            storage: self.storage.clone(),
         }))
     }
 }
@@ -303,7 +293,7 @@ mod tests {
                 (32768, (1 << 20) - 32768, EXTENT_HOLE | EXTENT_ZERO)
             ]
         );
-        assert_eq!(p.storage.as_ref().unwrap().allocated_pages(), 1);
+        assert_eq!(p.storage.allocated_pages(), 1);
         // REQ_ONE stops after the first run.
         let mut e = Extents::new(0, 1 << 20).unwrap();
         h.extents(1 << 20, 0, Flags(Flags::REQ_ONE), &mut e)
