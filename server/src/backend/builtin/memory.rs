@@ -16,16 +16,16 @@ use crate::backend::{
 
 pub struct MemoryPlugin {
     size: Option<u64>,
-    /// Created at `get_ready` (or lazily at first open) and shared by all
-    /// connections.
-    storage: Option<Arc<SparseArray>>,
+    /// Shared by all connections.  Created up front (it is only a few
+    /// empty shard maps) so `open` cannot find it missing.
+    storage: Arc<SparseArray>,
 }
 
 impl MemoryPlugin {
     pub fn new() -> Self {
         MemoryPlugin {
             size: None,
-            storage: None,
+            storage: Arc::new(SparseArray::new()),
         }
     }
 }
@@ -92,12 +92,6 @@ impl Plugin for MemoryPlugin {
     fn thread_model(&self) -> ThreadModel {
         ThreadModel::Parallel
     }
-    fn get_ready(&mut self) -> Result<()> {
-        if self.storage.is_none() {
-            self.storage = Some(Arc::new(SparseArray::new()));
-        }
-        Ok(())
-    }
     fn dump_has(&self) -> Vec<&'static str> {
         vec![
             "unload",
@@ -125,13 +119,9 @@ impl Plugin for MemoryPlugin {
         Ok(())
     }
     fn open(&self, _conn: &ConnInfo) -> Result<Box<dyn Handle>> {
-        let storage = match &self.storage {
-            Some(s) => s.clone(),
-            None => return Err(Error::eio("memory: open called before get_ready")),
-        };
         Ok(Box::new(MemoryHandle {
             size: self.size.unwrap_or(0),
-            storage,
+            storage: self.storage.clone(),
         }))
     }
 }
@@ -303,7 +293,7 @@ mod tests {
                 (32768, (1 << 20) - 32768, EXTENT_HOLE | EXTENT_ZERO)
             ]
         );
-        assert_eq!(p.storage.as_ref().unwrap().allocated_pages(), 1);
+        assert_eq!(p.storage.allocated_pages(), 1);
         // REQ_ONE stops after the first run.
         let mut e = Extents::new(0, 1 << 20).unwrap();
         h.extents(1 << 20, 0, Flags(Flags::REQ_ONE), &mut e)
@@ -342,5 +332,55 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    /// A rough throughput check: `cargo test --release -- --ignored
+    /// memory_bench --nocapture`.
+    #[test]
+    #[ignore]
+    fn memory_bench_4k_random() {
+        let p = Arc::new(ready("1G"));
+        let nthreads: u64 = std::env::var("BENCH_THREADS")
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(2);
+        {
+            let h = p.open(&conn()).unwrap();
+            let t0 = std::time::Instant::now();
+            for off in (0..1u64 << 30).step_by(32768) {
+                h.pwrite(&[1u8; 4096], off, Flags::NONE).unwrap();
+            }
+            eprintln!("prefill {:?}", t0.elapsed());
+        }
+        let start = std::time::Instant::now();
+        let ops_per_thread = 500_000u64;
+        let threads: Vec<_> = (0..nthreads)
+            .map(|t| {
+                let p = p.clone();
+                std::thread::spawn(move || {
+                    let h = p.open(&conn()).unwrap();
+                    let mut buf = vec![t as u8 + 1; 4096];
+                    let blocks: u64 = std::env::var("BENCH_BLOCKS")
+                        .map(|v| v.parse().unwrap())
+                        .unwrap_or(1 << 18);
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ t;
+                    for i in 0..ops_per_thread {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let off = (x % blocks) * 4096;
+                        if i % 2 == 0 {
+                            h.pwrite(&buf, off, Flags::NONE).unwrap();
+                        } else {
+                            h.pread(&mut buf, off, Flags::NONE).unwrap();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!("{:.0} ops/s", (nthreads * ops_per_thread) as f64 / secs);
     }
 }
