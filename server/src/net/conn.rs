@@ -208,8 +208,17 @@ impl Conn {
                 Ok(Some(true)) => continue,
                 Ok(None) => return Want::Nothing,
                 Ok(Some(false)) => {
-                    if self.end > self.start || matches!(self.phase, Phase::Transmission(Some(_))) {
-                        log::debug!("client closed the connection in the middle of a message");
+                    // EOF between messages is a normal hang-up; inside one,
+                    // nbdkit reports the truncated message.
+                    let what = match self.phase {
+                        Phase::Transmission(Some(_)) => Some("read data"),
+                        _ if self.end == self.start => None,
+                        Phase::Transmission(None) => Some("read request"),
+                        Phase::ClientFlags => Some("reading initial client flags"),
+                        _ => Some("reading option"),
+                    };
+                    if let Some(what) = what {
+                        log::error!("{what}: conn->recv: Bad message");
                     }
                     return self.begin_close();
                 }
@@ -474,7 +483,7 @@ impl Conn {
             let r = self.shared.stream.read(&mut pw.buf[pw.filled..]);
             match r {
                 Ok(0) => {
-                    log::debug!("client closed the connection in the middle of a write");
+                    log::error!("read data: conn->recv: Bad message");
                     return Step::Want(self.begin_close());
                 }
                 Ok(n) => {

@@ -103,6 +103,13 @@ fn invalid(error: u32, name: &str, what: impl std::fmt::Display) -> Invalid {
 /// Check a request against the export, as nbdkit 1.32 does, in its order.
 pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
     let name = command_name(r.cmd);
+    if caps.readonly && matches!(r.cmd, NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES) {
+        return Err(invalid(
+            NBD_EPERM,
+            name,
+            "write request on readonly connection",
+        ));
+    }
     match r.cmd {
         NBD_CMD_READ | NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES | NBD_CMD_CACHE
         | NBD_CMD_BLOCK_STATUS => {
@@ -210,13 +217,6 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
         ));
     }
 
-    if caps.readonly && matches!(r.cmd, NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES) {
-        return Err(invalid(
-            NBD_EPERM,
-            name,
-            "write request on readonly connection",
-        ));
-    }
     if r.flags & NBD_CMD_FLAG_FUA != 0 && !caps.can_fua {
         return Err(invalid(
             NBD_EINVAL,
