@@ -8,7 +8,7 @@ NBDKIT    := target/release/nbdkit
 PORT      ?= 10809
 SOCK      ?= /tmp/nbdkit-rs.sock
 
-.PHONY: all build run check test compat bench bindings bindings-check install clean c-plugins
+.PHONY: all build run run-unix check test compat bench bindings bindings-check install clean c-plugins
 
 all: build
 
@@ -20,11 +20,17 @@ build:
 include c-plugins/c-plugins.mk
 
 run: build
-	@echo "Serving a 1 GiB memory disk.  Connect with:"
+	@echo "Serving a 1 GiB memory disk on TCP port $(PORT).  Connect with:"
 	@echo "    nbdinfo nbd://localhost:$(PORT)"
+	@echo "(make run-unix serves it on nbd+unix:///?socket=$(SOCK) instead.)  ^C stops it."
+	$(NBDKIT) -f -p $(PORT) memory 1G
+
+run-unix: build
+	@echo "Serving a 1 GiB memory disk.  Connect with:"
 	@echo "    nbdinfo 'nbd+unix:///?socket=$(SOCK)'"
-	@echo "Press ^C to stop."
-	$(NBDKIT) -f -p $(PORT) -U $(SOCK) memory 1G
+	@echo "^C stops it."
+	rm -f $(SOCK)
+	$(NBDKIT) -f -U $(SOCK) memory 1G
 
 check:
 	bash scripts/check.sh
