@@ -342,19 +342,23 @@ pub unsafe extern "C" fn nbdkit_read_password(
     let got = if v == b"-" {
         read_password_tty()
     } else if v.len() > 1 && v[0] == b'-' {
-        let s = String::from_utf8_lossy(&v[1..]);
-        match s.parse::<c_int>() {
-            Ok(fd) if (0..=2).contains(&fd) => {
-                error("cannot use password -FD for stdin/stdout/stderr");
-                None
-            }
-            Ok(fd) if fd > 2 => read_password_fd(fd, &format!("file descriptor {fd}")),
-            _ => {
-                error(&format!(
-                    "password: could not parse number: \"{s}\": trailing garbage"
-                ));
-                None
-            }
+        let mut fd: c_int = 0;
+        // SAFETY: value + 1 is the NUL-terminated rest of the string.
+        let r = unsafe {
+            nbdkit_parse_int(c"password file descriptor".as_ptr(), value.add(1), &mut fd)
+        };
+        if r == -1 {
+            None
+        } else if (0..=2).contains(&fd) {
+            error("cannot use password -FD for stdin/stdout/stderr");
+            None
+        // SAFETY: F_GETFD only queries the descriptor.
+        } else if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            let e = std::io::Error::from_raw_os_error(libc::EBADF);
+            error(&format!("fdopen {fd}: {}", strerror(&e)));
+            None
+        } else {
+            read_password_fd(fd, &format!("file descriptor {fd}"))
         }
     } else if v.first() == Some(&b'+') {
         let path = String::from_utf8_lossy(&v[1..]).into_owned();

@@ -11,3 +11,6 @@ pub mod bindings;
 pub mod context;
 pub mod exports;
 pub mod plugin;
+
+#[cfg(test)]
+mod tests;

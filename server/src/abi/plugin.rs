@@ -213,6 +213,7 @@ pub fn load(
         struct_size,
         errno_is_preserved: p.errno_is_preserved != 0,
     };
+    log::debug!("{pname}: load");
     if let Some(load) = lib.p.load {
         let _c = Call::enter(None);
         // SAFETY: the plugin's load callback.
@@ -401,13 +402,10 @@ impl Plugin for CPlugin {
         let mut entries = list.entries();
         if list.use_default {
             if let Some(d) = self.default_export(conn)? {
-                entries.insert(
-                    0,
-                    ExportEntry {
-                        name: d,
-                        description: None,
-                    },
-                );
+                entries.push(ExportEntry {
+                    name: d,
+                    description: None,
+                });
             }
         }
         Ok(Some(entries))
@@ -451,6 +449,7 @@ impl Plugin for CPlugin {
             return Err(self.lib.fail(&call, saved, "open"));
         }
         drop(call);
+        log::debug!("{}: open returned handle {h:p}", self.name);
         Ok(Box::new(CHandle {
             lib: self.lib.clone(),
             h,
@@ -469,6 +468,7 @@ impl Plugin for CPlugin {
 
 impl Drop for CPlugin {
     fn drop(&mut self) {
+        log::debug!("{}: unload plugin", self.name);
         if let Some(f) = self.p().unload {
             let _c = Call::enter(None);
             // SAFETY: the plugin's unload callback, called once, last.
