@@ -368,3 +368,70 @@ fn parse_functions_match_nbdkit() {
         Some("u: negative numbers are not allowed")
     );
 }
+
+#[test]
+fn struct_layout_is_nbdkit_1_32() {
+    use super::bindings::nbdkit_plugin as P;
+    use std::mem::{offset_of, size_of};
+    assert_eq!(size_of::<P>(), 384);
+    let want: [(usize, usize); 16] = [
+        (offset_of!(P, _struct_size), 0),
+        (offset_of!(P, _api_version), 8),
+        (offset_of!(P, _thread_model), 12),
+        (offset_of!(P, name), 16),
+        (offset_of!(P, open), 88),
+        (offset_of!(P, get_size), 104),
+        (offset_of!(P, _pread_v1), 144),
+        (offset_of!(P, _zero_v1), 176),
+        (offset_of!(P, errno_is_preserved), 184),
+        (offset_of!(P, pread), 216),
+        (offset_of!(P, magic_config_key), 256),
+        (offset_of!(P, extents), 280),
+        (offset_of!(P, thread_model), 304),
+        (offset_of!(P, preconnect), 320),
+        (offset_of!(P, cleanup), 368),
+        (offset_of!(P, block_size), 376),
+    ];
+    for (i, (got, exp)) in want.iter().enumerate() {
+        assert_eq!(got, exp, "field #{i}");
+    }
+}
+
+#[test]
+fn debian_python_plugin_with_a_script() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(path) = debian_plugin("python") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("nbdkit-rs-abi-py-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("disk.py");
+    std::fs::write(
+        &script,
+        "import nbdkit, errno\n\
+         API_VERSION = 2\n\
+         disk = bytearray(65536)\n\
+         def open(readonly):\n    return 1\n\
+         def get_size(h):\n    return len(disk)\n\
+         def pread(h, buf, offset, flags):\n\
+         \x20   if offset >= 32768:\n\
+         \x20       nbdkit.set_error(errno.ENOSPC)\n\
+         \x20       raise RuntimeError('too far')\n\
+         \x20   buf[:] = disk[offset:offset+len(buf)]\n\
+         def pwrite(h, buf, offset, flags):\n    disk[offset:offset+len(buf)] = buf\n",
+    )
+    .unwrap();
+    let p = start(&path, &[("script", script.to_str().unwrap())]);
+    assert_eq!(p.name(), "python");
+    let h = p.open(&conn(1, "")).unwrap();
+    assert_eq!(h.get_size().unwrap(), 65536);
+    assert!(h.can_write().unwrap());
+    h.pwrite(b"python", 10, Flags::NONE).unwrap();
+    let mut b = [0u8; 6];
+    h.pread(&mut b, 10, Flags::NONE).unwrap();
+    assert_eq!(&b, b"python");
+    let e = h.pread(&mut b, 40000, Flags::NONE).unwrap_err();
+    assert_eq!(e.errno, libc::ENOSPC);
+    drop(h);
+    let _ = std::fs::remove_dir_all(&dir);
+}
