@@ -10,6 +10,7 @@ CPLUG_SIMPLE := v1 errors everything debugflags
 CPLUG_TMS    := serialize_connections serialize_all_requests serialize_requests parallel
 CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(CPLUG_DIR)/errors-noerrno.so \
+                $(CPLUG_DIR)/badapi-3.so $(CPLUG_DIR)/badapi-noopen.so \
                 $(patsubst %,$(CPLUG_DIR)/threads-%.so,$(CPLUG_TMS))
 
 c-plugins: $(CPLUG_SOS) $(CPLUG_DIR)/layout-check.stamp
@@ -21,6 +22,14 @@ $(CPLUG_DIR)/%.so: c-plugins/%.c $(CPLUG_HDRS)
 $(CPLUG_DIR)/errors-noerrno.so: c-plugins/errors.c $(CPLUG_HDRS)
 	@mkdir -p $(CPLUG_DIR)
 	$(CPLUG_CC) $(CPLUG_CFLAGS) -DNO_ERRNO $< -o $@
+
+$(CPLUG_DIR)/badapi-3.so: c-plugins/badapi.c $(CPLUG_HDRS)
+	@mkdir -p $(CPLUG_DIR)
+	$(CPLUG_CC) $(CPLUG_CFLAGS) -DBAD_API=3 $< -o $@
+
+$(CPLUG_DIR)/badapi-noopen.so: c-plugins/badapi.c $(CPLUG_HDRS)
+	@mkdir -p $(CPLUG_DIR)
+	$(CPLUG_CC) $(CPLUG_CFLAGS) -DNO_OPEN $< -o $@
 
 $(CPLUG_DIR)/threads-%.so: c-plugins/threads.c $(CPLUG_HDRS)
 	@mkdir -p $(CPLUG_DIR)

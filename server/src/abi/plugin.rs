@@ -198,10 +198,12 @@ pub fn load(
         // SAFETY: looking up a data symbol in the plugin.
         let v = unsafe { libc::dlsym(dl, csym.as_ptr()) };
         if v.is_null() {
-            return Err(format!(
-                "error: -D {}.{}: {shown} does not contain a global variable called {sym}",
-                f.name, f.flag
-            ));
+            log::warn!(
+                "-D {}.{}: {pname} does not contain a global variable called {sym}",
+                f.name,
+                f.flag
+            );
+            continue;
         }
         // SAFETY: by nbdkit's convention the symbol is an int.
         unsafe { *(v as *mut c_int) = f.value };
