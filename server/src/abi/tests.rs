@@ -318,11 +318,8 @@ fn thread_models_and_debug_flags() {
         flag: "nope".into(),
         value: 1,
     }];
-    let err = load(&path, "debugflags", &bad).err().unwrap();
-    assert!(
-        err.contains("does not contain a global variable called debugflags_debug_nope"),
-        "{err}"
-    );
+    // nbdkit only warns about a flag the plugin lacks.
+    assert!(load(&path, "debugflags", &bad).is_ok());
 }
 
 #[test]
