@@ -1,11 +1,347 @@
 //! `nbdkit`: a network block device server, command-line compatible with
 //! nbdkit 1.32.
+//!
+//! Start-up follows nbdkit's order: parse the command line, load the
+//! plugin, configure it, get it ready, listen, fork into the background,
+//! then start the workers and the event loop.
 
 mod abi;
 mod backend;
+mod cli;
+mod dispatch;
 mod lifecycle;
+mod logging;
+mod net;
 mod parse;
+mod pool;
+mod protocol;
+
+use backend::{Plugin, ThreadModel};
+use cli::{Mode, Options};
+use std::io::Write;
+use std::process::exit;
+
+fn die(msg: impl std::fmt::Display) -> ! {
+    eprintln!("nbdkit: error: {msg}");
+    exit(1)
+}
 
 fn main() {
-    let _ = backend::registry::load_plugin("memory", &[]);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match cli::parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            if e.usage {
+                eprintln!("nbdkit: {}", e.msg);
+                eprint!("{}", cli::USAGE);
+            } else if e.msg.starts_with("no plugins given") || e.msg.contains("cannot be used") {
+                eprintln!("nbdkit: {}", e.msg);
+            } else {
+                eprintln!("nbdkit: error: {}", e.msg);
+            }
+            exit(1)
+        }
+    };
+    logging::init(opts.verbose, opts.log == cli::LogTo::Null);
+
+    match opts.mode {
+        Mode::Version => {
+            println!("nbdkit {}", cli::VERSION);
+            return;
+        }
+        Mode::DumpConfig => {
+            dump_config();
+            return;
+        }
+        Mode::Help if opts.plugin.is_none() => {
+            print!("{}", cli::USAGE);
+            return;
+        }
+        _ => {}
+    }
+    if !opts.filters.is_empty() {
+        die(format!(
+            "--filter={}: filters are not supported yet",
+            opts.filters[0]
+        ));
+    }
+
+    let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    let mut plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
+        Ok(p) => p,
+        Err(e) => die(e),
+    };
+
+    if opts.mode == Mode::Help {
+        print!("{}", cli::USAGE);
+        if let Some(h) = plugin.config_help() {
+            println!("\n{}:\n{}", plugin.name(), h);
+        }
+        return;
+    }
+    if opts.mode == Mode::DumpPlugin {
+        dump_plugin(&*plugin, &plugin_arg);
+        return;
+    }
+
+    lifecycle::set_stdio_safe(!opts.single);
+    configure(&mut *plugin, &opts);
+    if let Err(e) = plugin.get_ready() {
+        die(format!("{}: get_ready: {e}", plugin.name()))
+    }
+    let model = plugin.thread_model().min(plugin.max_thread_model());
+    exit(run(plugin, model, &opts));
+}
+
+fn configure(plugin: &mut dyn Plugin, opts: &Options) {
+    for (k, v) in &opts.params {
+        let key = match k {
+            Some(k) => k.clone(),
+            None => match plugin.magic_config_key() {
+                Some(m) => m.to_string(),
+                None => die(format!(
+                    "{}: this plugin does not need command line configuration (or has no magic \
+                     config key), so parameter '{v}' must be written as key=value",
+                    plugin.name()
+                )),
+            },
+        };
+        if let Err(e) = plugin.config(&key, v) {
+            if e.msg.is_empty() {
+                exit(1)
+            }
+            die(e)
+        }
+    }
+    if let Err(e) = plugin.config_complete() {
+        if e.msg.is_empty() {
+            exit(1)
+        }
+        die(e)
+    }
+}
+
+/// Where to listen, and the URI that reaches it.
+struct Bound {
+    listeners: Vec<net::listen::Listener>,
+    uri: String,
+    port: String,
+    unixsocket: String,
+    tmpdir: Option<std::path::PathBuf>,
+}
+
+fn bind(opts: &Options) -> Bound {
+    let export_q = |base: &str| format!("{base}/{}", opts.export_name);
+    if let Some(u) = &opts.unix {
+        let (path, tmpdir) = if u == "-" {
+            let dir = std::env::temp_dir().join(format!("nbdkit{}", std::process::id()));
+            if let Err(e) = std::fs::create_dir(&dir) {
+                die(format!("mkdtemp: {}: {e}", dir.display()))
+            }
+            (dir.join("socket"), Some(dir))
+        } else {
+            (std::path::PathBuf::from(u), None)
+        };
+        let p = path.to_string_lossy().to_string();
+        let l = net::listen::bind_unix(&p).unwrap_or_else(|e| die(e));
+        let uri = if opts.export_name.is_empty() {
+            format!("nbd+unix://?socket={p}")
+        } else {
+            format!("nbd+unix:///{}?socket={p}", opts.export_name)
+        };
+        return Bound {
+            listeners: vec![l],
+            uri,
+            port: String::new(),
+            unixsocket: p,
+            tmpdir,
+        };
+    }
+    let port = opts.port.clone().unwrap_or_else(|| "10809".into());
+    let ls = net::listen::bind_tcp(
+        opts.ipaddr.as_deref(),
+        &port,
+        opts.ipv4_only,
+        opts.ipv6_only,
+    )
+    .unwrap_or_else(|e| die(e));
+    let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    let base = format!("nbd://{host}:{port}");
+    let uri = if opts.export_name.is_empty() {
+        base
+    } else {
+        export_q(&base)
+    };
+    Bound {
+        listeners: ls,
+        uri,
+        port,
+        unixsocket: String::new(),
+        tmpdir: None,
+    }
+}
+
+fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
+    if opts.exit_with_parent {
+        if let Err(e) = abi::os::exit_with_parent() {
+            die(format!("--exit-with-parent: {e}"))
+        }
+    }
+    let mut single = None;
+    let mut bound = None;
+    if opts.single {
+        let s = abi::os::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
+        abi::os::detach_stdio();
+        single = Some(net::stream::Stream::Unix(mio::net::UnixStream::from_std(s)));
+    } else {
+        bound = Some(bind(opts));
+    }
+
+    // Fork only when not captive (--run), not -s, and not -f.
+    let mut plugin = plugin;
+    if !opts.foreground && !opts.single && opts.run.is_none() {
+        if let Err(e) = abi::os::daemonize() {
+            die(format!("fork: {e}"))
+        }
+    }
+    if let Some(p) = &opts.pidfile {
+        let write = std::fs::write(p, format!("{}\n", std::process::id()));
+        if let Err(e) = write {
+            die(format!("{p}: {e}"))
+        }
+    }
+    if let Err(e) = plugin.after_fork() {
+        die(format!("{}: after_fork: {e}", plugin.name()))
+    }
+
+    let (sig_r, sig_w) = mio::net::UnixStream::pair().unwrap_or_else(|e| die(e));
+    {
+        use std::os::fd::AsRawFd;
+        if let Err(e) = abi::os::install_signal_handlers(sig_w.as_raw_fd()) {
+            die(format!("sigaction: {e}"))
+        }
+    }
+
+    // Captive mode: run the command, and exit with its status.
+    let run_status = std::sync::Arc::new(std::sync::Mutex::new(None::<i32>));
+    if let (Some(cmd), Some(b)) = (&opts.run, &bound) {
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(cmd);
+        c.env("uri", &b.uri)
+            .env("nbd", &b.uri)
+            .env("port", &b.port)
+            .env("unixsocket", &b.unixsocket);
+        c.env("exportname", &opts.export_name);
+        match c.spawn() {
+            Ok(mut child) => {
+                let st = run_status.clone();
+                std::thread::spawn(move || {
+                    use std::os::unix::process::ExitStatusExt;
+                    let code = match child.wait() {
+                        Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
+                        Err(_) => 1,
+                    };
+                    *st.lock().unwrap() = Some(code);
+                    lifecycle::request_shutdown();
+                });
+            }
+            Err(e) => die(format!("--run: {e}")),
+        }
+    }
+
+    let cfg = net::ServeConfig {
+        readonly: opts.readonly,
+        export_name: opts.export_name.clone(),
+        no_sr: opts.no_sr,
+        mask_handshake: opts.mask_handshake,
+        oldstyle: opts.oldstyle,
+        max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
+    };
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        * 2;
+    let (listeners, tmpdir, unixsocket) = match bound {
+        Some(b) => (b.listeners, b.tmpdir, b.unixsocket),
+        None => (Vec::new(), None, String::new()),
+    };
+    let (server, rx) = net::Server::new(plugin, model, cfg, workers);
+    let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
+    if let Err(e) = served {
+        log::error!("event loop: {e}");
+    }
+    drop(sig_w);
+
+    if let Ok(mut srv) = std::sync::Arc::try_unwrap(server).map_err(|_| ()) {
+        srv.plugin.cleanup();
+    }
+    if let Some(d) = tmpdir {
+        let _ = std::fs::remove_dir_all(d);
+    } else if !unixsocket.is_empty() {
+        let _ = std::fs::remove_file(&unixsocket);
+    }
+    if let Some(p) = &opts.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    let code = *run_status.lock().unwrap();
+    code.unwrap_or(0)
+}
+
+fn dump_config() {
+    let bin = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let dir = std::path::Path::new(&bin)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let pd = backend::registry::DEFAULT_PLUGIN_DIR;
+    let libdir = std::path::Path::new(pd).parent().and_then(|p| p.parent());
+    let libdir = libdir.map(|p| p.display().to_string()).unwrap_or_default();
+    let mut o = std::io::stdout().lock();
+    let _ = write!(
+        o,
+        "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
+         host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\nname=nbdkit\n\
+         plugindir={pd}\nroot_tls_certificates_dir=/etc/pki/nbdkit\nsbindir={dir}\nselinux=no\n\
+         sysconfdir=/etc\ntls=no\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
+        std::env::consts::ARCH,
+        v = cli::VERSION
+    );
+}
+
+fn dump_plugin(p: &dyn Plugin, arg: &str) {
+    let mut o = std::io::stdout().lock();
+    let path = backend::registry::plugin_path(arg);
+    let path = std::fs::canonicalize(&path).unwrap_or(path);
+    let _ = writeln!(o, "path={}", path.display());
+    let _ = writeln!(o, "name={}", p.name());
+    if let Some(v) = p.version() {
+        let _ = writeln!(o, "version={v}");
+    }
+    let (api, size) = p.dump_abi();
+    let _ = writeln!(o, "api_version={api}\nstruct_size={size}");
+    let _ = writeln!(o, "max_thread_model={}", p.max_thread_model().name());
+    let _ = writeln!(
+        o,
+        "thread_model={}",
+        p.thread_model().min(p.max_thread_model()).name()
+    );
+    let _ = writeln!(o, "errno_is_preserved={}", p.errno_is_preserved() as i32);
+    if let Some(m) = p.magic_config_key() {
+        let _ = writeln!(o, "magic_config_key={m}");
+    }
+    for h in p.dump_has() {
+        let _ = writeln!(o, "has_{h}=1");
+    }
+    let _ = o.flush();
+    drop(o);
+    let mut out = std::io::stdout();
+    let _ = p.dump_plugin(&mut out);
+    let _ = out.flush();
 }

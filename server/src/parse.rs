@@ -54,8 +54,14 @@ mod tests {
         assert_eq!(size("010"), Ok(10));
         assert_eq!(size("1E"), Ok(1 << 60));
         assert_eq!(size("8E"), Err("overflow computing size (8E)".into()));
-        assert_eq!(size("1MiB"), Err("could not parse size: unknown suffix 'MiB'".into()));
-        assert_eq!(size("1.5G"), Err("could not parse size: unknown suffix '.5G'".into()));
+        assert_eq!(
+            size("1MiB"),
+            Err("could not parse size: unknown suffix 'MiB'".into())
+        );
+        assert_eq!(
+            size("1.5G"),
+            Err("could not parse size: unknown suffix '.5G'".into())
+        );
         assert_eq!(size("abc"), Err("could not parse size string (abc)".into()));
         assert_eq!(size(""), Err("could not parse size string ()".into()));
         assert!(size("99999999999999999999999").is_err());

@@ -10,6 +10,7 @@
 pub mod bindings;
 pub mod context;
 pub mod exports;
+pub mod os;
 pub mod plugin;
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(errno: i32, msg: impl Into<String>) -> Self {
-        Error { errno, msg: msg.into() }
+        Error {
+            errno,
+            msg: msg.into(),
+        }
     }
     pub fn einval(msg: impl Into<String>) -> Self {
         Self::new(libc::EINVAL, msg)
@@ -37,7 +40,10 @@ impl Error {
     }
     /// From an `std::io::Error`, keeping its errno when it has one.
     pub fn from_io(e: &std::io::Error, what: impl fmt::Display) -> Self {
-        Self::new(e.raw_os_error().unwrap_or(libc::EIO), format!("{what}: {e}"))
+        Self::new(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("{what}: {e}"),
+        )
     }
 }
 

@@ -43,7 +43,12 @@ impl Extents {
                 format!("nbdkit_extents_new: start ({start}) >= end ({end})"),
             ));
         }
-        Ok(Extents { start, end, next: None, list: Vec::new() })
+        Ok(Extents {
+            start,
+            end,
+            next: None,
+            list: Vec::new(),
+        })
     }
 
     pub fn start(&self) -> u64 {
@@ -111,7 +116,11 @@ impl Extents {
             // a correct (if shorter) answer.
             return Ok(());
         }
-        self.list.push(Extent { offset, length, kind });
+        self.list.push(Extent {
+            offset,
+            length,
+            kind,
+        });
         Ok(())
     }
 }
@@ -132,8 +141,16 @@ mod tests {
         assert_eq!(
             e.as_slice(),
             &[
-                Extent { offset: 100, length: 100, kind: 3 },
-                Extent { offset: 200, length: 100, kind: 0 }
+                Extent {
+                    offset: 100,
+                    length: 100,
+                    kind: 3
+                },
+                Extent {
+                    offset: 200,
+                    length: 100,
+                    kind: 0
+                }
             ]
         );
     }

@@ -8,6 +8,7 @@ pub mod file;
 pub mod memory;
 pub mod null;
 pub mod pattern;
+pub mod sparse;
 
 /// The built-in plugin with this short name, freshly created.
 pub fn find(name: &str) -> Option<Box<dyn Plugin>> {

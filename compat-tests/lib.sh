@@ -1,0 +1,141 @@
+# Shared helpers for bash compat tests.  Source it first:
+#
+#   source "$COMPAT_LIB"
+#
+# Servers are started in the foreground on a private Unix socket in the
+# test's temporary directory (the cwd), stderr to NAME.log:
+#
+#   start_server NAME BINARY [nbdkit args...]   # e.g. start_server ours "$NBDKIT" memory 1G
+#   uri NAME [EXPORT]                           # nbd+unix:///EXPORT?socket=$PWD/NAME.sock
+#   stop_server NAME                            # SIGTERM; fails the test if it doesn't exit
+#
+# Every server still running when the test exits is killed (trap), and
+# if the test failed the tail of every server log is printed.
+
+set -u
+set -o pipefail
+
+NBDKIT=${NBDKIT:?NBDKIT is not set (run tests through compat-tests/run)}
+REF_NBDKIT=${REF_NBDKIT:-/usr/bin/nbdkit}
+T=$PWD
+
+declare -A SERVER_PID=()
+_lib_servers=()
+
+log_tail() {            # log_tail NAME [LINES]
+    local f=$T/$1.log
+    echo "--- last ${2:-20} lines of $1.log ---"
+    if [ -s "$f" ]; then tail -n "${2:-20}" "$f"; else echo "(empty)"; fi
+    echo "---"
+}
+
+_lib_cleanup() {
+    local rc=$? n pid
+    set +e
+    for n in "${_lib_servers[@]}"; do
+        pid=${SERVER_PID[$n]:-}
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null
+    done
+    for n in "${_lib_servers[@]}"; do
+        pid=${SERVER_PID[$n]:-}
+        [ -n "$pid" ] || continue
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null
+    done
+    if [ $rc -ne 0 ] && [ $rc -ne 77 ]; then
+        for n in "${_lib_servers[@]}"; do log_tail "$n"; done
+    fi
+    exit $rc
+}
+trap _lib_cleanup EXIT
+
+fail() { echo "FAIL: $*"; exit 1; }
+skip() { echo "SKIP: $*"; exit 77; }
+ok()   { echo "ok: $*"; }
+
+expect_eq() {           # expect_eq WHAT EXPECTED GOT
+    if [ "$2" != "$3" ]; then
+        echo "FAIL: $1"
+        echo "  expected: $2"
+        echo "  got:      $3"
+        exit 1
+    fi
+    echo "ok: $1 = $3"
+}
+
+expect_match() {        # expect_match WHAT EXTENDED-REGEX GOT
+    if ! grep -Eq -- "$2" <<<"$3"; then
+        echo "FAIL: $1"
+        echo "  expected to match: $2"
+        echo "  got: $3"
+        exit 1
+    fi
+    echo "ok: $1 matches /$2/"
+}
+
+# Run a command, failing the test (showing its output) if it fails.
+must() {
+    local out
+    if ! out=$("$@" 2>&1); then
+        echo "FAIL: command failed: $*"
+        echo "$out" | tail -n 20
+        exit 1
+    fi
+    [ -n "$out" ] && printf '%s\n' "$out"
+    return 0
+}
+
+uri() {                 # uri NAME [EXPORT]
+    echo "nbd+unix:///${2:-}?socket=$T/$1.sock"
+}
+
+wait_for_socket() {     # wait_for_socket PATH PID
+    local i
+    for i in $(seq 100); do
+        [ -S "$1" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# start_server NAME BINARY [args...]: runs BINARY -f -U NAME.sock args...
+# Sets SERVER_PID[NAME]; fails the test if the socket doesn't appear.
+start_server() {
+    local name=$1 bin=$2 pid
+    shift 2
+    rm -f "$T/$name.sock"
+    "$bin" -f -U "$T/$name.sock" "$@" 2>"$T/$name.log" >"$T/$name.out" &
+    pid=$!
+    SERVER_PID[$name]=$pid
+    _lib_servers+=("$name")
+    if ! wait_for_socket "$T/$name.sock" "$pid"; then
+        echo "FAIL: server $name did not create its socket: $bin -f -U $name.sock $*"
+        exit 1
+    fi
+}
+
+# stop_server NAME: SIGTERM, wait up to 5 s.  Sets STOP_STATUS to the
+# server's exit status.  Fails the test if it doesn't exit in time.
+stop_server() {
+    local name=$1 pid=${SERVER_PID[$1]} i
+    kill -TERM "$pid" 2>/dev/null
+    for i in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        fail "server $name (pid $pid) did not exit within 5 s of SIGTERM"
+    fi
+    wait "$pid"
+    STOP_STATUS=$?
+    SERVER_PID[$name]=
+}
+
+server_alive() { kill -0 "${SERVER_PID[$1]}" 2>/dev/null; }
+
+# A plugin .so of the reference, for comparing it to our built-in.
+ref_plugin_exists() {
+    [ -e "/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-$1-plugin.so" ]
+}

@@ -1,0 +1,456 @@
+"""Shared helpers for Python compat tests.
+
+    import nbdtest as t
+
+    def main():
+        srv = t.Server("ours", t.NBDKIT, "memory", "1M")
+        h = srv.connect()              # a connected nbd.NBD handle
+        t.expect_eq("size", 1 << 20, h.get_size())
+
+    t.run(main)
+
+t.run() turns exceptions into a failure (exit 1) with the traceback and
+the tail of every server log, t.Skip into exit 77, and always stops every
+server it started.  Also here: a raw-socket NBD client (RawClient) for
+bad-input tests, and a background client (Hammer) that keeps reading
+and writing through libnbd and checks its data.
+"""
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+NBDKIT = os.environ.get("NBDKIT") or sys.exit("NBDKIT is not set (run through compat-tests/run)")
+REF_NBDKIT = os.environ.get("REF_NBDKIT", "/usr/bin/nbdkit")
+T = os.getcwd()
+
+_servers = []
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+def is_reference():
+    """True when the server under test is the reference nbdkit itself."""
+    return os.path.realpath(NBDKIT) == os.path.realpath(REF_NBDKIT)
+
+
+def known_bug(msg):
+    """Skip this test against the reference, where it hits a known nbdkit
+    1.32.5 bug (unless COMPAT_KNOWN_BUGS=1, to show the bug)."""
+    if is_reference() and os.environ.get("COMPAT_KNOWN_BUGS") != "1":
+        raise Skip("known nbdkit 1.32.5 bug: " + msg)
+
+
+def fail(msg):
+    raise Fail(msg)
+
+
+def expect_eq(what, expected, got):
+    if expected != got:
+        raise Fail("%s\n  expected: %r\n  got:      %r" % (what, _short(expected), _short(got)))
+    print("ok: %s = %r" % (what, _short(got)))
+
+
+def expect(what, cond, detail=""):
+    if not cond:
+        raise Fail("%s%s" % (what, ("\n  " + detail) if detail else ""))
+    print("ok: %s" % what)
+
+
+def _short(v):
+    """Long byte strings (also inside tuples and lists) as <N bytes: first..>."""
+    if isinstance(v, (bytes, bytearray)) and len(v) > 32:
+        return "<%d bytes: %s...>" % (len(v), bytes(v[:16]).hex())
+    if isinstance(v, tuple):
+        return tuple(_short(x) for x in v)
+    if isinstance(v, list):
+        return [_short(x) for x in v]
+    return v
+
+
+def expect_nbd_error(what, errno_name, fn, *args, **kw):
+    """Call fn; it must raise nbd.Error with the given errno name (e.g. "EINVAL")."""
+    import nbd
+    try:
+        fn(*args, **kw)
+    except nbd.Error as e:
+        got = e.errno  # libnbd gives the errno's name, e.g. "EINVAL"
+        if errno_name is not None and got != errno_name:
+            raise Fail("%s: expected error %s\n  got: %s (%s)" % (what, errno_name, got, e.string))
+        print("ok: %s fails with %s" % (what, got))
+        return e
+    raise Fail("%s: expected error %s\n  got: success" % (what, errno_name))
+
+
+class Server:
+    """A server run in the foreground on NAME.sock in the test dir, stderr to NAME.log."""
+
+    def __init__(self, name, binary, *args, wait=True):
+        self.name = name
+        self.binary = binary
+        self.args = list(args)
+        self.sock = os.path.join(T, name + ".sock")
+        self.logfile = os.path.join(T, name + ".log")
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+        self.log = open(self.logfile, "wb")
+        self.proc = subprocess.Popen([binary, "-f", "-U", self.sock] + self.args,
+                                     stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        _servers.append(self)
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self, secs=10):
+        end = time.time() + secs
+        while time.time() < end:
+            if os.path.exists(self.sock):
+                return
+            if self.proc.poll() is not None:
+                raise Fail("server %s exited with status %s before creating its socket"
+                           % (self.name, self.proc.returncode))
+            time.sleep(0.05)
+        raise Fail("server %s did not create its socket within %d s" % (self.name, secs))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def uri(self, export=""):
+        return "nbd+unix:///%s?socket=%s" % (export, self.sock)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def expect_alive(self, when=""):
+        if not self.alive():
+            raise Fail("server %s died%s (exit status %s)"
+                       % (self.name, (" " + when) if when else "", self.proc.returncode))
+
+    def connect(self, export="", structured=True, strict=None, meta=()):
+        import nbd
+        h = nbd.NBD()
+        h.set_request_structured_replies(structured)
+        for m in meta:
+            h.add_meta_context(m)
+        if strict is not None:
+            h.set_strict_mode(strict)
+        h.set_export_name(export)
+        h.connect_unix(self.sock)
+        return h
+
+    def raw(self, timeout=10):
+        return RawClient(self.sock, timeout)
+
+    def stop(self, secs=5):
+        """SIGTERM; returns the exit status.  Fails if it doesn't exit in time."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(secs)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise Fail("server %s did not exit within %d s of SIGTERM" % (self.name, secs))
+        return self.proc.returncode
+
+    def log_text(self):
+        self.log.flush()
+        with open(self.logfile, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def log_tail(self, n=20):
+        lines = self.log_text().splitlines()
+        return "\n".join(lines[-n:]) if lines else "(empty)"
+
+
+def _cleanup():
+    for s in _servers:
+        if s.proc.poll() is None:
+            s.proc.send_signal(signal.SIGTERM)
+    for s in _servers:
+        try:
+            s.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            s.proc.kill()
+            s.proc.wait()
+
+
+def run(main):
+    rc = 0
+    try:
+        main()
+    except Skip as e:
+        print("SKIP: %s" % e)
+        rc = 77
+    except Fail as e:
+        print("FAIL: %s" % e)
+        rc = 1
+    except BaseException:
+        traceback.print_exc(file=sys.stdout)
+        rc = 1
+    if rc == 1:
+        for s in _servers:
+            print("--- last 20 lines of %s.log ---" % s.name)
+            print(s.log_tail(20))
+            print("---")
+    try:
+        _cleanup()
+    except BaseException:
+        traceback.print_exc(file=sys.stdout)
+    sys.stdout.flush()
+    os._exit(rc)
+
+
+# ---------------------------------------------------------------------
+# The NBD protocol by hand (doc/proto.md), for bad-input tests.
+
+NBDMAGIC = 0x4e42444d41474943          # "NBDMAGIC"
+IHAVEOPT = 0x49484156454F5054          # "IHAVEOPT"
+OLDSTYLE_MAGIC = 0x00420281861253
+REPLY_MAGIC_OPT = 0x3e889045565a9
+REQUEST_MAGIC = 0x25609513
+SIMPLE_REPLY_MAGIC = 0x67446698
+STRUCTURED_REPLY_MAGIC = 0x668e33ef
+
+FLAG_FIXED_NEWSTYLE = 1
+FLAG_NO_ZEROES = 2
+
+OPT_EXPORT_NAME = 1
+OPT_ABORT = 2
+OPT_LIST = 3
+OPT_GO = 7
+
+REP_ACK = 1
+REP_SERVER = 2
+REP_INFO = 3
+REP_ERR_UNSUP = (1 << 31) + 1
+REP_ERR_POLICY = (1 << 31) + 2
+REP_ERR_INVALID = (1 << 31) + 3
+REP_ERR_UNKNOWN = (1 << 31) + 6
+REP_ERR_TOO_BIG = (1 << 31) + 9
+
+CMD_READ = 0
+CMD_WRITE = 1
+CMD_DISC = 2
+CMD_FLUSH = 3
+CMD_TRIM = 4
+CMD_CACHE = 5
+CMD_WRITE_ZEROES = 6
+CMD_BLOCK_STATUS = 7
+
+EPERM, EIO, ENOMEM, EINVAL, ENOSPC, EOVERFLOW, ENOTSUP, ESHUTDOWN = 1, 5, 12, 22, 28, 75, 95, 108
+
+
+class Closed(Exception):
+    pass
+
+
+class RawClient:
+    def __init__(self, path, timeout=10):
+        self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.s.settimeout(timeout)
+        self.s.connect(path)
+        self.size = None
+        self.flags = None
+
+    def close(self):
+        try:
+            self.s.close()
+        except OSError:
+            pass
+
+    def send(self, data):
+        self.s.sendall(data)
+
+    def recv_exact(self, n):
+        buf = bytearray()
+        while len(buf) < n:
+            chunk = self.s.recv(min(n - len(buf), 1 << 20))
+            if not chunk:
+                raise Closed("server closed the connection after %d of %d bytes" % (len(buf), n))
+            buf += chunk
+        return bytes(buf)
+
+    def wait_closed(self, secs=10):
+        """True if the server closes the connection (EOF or reset) within secs,
+        discarding anything it sends first."""
+        self.s.settimeout(secs)
+        end = time.time() + secs
+        try:
+            while time.time() < end:
+                if not self.s.recv(65536):
+                    return True
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+        except socket.timeout:
+            return False
+        return False
+
+    # --- handshake
+    def greeting(self):
+        magic, opt = struct.unpack(">QQ", self.recv_exact(16))
+        if magic != NBDMAGIC or opt != IHAVEOPT:
+            raise Fail("bad greeting %#x %#x" % (magic, opt))
+        (self.hflags,) = struct.unpack(">H", self.recv_exact(2))
+        return self.hflags
+
+    def client_flags(self, flags=FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES):
+        self.send(struct.pack(">I", flags))
+
+    def send_option(self, opt, data=b"", magic=IHAVEOPT, length=None):
+        if length is None:
+            length = len(data)
+        self.send(struct.pack(">QII", magic, opt, length) + data)
+
+    def option_reply(self):
+        magic, opt, rtype, length = struct.unpack(">QIII", self.recv_exact(20))
+        if magic != REPLY_MAGIC_OPT:
+            raise Fail("bad option reply magic %#x" % magic)
+        return opt, rtype, self.recv_exact(length)
+
+    def go(self, export=b""):
+        """NBD_OPT_GO with no info requests; returns (rtype of the final reply, data)."""
+        self.send_option(OPT_GO, struct.pack(">I", len(export)) + export + struct.pack(">H", 0))
+        while True:
+            opt, rtype, data = self.option_reply()
+            if rtype == REP_INFO:
+                (info,) = struct.unpack(">H", data[:2])
+                if info == 0:
+                    self.size, self.flags = struct.unpack(">QH", data[2:12])
+                continue
+            return rtype, data
+
+    def handshake(self, export=b""):
+        """Fixed newstyle handshake up to transmission (simple replies only)."""
+        self.greeting()
+        self.client_flags()
+        rtype, data = self.go(export)
+        if rtype != REP_ACK:
+            raise Fail("NBD_OPT_GO failed: reply type %#x %r" % (rtype, data))
+        return self
+
+    # --- transmission
+    def request(self, cmd, offset=0, length=0, handle=1, flags=0, payload=b""):
+        self.send(struct.pack(">IHHQQI", REQUEST_MAGIC, flags, cmd, handle, offset, length) + payload)
+
+    def simple_reply(self, read_len=0):
+        magic, error, handle = struct.unpack(">IIQ", self.recv_exact(16))
+        if magic != SIMPLE_REPLY_MAGIC:
+            raise Fail("expected a simple reply, got magic %#x" % magic)
+        data = self.recv_exact(read_len) if (read_len and error == 0) else b""
+        return error, handle, data
+
+
+# ---------------------------------------------------------------------
+# A client that reads and writes throughout another test and checks data.
+
+class Hammer:
+    """Keeps writing a fresh pattern to [offset, offset+size) of srv and
+    reading it back, in a thread, through libnbd.  stop() returns the
+    number of round trips done and raises Fail on any error or mismatch."""
+
+    def __init__(self, srv, offset, size=65536, export=""):
+        self.srv, self.offset, self.size, self.export = srv, offset, size, export
+        self.count = 0
+        self.error = None
+        self._stop = threading.Event()
+        self.h = srv.connect(export)
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        try:
+            i = 0
+            while not self._stop.is_set():
+                i += 1
+                data = struct.pack(">Q", i) * (self.size // 8)
+                self.h.pwrite(data, self.offset)
+                got = self.h.pread(self.size, self.offset)
+                if got != data:
+                    raise Fail("hammer round %d: read back differs from what was written" % i)
+                self.count = i
+                time.sleep(0.002)
+        except BaseException as e:
+            self.error = e
+
+    def check(self, when=""):
+        if self.error is not None:
+            raise Fail("second client failed%s: %s" % ((" " + when) if when else "", self.error))
+        if not self.thread.is_alive():
+            raise Fail("second client stopped%s" % ((" " + when) if when else ""))
+
+    def progress(self, when="", secs=5):
+        """Wait until the hammer completes at least 2 more round trips."""
+        start = self.count
+        end = time.time() + secs
+        while self.count < start + 2 and time.time() < end:
+            self.check(when)
+            time.sleep(0.01)
+        self.check(when)
+        if self.count < start + 2:
+            raise Fail("second client made no progress for %d s%s" % (secs, (" " + when) if when else ""))
+
+    def stop(self):
+        self._stop.set()
+        self.thread.join(10)
+        if self.error is not None:
+            raise Fail("second client failed: %s" % self.error)
+        if self.thread.is_alive():
+            raise Fail("second client hangs (a request got no reply within 10 s)")
+        self.h.shutdown()
+        del self.h
+        return self.count
+
+
+# ---------------------------------------------------------------------
+# Bad-input scenarios: a misbehaving raw client while a well-behaved one
+# keeps reading and writing.
+
+GUARD = bytes(range(256)) * 16      # 4 KiB of known data at offset 0
+
+
+def bad_input(scenario, size="128M", log_lines=1):
+    """Serve memory SIZE, write GUARD at 0, start a Hammer at 100 MiB, run
+    scenario(srv), then check: the server is alive, the hammer kept
+    working with correct data, GUARD is intact, the server logged exactly
+    log_lines new lines (None: don't check) and no panic/assertion, and
+    it exits 0 on SIGTERM."""
+    srv = Server("srv", NBDKIT, "memory", size)
+    h = srv.connect()
+    h.pwrite(GUARD, 0)
+    ham = Hammer(srv, 100 << 20)
+    ham.progress("before the bad client")
+    before = len(srv.log_text().splitlines())
+    scenario(srv)
+    time.sleep(0.3)
+    srv.expect_alive("after the bad client")
+    ham.progress("after the bad client")
+    expect_eq("data at offset 0 after the bad client", GUARD, h.pread(len(GUARD), 0))
+    h2 = srv.connect()
+    expect_eq("a new connection reads the same", GUARD, h2.pread(len(GUARD), 0))
+    h2.shutdown()
+    rounds = ham.stop()
+    print("ok: the second client did %d write+read rounds with correct data" % rounds)
+    h.shutdown()
+    log = srv.log_text()
+    new = log.splitlines()[before:]
+    print("server log lines for the bad client:\n  " + ("\n  ".join(new) if new else "(none)"))
+    for bad in ("panicked", "Assertion", "RUST_BACKTRACE", "Segmentation", "core dumped"):
+        expect("no %r in the server log" % bad, bad not in log)
+    if log_lines is not None:
+        expect_eq("number of log lines for the bad client (nbdkit 1.32.5 logs %d)" % log_lines,
+                  log_lines, len(new))
+    expect_eq("exit status after SIGTERM", 0, srv.stop())

@@ -1,0 +1,111 @@
+//! Process-level OS calls the server needs that std does not offer:
+//! signals, daemonizing, parent-death signals, adopting fd 0 as a socket.
+//! Kept here so every `unsafe` block of the server lives under `abi/`.
+
+use std::io;
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    let fd = SIGNAL_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is a live local.
+        unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
+    }
+}
+
+/// Route SIGINT, SIGQUIT and SIGTERM to a byte on `fd` (the loop's
+/// self-pipe), and ignore SIGPIPE so a vanished client is an EPIPE.
+pub fn install_signal_handlers(fd: RawFd) -> io::Result<()> {
+    SIGNAL_FD.store(fd, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value,
+        // and on_signal only does async-signal-safe work.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    Ok(())
+}
+
+/// Fork into the background as nbdkit does without `-f`: the parent exits
+/// 0, the child starts a new session, changes to `/` and points stdin and
+/// stdout at /dev/null.  Must be called before any thread is started.
+pub fn daemonize() -> io::Result<()> {
+    // SAFETY: the process is single-threaded here (the caller's contract),
+    // so the child inherits a consistent address space.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        // SAFETY: _exit skips atexit handlers and stdio flushing, which
+        // belong to the child now.
+        unsafe { libc::_exit(0) };
+    }
+    // SAFETY: setsid has no memory-safety preconditions.
+    unsafe { libc::setsid() };
+    let _ = std::env::set_current_dir("/");
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: dup2 onto the standard descriptors from a valid open fd.
+    unsafe {
+        libc::dup2(null.as_raw_fd(), 0);
+        libc::dup2(null.as_raw_fd(), 1);
+    }
+    Ok(())
+}
+
+/// `--exit-with-parent`: SIGTERM when the parent process dies.
+pub fn exit_with_parent() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `-s`: the client is on stdin/stdout, which must be a socket.
+pub fn stdin_socket() -> io::Result<std::os::unix::net::UnixStream> {
+    // SAFETY: dup returns a new descriptor we own (or -1, checked).
+    let fd = unsafe { libc::dup(0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a freshly duplicated descriptor owned by nobody else.
+    let s = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Point stdin and stdout at /dev/null once `-s` has taken them, so the
+/// plugin cannot disturb the protocol stream.
+pub fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto the standard descriptors from a valid open fd.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 0);
+            libc::dup2(null.as_raw_fd(), 1);
+        }
+    }
+}

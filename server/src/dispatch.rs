@@ -1,0 +1,267 @@
+//! Between the wire and the backend: opening an export for a client and
+//! running one validated request against it, producing the reply bytes.
+//! Knows the protocol's values but not sockets or the event loop.
+
+use crate::backend::extents::Extents;
+use crate::backend::{BlockSize, ConnInfo, Error, Flags, Handle, Plugin, Support};
+use crate::protocol::consts::*;
+use crate::protocol::transmission::{self as tx, ExportCaps, Request};
+use std::sync::OnceLock;
+
+/// An open export on one connection.
+pub struct Session {
+    pub handle: Box<dyn Handle>,
+    pub caps: ExportCaps,
+    pub fua: Support,
+    /// Asked on the first block-status request only: some plugins probe the
+    /// disk to answer, and most clients never ask.
+    can_extents: OnceLock<bool>,
+}
+
+/// What the handshake tells the client about an export.
+#[derive(Debug, Clone)]
+pub struct ExportInfo {
+    pub size: u64,
+    pub eflags: u16,
+    pub description: Option<String>,
+    pub block_size: Option<BlockSize>,
+}
+
+/// Validate a plugin's block size constraints as nbdkit does.
+pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
+    let BlockSize {
+        minimum: min,
+        preferred: pref,
+        maximum: max,
+    } = b;
+    let ok = min.is_power_of_two()
+        && min <= 65536
+        && pref.is_power_of_two()
+        && pref >= min.max(512)
+        && pref <= 32 * 1024 * 1024
+        && (max == u32::MAX || (max % min == 0 && max >= pref));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::einval(format!(
+            "plugin must set minimum block size to a power of 2 between 1 and 64K, \
+             preferred block size to a power of 2 between 512 and 32M and at least the minimum, \
+             and maximum block size to a multiple of the minimum and at least the preferred \
+             (got minimum {min}, preferred {pref}, maximum {max})"
+        )))
+    }
+}
+
+/// Open the export for a client and gather what it advertises.
+pub fn open_export(
+    plugin: &dyn Plugin,
+    conn: &ConnInfo,
+    structured: bool,
+) -> Result<(Session, ExportInfo), Error> {
+    let handle = plugin.open(conn)?;
+    let size = handle.get_size()?;
+    if size > i64::MAX as u64 {
+        return Err(Error::eio(format!(
+            "get_size: plugin returned invalid size {size}"
+        )));
+    }
+    let readonly = conn.readonly || !handle.can_write()?;
+    let mut eflags = NBD_FLAG_HAS_FLAGS;
+    let mut caps = ExportCaps {
+        size,
+        readonly,
+        structured,
+        ..Default::default()
+    };
+    let mut fua = Support::None;
+    if readonly {
+        eflags |= NBD_FLAG_READ_ONLY;
+    } else {
+        caps.can_zero = handle.can_zero()?;
+        if caps.can_zero {
+            eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
+            caps.can_fast_zero = handle.can_fast_zero()?;
+            if caps.can_fast_zero {
+                eflags |= NBD_FLAG_SEND_FAST_ZERO;
+            }
+        }
+        caps.can_trim = handle.can_trim()?;
+        if caps.can_trim {
+            eflags |= NBD_FLAG_SEND_TRIM;
+        }
+        fua = handle.can_fua()?;
+        caps.can_fua = fua != Support::None;
+        if caps.can_fua {
+            eflags |= NBD_FLAG_SEND_FUA;
+        }
+    }
+    caps.can_flush = handle.can_flush()?;
+    if caps.can_flush {
+        eflags |= NBD_FLAG_SEND_FLUSH;
+    }
+    if handle.is_rotational()? {
+        eflags |= NBD_FLAG_ROTATIONAL;
+    }
+    if structured {
+        eflags |= NBD_FLAG_SEND_DF;
+    }
+    if handle.can_multi_conn()? {
+        eflags |= NBD_FLAG_CAN_MULTI_CONN;
+    }
+    caps.can_cache = handle.can_cache()? != Support::None;
+    if caps.can_cache {
+        eflags |= NBD_FLAG_SEND_CACHE;
+    }
+    let block_size = handle.block_size()?;
+    if let Some(b) = block_size {
+        check_block_size(b)?;
+    }
+    let description = handle.export_description()?;
+    let info = ExportInfo {
+        size,
+        eflags,
+        description,
+        block_size,
+    };
+    Ok((
+        Session {
+            handle,
+            caps,
+            fua,
+            can_extents: OnceLock::new(),
+        },
+        info,
+    ))
+}
+
+/// Where a reply goes: one call per reply, parts sent contiguously.
+pub trait ReplySink {
+    fn send(&self, parts: &[&[u8]]);
+}
+
+fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32, msg: &str) {
+    let structured_cmd = matches!(r.cmd, NBD_CMD_READ | NBD_CMD_BLOCK_STATUS);
+    if caps.structured && structured_cmd {
+        let mut out = Vec::with_capacity(32 + msg.len());
+        tx::encode_error_chunk(&mut out, r.handle, error, msg);
+        sink.send(&[&out]);
+    } else {
+        sink.send(&[&tx::encode_simple_reply(r.handle, error)]);
+    }
+}
+
+/// Reply to a request that failed validation (the backend is not called).
+pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: &tx::Invalid) {
+    log::error!("{}", inv.msg);
+    error_reply(sink, r, caps, inv.error, "");
+}
+
+/// Run one validated request and send its reply.
+pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink) {
+    let h = &*s.handle;
+    let caps = &s.caps;
+    let fua_flag = r.flags & NBD_CMD_FLAG_FUA != 0;
+    // FUA the plugin cannot do natively is a flush after the write.
+    let (flags, flush_after) = match (fua_flag, s.fua) {
+        (true, Support::Native) => (Flags(Flags::FUA), false),
+        (true, _) => (Flags::NONE, true),
+        (false, _) => (Flags::NONE, false),
+    };
+    let after = |res: Result<(), Error>| {
+        res.and_then(|()| {
+            if flush_after {
+                h.flush(Flags::NONE)
+            } else {
+                Ok(())
+            }
+        })
+    };
+    let (off, count) = (r.offset, r.count as u64);
+    let result = match r.cmd {
+        NBD_CMD_READ => {
+            let mut buf = vec![0u8; r.count as usize];
+            match h.pread(&mut buf, off, Flags::NONE) {
+                Ok(()) => {
+                    if caps.structured {
+                        sink.send(&[&tx::encode_read_chunk(r.handle, off, r.count), &buf]);
+                    } else {
+                        sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), &buf]);
+                    }
+                    return;
+                }
+                Err(e) => Err(e),
+            }
+        }
+        NBD_CMD_WRITE => after(h.pwrite(&payload, off, flags)),
+        NBD_CMD_FLUSH => h.flush(Flags::NONE),
+        NBD_CMD_TRIM => after(h.trim(count, off, flags)),
+        NBD_CMD_WRITE_ZEROES => {
+            let mut f = flags.0;
+            if r.flags & NBD_CMD_FLAG_NO_HOLE == 0 {
+                f |= Flags::MAY_TRIM;
+            }
+            if r.flags & NBD_CMD_FLAG_FAST_ZERO != 0 {
+                f |= Flags::FAST_ZERO;
+            }
+            after(h.zero(count, off, Flags(f)))
+        }
+        NBD_CMD_CACHE => h.cache(count, off, Flags::NONE),
+        NBD_CMD_BLOCK_STATUS => match block_status(s, r) {
+            Ok(descs) => {
+                let mut out = Vec::with_capacity(32 + descs.len() * 8);
+                tx::encode_block_status(&mut out, r.handle, BASE_ALLOCATION_ID, &descs);
+                sink.send(&[&out]);
+                return;
+            }
+            Err(e) => Err(e),
+        },
+        _ => Err(Error::einval("unknown command")),
+    };
+    match result {
+        Ok(()) => sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS)]),
+        Err(e) => {
+            if !e.msg.is_empty() {
+                log::error!("{}: {}", tx::command_name(r.cmd), e.msg);
+            }
+            let fast = r.flags & NBD_CMD_FLAG_FAST_ZERO != 0;
+            let err = tx::nbd_error(e.errno, caps.structured, fast);
+            error_reply(sink, r, caps, err, "");
+        }
+    }
+}
+
+/// Block status descriptors for `base:allocation`, clipped to the request.
+fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
+    let can = match s.can_extents.get() {
+        Some(c) => *c,
+        None => {
+            let c = s.handle.can_extents()?;
+            *s.can_extents.get_or_init(|| c)
+        }
+    };
+    if !can {
+        return Ok(vec![(r.count, 0)]);
+    }
+    let (off, count) = (r.offset, r.count as u64);
+    let mut ex = Extents::new(off, off + count)?;
+    let mut flags = Flags::NONE;
+    if r.flags & NBD_CMD_FLAG_REQ_ONE != 0 {
+        flags = Flags(Flags::REQ_ONE);
+    }
+    s.handle.extents(count, off, flags, &mut ex)?;
+    if ex.count() == 0 {
+        return Err(Error::eio(
+            "extents: plugin returned no extents covering the request",
+        ));
+    }
+    let mut descs: Vec<(u32, u32)> = ex
+        .as_slice()
+        .iter()
+        // Clipped to the request, so each length fits the 32-bit field.
+        .map(|e| (e.length as u32, e.kind & 3))
+        .collect();
+    if flags.req_one() {
+        descs.truncate(1);
+    }
+    Ok(descs)
+}

@@ -1,0 +1,748 @@
+//! One client connection: the part shared with workers (socket, outbox,
+//! open export, in-flight count) and the loop-owned state machine that
+//! parses the handshake and requests from the bytes the loop reads.
+
+use super::outbox::Outbox;
+use super::stream::Stream;
+use super::Server;
+use crate::backend::ConnInfo;
+use crate::dispatch::{self, ExportInfo, ReplySink, Session};
+use crate::protocol::consts::*;
+use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
+use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// State shared between the loop and the workers serving one connection.
+pub struct Shared {
+    pub token: usize,
+    pub stream: Stream,
+    pub outbox: Outbox,
+    /// Held around backend calls under SERIALIZE_REQUESTS.
+    pub req_lock: Mutex<()>,
+    pub session: OnceLock<Session>,
+    pub inflight: AtomicUsize,
+    /// Set by the loop when it stops reading until in-flight work drains;
+    /// the worker that sees it set wakes the loop.
+    pub waiting: AtomicBool,
+    /// Log context: `plugin[N]`.
+    pub ctx: String,
+    pub info: Mutex<ConnInfo>,
+}
+
+impl ReplySink for Shared {
+    fn send(&self, parts: &[&[u8]]) {
+        if let Err(e) = self.outbox.send(&self.stream, parts) {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                log::debug!("write reply: {e}");
+            }
+        }
+    }
+}
+
+/// What negotiation has settled so far.
+#[derive(Debug, Default, Clone)]
+pub struct Nego {
+    pub no_zeroes: bool,
+    pub structured: bool,
+    pub base_allocation: bool,
+    pub options: u32,
+}
+
+/// A WRITE whose payload is still arriving, read straight into the buffer
+/// the backend will get.
+pub struct PendingWrite {
+    pub req: Request,
+    pub buf: Vec<u8>,
+    pub filled: usize,
+    /// An oversize write: its payload is read and dropped, then refused.
+    pub discard: Option<tx::Invalid>,
+    pub remaining: u64,
+}
+
+pub enum Phase {
+    /// `preconnect` (and for oldstyle, the open) is running on the pool.
+    Starting,
+    ClientFlags,
+    Options(Nego),
+    /// An option that needs the backend is running on the pool.
+    Backend(Nego),
+    Transmission(Option<PendingWrite>),
+    /// No more reading; close once in-flight requests are answered.
+    Closing,
+}
+
+pub struct Conn {
+    pub shared: Arc<Shared>,
+    pub inbuf: Vec<u8>,
+    pub start: usize,
+    pub end: usize,
+    pub phase: Phase,
+}
+
+const INBUF: usize = 256 * 1024;
+/// Stop reading requests while this much reply data waits for the client.
+const MAX_BACKLOG: usize = 64 * 1024 * 1024;
+
+/// What a backend job for a handshake option produced.
+pub struct Outcome {
+    pub bytes: Vec<u8>,
+    pub session: Option<Session>,
+    pub next: Next,
+}
+
+pub enum Next {
+    ClientFlags,
+    Options(Nego),
+    Transmission,
+    Close,
+}
+
+/// What driving the connection asks of the loop.
+pub enum Want {
+    Nothing,
+    Backend(Job),
+    Close,
+}
+
+/// A handshake step that needs the backend (runs on the pool).
+pub enum Job {
+    Preconnect,
+    Oldstyle,
+    ExportName(String, Nego),
+    List(Nego),
+    InfoGo {
+        option: u32,
+        req: hs::InfoRequest,
+        nego: Nego,
+    },
+}
+
+impl Conn {
+    pub fn new(shared: Arc<Shared>) -> Conn {
+        Conn {
+            shared,
+            inbuf: vec![0; INBUF],
+            start: 0,
+            end: 0,
+            phase: Phase::Starting,
+        }
+    }
+
+    fn avail(&self) -> &[u8] {
+        &self.inbuf[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Read what the socket has.  Ok(false) on EOF.
+    fn fill(&mut self) -> io::Result<Option<bool>> {
+        if self.end == self.inbuf.len() {
+            if self.start > 0 {
+                self.inbuf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else {
+                let n = self.inbuf.len() * 2;
+                self.inbuf.resize(n, 0);
+            }
+        }
+        loop {
+            match self.shared.stream.read(&mut self.inbuf[self.end..]) {
+                Ok(0) => return Ok(Some(false)),
+                Ok(n) => {
+                    self.end += n;
+                    return Ok(Some(true));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send(&self, bytes: &[u8]) {
+        self.shared.send(&[bytes]);
+    }
+
+    /// Whether the loop must stop reading until workers catch up.  Sets
+    /// `waiting` so the worker that frees a slot wakes the loop.
+    fn throttled(&self, server: &Server) -> bool {
+        let s = &self.shared;
+        let busy = || {
+            s.inflight.load(Ordering::SeqCst) >= server.cfg.max_inflight
+                || s.outbox.backlog() > MAX_BACKLOG
+        };
+        if !busy() {
+            return false;
+        }
+        s.waiting.store(true, Ordering::SeqCst);
+        // Re-check after publishing, so a worker finishing in between is seen.
+        if busy() {
+            return true;
+        }
+        s.waiting.store(false, Ordering::SeqCst);
+        false
+    }
+
+    /// Make all the progress possible now.  Called on readiness and when
+    /// a backend job or in-flight request completes.
+    pub fn drive(&mut self, server: &Arc<Server>) -> Want {
+        loop {
+            match self.step(server) {
+                Step::Progress => continue,
+                Step::Want(w) => return w,
+                Step::NeedBytes => {}
+            }
+            if matches!(self.phase, Phase::Transmission(_)) && self.throttled(server) {
+                return Want::Nothing;
+            }
+            match self.fill() {
+                Ok(Some(true)) => continue,
+                Ok(None) => return Want::Nothing,
+                Ok(Some(false)) => {
+                    if self.end > self.start || matches!(self.phase, Phase::Transmission(Some(_))) {
+                        log::debug!("client closed the connection in the middle of a message");
+                    }
+                    return self.begin_close();
+                }
+                Err(e) => {
+                    log::debug!("read: {e}");
+                    return self.begin_close();
+                }
+            }
+        }
+    }
+
+    pub fn begin_close(&mut self) -> Want {
+        self.phase = Phase::Closing;
+        Want::Close
+    }
+
+    fn step(&mut self, server: &Arc<Server>) -> Step {
+        match &mut self.phase {
+            Phase::Starting | Phase::Backend(_) | Phase::Closing => Step::Want(Want::Nothing),
+            Phase::ClientFlags => {
+                if self.avail().len() < 4 {
+                    return Step::NeedBytes;
+                }
+                let flags = u32::from_be_bytes(self.avail()[..4].try_into().unwrap());
+                self.consume(4);
+                let known = NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES;
+                if flags & !known != 0 {
+                    log::error!("handshake: client sent unknown flags {flags:#x}");
+                    return Step::Want(self.begin_close());
+                }
+                let nego = Nego {
+                    no_zeroes: flags & NBD_FLAG_C_NO_ZEROES != 0,
+                    ..Default::default()
+                };
+                self.phase = Phase::Options(nego);
+                Step::Progress
+            }
+            Phase::Options(_) => self.option(server),
+            Phase::Transmission(Some(_)) => self.write_payload(server),
+            Phase::Transmission(None) => self.request(server),
+        }
+    }
+
+    fn option(&mut self, server: &Arc<Server>) -> Step {
+        let avail = self.avail();
+        if avail.len() < OPTION_HEADER_LEN {
+            return Step::NeedBytes;
+        }
+        let hdr = match OptionHeader::parse(avail[..OPTION_HEADER_LEN].try_into().unwrap()) {
+            Ok(h) => h,
+            Err(e) => {
+                log::error!("{e}");
+                return Step::Want(self.begin_close());
+            }
+        };
+        let total = OPTION_HEADER_LEN + hdr.length as usize;
+        if avail.len() < total {
+            return Step::NeedBytes;
+        }
+        let payload = avail[OPTION_HEADER_LEN..total].to_vec();
+        self.consume(total);
+        let Phase::Options(nego) = &mut self.phase else {
+            unreachable!()
+        };
+        let mut nego = nego.clone();
+        nego.options += 1;
+        if nego.options > MAX_NR_OPTIONS {
+            log::error!("client spent too much time negotiating without selecting an export");
+            return Step::Want(self.begin_close());
+        }
+        let opt = hdr.option;
+        let name = hs::option_name(opt);
+        log::debug!("newstyle negotiation: {name}");
+        let mut out = Vec::new();
+        let reply_err = |out: &mut Vec<u8>, code: u32, msg: &str| {
+            hs::encode_option_reply(out, opt, code, msg.as_bytes());
+        };
+        match opt {
+            NBD_OPT_EXPORT_NAME => match hs::parse_export_name(&payload) {
+                Ok(n) => {
+                    self.phase = Phase::Backend(nego.clone());
+                    return Step::Want(Want::Backend(Job::ExportName(n, nego)));
+                }
+                Err(hs::InvalidOption(m)) => {
+                    log::error!("{name}: {m}");
+                    return Step::Want(self.begin_close());
+                }
+            },
+            NBD_OPT_ABORT => {
+                hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
+                self.send(&out);
+                return Step::Want(self.begin_close());
+            }
+            NBD_OPT_LIST => {
+                if !payload.is_empty() {
+                    reply_err(
+                        &mut out,
+                        NBD_REP_ERR_INVALID,
+                        "NBD_OPT_LIST: payload must be empty",
+                    );
+                } else {
+                    self.phase = Phase::Backend(nego.clone());
+                    return Step::Want(Want::Backend(Job::List(nego)));
+                }
+            }
+            NBD_OPT_INFO | NBD_OPT_GO => match hs::parse_info(&payload, &name) {
+                Ok(req) => {
+                    self.phase = Phase::Backend(nego.clone());
+                    return Step::Want(Want::Backend(Job::InfoGo {
+                        option: opt,
+                        req,
+                        nego,
+                    }));
+                }
+                Err(hs::InvalidOption(m)) => {
+                    log::error!("{m}");
+                    reply_err(&mut out, NBD_REP_ERR_INVALID, &m);
+                }
+            },
+            NBD_OPT_STRUCTURED_REPLY => {
+                if server.cfg.no_sr {
+                    reply_err(&mut out, NBD_REP_ERR_UNSUP, "");
+                } else if !payload.is_empty() {
+                    reply_err(&mut out, NBD_REP_ERR_INVALID, "payload must be empty");
+                } else if nego.structured {
+                    reply_err(
+                        &mut out,
+                        NBD_REP_ERR_INVALID,
+                        "structured replies already negotiated",
+                    );
+                } else {
+                    nego.structured = true;
+                    hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
+                }
+            }
+            NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
+                let listing = opt == NBD_OPT_LIST_META_CONTEXT;
+                if !nego.structured {
+                    reply_err(
+                        &mut out,
+                        NBD_REP_ERR_INVALID,
+                        "structured replies not negotiated",
+                    );
+                } else {
+                    match hs::parse_meta(&payload, &name) {
+                        Err(hs::InvalidOption(m)) => {
+                            log::error!("{m}");
+                            reply_err(&mut out, NBD_REP_ERR_INVALID, &m);
+                        }
+                        Ok(m) => {
+                            let matched = if listing && m.queries.is_empty() {
+                                true
+                            } else {
+                                m.queries
+                                    .iter()
+                                    .any(|q| hs::query_matches_base_allocation(q, listing))
+                            };
+                            if !listing {
+                                nego.base_allocation = matched;
+                            }
+                            if matched {
+                                hs::encode_meta_context(
+                                    &mut out,
+                                    opt,
+                                    BASE_ALLOCATION_ID,
+                                    BASE_ALLOCATION,
+                                );
+                            }
+                            hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
+                        }
+                    }
+                }
+            }
+            _ => reply_err(&mut out, NBD_REP_ERR_UNSUP, ""),
+        }
+        self.send(&out);
+        self.phase = Phase::Options(nego);
+        Step::Progress
+    }
+
+    fn caps(&self) -> tx::ExportCaps {
+        self.shared
+            .session
+            .get()
+            .map(|s| s.caps)
+            .unwrap_or_default()
+    }
+
+    fn request(&mut self, server: &Arc<Server>) -> Step {
+        let avail = self.avail();
+        if avail.len() < REQUEST_LEN {
+            return Step::NeedBytes;
+        }
+        let req = match Request::parse(avail[..REQUEST_LEN].try_into().unwrap()) {
+            Ok(r) => r,
+            Err(e) => {
+                log::error!("{e}");
+                return Step::Want(self.begin_close());
+            }
+        };
+        self.consume(REQUEST_LEN);
+        if req.cmd == NBD_CMD_DISC {
+            log::debug!("client sent NBD_CMD_DISC, closing connection");
+            return Step::Want(self.begin_close());
+        }
+        let caps = self.caps();
+        let verdict = tx::validate(&req, &caps);
+        let plen = req.payload_len();
+        if plen > 0 {
+            let mut pw = PendingWrite {
+                req,
+                buf: Vec::new(),
+                filled: 0,
+                discard: None,
+                remaining: plen as u64,
+            };
+            match verdict {
+                Ok(()) => {
+                    let n = (plen as usize).min(self.end - self.start);
+                    pw.buf = Vec::with_capacity(plen as usize);
+                    pw.buf
+                        .extend_from_slice(&self.inbuf[self.start..self.start + n]);
+                    pw.buf.resize(plen as usize, 0);
+                    pw.filled = n;
+                    pw.remaining -= n as u64;
+                    self.consume(n);
+                }
+                Err(inv) => {
+                    let n = (plen as usize).min(self.end - self.start);
+                    pw.remaining -= n as u64;
+                    self.consume(n);
+                    pw.discard = Some(inv);
+                }
+            }
+            self.phase = Phase::Transmission(Some(pw));
+            return Step::Progress;
+        }
+        match verdict {
+            Ok(()) => self.submit(server, req, Vec::new()),
+            Err(inv) => dispatch::reply_invalid(&*self.shared, &req, &caps, &inv),
+        }
+        Step::Progress
+    }
+
+    fn write_payload(&mut self, server: &Arc<Server>) -> Step {
+        let Phase::Transmission(Some(pw)) = &mut self.phase else {
+            unreachable!()
+        };
+        if pw.remaining > 0 {
+            if pw.discard.is_some() {
+                // Drop what is buffered, then read more into the buffer.
+                let n = (pw.remaining as usize).min(self.end - self.start);
+                if n == 0 {
+                    self.start = 0;
+                    self.end = 0;
+                    return Step::NeedBytes;
+                }
+                pw.remaining -= n as u64;
+                self.consume(n);
+                return Step::Progress;
+            }
+            let r = self.shared.stream.read(&mut pw.buf[pw.filled..]);
+            match r {
+                Ok(0) => {
+                    log::debug!("client closed the connection in the middle of a write");
+                    return Step::Want(self.begin_close());
+                }
+                Ok(n) => {
+                    pw.filled += n;
+                    pw.remaining -= n as u64;
+                    return Step::Progress;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::Progress,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Step::Want(Want::Nothing)
+                }
+                Err(e) => {
+                    log::debug!("read: {e}");
+                    return Step::Want(self.begin_close());
+                }
+            }
+        }
+        let Some(Phase::Transmission(Some(pw))) = Some(std::mem::replace(
+            &mut self.phase,
+            Phase::Transmission(None),
+        )) else {
+            unreachable!()
+        };
+        match pw.discard {
+            Some(inv) => dispatch::reply_invalid(&*self.shared, &pw.req, &self.caps(), &inv),
+            None => self.submit(server, pw.req, pw.buf),
+        }
+        Step::Progress
+    }
+
+    fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>) {
+        let shared = self.shared.clone();
+        shared.inflight.fetch_add(1, Ordering::SeqCst);
+        let srv = server.clone();
+        server.pool.submit(Box::new(move || {
+            if let Some(session) = shared.session.get() {
+                let _g = srv.locks.enter(&shared.req_lock);
+                crate::logging::with_context(&shared.ctx, || {
+                    dispatch::execute(session, &req, payload, &*shared)
+                });
+            }
+            shared.inflight.fetch_sub(1, Ordering::SeqCst);
+            let notify = shared.waiting.swap(false, Ordering::SeqCst);
+            let token = shared.token;
+            drop(shared);
+            if notify {
+                srv.resume(token);
+            }
+        }));
+    }
+
+    /// Apply what a backend job produced.
+    pub fn finish_backend(&mut self, out: Outcome) {
+        if !out.bytes.is_empty() {
+            self.send(&out.bytes);
+        }
+        if let Some(s) = out.session {
+            let _ = self.shared.session.set(s);
+        }
+        self.phase = match out.next {
+            Next::ClientFlags => Phase::ClientFlags,
+            Next::Options(n) => Phase::Options(n),
+            Next::Transmission => Phase::Transmission(None),
+            Next::Close => Phase::Closing,
+        };
+    }
+}
+
+enum Step {
+    Progress,
+    NeedBytes,
+    Want(Want),
+}
+
+/// Run a handshake job (on a worker thread).
+pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
+    let mut out = Vec::new();
+    let cfg = &server.cfg;
+    let plugin = &*server.plugin;
+    let info = |name: &str| {
+        let mut i = shared.info.lock().unwrap_or_else(|p| p.into_inner());
+        i.export_name = name.to_string();
+        i.clone()
+    };
+    match job {
+        Job::Preconnect => {
+            if let Err(e) = plugin.preconnect(&info("")) {
+                log::error!("preconnect: {e}");
+                return Outcome {
+                    bytes: out,
+                    session: None,
+                    next: Next::Close,
+                };
+            }
+            let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & cfg.mask_handshake;
+            out.extend_from_slice(&hs::encode_greeting(flags));
+            Outcome {
+                bytes: out,
+                session: None,
+                next: Next::ClientFlags,
+            }
+        }
+        Job::Oldstyle => {
+            if let Err(e) = plugin.preconnect(&info("")) {
+                log::error!("preconnect: {e}");
+                return Outcome {
+                    bytes: out,
+                    session: None,
+                    next: Next::Close,
+                };
+            }
+            match dispatch::open_export(plugin, &info(&cfg.export_name), false) {
+                Ok((s, i)) => {
+                    out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
+                    Outcome {
+                        bytes: out,
+                        session: Some(s),
+                        next: Next::Transmission,
+                    }
+                }
+                Err(e) => {
+                    log::error!("open: {e}");
+                    Outcome {
+                        bytes: out,
+                        session: None,
+                        next: Next::Close,
+                    }
+                }
+            }
+        }
+        Job::ExportName(name, nego) => match resolve_and_open(server, &name, &nego, &info) {
+            Ok((s, i)) => {
+                hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
+                Outcome {
+                    bytes: out,
+                    session: Some(s),
+                    next: Next::Transmission,
+                }
+            }
+            Err(e) => {
+                log::error!("NBD_OPT_EXPORT_NAME: {e}");
+                Outcome {
+                    bytes: out,
+                    session: None,
+                    next: Next::Close,
+                }
+            }
+        },
+        Job::List(nego) => {
+            let ci = info("");
+            let listed = plugin.list_exports(&ci).and_then(|l| match l {
+                Some(l) => Ok(l),
+                None => Ok(vec![crate::backend::ExportEntry {
+                    name: plugin.default_export(&ci)?.unwrap_or_default(),
+                    description: None,
+                }]),
+            });
+            match listed {
+                Ok(list) => {
+                    for e in list {
+                        hs::encode_rep_server(&mut out, &e.name, e.description.as_deref());
+                    }
+                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ACK, &[]);
+                }
+                Err(e) => {
+                    log::error!("list_exports: {e}");
+                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ERR_PLATFORM, &[]);
+                }
+            }
+            Outcome {
+                bytes: out,
+                session: None,
+                next: Next::Options(nego),
+            }
+        }
+        Job::InfoGo { option, req, nego } => {
+            match resolve_and_open(server, &req.export_name, &nego, &info) {
+                Ok((s, i)) => {
+                    let resolved = shared
+                        .info
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .export_name
+                        .clone();
+                    encode_info(&mut out, option, &req, &i, &resolved);
+                    hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
+                    if option == NBD_OPT_GO {
+                        let mut s = s;
+                        s.caps.base_allocation = nego.base_allocation;
+                        if req.requests.contains(&NBD_INFO_BLOCK_SIZE) {
+                            if let Some(b) = i.block_size {
+                                s.caps.block_size = Some((b.minimum, b.maximum));
+                            }
+                        }
+                        Outcome {
+                            bytes: out,
+                            session: Some(s),
+                            next: Next::Transmission,
+                        }
+                    } else {
+                        // INFO only describes the export: close it again.
+                        drop(s);
+                        Outcome {
+                            bytes: out,
+                            session: None,
+                            next: Next::Options(nego),
+                        }
+                    }
+                }
+                Err(e) => {
+                    log::error!("{}: {e}", hs::option_name(option));
+                    let code = if e.errno == libc::ENOENT {
+                        NBD_REP_ERR_UNKNOWN
+                    } else {
+                        NBD_REP_ERR_PLATFORM
+                    };
+                    hs::encode_option_reply(&mut out, option, code, e.msg.as_bytes());
+                    Outcome {
+                        bytes: out,
+                        session: None,
+                        next: Next::Options(nego),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn encode_info(out: &mut Vec<u8>, option: u32, req: &hs::InfoRequest, i: &ExportInfo, name: &str) {
+    hs::encode_info_export(out, option, i.size, i.eflags);
+    for r in &req.requests {
+        match *r {
+            NBD_INFO_NAME => hs::encode_info_string(out, option, NBD_INFO_NAME, name),
+            NBD_INFO_DESCRIPTION => {
+                if let Some(d) = &i.description {
+                    hs::encode_info_string(out, option, NBD_INFO_DESCRIPTION, d);
+                }
+            }
+            NBD_INFO_BLOCK_SIZE => {
+                if let Some(b) = i.block_size {
+                    hs::encode_info_block_size(out, option, b.minimum, b.preferred, b.maximum);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `""` names the default export; then open it.
+fn resolve_and_open(
+    server: &Server,
+    name: &str,
+    nego: &Nego,
+    info: &dyn Fn(&str) -> ConnInfo,
+) -> Result<(Session, ExportInfo), crate::backend::Error> {
+    let plugin = &*server.plugin;
+    let name = if name.is_empty() {
+        match plugin.default_export(&info(""))? {
+            Some(n) => n,
+            None => {
+                return Err(crate::backend::Error::new(
+                    libc::ENOENT,
+                    "no default export",
+                ));
+            }
+        }
+    } else {
+        name.to_string()
+    };
+    dispatch::open_export(plugin, &info(&name), nego.structured)
+}

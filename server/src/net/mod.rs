@@ -1,0 +1,375 @@
+//! The network side: one mio `Poll` owning every socket, a state machine
+//! per connection, and the hand-off to the worker pool.
+//!
+//! The loop reads and parses; workers call the backend and write replies
+//! themselves (see `outbox`).  Workers talk back to the loop only when it
+//! asked them to (a throttled connection, a finished handshake step, a
+//! closed connection), through a channel and one `Waker`.
+
+pub mod conn;
+pub mod listen;
+pub mod outbox;
+pub mod stream;
+
+use crate::backend::{ConnInfo, Plugin, ThreadModel};
+use crate::pool::{Pool, ThreadModelLocks};
+use conn::{Conn, Job, Outcome, Phase, Shared, Want};
+use crossbeam_channel::{unbounded, Receiver, Sender};
+use listen::Listener;
+use mio::{Events, Poll, Token, Waker};
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use stream::Stream;
+
+/// Settings that shape how connections are served.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub readonly: bool,
+    pub export_name: String,
+    pub no_sr: bool,
+    pub mask_handshake: u16,
+    pub oldstyle: bool,
+    /// Requests in flight per connection (`-t`).
+    pub max_inflight: usize,
+}
+
+enum Event {
+    /// A throttled or closing connection may make progress again.
+    Resume(usize),
+    Handshake(usize, Outcome),
+    Closed(usize),
+}
+
+/// Everything the loop and the workers share.
+pub struct Server {
+    pub plugin: Box<dyn Plugin>,
+    pub plugin_name: String,
+    pub locks: ThreadModelLocks,
+    pub cfg: ServeConfig,
+    pub pool: Pool,
+    events: Sender<Event>,
+    waker: OnceLock<Waker>,
+}
+
+impl Server {
+    pub fn new(
+        plugin: Box<dyn Plugin>,
+        model: ThreadModel,
+        cfg: ServeConfig,
+        workers: usize,
+    ) -> (Arc<Server>, EventsRx) {
+        let (tx, rx) = unbounded();
+        let s = Arc::new(Server {
+            plugin_name: plugin.name().to_string(),
+            plugin,
+            locks: ThreadModelLocks::new(model),
+            cfg,
+            pool: Pool::new(workers),
+            events: tx,
+            waker: OnceLock::new(),
+        });
+        (s, EventsRx(rx))
+    }
+
+    fn notify(&self, ev: Event) {
+        let _ = self.events.send(ev);
+        if let Some(w) = self.waker.get() {
+            let _ = w.wake();
+        }
+    }
+
+    pub fn resume(&self, token: usize) {
+        self.notify(Event::Resume(token));
+    }
+}
+
+/// The loop's end of the workers' event channel, from `Server::new`.
+pub struct EventsRx(Receiver<Event>);
+
+const WAKER: Token = Token(usize::MAX);
+const SIGNAL: Token = Token(usize::MAX - 1);
+const FIRST_CONN: usize = 1 << 20;
+
+static NEXT_CONN: AtomicUsize = AtomicUsize::new(1);
+
+/// Serve until shutdown is requested and every connection has closed, or
+/// (with `single`) until that one connection closes.
+pub fn serve(
+    server: Arc<Server>,
+    rx: EventsRx,
+    mut listeners: Vec<Listener>,
+    single: Option<Stream>,
+    mut signal: Option<mio::net::UnixStream>,
+) -> io::Result<()> {
+    let rx = rx.0;
+    let mut poll = Poll::new()?;
+    let waker = Waker::new(poll.registry(), WAKER)?;
+    let _ = server.waker.set(waker);
+    for (i, l) in listeners.iter_mut().enumerate() {
+        l.register(poll.registry(), Token(i))?;
+    }
+    if let Some(s) = signal.as_mut() {
+        poll.registry()
+            .register(s, SIGNAL, mio::Interest::READABLE)?;
+    }
+    {
+        let srv = server.clone();
+        crate::lifecycle::set_waker(Box::new(move || {
+            if let Some(w) = srv.waker.get() {
+                let _ = w.wake();
+            }
+        }));
+    }
+
+    let mut lp = Loop {
+        server: server.clone(),
+        conns: HashMap::new(),
+        queued: VecDeque::new(),
+        active: 0,
+        next_token: FIRST_CONN,
+        single_mode: single.is_some(),
+    };
+    if let Some(s) = single {
+        lp.admit(&poll, s);
+    }
+
+    let mut events = Events::with_capacity(1024);
+    let mut stopping = false;
+    loop {
+        if crate::lifecycle::shutdown_requested() && !stopping {
+            stopping = true;
+            for l in listeners.iter_mut() {
+                l.deregister(poll.registry());
+            }
+            listeners.clear();
+            lp.queued.clear();
+            let tokens: Vec<usize> = lp.conns.keys().copied().collect();
+            for t in tokens {
+                if let Some(c) = lp.conns.get_mut(&t) {
+                    if !matches!(c.phase, Phase::Backend(_) | Phase::Starting) {
+                        c.phase = Phase::Closing;
+                    }
+                }
+                lp.try_close(&poll, t);
+            }
+        }
+        if stopping && lp.conns.is_empty() {
+            return Ok(());
+        }
+        if lp.single_mode && lp.conns.is_empty() && lp.active == 0 {
+            return Ok(());
+        }
+        if let Err(e) = poll.poll(&mut events, None) {
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for ev in events.iter() {
+            match ev.token() {
+                WAKER => {}
+                SIGNAL => {
+                    if let Some(s) = signal.as_ref() {
+                        let mut b = [0u8; 16];
+                        while matches!(io::Read::read(&mut &*s, &mut b), Ok(n) if n > 0) {}
+                    }
+                    crate::lifecycle::request_shutdown();
+                }
+                Token(i) if i < listeners.len() => loop {
+                    match listeners[i].accept() {
+                        Ok(s) => lp.admit(&poll, s),
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            log::error!("accept: {e}");
+                            break;
+                        }
+                    }
+                },
+                Token(t) => {
+                    if let Some(c) = lp.conns.get(&t) {
+                        if ev.is_writable() {
+                            if let Err(e) = c.shared.outbox.flush(&c.shared.stream) {
+                                log::debug!("write: {e}");
+                            }
+                        }
+                    }
+                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_writable()
+                    {
+                        lp.drive(&poll, t);
+                    }
+                }
+            }
+        }
+        while let Ok(ev) = rx.try_recv() {
+            match ev {
+                Event::Resume(t) => lp.drive(&poll, t),
+                Event::Handshake(t, out) => {
+                    if let Some(c) = lp.conns.get_mut(&t) {
+                        c.finish_backend(out);
+                    }
+                    lp.drive(&poll, t);
+                }
+                Event::Closed(_) => {
+                    lp.active -= 1;
+                    while lp.can_admit() {
+                        match lp.queued.pop_front() {
+                            Some(s) => lp.admit(&poll, s),
+                            None => break,
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+struct Loop {
+    server: Arc<Server>,
+    conns: HashMap<usize, Conn>,
+    /// Accepted but waiting their turn under SERIALIZE_CONNECTIONS.
+    queued: VecDeque<Stream>,
+    /// Connections admitted and not yet closed (handle closed).
+    active: usize,
+    next_token: usize,
+    single_mode: bool,
+}
+
+impl Loop {
+    fn can_admit(&self) -> bool {
+        self.server.locks.model() != ThreadModel::SerializeConnections || self.active == 0
+    }
+
+    fn admit(&mut self, poll: &Poll, mut stream: Stream) {
+        if crate::lifecycle::shutdown_requested() {
+            return;
+        }
+        if !self.can_admit() {
+            self.queued.push_back(stream);
+            return;
+        }
+        let token = self.next_token;
+        self.next_token += 1;
+        if let Err(e) = stream.register(poll.registry(), Token(token)) {
+            log::error!("register connection: {e}");
+            return;
+        }
+        let id = NEXT_CONN.fetch_add(1, Ordering::SeqCst) as u64;
+        let srv = &self.server;
+        let info = ConnInfo {
+            id,
+            fd: stream.raw_fd(),
+            export_name: String::new(),
+            readonly: srv.cfg.readonly,
+            is_tls: false,
+        };
+        let shared = Arc::new(Shared {
+            token,
+            ctx: format!("{}[{}]", srv.plugin_name, id),
+            stream,
+            outbox: Default::default(),
+            req_lock: Mutex::new(()),
+            session: OnceLock::new(),
+            inflight: AtomicUsize::new(0),
+            waiting: AtomicBool::new(false),
+            info: Mutex::new(info),
+        });
+        log::debug!("accepted connection {id} from {}", shared.stream.peer());
+        self.active += 1;
+        self.conns.insert(token, Conn::new(shared));
+        let job = if srv.cfg.oldstyle {
+            Job::Oldstyle
+        } else {
+            Job::Preconnect
+        };
+        self.run_backend(token, job);
+    }
+
+    fn run_backend(&self, token: usize, job: Job) {
+        let Some(c) = self.conns.get(&token) else {
+            return;
+        };
+        let shared = c.shared.clone();
+        let srv = self.server.clone();
+        self.server.pool.submit(Box::new(move || {
+            let out = {
+                let _g = srv.locks.enter(&shared.req_lock);
+                crate::logging::with_context(&shared.ctx, || conn::run_job(&srv, &shared, job))
+            };
+            srv.notify(Event::Handshake(shared.token, out));
+        }));
+    }
+
+    fn drive(&mut self, poll: &Poll, token: usize) {
+        let srv = self.server.clone();
+        let Some(c) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let want = {
+            let ctx = c.shared.ctx.clone();
+            crate::logging::with_context(&ctx, || c.drive(&srv))
+        };
+        match want {
+            Want::Nothing => {
+                if matches!(c.phase, Phase::Closing) {
+                    self.try_close(poll, token);
+                }
+            }
+            Want::Backend(job) => self.run_backend(token, job),
+            Want::Close => self.try_close(poll, token),
+        }
+    }
+
+    /// Close a connection once no request is in flight: deregister it and
+    /// close its export on the pool (under the thread-model lock).
+    fn try_close(&mut self, poll: &Poll, token: usize) {
+        let Some(c) = self.conns.get(&token) else {
+            return;
+        };
+        if matches!(c.phase, Phase::Backend(_) | Phase::Starting) {
+            return; // the job's completion brings us back here
+        }
+        let s = &c.shared;
+        s.waiting.store(true, Ordering::SeqCst);
+        if s.inflight.load(Ordering::SeqCst) > 0 {
+            return; // the last worker wakes us
+        }
+        s.waiting.store(false, Ordering::SeqCst);
+        let c = self.conns.remove(&token).expect("present");
+        let _ = c.shared.outbox.flush(&c.shared.stream);
+        let shared = c.shared;
+        let fd = shared.stream.raw_fd();
+        let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
+        let srv = self.server.clone();
+        self.server.pool.submit(Box::new(move || {
+            // Workers drop their references right after their last reply.
+            let mut shared = shared;
+            let mut spins = 0u32;
+            let sh = loop {
+                match Arc::get_mut(&mut shared) {
+                    Some(sh) => break sh,
+                    None => {
+                        spins += 1;
+                        if spins > 100_000 {
+                            log::error!("connection close: references still held, leaking export");
+                            srv.notify(Event::Closed(token));
+                            return;
+                        }
+                        std::thread::yield_now();
+                    }
+                }
+            };
+            if let Some(session) = sh.session.take() {
+                let _g = srv.locks.enter(&sh.req_lock);
+                crate::logging::with_context(&sh.ctx, || drop(session));
+            }
+            // Flush what the client can still take; it may be gone.
+            let _ = sh.outbox.flush(&sh.stream);
+            sh.stream.shutdown();
+            log::debug!("connection closed");
+            srv.notify(Event::Closed(token));
+        }));
+    }
+}
