@@ -1,7 +1,7 @@
 /* An API v2 plugin built once per thread model (-DTM=...).  Reads sleep
  * a little while counting how many run at once; the maximum seen is
  * logged at close ("threads: max concurrency N") and, with file=PATH,
- * written to PATH at unload.
+ * written to PATH at each close and at unload.
  */
 #define NBDKIT_API_VERSION 2
 #include <stdio.h>
@@ -31,8 +31,11 @@ threads_config (const char *key, const char *value)
   return -1;
 }
 
+/* Called at every close and at unload, so the file is right even if the
+ * server exits without unloading.  Caller holds the lock (or is alone).
+ */
 static void
-threads_unload (void)
+write_file (void)
 {
   if (file) {
     FILE *fp = fopen (file, "w");
@@ -41,6 +44,12 @@ threads_unload (void)
       fclose (fp);
     }
   }
+}
+
+static void
+threads_unload (void)
+{
+  write_file ();
 }
 
 static void *
@@ -59,6 +68,7 @@ threads_close (void *h)
   pthread_mutex_lock (&lock);
   open_handles--;
   nbdkit_debug ("threads: max concurrency %d", max_running);
+  write_file ();
   pthread_mutex_unlock (&lock);
 }
 

@@ -23,7 +23,7 @@ def pwrite(h, buf, offset, flags):
     disk[offset:offset + len(buf)] = buf
 PY
 run() {
-  "$1" -U - "$py" "$tmp/disk.py" --run '
+  "$1" -U - "$py" script="$tmp/disk.py" --run '
     nbdinfo --json "$uri" | grep -v "\"uri\"" &&
     nbdsh -u "$uri" -c "
 h.pwrite(b\"py\" * 256, 1024)

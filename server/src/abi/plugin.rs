@@ -55,8 +55,10 @@ fn dlerror() -> String {
 impl Lib {
     /// Turn a failed callback (-1) into an [`Error`]: errno from
     /// `nbdkit_set_error`, else `errno` if the plugin preserves it, else
-    /// EIO; the message is the last `nbdkit_error`, if any.
-    fn fail(&self, call: &Call, saved_errno: i32, what: &str) -> Error {
+    /// EIO.  The message is empty: the plugin's `nbdkit_error` text was
+    /// already logged when it was called (and nbdkit prints nothing more),
+    /// which is the server's convention for "already reported".
+    fn fail(&self, call: &Call, saved_errno: i32, _what: &str) -> Error {
         let mut errno = call.error();
         if errno == 0 && self.errno_is_preserved {
             errno = saved_errno;
@@ -64,11 +66,7 @@ impl Lib {
         if errno == 0 {
             errno = libc::EIO;
         }
-        Error::new(
-            errno,
-            call.take_msg()
-                .unwrap_or_else(|| format!("{what}: plugin failed")),
-        )
+        Error::new(errno, String::new())
     }
 
     /// Run callback `f` (returning a C int) under a fresh per-thread context
@@ -118,7 +116,7 @@ pub fn load(
     let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     if dl.is_null() {
         return Err(format!(
-            "error: cannot open plugin '{name}': {}\n\
+            "cannot open plugin '{name}': {}\n\
              Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
             dlerror()
         ));
@@ -318,6 +316,8 @@ impl Plugin for CPlugin {
     fn dump_has(&self) -> Vec<&'static str> {
         let p = self.p();
         let has: [(&'static str, bool); 42] = [
+            ("longname", !p.longname.is_null()),
+            ("description", !p.description.is_null()),
             ("load", p.load.is_some()),
             ("unload", p.unload.is_some()),
             ("dump_plugin", p.dump_plugin.is_some()),
@@ -358,8 +358,6 @@ impl Plugin for CPlugin {
             ("_flush_v1", p._flush_v1.is_some()),
             ("_trim_v1", p._trim_v1.is_some()),
             ("_zero_v1", p._zero_v1.is_some()),
-            ("", false),
-            ("", false),
         ];
         has.iter().filter(|(_, h)| *h).map(|(n, _)| *n).collect()
     }
@@ -424,13 +422,14 @@ impl Plugin for CPlugin {
             // NULL means "no default export" unless the plugin reported an
             // error; either way the client cannot use "".
             return match call.take_msg() {
-                Some(m) => Err(Error::new(
+                // Already logged by nbdkit_error.
+                Some(_) => Err(Error::new(
                     if call.error() != 0 {
                         call.error()
                     } else {
                         libc::EINVAL
                     },
-                    m,
+                    String::new(),
                 )),
                 None => Ok(None),
             };
@@ -621,7 +620,8 @@ impl Handle for CHandle {
         let r = unsafe { f(self.h) };
         if r.is_null() {
             return match call.take_msg() {
-                Some(m) => Err(Error::eio(m)),
+                // Already logged by nbdkit_error.
+                Some(_) => Err(Error::eio(String::new())),
                 None => Ok(None),
             };
         }
@@ -776,7 +776,7 @@ impl Handle for CHandle {
                     self.call("zero", |h| unsafe { f(h, n, off, flags.0) })
                 } else if let Some(f) = self.p()._zero_v1 {
                     if flags.fast_zero() {
-                        return Err(Error::enotsup("zero: fast zero not supported"));
+                        return Err(Error::new(libc::ENOTSUP, String::new()));
                     }
                     let may_trim = flags.may_trim() as c_int;
                     // SAFETY: the plugin's v1 zero callback.
@@ -801,7 +801,7 @@ impl Handle for CHandle {
             }
         }
         if flags.fast_zero() {
-            return Err(Error::enotsup("zero: fast zero not supported"));
+            return Err(Error::new(libc::ENOTSUP, String::new()));
         }
         // Emulate by writing zeroes.
         let wflags = flags.without(Flags::MAY_TRIM).without(Flags::FAST_ZERO);

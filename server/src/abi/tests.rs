@@ -119,7 +119,7 @@ fn load_failures_use_nbdkits_messages() {
         .unwrap();
     assert_eq!(
         err,
-        "error: cannot open plugin '/nonexistent.so': /nonexistent.so: cannot open shared object \
+        "cannot open plugin '/nonexistent.so': /nonexistent.so: cannot open shared object \
          file: No such file or directory\nUse 'nbdkit --help' or read the nbdkit(1) manual page \
          for documentation."
     );
@@ -166,7 +166,9 @@ fn errno_paths() {
     let (Some(pres), Some(nopres)) = (c_plugin("errors"), c_plugin("errors-noerrno")) else {
         return;
     };
-    for (path, mode, errno, msg) in [
+    // `_msg` is what the plugin logs with nbdkit_error; the Error carries
+    // no message (already reported), as the server's convention wants.
+    for (path, mode, errno, _msg) in [
         (&pres, "seterr", libc::ENOSPC, "pread: failing with ENOSPC"),
         (
             &pres,
@@ -195,7 +197,7 @@ fn errno_paths() {
         let e = h.pread(&mut b, 512, Flags::NONE).unwrap_err();
         assert_eq!(
             (e.errno, e.msg.as_str()),
-            (errno, msg),
+            (errno, ""),
             "{} mode={mode}",
             path.display()
         );
@@ -204,15 +206,12 @@ fn errno_paths() {
     }
     let p = start(&pres, &[("mode", "seterr"), ("fail", "open")]);
     let e = p.open(&conn(2, "")).err().unwrap();
-    assert_eq!(
-        (e.errno, e.msg.as_str()),
-        (libc::ENOSPC, "open: failing with ENOSPC")
-    );
+    assert_eq!((e.errno, e.msg.as_str()), (libc::ENOSPC, ""));
     let mut p = load(&pres, "errors", &[]).unwrap();
     p.config("fail", "config_complete").unwrap();
     p.config("mode", "errno").unwrap();
     let e = p.config_complete().unwrap_err();
-    assert_eq!(e.msg, "config_complete: failing with errno EROFS");
+    assert_eq!((e.errno, e.msg.as_str()), (libc::EROFS, ""));
     p.config("fail", "get_size").unwrap();
     let h = p.open(&conn(3, "")).unwrap();
     assert_eq!(h.get_size().unwrap_err().errno, libc::EROFS);
@@ -263,10 +262,7 @@ fn everything_plugin() {
         [(4096, 512 * 1024 - 4096, 3), (512 * 1024, 512 * 1024, 0)]
     );
     let bad = p.config("int", "12x").unwrap_err();
-    assert_eq!(
-        bad.msg,
-        "int: could not parse number: \"12x\": trailing garbage"
-    );
+    assert_eq!((bad.errno, bad.msg.as_str()), (libc::EIO, ""));
 }
 
 #[test]
