@@ -3,7 +3,7 @@
 # prints the same as nbdkit 1.32.5 does.
 set -u
 : "${NBDKIT:?}" "${C_PLUGINS:?}"
-REAL=/usr/bin/nbdkit
+REAL=${REF_NBDKIT:-/usr/bin/nbdkit}
 [ -x "$REAL" ] || { echo "no $REAL"; exit 77; }
 [ -e "$C_PLUGINS/v1.so" ] || { echo "C plugins not built"; exit 77; }
 fail=0

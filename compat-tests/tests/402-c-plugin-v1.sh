@@ -20,7 +20,7 @@ except nbd.Error as e:
     print(\"fast zero:\", e.errno)
 "'
 }
-want=$(run /usr/bin/nbdkit 2>&1) || { echo "real nbdkit failed: $want"; exit 1; }
+want=$(run "${REF_NBDKIT:-/usr/bin/nbdkit}" 2>&1) || { echo "real nbdkit failed: $want"; exit 1; }
 got=$(run "$NBDKIT" 2>&1)
 if [ "$want" != "$got" ]; then
   diff <(echo "$want") <(echo "$got"); exit 1

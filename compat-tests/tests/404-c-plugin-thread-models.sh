@@ -15,7 +15,7 @@ while h.aio_in_flight() > 0:
 '
 fail=0
 for tm in serialize_connections serialize_all_requests serialize_requests parallel; do
-  for n in /usr/bin/nbdkit "$NBDKIT"; do
+  for n in "${REF_NBDKIT:-/usr/bin/nbdkit}" "$NBDKIT"; do
     rm -f "$tmp/out"
     "$n" -U - "$C_PLUGINS/threads-$tm.so" file="$tmp/out" \
       --run "nbdsh -u \"\$uri\" -c '$script' & nbdsh -u \"\$uri\" -c '$script'; wait" >/dev/null 2>&1

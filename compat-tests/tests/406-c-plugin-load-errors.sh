@@ -10,7 +10,7 @@ gcc -shared -fPIC "$tmp/x.c" -o "$tmp/noinit.so" || exit 77
 fail=0
 for so in "$tmp/missing.so" nosuchplugin "$tmp/noinit.so" \
           "$C_PLUGINS/badapi-3.so" "$C_PLUGINS/badapi-noopen.so"; do
-  want=$(/usr/bin/nbdkit "$so" 2>&1); wrc=$?
+  want=$("${REF_NBDKIT:-/usr/bin/nbdkit}" "$so" 2>&1); wrc=$?
   got=$("$NBDKIT" "$so" 2>&1); grc=$?
   if [ "$want" != "$got" ] || [ $wrc != $grc ]; then
     echo "FAIL: $so"; echo " want($wrc): $want"; echo " got($grc):  $got"; fail=1

@@ -6,7 +6,7 @@ set -u
 so=$C_PLUGINS/debugflags.so
 [ -e "$so" ] || { echo "C plugins not built"; exit 77; }
 fail=0
-for n in /usr/bin/nbdkit "$NBDKIT"; do
+for n in "${REF_NBDKIT:-/usr/bin/nbdkit}" "$NBDKIT"; do
   out=$("$n" -D debugflags.foo=42 -D debugflags.bar.baz=3 "$so" --dump-plugin 2>&1)
   echo "$out" | grep -qx 'debugflags_foo=42' && echo "$out" | grep -qx 'debugflags_bar_baz=3' ||
     { echo "FAIL: $n --dump-plugin: $out"; fail=1; }

@@ -34,5 +34,5 @@ except nbd.Error as e:
     print(\"errno\", e.errno)
 "' 2>/dev/null
 }
-want=$(run /usr/bin/nbdkit); got=$(run "$NBDKIT")
+want=$(run "${REF_NBDKIT:-/usr/bin/nbdkit}"); got=$(run "$NBDKIT")
 [ -n "$want" ] && [ "$want" = "$got" ] || { diff <(echo "$want") <(echo "$got"); exit 1; }

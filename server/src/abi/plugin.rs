@@ -104,6 +104,11 @@ pub struct CPlugin {
 
 /// Load the plugin at `path` as nbdkit does: dlopen, `plugin_init`, check
 /// the ABI, copy the struct, apply `-D` flags, call `.load`.
+///
+/// On failure the `Err` is nbdkit 1.32.5's whole message after the
+/// `nbdkit: ` prefix (e.g. `PATH: plugin must have a .open callback`, or
+/// `error: cannot open plugin 'NAME': ...` plus the `Use 'nbdkit --help'`
+/// line): the caller prints `nbdkit: {err}` and exits with status 1.
 pub fn load(
     path: &Path,
     name: &str,
@@ -116,7 +121,7 @@ pub fn load(
     let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     if dl.is_null() {
         return Err(format!(
-            "cannot open plugin '{name}': {}\n\
+            "error: cannot open plugin '{name}': {}\n\
              Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
             dlerror()
         ));

@@ -119,7 +119,7 @@ fn load_failures_use_nbdkits_messages() {
         .unwrap();
     assert_eq!(
         err,
-        "cannot open plugin '/nonexistent.so': /nonexistent.so: cannot open shared object \
+        "error: cannot open plugin '/nonexistent.so': /nonexistent.so: cannot open shared object \
          file: No such file or directory\nUse 'nbdkit --help' or read the nbdkit(1) manual page \
          for documentation."
     );
