@@ -82,7 +82,7 @@ impl Call {
             s.error = 0;
             s.last_msg = None;
             s.depth += 1;
-            let saved = conn.map(|c| std::mem::replace(&mut s.conn, Some(c.clone())));
+            let saved = conn.map(|c| s.conn.replace(c.clone()));
             Call { saved_conn: saved }
         })
     }

@@ -208,7 +208,7 @@ unsafe fn parse_int(
         ));
         return None;
     }
-    if end as *const c_char == s {
+    if std::ptr::eq(end, s) {
         error(&format!("{what}: empty string where we expected a number"));
         return None;
     }

@@ -2,10 +2,6 @@
 //! server API, and the adapter that runs a `.so` plugin as a backend.
 //! All FFI `unsafe` in the server lives under this module.
 
-// Until the CLI and network layer call every trait method, parts of the
-// adapter are unused in the binary.
-#![allow(dead_code)]
-
 #[allow(clippy::all)]
 pub mod bindings;
 pub mod context;

@@ -95,7 +95,11 @@ pub struct CPlugin {
     path: String,
     name: String,
     version: Option<String>,
+    // Served through `Plugin::longname`/`description`, which the server
+    // does not print yet.
+    #[allow(dead_code)]
     longname: Option<String>,
+    #[allow(dead_code)]
     description: Option<String>,
     config_help: Option<String>,
     magic_config_key: Option<String>,

@@ -48,7 +48,7 @@ fn conn(id: u64, export: &str) -> ConnInfo {
     }
 }
 
-fn start(path: &PathBuf, cfg: &[(&str, &str)]) -> Box<dyn Plugin> {
+fn start(path: &std::path::Path, cfg: &[(&str, &str)]) -> Box<dyn Plugin> {
     let mut p = load(path, path.to_str().unwrap(), &[]).expect("load");
     for (k, v) in cfg {
         p.config(k, v).expect("config");
