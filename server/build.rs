@@ -1,1 +1,15 @@
-fn main() {}
+//! Build the C half of the plugin ABI (the variadic `nbdkit_*` functions)
+//! and make the binary export the server API to the plugins it dlopens.
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/abi/shim.c");
+    println!("cargo:rerun-if-changed=src/abi/exports.list");
+    cc::Build::new()
+        .file("src/abi/shim.c")
+        .warnings(true)
+        .extra_warnings(true)
+        .compile("nbdkit_shim");
+    let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/abi/exports.list");
+    // For the binary and for the unit tests, which load plugins too.
+    println!("cargo:rustc-link-arg=-Wl,--dynamic-list={}", list.display());
+}

@@ -2,5 +2,12 @@
 //! server API, and the adapter that runs a `.so` plugin as a backend.
 //! All FFI `unsafe` in the server lives under this module.
 
+#[allow(clippy::all)]
+pub mod bindings;
+pub mod context;
+pub mod exports;
 pub mod os;
 pub mod plugin;
+
+#[cfg(test)]
+mod tests;

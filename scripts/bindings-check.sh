@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Fail if server/src/abi/bindings.rs is not what bindgen makes of include/
+# today (run `make bindings` to refresh it).  Installs bindgen-cli if needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tmp=$(mktemp --suffix=.rs)
+trap 'rm -f "$tmp"' EXIT
+bash c-plugins/gen-bindings.sh "$tmp"
+if ! diff -u server/src/abi/bindings.rs "$tmp"; then
+  echo "bindings-check: server/src/abi/bindings.rs is stale; run 'make bindings'" >&2
+  exit 1
+fi
+echo "bindings-check: server/src/abi/bindings.rs is up to date"

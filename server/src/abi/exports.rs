@@ -1,0 +1,799 @@
+//! The server API C plugins call: every `nbdkit_*` function nbdkit 1.32
+//! exports.  The variadic ones (`nbdkit_error`, `nbdkit_debug`,
+//! `nbdkit_printf_intern` and their `v` forms) are in `shim.c`, which
+//! formats the message and calls the `nbdkit_rs_*` functions here.
+//!
+//! Functions only filters use (`nbdkit_next_context_open`, ...) are stubs
+//! that fail with an error: this server does not load C filters yet.
+#![allow(non_upper_case_globals)]
+#![allow(clippy::missing_safety_doc)]
+
+use super::context::{self, current_conn, intern};
+use crate::backend::{ExportEntry, Extents};
+use crate::lifecycle;
+use libc::{c_char, c_int, c_uint, c_void, size_t, sockaddr, socklen_t};
+use std::ffi::{CStr, CString};
+use std::time::{Duration, Instant};
+
+/// Set by `-D nbdkit.backend.controlpath=0` (and datapath) in nbdkit.
+#[no_mangle]
+pub static mut nbdkit_debug_backend_controlpath: c_int = 1;
+#[no_mangle]
+pub static mut nbdkit_debug_backend_datapath: c_int = 1;
+/// TLS debug knobs nbdkit exports (unused here: no GnuTLS).
+#[no_mangle]
+pub static mut nbdkit_debug_tls_log: c_int = 0;
+#[no_mangle]
+pub static mut nbdkit_debug_tls_session: c_int = 0;
+
+/// Report an error as `nbdkit_error` does: log it and remember it as the
+/// message of the failing callback.
+pub fn error(msg: &str) {
+    log::error!("{msg}");
+    context::record_error_msg(msg);
+}
+
+/// A C string argument as Rust text (lossy), `""` for NULL.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn text<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
+    if p.is_null() {
+        return "".into();
+    }
+    // SAFETY: the caller passes a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy()
+}
+
+/// Copy `s` into a `malloc`ed C string the plugin will `free`.
+fn malloc_str(s: &[u8]) -> *mut c_char {
+    // SAFETY: malloc of len+1 bytes; we write exactly that many.
+    unsafe {
+        let p = libc::malloc(s.len() + 1) as *mut u8;
+        if p.is_null() {
+            return std::ptr::null_mut();
+        }
+        std::ptr::copy_nonoverlapping(s.as_ptr(), p, s.len());
+        *p.add(s.len()) = 0;
+        p as *mut c_char
+    }
+}
+
+// ---- messages (called by shim.c after formatting) ----
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_rs_error(msg: *const c_char) {
+    // SAFETY: shim.c passes the formatted NUL-terminated message.
+    let m = unsafe { text(msg) };
+    error(m.trim_end_matches('\n'));
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_rs_debug(msg: *const c_char) {
+    // SAFETY: shim.c passes the formatted NUL-terminated message.
+    let m = unsafe { text(msg) };
+    log::debug!("{}", m.trim_end_matches('\n'));
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_set_error(err: c_int) {
+    context::set_error(err);
+}
+
+// ---- paths ----
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_absolute_path(path: *const c_char) -> *mut c_char {
+    // SAFETY: plugin passes a string or NULL.
+    if path.is_null() || unsafe { *path } == 0 {
+        error("cannot convert null or empty path to an absolute path");
+        return std::ptr::null_mut();
+    }
+    // SAFETY: non-NULL, NUL-terminated.
+    let p = unsafe { CStr::from_ptr(path) }.to_bytes();
+    if p[0] == b'/' {
+        return malloc_str(p);
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => {
+            use std::os::unix::ffi::OsStrExt;
+            let mut v = cwd.as_os_str().as_bytes().to_vec();
+            v.push(b'/');
+            v.extend_from_slice(p);
+            malloc_str(&v)
+        }
+        Err(e) => {
+            error(&format!("getcwd: {e}"));
+            std::ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_realpath(path: *const c_char) -> *mut c_char {
+    // SAFETY: plugin passes a string or NULL.
+    if path.is_null() || unsafe { *path } == 0 {
+        error("cannot resolve a null or empty path");
+        return std::ptr::null_mut();
+    }
+    // SAFETY: path is valid; realpath with NULL resolved mallocs the result.
+    let r = unsafe { libc::realpath(path, std::ptr::null_mut()) };
+    if r.is_null() {
+        let e = std::io::Error::last_os_error();
+        // SAFETY: path is valid.
+        error(&format!(
+            "realpath: {}: {}",
+            unsafe { text(path) },
+            strerror(&e)
+        ));
+    }
+    r
+}
+
+/// `%m`-style text of an error (without Rust's " (os error N)").
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(i) => s[..i].to_owned(),
+        None => s,
+    }
+}
+
+// ---- parsing ----
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_size(s: *const c_char) -> i64 {
+    // SAFETY: plugin passes a string.
+    match crate::parse::size(&unsafe { text(s) }) {
+        Ok(v) => v as i64,
+        Err(m) => {
+            error(&m);
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_bool(s: *const c_char) -> c_int {
+    // SAFETY: plugin passes a string.
+    match crate::parse::boolean(&unsafe { text(s) }) {
+        Ok(v) => v as c_int,
+        Err(m) => {
+            error(&m);
+            -1
+        }
+    }
+}
+
+fn errno_loc() -> *mut c_int {
+    // SAFETY: always valid for the calling thread.
+    unsafe { libc::__errno_location() }
+}
+
+/// Parse as C's `strtoll`/`strtoull` with base 0 and nbdkit's checks and
+/// messages, then check the range `[min, max]` of the target type.
+unsafe fn parse_int(
+    what: *const c_char,
+    s: *const c_char,
+    signed: bool,
+    min: i128,
+    max: i128,
+) -> Option<i128> {
+    // SAFETY: what is a string or NULL.
+    let what = unsafe { text(what) };
+    // SAFETY: s is a string or NULL.
+    let shown = unsafe { text(s) };
+    if s.is_null() {
+        error(&format!(
+            "{what}: could not parse number: \"{shown}\": empty string"
+        ));
+        return None;
+    }
+    let mut end: *mut c_char = std::ptr::null_mut();
+    // SAFETY: s is NUL-terminated; end receives a pointer into it.
+    let (v, err) = unsafe {
+        *errno_loc() = 0;
+        let v: i128 = if signed {
+            libc::strtoll(s, &mut end, 0) as i128
+        } else {
+            libc::strtoull(s, &mut end, 0) as i128
+        };
+        (v, *errno_loc())
+    };
+    if err != 0 {
+        let e = std::io::Error::from_raw_os_error(err);
+        error(&format!(
+            "{what}: could not parse number: \"{shown}\": {}",
+            strerror(&e)
+        ));
+        return None;
+    }
+    if std::ptr::eq(end, s) {
+        error(&format!("{what}: empty string where we expected a number"));
+        return None;
+    }
+    // SAFETY: end points into s.
+    if unsafe { *end } != 0 {
+        error(&format!(
+            "{what}: could not parse number: \"{shown}\": trailing garbage"
+        ));
+        return None;
+    }
+    if !signed && shown.trim_start().starts_with('-') {
+        error(&format!("{what}: negative numbers are not allowed"));
+        return None;
+    }
+    if v < min || v > max {
+        let e = std::io::Error::from_raw_os_error(libc::ERANGE);
+        error(&format!(
+            "{what}: could not parse number: \"{shown}\": {}",
+            strerror(&e)
+        ));
+        return None;
+    }
+    Some(v)
+}
+
+macro_rules! parse_fn {
+    ($name:ident, $t:ty, $signed:expr) => {
+        #[no_mangle]
+        pub unsafe extern "C" fn $name(what: *const c_char, s: *const c_char, r: *mut $t) -> c_int {
+            // SAFETY: arguments as nbdkit-plugin(3) documents them.
+            match unsafe { parse_int(what, s, $signed, <$t>::MIN as i128, <$t>::MAX as i128) } {
+                Some(v) => {
+                    if !r.is_null() {
+                        // SAFETY: r points to the plugin's variable.
+                        unsafe { *r = v as $t };
+                    }
+                    0
+                }
+                None => -1,
+            }
+        }
+    };
+}
+
+parse_fn!(nbdkit_parse_int, c_int, true);
+parse_fn!(nbdkit_parse_unsigned, c_uint, false);
+parse_fn!(nbdkit_parse_int8_t, i8, true);
+parse_fn!(nbdkit_parse_uint8_t, u8, false);
+parse_fn!(nbdkit_parse_int16_t, i16, true);
+parse_fn!(nbdkit_parse_uint16_t, u16, false);
+parse_fn!(nbdkit_parse_int32_t, i32, true);
+parse_fn!(nbdkit_parse_uint32_t, u32, false);
+parse_fn!(nbdkit_parse_int64_t, i64, true);
+parse_fn!(nbdkit_parse_uint64_t, u64, false);
+
+#[no_mangle]
+pub extern "C" fn nbdkit_stdio_safe() -> c_int {
+    lifecycle::stdio_safe() as c_int
+}
+
+/// Read everything from `fd` (then close it), dropping one trailing newline.
+fn read_password_fd(fd: c_int, what: &str) -> Option<Vec<u8>> {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    // SAFETY: the fd was handed to us to read the password from and is
+    // closed afterwards, as nbdkit does.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let mut v = Vec::new();
+    if let Err(e) = f.read_to_end(&mut v) {
+        error(&format!("reading password from {what}: {}", strerror(&e)));
+        return None;
+    }
+    if v.last() == Some(&b'\n') {
+        v.pop();
+    }
+    Some(v)
+}
+
+fn read_password_tty() -> Option<Vec<u8>> {
+    use std::io::{BufRead, Write};
+    if !lifecycle::stdio_safe() {
+        error("stdin is not available for reading password");
+        return None;
+    }
+    // SAFETY: isatty on fd 0.
+    if unsafe { libc::isatty(0) } == 0 {
+        error("stdin is not a tty, cannot read password interactively");
+        return None;
+    }
+    print!("password: ");
+    let _ = std::io::stdout().flush();
+    // SAFETY: termios calls on fd 0 with a zeroed struct filled by tcgetattr.
+    let mut orig: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    let have = unsafe { libc::tcgetattr(0, &mut orig) } == 0;
+    if have {
+        let mut t = orig;
+        t.c_lflag &= !libc::ECHO;
+        t.c_lflag |= libc::ECHONL;
+        // SAFETY: valid termios for fd 0.
+        unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &t) };
+    }
+    let mut line = String::new();
+    let r = std::io::stdin().lock().read_line(&mut line);
+    if have {
+        // SAFETY: restore what tcgetattr returned.
+        unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &orig) };
+    }
+    if let Err(e) = r {
+        error(&format!(
+            "could not read password from stdin: {}",
+            strerror(&e)
+        ));
+        return None;
+    }
+    if line.ends_with('\n') {
+        line.pop();
+    }
+    Some(line.into_bytes())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_read_password(
+    value: *const c_char,
+    password: *mut *mut c_char,
+) -> c_int {
+    // SAFETY: plugin passes a string.
+    let v = unsafe { CStr::from_ptr(value) }.to_bytes();
+    // SAFETY: password points to the plugin's variable.
+    unsafe { *password = std::ptr::null_mut() };
+    let got = if v == b"-" {
+        read_password_tty()
+    } else if v.len() > 1 && v[0] == b'-' {
+        let mut fd: c_int = 0;
+        // SAFETY: value + 1 is the NUL-terminated rest of the string.
+        let r = unsafe {
+            nbdkit_parse_int(c"password file descriptor".as_ptr(), value.add(1), &mut fd)
+        };
+        if r == -1 {
+            None
+        } else if (0..=2).contains(&fd) {
+            error("cannot use password -FD for stdin/stdout/stderr");
+            None
+        // SAFETY: F_GETFD only queries the descriptor.
+        } else if fd < 0 || unsafe { libc::fcntl(fd, libc::F_GETFD) } == -1 {
+            let e = std::io::Error::from_raw_os_error(libc::EBADF);
+            error(&format!("fdopen {fd}: {}", strerror(&e)));
+            None
+        } else {
+            read_password_fd(fd, &format!("file descriptor {fd}"))
+        }
+    } else if v.first() == Some(&b'+') {
+        let path = String::from_utf8_lossy(&v[1..]).into_owned();
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                use std::os::fd::IntoRawFd;
+                read_password_fd(f.into_raw_fd(), &path)
+            }
+            Err(e) => {
+                error(&format!("open {path}: {}", strerror(&e)));
+                None
+            }
+        }
+    } else {
+        Some(v.to_vec())
+    };
+    match got {
+        Some(p) => {
+            // SAFETY: as above.
+            unsafe { *password = malloc_str(&p) };
+            0
+        }
+        None => -1,
+    }
+}
+
+// ---- sleeping, shutdown ----
+
+#[no_mangle]
+pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
+    if sec > i32::MAX as c_uint {
+        error("sleep request is too long");
+        // SAFETY: errno of this thread.
+        unsafe { *errno_loc() = libc::EINVAL };
+        return -1;
+    }
+    let until = Instant::now() + Duration::new(sec as u64, nsec.min(999_999_999));
+    loop {
+        if lifecycle::shutdown_requested() {
+            error("aborting sleep to shut down");
+            // SAFETY: errno of this thread.
+            unsafe { *errno_loc() = libc::ESHUTDOWN };
+            return -1;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return 0;
+        }
+        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_shutdown() {
+    lifecycle::request_shutdown();
+}
+
+// ---- the current connection ----
+
+#[no_mangle]
+pub extern "C" fn nbdkit_export_name() -> *const c_char {
+    match current_conn() {
+        Some(c) => c.export_name.as_ptr(),
+        None => {
+            error("no connection in this thread");
+            std::ptr::null()
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_is_tls() -> c_int {
+    match current_conn() {
+        Some(c) => c.info.is_tls as c_int,
+        None => {
+            error("no connection in this thread");
+            -1
+        }
+    }
+}
+
+fn conn_fd(func: &str) -> Option<c_int> {
+    match current_conn() {
+        Some(c) if c.info.fd >= 0 => Some(c.info.fd),
+        Some(_) => {
+            error(&format!("{func}: no client socket (stdin/stdout)"));
+            None
+        }
+        None => {
+            error(&format!("{func}: no connection in this thread"));
+            None
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_peer_name(addr: *mut sockaddr, addrlen: *mut socklen_t) -> c_int {
+    let Some(fd) = conn_fd("peer_name") else {
+        return -1;
+    };
+    // SAFETY: addr/addrlen come from the plugin as getpeername(2) wants.
+    if unsafe { libc::getpeername(fd, addr, addrlen) } == -1 {
+        let e = std::io::Error::last_os_error();
+        error(&format!("peername: {}", strerror(&e)));
+        return -1;
+    }
+    0
+}
+
+fn peer_cred(func: &str) -> Option<libc::ucred> {
+    let fd = conn_fd(func)?;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as socklen_t;
+    // SAFETY: SO_PEERCRED fills a struct ucred of the given length.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            &mut cred as *mut _ as *mut c_void,
+            &mut len,
+        )
+    };
+    if r == -1 {
+        let e = std::io::Error::last_os_error();
+        error(&format!(
+            "{func}: getsockopt: SO_PEERCRED: {}",
+            strerror(&e)
+        ));
+        return None;
+    }
+    Some(cred)
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_peer_pid() -> i64 {
+    peer_cred("nbdkit_peer_pid").map_or(-1, |c| c.pid as i64)
+}
+#[no_mangle]
+pub extern "C" fn nbdkit_peer_uid() -> i64 {
+    peer_cred("nbdkit_peer_uid").map_or(-1, |c| c.uid as i64)
+}
+#[no_mangle]
+pub extern "C" fn nbdkit_peer_gid() -> i64 {
+    peer_cred("nbdkit_peer_gid").map_or(-1, |c| c.gid as i64)
+}
+
+// ---- interned strings ----
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_strdup_intern(s: *const c_char) -> *const c_char {
+    if s.is_null() {
+        error("nbdkit_strdup_intern: no string given");
+        // SAFETY: errno of this thread.
+        unsafe { *errno_loc() = libc::EINVAL };
+        return std::ptr::null();
+    }
+    // SAFETY: NUL-terminated string from the plugin.
+    intern(unsafe { CStr::from_ptr(s) }.to_owned())
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_strndup_intern(s: *const c_char, n: size_t) -> *const c_char {
+    if s.is_null() {
+        error("nbdkit_strndup_intern: no string given");
+        // SAFETY: errno of this thread.
+        unsafe { *errno_loc() = libc::EINVAL };
+        return std::ptr::null();
+    }
+    // SAFETY: strnlen reads at most n bytes of s.
+    let len = unsafe { libc::strnlen(s, n) };
+    // SAFETY: s has at least len readable bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(s as *const u8, len) };
+    intern(CString::new(bytes).expect("strnlen stops at NUL"))
+}
+
+// ---- extents ----
+
+/// `struct nbdkit_extent` (nbdkit-filter(3)).
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct NbdkitExtent {
+    pub offset: u64,
+    pub length: u64,
+    pub type_: u32,
+}
+
+/// `struct nbdkit_extents` is our [`Extents`].
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_add_extent(
+    e: *mut c_void,
+    offset: u64,
+    length: u64,
+    type_: u32,
+) -> c_int {
+    // SAFETY: the adapter passed `&mut Extents` as the opaque pointer, and
+    // the plugin hands it back from the same callback.
+    let e = unsafe { &mut *(e as *mut Extents) };
+    match e.add(offset, length, type_) {
+        Ok(()) => 0,
+        Err(err) => {
+            error(&err.msg);
+            // SAFETY: errno of this thread.
+            unsafe { *errno_loc() = err.errno };
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_extents_new(start: u64, end: u64) -> *mut c_void {
+    match Extents::new(start, end) {
+        Ok(e) => Box::into_raw(Box::new(e)) as *mut c_void,
+        Err(err) => {
+            error(&err.msg);
+            // SAFETY: errno of this thread.
+            unsafe { *errno_loc() = err.errno };
+            std::ptr::null_mut()
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_extents_free(e: *mut c_void) {
+    if !e.is_null() {
+        // SAFETY: e came from nbdkit_extents_new.
+        drop(unsafe { Box::from_raw(e as *mut Extents) });
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_extents_count(e: *const c_void) -> size_t {
+    // SAFETY: e is an extents list the server made.
+    unsafe { &*(e as *const Extents) }.count()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_get_extent(e: *const c_void, i: size_t) -> NbdkitExtent {
+    // SAFETY: e is an extents list the server made.
+    let x = unsafe { &*(e as *const Extents) }
+        .get(i)
+        .expect("nbdkit_get_extent: index out of range");
+    NbdkitExtent {
+        offset: x.offset,
+        length: x.length,
+        type_: x.kind,
+    }
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_extents_aligned(
+    _next: *mut c_void,
+    _count: u32,
+    _offset: u64,
+    _flags: u32,
+    _align: u32,
+    _extents: *mut c_void,
+    err: *mut c_int,
+) -> c_int {
+    error("nbdkit_extents_aligned: filters are not supported by this server");
+    if !err.is_null() {
+        // SAFETY: err points to the filter's int.
+        unsafe { *err = libc::ENOTSUP };
+    }
+    -1
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_extents_full(
+    _next: *mut c_void,
+    _count: u32,
+    _offset: u64,
+    _flags: u32,
+    _extents: *mut c_void,
+    err: *mut c_int,
+) -> c_int {
+    error("nbdkit_extents_full: filters are not supported by this server");
+    if !err.is_null() {
+        // SAFETY: err points to the filter's int.
+        unsafe { *err = libc::ENOTSUP };
+    }
+    -1
+}
+
+// ---- exports ----
+
+/// `struct nbdkit_exports`: what `.list_exports` fills.
+#[derive(Default)]
+pub struct Exports {
+    pub list: Vec<(CString, Option<CString>)>,
+    pub use_default: bool,
+}
+
+impl Exports {
+    pub fn entries(&self) -> Vec<ExportEntry> {
+        self.list
+            .iter()
+            .map(|(n, d)| ExportEntry {
+                name: n.to_string_lossy().into_owned(),
+                description: d.as_ref().map(|d| d.to_string_lossy().into_owned()),
+            })
+            .collect()
+    }
+}
+
+/// nbdkit's limits on list_exports answers.
+const MAX_EXPORTS: usize = 10000;
+const MAX_STRING: usize = 4096;
+
+/// `struct nbdkit_export` (nbdkit-filter(3)).
+#[repr(C)]
+pub struct NbdkitExport {
+    pub name: *mut c_char,
+    pub description: *mut c_char,
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_exports_new() -> *mut c_void {
+    Box::into_raw(Box::<Exports>::default()) as *mut c_void
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_exports_free(e: *mut c_void) {
+    if !e.is_null() {
+        // SAFETY: e came from nbdkit_exports_new.
+        drop(unsafe { Box::from_raw(e as *mut Exports) });
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_exports_count(e: *const c_void) -> size_t {
+    // SAFETY: e is an exports list the server made.
+    unsafe { &*(e as *const Exports) }.list.len()
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_get_export(e: *const c_void, i: size_t) -> NbdkitExport {
+    // SAFETY: e is an exports list the server made.
+    let e = unsafe { &*(e as *const Exports) };
+    let (n, d) = &e.list[i];
+    NbdkitExport {
+        name: n.as_ptr() as *mut c_char,
+        description: d
+            .as_ref()
+            .map_or(std::ptr::null_mut(), |d| d.as_ptr() as *mut c_char),
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_add_export(
+    e: *mut c_void,
+    name: *const c_char,
+    desc: *const c_char,
+) -> c_int {
+    // SAFETY: e is the list the adapter passed to .list_exports.
+    let e = unsafe { &mut *(e as *mut Exports) };
+    if e.list.len() >= MAX_EXPORTS {
+        error("nbdkit_add_export: too many exports");
+        // SAFETY: errno of this thread.
+        unsafe { *errno_loc() = libc::EINVAL };
+        return -1;
+    }
+    if name.is_null() {
+        error("nbdkit_add_export: export name must not be NULL");
+        return -1;
+    }
+    // SAFETY: NUL-terminated strings from the plugin.
+    let n = unsafe { CStr::from_ptr(name) }.to_owned();
+    // SAFETY: as above.
+    let d = (!desc.is_null()).then(|| unsafe { CStr::from_ptr(desc) }.to_owned());
+    if n.as_bytes().len() > MAX_STRING {
+        error("nbdkit_add_export: export name too long");
+        // SAFETY: errno of this thread.
+        unsafe { *errno_loc() = libc::EINVAL };
+        return -1;
+    }
+    if d.as_ref().is_some_and(|d| d.as_bytes().len() > MAX_STRING) {
+        error("nbdkit_add_export: description too long");
+        // SAFETY: errno of this thread.
+        unsafe { *errno_loc() = libc::EINVAL };
+        return -1;
+    }
+    e.list.push((n, d));
+    0
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_use_default_export(e: *mut c_void) -> c_int {
+    // SAFETY: e is the list the adapter passed to .list_exports.
+    unsafe { &mut *(e as *mut Exports) }.use_default = true;
+    0
+}
+
+// ---- filter-only API: not supported here ----
+
+#[no_mangle]
+pub extern "C" fn nbdkit_next_context_open(
+    _backend: *mut c_void,
+    _readonly: c_int,
+    _exportname: *const c_char,
+    _shared: c_int,
+) -> *mut c_void {
+    error("nbdkit_next_context_open: filters are not supported by this server");
+    std::ptr::null_mut()
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_next_context_close(_next: *mut c_void) {}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_context_get_backend(_context: *mut c_void) -> *mut c_void {
+    error("nbdkit_context_get_backend: filters are not supported by this server");
+    std::ptr::null_mut()
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_context_set_next(
+    _context: *mut c_void,
+    _next: *mut c_void,
+) -> *mut c_void {
+    error("nbdkit_context_set_next: filters are not supported by this server");
+    std::ptr::null_mut()
+}
+
+extern "C" {
+    /// In shim.c; referencing it pulls the variadic functions into the link.
+    fn nbdkit_rs_shim_anchor() -> c_int;
+}
+
+/// Make sure the C shim (and so `nbdkit_error` & co.) is linked in.
+pub fn ensure_linked() -> bool {
+    // SAFETY: a trivial C function with no arguments.
+    unsafe { nbdkit_rs_shim_anchor() == 1 }
+}
