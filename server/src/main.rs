@@ -69,7 +69,12 @@ fn main() {
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
     let mut plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
-        Err(e) => die(e),
+        // The adapter's messages carry nbdkit's own prefix ("error: " or
+        // the plugin path).
+        Err(e) => {
+            eprintln!("nbdkit: {e}");
+            exit(1)
+        }
     };
 
     if opts.mode == Mode::Help {
@@ -97,14 +102,8 @@ fn configure(plugin: &mut dyn Plugin, opts: &Options) {
     for (k, v) in &opts.params {
         let key = match k {
             Some(k) => k.clone(),
-            None => match plugin.magic_config_key() {
-                Some(m) => m.to_string(),
-                None => die(format!(
-                    "{}: this plugin does not need command line configuration (or has no magic \
-                     config key), so parameter '{v}' must be written as key=value",
-                    plugin.name()
-                )),
-            },
+            // Language plugins take their script as a bare parameter.
+            None => plugin.magic_config_key().unwrap_or("script").to_string(),
         };
         if let Err(e) = plugin.config(&key, v) {
             if e.msg.is_empty() {
@@ -277,8 +276,20 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     }
     drop(sig_w);
 
-    if let Ok(mut srv) = std::sync::Arc::try_unwrap(server).map_err(|_| ()) {
-        srv.plugin.cleanup();
+    // Close jobs release their reference just after reporting back.
+    for _ in 0..1000 {
+        if std::sync::Arc::strong_count(&server) == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    match std::sync::Arc::try_unwrap(server) {
+        Ok(mut srv) => {
+            srv.plugin.cleanup();
+            // Dropping the plugin unloads it.
+            drop(srv);
+        }
+        Err(_) => log::debug!("workers still hold the server at exit; skipping unload"),
     }
     if let Some(d) = tmpdir {
         let _ = std::fs::remove_dir_all(d);

@@ -15,7 +15,7 @@ pub mod extents;
 pub mod registry;
 
 pub use error::{Error, Result};
-pub use extents::{Extent, Extents};
+pub use extents::Extents;
 
 use std::io::Write;
 use std::os::fd::RawFd;

@@ -571,7 +571,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
     match job {
         Job::Preconnect => {
             if let Err(e) = plugin.preconnect(&info("")) {
-                log::error!("preconnect: {e}");
+                log_backend_error("preconnect", &e);
                 return Outcome {
                     bytes: out,
                     session: None,
@@ -588,7 +588,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
         }
         Job::Oldstyle => {
             if let Err(e) = plugin.preconnect(&info("")) {
-                log::error!("preconnect: {e}");
+                log_backend_error("preconnect", &e);
                 return Outcome {
                     bytes: out,
                     session: None,
@@ -605,7 +605,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     }
                 }
                 Err(e) => {
-                    log::error!("open: {e}");
+                    log_backend_error("open", &e);
                     Outcome {
                         bytes: out,
                         session: None,
@@ -624,7 +624,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 }
             }
             Err(e) => {
-                log::error!("NBD_OPT_EXPORT_NAME: {e}");
+                log_backend_error("NBD_OPT_EXPORT_NAME", &e);
                 Outcome {
                     bytes: out,
                     session: None,
@@ -649,7 +649,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ACK, &[]);
                 }
                 Err(e) => {
-                    log::error!("list_exports: {e}");
+                    log_backend_error("list_exports", &e);
                     hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ERR_PLATFORM, &[]);
                 }
             }
@@ -694,7 +694,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     }
                 }
                 Err(e) => {
-                    log::error!("{}: {e}", hs::option_name(option));
+                    log_backend_error(&hs::option_name(option), &e);
                     let code = if e.errno == libc::ENOENT {
                         NBD_REP_ERR_UNKNOWN
                     } else {
@@ -754,4 +754,14 @@ fn resolve_and_open(
         name.to_string()
     };
     dispatch::open_export(plugin, &info(&name), nego.structured)
+}
+
+/// A backend error during the handshake.  An empty message means the
+/// plugin already reported it with `nbdkit_error`.
+fn log_backend_error(what: &str, e: &crate::backend::Error) {
+    if e.msg.is_empty() {
+        log::debug!("{what}: failed with errno {}", e.errno);
+    } else {
+        log::error!("{e}");
+    }
 }

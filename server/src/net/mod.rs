@@ -115,9 +115,9 @@ pub fn serve(
             .register(s, SIGNAL, mio::Interest::READABLE)?;
     }
     {
-        let srv = server.clone();
+        let srv = Arc::downgrade(&server);
         crate::lifecycle::set_waker(Box::new(move || {
-            if let Some(w) = srv.waker.get() {
+            if let Some(w) = srv.upgrade().as_ref().and_then(|s| s.waker.get()) {
                 let _ = w.wake();
             }
         }));
@@ -155,7 +155,9 @@ pub fn serve(
                 lp.try_close(&poll, t);
             }
         }
-        if stopping && lp.conns.is_empty() {
+        // Done once every connection's export is closed (`active` counts
+        // them until the close job reports back).
+        if stopping && lp.conns.is_empty() && lp.active == 0 {
             return Ok(());
         }
         if lp.single_mode && lp.conns.is_empty() && lp.active == 0 {
