@@ -29,9 +29,16 @@ log_tail() {            # log_tail NAME [LINES]
     echo "---"
 }
 
+# Extra processes to kill at exit (e.g. a daemon that forked away).
+EXTRA_PIDS=()
+track_pid() { EXTRA_PIDS+=("$1"); }
+
 _lib_cleanup() {
     local rc=$? n pid
     set +e
+    for pid in "${EXTRA_PIDS[@]}"; do
+        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null
+    done
     for n in "${_lib_servers[@]}"; do
         pid=${SERVER_PID[$n]:-}
         [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && kill -TERM "$pid" 2>/dev/null

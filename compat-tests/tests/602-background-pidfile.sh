@@ -1,0 +1,27 @@
+# Without -f nbdkit forks into the background: the command returns 0 at
+# once, the pid file holds a live pid other than the one we started, the
+# socket is already listening, the daemon serves, and SIGTERM ends it.
+source "$COMPAT_LIB"
+
+timeout 20 "$NBDKIT" -U "$T/bg.sock" -P "$T/bg.pid" memory 1M 2>bg.log &
+launcher=$!
+wait $launcher; rc=$?
+expect_eq "exit status of the launching nbdkit" 0 "$rc"
+[ -s bg.pid ] || fail "pid file bg.pid missing or empty when the command returned"
+daemon=$(tr -d '[:space:]' < bg.pid)
+expect_match "pid file holds a pid" '^[0-9]+$' "$daemon"
+track_pid "$daemon"
+kill -0 "$daemon" 2>/dev/null || fail "pid $daemon from the pid file is not running"
+[ "$daemon" != "$launcher" ] || fail "pid file holds the launcher's pid, not the daemon's"
+[ -S bg.sock ] || fail "socket not there when the command returned (pid file must come after listen)"
+ok "daemon $daemon is running, socket is there"
+
+size=$(nbdinfo --size "nbd+unix:///?socket=$T/bg.sock") || fail "nbdinfo against the daemon failed"
+expect_eq "size served by the daemon" 1048576 "$size"
+must nbdsh -u "nbd+unix:///?socket=$T/bg.sock" -c 'h.pwrite(b"bg" * 256, 0); assert h.pread(512, 0) == b"bg" * 256'
+ok "daemon serves writes and reads"
+
+kill -TERM "$daemon"
+for i in $(seq 50); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$daemon" 2>/dev/null && fail "daemon $daemon still running 5 s after SIGTERM"
+ok "daemon exited on SIGTERM"

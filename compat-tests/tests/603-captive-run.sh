@@ -1,0 +1,26 @@
+# Captive mode: -U - with --run; $uri is set, and nbdkit's exit status is
+# the command's.
+source "$COMPAT_LIB"
+
+out=$(timeout 30 "$NBDKIT" -U - memory 1G --run 'nbdinfo --size "$uri"' 2>run.log); rc=$?
+expect_eq "--run 'nbdinfo --size \$uri': exit status" 0 "$rc"
+expect_eq "--run 'nbdinfo --size \$uri': output" 1073741824 "$out"
+
+timeout 30 "$NBDKIT" -U - memory 1M --run 'exit 3' 2>>run.log; rc=$?
+expect_eq "--run 'exit 3': nbdkit's exit status" 3 "$rc"
+
+out=$(timeout 30 "$NBDKIT" -U - memory 1M --run 'echo "$uri"' 2>>run.log); rc=$?
+expect_eq "--run 'echo \$uri': exit status" 0 "$rc"
+# nbdkit 1.32.5 writes it without the "/" before "?" when -e is not given.
+expect_match "\$uri is an nbd+unix URI" '^nbd\+unix://\?socket=/' "$out"
+size=$(nbdinfo --size "$out" 2>&1)
+[ "$size" = 1048576 ] && fail "the server is still serving after --run finished (nbdinfo $out got $size)"
+ok "the socket in \$uri is gone once --run has finished"
+
+out=$(timeout 30 "$NBDKIT" -U - -e foo memory 1M --run 'nbdinfo --json "$uri"' 2>>run.log); rc=$?
+expect_eq "-e foo --run nbdinfo: exit status" 0 "$rc"
+expect_match "-e foo: the export name in \$uri is used" '"export-name": "foo"' "$out"
+
+out=$(timeout 30 "$NBDKIT" -U - memory 1M --run 'nbdsh -u "$uri" -c "h.pwrite(b\"x\" * 512, 0); print(bytes(h.pread(3, 0)))"' 2>>run.log); rc=$?
+expect_eq "--run nbdsh write+read: exit status" 0 "$rc"
+expect_eq "--run nbdsh write+read: output" "b'xxx'" "$out"
