@@ -152,7 +152,11 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
 
 /// Reply to a request that failed validation (the backend is not called).
 pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: &tx::Invalid) {
-    log::error!("{}", inv.msg);
+    if inv.error == NBD_ESHUTDOWN {
+        log::debug!("{}", inv.msg);
+    } else {
+        log::error!("{}", inv.msg);
+    }
     error_reply(sink, r, caps, inv.error, "");
 }
 

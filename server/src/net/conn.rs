@@ -425,7 +425,14 @@ impl Conn {
             return Step::Want(self.begin_close());
         }
         let caps = self.caps();
-        let verdict = tx::validate(&req, &caps);
+        let verdict = if crate::lifecycle::shutdown_requested() {
+            Err(tx::Invalid {
+                error: NBD_ESHUTDOWN,
+                msg: "server is shutting down".into(),
+            })
+        } else {
+            tx::validate(&req, &caps)
+        };
         let plen = req.payload_len();
         if plen > 0 {
             let mut pw = PendingWrite {

@@ -146,13 +146,10 @@ pub fn serve(
             listeners.clear();
             lp.queued.clear();
             let tokens: Vec<usize> = lp.conns.keys().copied().collect();
+            // As nbdkit: clients still negotiating are dropped; clients in
+            // transmission are answered ESHUTDOWN until they hang up.
             for t in tokens {
-                if let Some(c) = lp.conns.get_mut(&t) {
-                    if !matches!(c.phase, Phase::Backend(_) | Phase::Starting) {
-                        c.phase = Phase::Closing;
-                    }
-                }
-                lp.try_close(&poll, t);
+                lp.drive(&poll, t);
             }
         }
         // Done once every connection's export is closed (`active` counts
@@ -309,6 +306,11 @@ impl Loop {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
+        if crate::lifecycle::shutdown_requested()
+            && matches!(c.phase, Phase::ClientFlags | Phase::Options(_))
+        {
+            c.phase = Phase::Closing;
+        }
         let want = {
             let ctx = c.shared.ctx.clone();
             crate::logging::with_context(&ctx, || c.drive(&srv))
