@@ -195,6 +195,15 @@ impl Conn {
     /// Make all the progress possible now.  Called on readiness and when
     /// a backend job or in-flight request completes.
     pub fn drive(&mut self, server: &Arc<Server>) -> Want {
+        if self.shared.outbox.is_broken()
+            && !matches!(
+                self.phase,
+                Phase::Starting | Phase::Backend(_) | Phase::Closing
+            )
+        {
+            log::debug!("client went away while replies were being sent");
+            return self.begin_close();
+        }
         loop {
             match self.step(server) {
                 Step::Progress => continue,

@@ -20,6 +20,16 @@ struct Queue {
     broken: bool,
 }
 
+impl Queue {
+    /// The peer is gone: nothing queued can ever be delivered.
+    fn break_off(&mut self) {
+        self.broken = true;
+        self.chunks.clear();
+        self.sent = 0;
+        self.bytes = 0;
+    }
+}
+
 #[derive(Default)]
 pub struct Outbox {
     q: Mutex<Queue>,
@@ -66,7 +76,7 @@ impl Outbox {
             match write_now(stream, parts, 0) {
                 Ok(n) => n,
                 Err(e) => {
-                    q.broken = true;
+                    q.break_off();
                     return Err(e);
                 }
             }
@@ -107,7 +117,7 @@ impl Outbox {
                     return Ok(());
                 }
                 Err(e) => {
-                    q.broken = true;
+                    q.break_off();
                     return Err(e);
                 }
             }
