@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""Turn bench/run's raw samples into one markdown table.
+
+usage: summarize.py RAW.tsv OUT.md ROUNDS SECONDS "SERVERS"
+Raw columns: round server workload value unit cpu_seconds ops_or_bytes
+"""
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from collections import OrderedDict, defaultdict
+
+raw, out, rounds, secs, servers = sys.argv[1:6]
+servers = servers.split()
+NAMES = {
+    "rs-so": "ours + memory .so",
+    "rs-mem": "ours + built-in memory",
+    "c": "C nbdkit 1.32.5 + .so",
+    "qemu": "qemu-nbd (tmpfs file)",
+}
+
+samples = OrderedDict()          # workload -> server -> list of (value, cpu_per)
+units = {}
+for line in open(raw):
+    r, s, w, v, unit, cpu, ops = line.rstrip("\n").split("\t")
+    v, cpu, ops = float(v), float(cpu), float(ops)
+    units[w] = unit
+    if unit in ("IOPS", "conn/s"):
+        cpu_per = cpu / ops * 1e6 if ops else None          # µs per request
+    elif unit in ("MiB/s", "s"):
+        cpu_per = cpu / (ops / 2**30) if ops else None     # s per GiB
+    else:
+        cpu_per = None
+    samples.setdefault(w, defaultdict(list))[s].append((v, cpu_per))
+
+
+def fmt(x):
+    if x is None:
+        return "–"
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:.0f}"
+    if abs(x) >= 1:
+        return f"{x:.2f}"
+    return f"{x:.3f}"
+
+
+def cell(vals):
+    if not vals:
+        return "–"
+    med = statistics.median(vals)
+    if len(vals) == 1:
+        return fmt(med)
+    return f"{fmt(med)} ({fmt(min(vals))}–{fmt(max(vals))})"
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
+    except Exception:
+        return "?"
+
+
+lines = []
+lines.append("# nbdkit benchmark: ours vs C nbdkit 1.32.5 vs qemu-nbd\n")
+cpu_model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+lines.append(f"- Machine: {os.cpu_count()} CPUs, {cpu_model}, kernel {platform.release()}, "
+             f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM")
+lines.append(f"- Ours: git {sh('git -C ' + os.path.dirname(os.path.abspath(out)) + ' rev-parse --short HEAD')}; "
+             f"{sh('/usr/bin/nbdkit --version')}; {sh('qemu-nbd --version | head -1')}; "
+             f"{sh('nbdcopy --version | head -1')}; {sh('fio --version')}")
+lines.append(f"- {rounds} interleaved rounds, {secs} s per timed point; figures are median (min–max) over rounds")
+lines.append("- All on Unix sockets.  Lean-client and fio points negotiate structured replies, as libnbd does.")
+lines.append("- CPU/op is server CPU (utime+stime from /proc/PID/stat, 10 ms ticks): µs per request "
+             "or handshake, s per GiB for copies.  Ratio = ours ÷ C nbdkit on the median.")
+lines.append("- qemu-nbd serves a raw file on /dev/shm (`-f raw -x '' -t -e 8 --cache=writeback --aio=threads`; "
+             "tmpfs has no O_DIRECT so `--cache=none` is impossible); its data lives in the page cache, "
+             "so its RSS is not comparable.  W4 is not run on qemu-nbd (no sparse-random).")
+lines.append("")
+
+hdr = ["workload", "unit"]
+for s in servers:
+    hdr.append(NAMES.get(s, s))
+ours = [s for s in servers if s.startswith("rs-")]
+have_c = "c" in servers
+if have_c:
+    for s in ours:
+        hdr.append(f"ratio {s}/C")
+for s in servers:
+    hdr.append(f"CPU/op {s}")
+lines.append("| " + " | ".join(hdr) + " |")
+lines.append("|" + "---|" * len(hdr))
+
+for w, per in samples.items():
+    unit = units[w]
+    row = [w, "MiB" if unit == "KiB" else unit + (" (lower better)" if unit == "s" else "")]
+    scale = 1 / 1024 if unit == "KiB" else 1
+    meds = {}
+    for s in servers:
+        vals = [v * scale for v, _ in per.get(s, [])]
+        row.append(cell(vals))
+        meds[s] = statistics.median(vals) if vals else None
+    if have_c:
+        for s in ours:
+            if meds.get(s) and meds.get("c"):
+                row.append(f"{meds[s] / meds['c']:.2f}×")
+            else:
+                row.append("–")
+    for s in servers:
+        cp = [c for _, c in per.get(s, []) if c is not None]
+        row.append(fmt(statistics.median(cp)) if cp else "–")
+    lines.append("| " + " | ".join(row) + " |")
+
+lines.append("")
+lines.append("Higher is better for IOPS, MiB/s and handshakes; lower is better for seconds, MiB (RSS) and CPU/op.")
+text = "\n".join(lines) + "\n"
+with open(out, "w") as f:
+    f.write(text)
