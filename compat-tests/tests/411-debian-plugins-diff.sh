@@ -48,7 +48,7 @@ differ() {
     shift
     want=$(run "$REF" "$@")
     got=$(run "$NBDKIT" "$@")
-    if [ -z "$want" ] || [ "$want" != "$got" ]; then
+    if ! grep -q "\"protocol\"" <<<"$want" || [ "$want" != "$got" ]; then
         echo "FAIL: $label: $*"
         diff <(echo "$want") <(echo "$got") | head -n 30
         fails=$((fails + 1))
