@@ -657,6 +657,12 @@ impl Handle for CHandle {
         unsafe { *libc::__errno_location() = 0 };
         // SAFETY: the plugin's get_size callback.
         let r = unsafe { f(self.h) };
+        if r < -1 {
+            // Not the -1 of a failure: nbdkit reports the bad value (in
+            // the connection's context, still entered) and fails with EIO.
+            exports::error(&format!(".get_size function returned invalid value ({r})"));
+            return Err(Error::eio(String::new()));
+        }
         if r < 0 {
             let saved = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err(self.lib.fail(&call, saved, "get_size"));
@@ -842,10 +848,11 @@ impl Handle for CHandle {
     fn cache(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
         match self.can_cache()? {
             Support::Native => {
-                let f = self
-                    .p()
-                    .cache
-                    .ok_or_else(|| Error::einval("cache: plugin has no .cache callback"))?;
+                // Advertised (can_cache said NATIVE, or any other value
+                // nbdkit takes as such) with no .cache: a no-op, as in nbdkit.
+                let Some(f) = self.p().cache else {
+                    return Ok(());
+                };
                 for (n, off) in Self::pieces(count, offset) {
                     // SAFETY: the plugin's cache callback.
                     self.call("cache", |h| unsafe { f(h, n, off, flags.0) })?;
