@@ -104,6 +104,10 @@ pub struct CPlugin {
     config_help: Option<String>,
     magic_config_key: Option<String>,
     max_thread_model: ThreadModel,
+    /// Every key and value given to `.config`: nbdkit passes argv strings,
+    /// which plugins (data, linuxdisk, ...) keep pointers to without
+    /// copying, so they live until after `.unload`.
+    config_strings: Vec<CString>,
 }
 
 /// Load the plugin at `path` as nbdkit does: dlopen, `plugin_init`, check
@@ -237,6 +241,7 @@ pub fn load(
         config_help: opt_str(p.config_help),
         magic_config_key: opt_str(p.magic_config_key),
         max_thread_model,
+        config_strings: Vec::new(),
         lib: Arc::new(lib),
     }))
 }
@@ -288,12 +293,19 @@ impl Plugin for CPlugin {
         };
         let k = CString::new(key).map_err(|_| Error::einval("key contains NUL"))?;
         let v = CString::new(value).map_err(|_| Error::einval("value contains NUL"))?;
-        // SAFETY: the plugin's config callback with two valid strings.
+        log::debug!("{}: config key={key}, value={value}", self.name);
+        let (kp, vp) = (k.as_ptr(), v.as_ptr());
+        // The heap buffers behind kp/vp do not move when the CStrings do.
+        self.config_strings.push(k);
+        self.config_strings.push(v);
+        // SAFETY: the plugin's config callback with two strings that stay
+        // valid (in self.config_strings) for the plugin's whole life.
         self.lib
-            .call_int(None, "config", || unsafe { f(k.as_ptr(), v.as_ptr()) })
+            .call_int(None, "config", || unsafe { f(kp, vp) })
             .map(|_| ())
     }
     fn config_complete(&mut self) -> Result<()> {
+        log::debug!("{}: config_complete", self.name);
         self.void_call("config_complete", self.p().config_complete)
     }
     fn thread_model(&self) -> ThreadModel {
@@ -308,9 +320,11 @@ impl Plugin for CPlugin {
         }
     }
     fn get_ready(&mut self) -> Result<()> {
+        log::debug!("{}: get_ready", self.name);
         self.void_call("get_ready", self.p().get_ready)
     }
     fn after_fork(&mut self) -> Result<()> {
+        log::debug!("{}: after_fork", self.name);
         self.void_call("after_fork", self.p().after_fork)
     }
     fn max_thread_model(&self) -> ThreadModel {
@@ -643,6 +657,12 @@ impl Handle for CHandle {
         unsafe { *libc::__errno_location() = 0 };
         // SAFETY: the plugin's get_size callback.
         let r = unsafe { f(self.h) };
+        if r < -1 {
+            // Not the -1 of a failure: nbdkit reports the bad value (in
+            // the connection's context, still entered) and fails with EIO.
+            exports::error(&format!(".get_size function returned invalid value ({r})"));
+            return Err(Error::eio(String::new()));
+        }
         if r < 0 {
             let saved = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
             return Err(self.lib.fail(&call, saved, "get_size"));
@@ -828,10 +848,11 @@ impl Handle for CHandle {
     fn cache(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
         match self.can_cache()? {
             Support::Native => {
-                let f = self
-                    .p()
-                    .cache
-                    .ok_or_else(|| Error::einval("cache: plugin has no .cache callback"))?;
+                // Advertised (can_cache said NATIVE, or any other value
+                // nbdkit takes as such) with no .cache: a no-op, as in nbdkit.
+                let Some(f) = self.p().cache else {
+                    return Ok(());
+                };
                 for (n, off) in Self::pieces(count, offset) {
                     // SAFETY: the plugin's cache callback.
                     self.call("cache", |h| unsafe { f(h, n, off, flags.0) })?;

@@ -711,11 +711,9 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 }
                 Err(e) => {
                     log_backend_error(&hs::option_name(option), &e);
-                    let code = if e.errno == libc::ENOENT {
-                        NBD_REP_ERR_UNKNOWN
-                    } else {
-                        NBD_REP_ERR_PLATFORM
-                    };
+                    // nbdkit 1.32.5 answers every failed open this way,
+                    // whatever the plugin's errno.
+                    let code = NBD_REP_ERR_UNKNOWN;
                     hs::encode_option_reply(&mut out, option, code, e.msg.as_bytes());
                     Outcome {
                         bytes: out,
