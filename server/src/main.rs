@@ -92,6 +92,10 @@ fn main() {
     lifecycle::set_stdio_safe(!opts.single);
     configure(&mut *plugin, &opts);
     if let Err(e) = plugin.get_ready() {
+        // An empty message: the plugin reported it with nbdkit_error.
+        if e.msg.is_empty() {
+            exit(1)
+        }
         die(format!("{}: get_ready: {e}", plugin.name()))
     }
     let model = plugin.thread_model().min(plugin.max_thread_model());
@@ -203,9 +207,11 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
 
     // Fork only when not captive (--run), not -s, and not -f.
     let mut plugin = plugin;
+    let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
-        if let Err(e) = abi::os::daemonize() {
-            die(format!("fork: {e}"))
+        match abi::os::daemonize() {
+            Ok(d) => daemon = Some(d),
+            Err(e) => die(format!("fork: {e}")),
         }
     }
     if let Some(p) = &opts.pidfile {
@@ -213,6 +219,9 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         if let Err(e) = write {
             die(format!("{p}: {e}"))
         }
+    }
+    if let Some(d) = daemon {
+        d.ready();
     }
     if let Err(e) = plugin.after_fork() {
         die(format!("{}: after_fork: {e}", plugin.name()))

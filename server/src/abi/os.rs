@@ -39,10 +39,22 @@ pub fn install_signal_handlers(fd: RawFd) -> io::Result<()> {
     Ok(())
 }
 
-/// Fork into the background as nbdkit does without `-f`: the parent exits
-/// 0, the child starts a new session, changes to `/` and points stdin and
-/// stdout at /dev/null.  Must be called before any thread is started.
-pub fn daemonize() -> io::Result<()> {
+/// The forked child's promise to tell its parent when it is serving.
+pub struct Daemon(std::os::unix::net::UnixStream);
+
+impl Daemon {
+    /// Let the parent exit 0: the socket listens and the pid file is written.
+    pub fn ready(self) {
+        let _ = io::Write::write_all(&mut &self.0, b"1");
+    }
+}
+
+/// Fork into the background as nbdkit does without `-f`: the parent waits
+/// until the child calls [`Daemon::ready`], then exits 0 (1 if the child
+/// died first); the child starts a new session, changes to `/` and points
+/// stdin and stdout at /dev/null.  Must be called before any thread starts.
+pub fn daemonize() -> io::Result<Daemon> {
+    let (parent_end, child_end) = std::os::unix::net::UnixStream::pair()?;
     // SAFETY: the process is single-threaded here (the caller's contract),
     // so the child inherits a consistent address space.
     let pid = unsafe { libc::fork() };
@@ -50,10 +62,14 @@ pub fn daemonize() -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     if pid > 0 {
+        drop(child_end);
+        let mut b = [0u8; 1];
+        let ok = matches!(io::Read::read(&mut &parent_end, &mut b), Ok(1));
         // SAFETY: _exit skips atexit handlers and stdio flushing, which
         // belong to the child now.
-        unsafe { libc::_exit(0) };
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
+    drop(parent_end);
     // SAFETY: setsid has no memory-safety preconditions.
     unsafe { libc::setsid() };
     let _ = std::env::set_current_dir("/");
@@ -67,7 +83,7 @@ pub fn daemonize() -> io::Result<()> {
         libc::dup2(null.as_raw_fd(), 0);
         libc::dup2(null.as_raw_fd(), 1);
     }
-    Ok(())
+    Ok(Daemon(child_end))
 }
 
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
