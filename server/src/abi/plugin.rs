@@ -288,9 +288,12 @@ impl Plugin for CPlugin {
         };
         let k = CString::new(key).map_err(|_| Error::einval("key contains NUL"))?;
         let v = CString::new(value).map_err(|_| Error::einval("value contains NUL"))?;
+        // nbdkit passes argv strings, which live as long as the process, and
+        // plugins (e.g. data) keep the pointers for get_ready: leak them.
+        let (k, v) = (k.into_raw(), v.into_raw());
         // SAFETY: the plugin's config callback with two valid strings.
         self.lib
-            .call_int(None, "config", || unsafe { f(k.as_ptr(), v.as_ptr()) })
+            .call_int(None, "config", || unsafe { f(k, v) })
             .map(|_| ())
     }
     fn config_complete(&mut self) -> Result<()> {

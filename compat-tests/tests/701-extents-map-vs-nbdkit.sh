@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# nbdinfo --map and --map --totals of ours equal C nbdkit's for plugins
+# reporting extents: Debian's sparse-random, data with holes, zero, null,
+# our built-ins and Debian's .so of the same name, and the extents-shapes
+# C test plugin in every legal shape.  Block status at odd offsets with and
+# without REQ_ONE (nbdsh) must also agree.
+# compat-timeout: 240
+source "$COMPAT_LIB"
+: "${C_PLUGINS:?}"
+[ -x "$REF_NBDKIT" ] || skip "no $REF_NBDKIT"
+command -v nbdinfo >/dev/null || skip "no nbdinfo"
+[ -e "$C_PLUGINS/extents-shapes.so" ] || skip "C plugins not built"
+P=/usr/lib/x86_64-linux-gnu/nbdkit/plugins
+
+# Block status probes at awkward offsets, with and without REQ_ONE.
+cat > probe.py <<'PY'
+import nbd, sys
+h = nbd.NBD()
+h.add_meta_context("base:allocation")
+h.connect_uri(sys.argv[1])
+size = h.get_size()
+out = []
+def cb(meta, off, entries, err):
+    out.append((off, list(entries)))
+    return 0
+for off in sorted({0, 1, 511, 4096, 65535, 65536 + 17, size // 3, size - 1}):
+    if off >= size:
+        continue
+    for cnt in (1, 4096, 200000, size - off):
+        cnt = min(cnt, size - off)
+        for flags in (0, nbd.CMD_FLAG_REQ_ONE):
+            out.clear()
+            try:
+                h.block_status(cnt, off, cb, flags)
+                r = out
+            except nbd.Error as e:
+                r = "error %s" % e.errno
+            print(off, cnt, flags, r)
+h.shutdown()
+PY
+
+n=0
+compare() {             # compare LABEL nbdkit-args...
+    local label=$1; shift
+    n=$((n + 1))
+    start_server "ref$n" "$REF_NBDKIT" "$@"
+    start_server "ours$n" "$NBDKIT" "$@"
+    local a b
+    for opts in "--map" "--map --totals"; do
+        a=$(nbdinfo $opts "$(uri ref$n)" 2>&1) || fail "$label: nbdinfo $opts on C nbdkit: $a"
+        b=$(nbdinfo $opts "$(uri ours$n)" 2>&1) || fail "$label: nbdinfo $opts on ours: $b"
+        if [ "$a" != "$b" ]; then
+            echo "FAIL: $label: nbdinfo $opts differs (- C nbdkit, + ours)"
+            diff <(echo "$a") <(echo "$b") | head -30
+            exit 1
+        fi
+    done
+    a=$(python3 probe.py "$(uri ref$n)" 2>&1)
+    b=$(python3 probe.py "$(uri ours$n)" 2>&1)
+    if [ "$a" != "$b" ]; then
+        echo "FAIL: $label: block status probes differ (- C nbdkit, + ours)"
+        diff <(echo "$a") <(echo "$b") | head -30
+        exit 1
+    fi
+    ok "$label: map, totals and $(wc -l <<<"$a") probes equal ($(nbdinfo --map "$(uri ours$n)" | wc -l) map lines)"
+    stop_server "ref$n"; stop_server "ours$n"
+}
+
+compare "sparse-random seed=42" sparse-random 256M seed=42
+compare "sparse-random seed=7 percent=50" sparse-random 64M seed=7 percent=50 runlength=65536
+compare "data with holes" data '1 2 3 @1048576 4 5 6 @^65536 7 @8388607 0xff' size=16M
+compare "data all zero" data '@1048576 0' size=4M
+compare "zero" zero 100M
+compare "null" null 1G
+compare "null (Debian .so)" $P/nbdkit-null-plugin.so 1G
+compare "memory empty" memory 64M
+compare "memory empty (Debian .so)" $P/nbdkit-memory-plugin.so 64M
+compare "pattern" pattern 16M
+compare "pattern (Debian .so)" $P/nbdkit-pattern-plugin.so 16M
+for s in block whole exact reqone tiny zerolen allsame; do
+    compare "extents-shapes shape=$s" "$C_PLUGINS/extents-shapes.so" shape=$s size=1M
+done
+compare "extents-shapes shape=block odd size" "$C_PLUGINS/extents-shapes.so" shape=block size=1000001
+compare "extents-shapes shape=whole 5G" "$C_PLUGINS/extents-shapes.so" shape=whole size=5G
