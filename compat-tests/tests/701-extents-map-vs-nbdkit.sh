@@ -12,32 +12,7 @@ command -v nbdinfo >/dev/null || skip "no nbdinfo"
 [ -e "$C_PLUGINS/extents-shapes.so" ] || skip "C plugins not built"
 P=/usr/lib/x86_64-linux-gnu/nbdkit/plugins
 
-# Block status probes at awkward offsets, with and without REQ_ONE.
-cat > probe.py <<'PY'
-import nbd, sys
-h = nbd.NBD()
-h.add_meta_context("base:allocation")
-h.connect_uri(sys.argv[1])
-size = h.get_size()
-out = []
-def cb(meta, off, entries, err):
-    out.append((off, list(entries)))
-    return 0
-for off in sorted({0, 1, 511, 4096, 65535, 65536 + 17, size // 3, size - 1}):
-    if off >= size:
-        continue
-    for cnt in (1, 4096, 200000, size - off):
-        cnt = min(cnt, size - off)
-        for flags in (0, nbd.CMD_FLAG_REQ_ONE):
-            out.clear()
-            try:
-                h.block_status(cnt, off, cb, flags)
-                r = out
-            except nbd.Error as e:
-                r = "error %s" % e.errno
-            print(off, cnt, flags, r)
-h.shutdown()
-PY
+probe=$REPO/compat-tests/data/probe-block-status.py
 
 n=0
 compare() {             # compare LABEL nbdkit-args...
@@ -55,8 +30,8 @@ compare() {             # compare LABEL nbdkit-args...
             exit 1
         fi
     done
-    a=$(python3 probe.py "$(uri ref$n)" 2>&1)
-    b=$(python3 probe.py "$(uri ours$n)" 2>&1)
+    a=$(python3 "$probe" "$(uri ref$n)" 2>&1)
+    b=$(python3 "$probe" "$(uri ours$n)" 2>&1)
     if [ "$a" != "$b" ]; then
         echo "FAIL: $label: block status probes differ (- C nbdkit, + ours)"
         diff <(echo "$a") <(echo "$b") | head -30
