@@ -272,11 +272,7 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
     s.handle.extents(count, off, flags, &mut ex)?;
     let list = ex.as_slice();
     match list.first() {
-        None => {
-            return Err(Error::eio(
-                "extents: plugin returned no extents covering the request",
-            ))
-        }
+        None => return Err(Error::einval("plugin must return at least one extent")),
         // The list enforces this; a broken list must not reach the wire.
         Some(e) if e.offset != off => {
             return Err(Error::eio(format!(
