@@ -34,21 +34,26 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
         preferred: pref,
         maximum: max,
     } = b;
-    let ok = min.is_power_of_two()
-        && min <= 65536
-        && pref.is_power_of_two()
-        && pref >= min.max(512)
-        && pref <= 32 * 1024 * 1024
-        && (max == u32::MAX || (max % min == 0 && max >= pref));
-    if ok {
-        Ok(())
+    // The same checks, in the same order and with the same words, as
+    // nbdkit 1.32, so that a plugin's bug reads the same under both.
+    let problem = if min == 0 || min > 65536 {
+        Some("minimum block size between 1 and 64K")
+    } else if !min.is_power_of_two() {
+        Some("minimum block size to a power of 2")
+    } else if !pref.is_power_of_two() {
+        Some("preferred block size to a power of 2")
+    } else if !(512..=32 * 1024 * 1024).contains(&pref) {
+        Some("preferred block size between 512 and 32M")
+    } else if max != u32::MAX && max % min != 0 {
+        Some("maximum block size to -1 or a multiple of minimum block size")
+    } else if min > pref || pref > max {
+        Some("minimum block size <= preferred <= maximum")
     } else {
-        Err(Error::einval(format!(
-            "plugin must set minimum block size to a power of 2 between 1 and 64K, \
-             preferred block size to a power of 2 between 512 and 32M and at least the minimum, \
-             and maximum block size to a multiple of the minimum and at least the preferred \
-             (got minimum {min}, preferred {pref}, maximum {max})"
-        )))
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Error::einval(format!("plugin must set {p}"))),
     }
 }
 
