@@ -57,3 +57,19 @@ for s in block whole exact reqone tiny zerolen allsame; do
 done
 compare "extents-shapes shape=block odd size" "$C_PLUGINS/extents-shapes.so" shape=block size=1000001
 compare "extents-shapes shape=whole 5G" "$C_PLUGINS/extents-shapes.so" shape=whole size=5G
+
+# Requests of 2^32-1 bytes over extents longer than 4 GiB: C nbdkit 1.32.5
+# aborts here (CVE-2025-47711); ours must answer with lengths that fit.
+start_server big "$NBDKIT" null 10G
+out=$(nbdsh --base-allocation -u "$(uri big)" -c '
+def cb(meta, off, entries, err):
+    print(off, list(entries))
+    return 0
+h.block_status(2**32 - 1, 0, cb)
+h.block_status(2**32 - 1, 2**32, cb, nbd.CMD_FLAG_REQ_ONE)
+h.block_status(2**32 - 1, 10 * 2**30 - (2**32 - 1), cb)
+' 2>&1)
+expect_eq "null 10G: 4 GiB block status" "0 [4294967295, 3]
+4294967296 [4294967295, 3]
+6442450945 [4294967295, 3]" "$out"
+server_alive big || fail "server died on a 4 GiB block status"

@@ -279,7 +279,7 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
     match list.first() {
         None => return Err(Error::einval("plugin must return at least one extent")),
         // The list enforces this; a broken list must not reach the wire.
-        Some(e) if e.offset != off => {
+        Some(e) if e.offset != ex.start() => {
             return Err(Error::eio(format!(
                 "extents: first extent starts at {} instead of {off}",
                 e.offset
