@@ -11,7 +11,8 @@ CPLUG_TMS    := serialize_connections serialize_all_requests serialize_requests 
 CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(CPLUG_DIR)/errors-noerrno.so \
                 $(CPLUG_DIR)/badapi-3.so $(CPLUG_DIR)/badapi-noopen.so \
-                $(patsubst %,$(CPLUG_DIR)/threads-%.so,$(CPLUG_TMS))
+                $(patsubst %,$(CPLUG_DIR)/threads-%.so,$(CPLUG_TMS)) \
+                $(CPLUG_DIR)/extents-shapes.so $(CPLUG_DIR)/blocksize.so
 
 c-plugins: $(CPLUG_SOS) $(CPLUG_DIR)/layout-check.stamp
 

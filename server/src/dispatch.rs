@@ -2,7 +2,7 @@
 //! running one validated request against it, producing the reply bytes.
 //! Knows the protocol's values but not sockets or the event loop.
 
-use crate::backend::extents::Extents;
+use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
 use crate::backend::{BlockSize, ConnInfo, Error, Flags, Handle, Plugin, Support};
 use crate::protocol::consts::*;
 use crate::protocol::transmission::{self as tx, ExportCaps, Request};
@@ -34,21 +34,26 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
         preferred: pref,
         maximum: max,
     } = b;
-    let ok = min.is_power_of_two()
-        && min <= 65536
-        && pref.is_power_of_two()
-        && pref >= min.max(512)
-        && pref <= 32 * 1024 * 1024
-        && (max == u32::MAX || (max % min == 0 && max >= pref));
-    if ok {
-        Ok(())
+    // The same checks, in the same order and with the same words, as
+    // nbdkit 1.32, so that a plugin's bug reads the same under both.
+    let problem = if min == 0 || min > 65536 {
+        Some("minimum block size between 1 and 64K")
+    } else if !min.is_power_of_two() {
+        Some("minimum block size to a power of 2")
+    } else if !pref.is_power_of_two() {
+        Some("preferred block size to a power of 2")
+    } else if !(512..=32 * 1024 * 1024).contains(&pref) {
+        Some("preferred block size between 512 and 32M")
+    } else if max != u32::MAX && max % min != 0 {
+        Some("maximum block size to -1 or a multiple of minimum block size")
+    } else if min > pref || pref > max {
+        Some("minimum block size <= preferred <= maximum")
     } else {
-        Err(Error::einval(format!(
-            "plugin must set minimum block size to a power of 2 between 1 and 64K, \
-             preferred block size to a power of 2 between 512 and 32M and at least the minimum, \
-             and maximum block size to a multiple of the minimum and at least the preferred \
-             (got minimum {min}, preferred {pref}, maximum {max})"
-        )))
+        None
+    };
+    match problem {
+        None => Ok(()),
+        Some(p) => Err(Error::einval(format!("plugin must set {p}"))),
     }
 }
 
@@ -234,7 +239,21 @@ pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink)
     }
 }
 
-/// Block status descriptors for `base:allocation`, clipped to the request.
+/// Most descriptors sent in one block-status reply (8 bytes each, so at
+/// most 8 MiB): the list itself is capped at the same number.
+const MAX_DESCRIPTORS: usize = crate::backend::extents::MAX_EXTENTS;
+
+/// Block status descriptors for `base:allocation`.
+///
+/// As nbdkit does, the plugin may describe the disk from the requested
+/// offset up to the end of the export: the descriptors start exactly at
+/// the offset and stop with the first one that runs past the end of the
+/// request (the protocol allows that for the last descriptor; like nbdkit
+/// 1.32, one ending exactly at the end is followed by one more) unless the client set REQ_ONE, when there is exactly one,
+/// clipped to the request.  Lengths are 64-bit until the last step, where
+/// an extent longer than the 32-bit field is cut to the largest length that
+/// still respects the advertised minimum block size, and the reply ends
+/// there.
 fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
     let can = match s.can_extents.get() {
         Some(c) => *c,
@@ -243,29 +262,55 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
             *s.can_extents.get_or_init(|| c)
         }
     };
+    let req_one = r.flags & NBD_CMD_FLAG_REQ_ONE != 0;
     if !can {
         return Ok(vec![(r.count, 0)]);
     }
-    let (off, count) = (r.offset, r.count as u64);
-    let mut ex = Extents::new(off, off + count)?;
-    let mut flags = Flags::NONE;
-    if r.flags & NBD_CMD_FLAG_REQ_ONE != 0 {
-        flags = Flags(Flags::REQ_ONE);
-    }
+    let off = r.offset;
+    let count = u64::from(r.count);
+    let req_end = off
+        .checked_add(count)
+        .filter(|e| *e <= s.caps.size)
+        .ok_or_else(|| Error::einval("block status: request beyond the end of the export"))?;
+    let mut ex = Extents::new(off, s.caps.size.max(req_end))?;
+    let flags = if req_one {
+        Flags(Flags::REQ_ONE)
+    } else {
+        Flags::NONE
+    };
     s.handle.extents(count, off, flags, &mut ex)?;
-    if ex.count() == 0 {
-        return Err(Error::eio(
-            "extents: plugin returned no extents covering the request",
-        ));
+    let list = ex.as_slice();
+    match list.first() {
+        None => return Err(Error::einval("plugin must return at least one extent")),
+        // The list enforces this; a broken list must not reach the wire.
+        Some(e) if e.offset != ex.start() => {
+            return Err(Error::eio(format!(
+                "extents: first extent starts at {} instead of {off}",
+                e.offset
+            )))
+        }
+        Some(_) => {}
     }
-    let mut descs: Vec<(u32, u32)> = ex
-        .as_slice()
-        .iter()
-        // Clipped to the request, so each length fits the 32-bit field.
-        .map(|e| (e.length as u32, e.kind & 3))
-        .collect();
-    if flags.req_one() {
-        descs.truncate(1);
+    let align = s
+        .caps
+        .block_size
+        .map_or(1, |(min, _)| u64::from(min.max(1)));
+    let longest = u64::from(u32::MAX) / align * align;
+    let mut descs = Vec::new();
+    let mut pos = off;
+    for e in list {
+        debug_assert_eq!(e.offset, pos);
+        let mut len = e.length;
+        if req_one {
+            len = len.min(req_end - pos);
+        }
+        let cut = len > longest;
+        len = len.min(longest);
+        descs.push((len as u32, e.kind & (EXTENT_HOLE | EXTENT_ZERO)));
+        pos += len;
+        if req_one || cut || pos > req_end || descs.len() >= MAX_DESCRIPTORS {
+            break;
+        }
     }
     Ok(descs)
 }

@@ -881,7 +881,7 @@ impl Handle for CHandle {
         // SAFETY: the plugin fills the list through nbdkit_add_extent.
         self.call("extents", |h| unsafe { f(h, n, offset, flags.0, ep) })?;
         if extents.count() == 0 {
-            return Err(Error::eio("extents: plugin returned no extents"));
+            return Err(Error::einval("plugin must return at least one extent"));
         }
         Ok(())
     }

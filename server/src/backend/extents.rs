@@ -174,4 +174,198 @@ mod tests {
         e.add(u32::MAX as u64, 1 << 33, 0).unwrap();
         assert_eq!(e.as_slice()[0].length, (1 << 33) + 7);
     }
+
+    /// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+        fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+
+    const MAX: u64 = i64::MAX as u64;
+    const G4: u64 = 1 << 32;
+
+    fn length(r: &mut Rng) -> u64 {
+        match r.below(8) {
+            0 => 0,
+            1 => 1 + r.below(16),
+            2 => r.pick(&[G4 - 1, G4, G4 + 1, G4 - 512, 3 * G4 + 7]),
+            3 => r.pick(&[1 << 62, (1 << 62) + 1, MAX / 3]),
+            _ => 1 + r.below(1 << 20),
+        }
+    }
+
+    /// The type of byte `x` according to the raw sequence the plugin added.
+    fn raw_kind(raw: &[(u64, u64, u32)], x: u64) -> Option<u32> {
+        raw.iter()
+            .find(|(o, l, _)| *o <= x && x - *o < *l)
+            .map(|e| e.2)
+    }
+
+    /// Random add sequences, some of them broken, against a model: the raw
+    /// sequence itself, and the rules of the contract stated directly.
+    #[test]
+    fn property_random_sequences_against_model() {
+        let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+        for case in 0..20_000 {
+            let start = match r.below(4) {
+                0 => 0,
+                1 => r.below(1 << 24),
+                2 => r.pick(&[G4 - 1, G4, G4 + 1, MAX / 2]),
+                _ => r.below(MAX / 2),
+            };
+            let end = start
+                + match r.below(4) {
+                    0 => r.below(1 << 20),
+                    1 => r.pick(&[G4 - 1, G4, G4 + 1]),
+                    2 => (MAX - start).min(r.pick(&[1 << 40, 1 << 62])),
+                    _ => MAX - start,
+                };
+            let mut e = Extents::new(start, end).unwrap();
+            // Begin at or before start, sometimes (a plugin bug) after it.
+            let mut pos = match r.below(10) {
+                0 => start.saturating_add(1 + r.below(4096)).min(MAX),
+                1 => 0,
+                _ => start - r.below(start.min(1 << 20) + 1),
+            };
+            let mut raw: Vec<(u64, u64, u32)> = Vec::new();
+            let mut failed = None;
+            for _ in 0..r.below(24) {
+                let mut off = pos;
+                // Occasionally break contiguity, in either direction.
+                if !raw.is_empty() && r.below(25) == 0 {
+                    off = if r.below(2) == 0 && pos > 0 {
+                        pos - 1 - r.below(pos.min(100))
+                    } else {
+                        pos + 1 + r.below(100)
+                    };
+                }
+                let len = length(&mut r);
+                let kind = r.below(4) as u32;
+                let res = e.add(off, len, kind);
+                let stop = off.checked_add(len);
+                // The model of what must fail.
+                let overlaps = matches!(stop, Some(s) if s > start) && off < end;
+                let want_err = len != 0
+                    && (!raw.is_empty() && off != pos
+                        || stop.map_or(true, |s| s > MAX)
+                        || (e_was_empty(&raw, start, end) && overlaps && off > start));
+                assert_eq!(
+                    res.is_err(),
+                    want_err,
+                    "case {case}: add({off}, {len}, {kind}) on {start}..{end} after {raw:?}"
+                );
+                if let Err(err) = res {
+                    assert_eq!(err.errno, libc::ERANGE);
+                    failed = Some(err);
+                    break;
+                }
+                if len != 0 {
+                    raw.push((off, len, kind));
+                    pos = off + len;
+                }
+            }
+            if failed.is_some() {
+                continue;
+            }
+            check_against_raw(case, &e, &raw, &mut r);
+        }
+    }
+
+    /// Whether no raw extent so far overlapped `start..end` (so the list
+    /// is still empty and the next overlapping one must begin by start).
+    fn e_was_empty(raw: &[(u64, u64, u32)], start: u64, end: u64) -> bool {
+        !raw.iter().any(|(o, l, _)| o + l > start && *o < end)
+    }
+
+    fn check_against_raw(case: usize, e: &Extents, raw: &[(u64, u64, u32)], r: &mut Rng) {
+        let (start, end) = (e.start(), e.end());
+        let list = e.as_slice();
+        let covered_to = raw.last().map_or(start, |(o, l, _)| (o + l).min(end));
+        if list.is_empty() {
+            assert!(
+                covered_to <= start,
+                "case {case}: nothing kept from {raw:?}"
+            );
+            return;
+        }
+        // Starts at start, contiguous, non-empty, merged, within range.
+        assert_eq!(list[0].offset, start, "case {case}");
+        let mut p = start;
+        for (i, x) in list.iter().enumerate() {
+            assert_eq!(x.offset, p, "case {case}: not contiguous: {list:?}");
+            assert!(x.length > 0, "case {case}");
+            assert!(x.kind <= 3, "case {case}");
+            if i > 0 {
+                assert_ne!(list[i - 1].kind, x.kind, "case {case}: not merged");
+            }
+            p = x.offset.checked_add(x.length).expect("no overflow");
+        }
+        assert_eq!(p, covered_to, "case {case}: coverage");
+        // Each kept byte has the type the plugin gave it: probe boundaries
+        // and random points.
+        let mut points = vec![start, p - 1];
+        for x in list {
+            points.push(x.offset);
+            points.push(x.offset + x.length - 1);
+        }
+        for _ in 0..16 {
+            points.push(start + r.below(p - start));
+        }
+        for x in points {
+            let got = list
+                .iter()
+                .find(|y| y.offset <= x && x - y.offset < y.length)
+                .map(|y| y.kind);
+            assert_eq!(got, raw_kind(raw, x), "case {case}: type of byte {x}");
+        }
+    }
+
+    #[test]
+    fn all_four_types_kept_and_zero_length_ignored() {
+        let mut e = Extents::new(0, 40).unwrap();
+        for (i, k) in [0, EXTENT_HOLE, EXTENT_ZERO, EXTENT_HOLE | EXTENT_ZERO]
+            .into_iter()
+            .enumerate()
+        {
+            e.add(i as u64 * 10, 10, k).unwrap();
+            e.add(i as u64 * 10 + 10, 0, 0).unwrap();
+        }
+        let kinds: Vec<u32> = e.as_slice().iter().map(|x| x.kind).collect();
+        assert_eq!(kinds, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn capped_like_nbdkit() {
+        let mut e = Extents::new(0, MAX).unwrap();
+        for i in 0..(MAX_EXTENTS as u64 + 10) {
+            e.add(i, 1, (i & 1) as u32).unwrap();
+        }
+        assert_eq!(e.count(), MAX_EXTENTS);
+        // Merging into the last one still works when full.
+        let last = e.get(MAX_EXTENTS - 1).unwrap();
+        assert_eq!(last.offset, MAX_EXTENTS as u64 - 1);
+    }
+
+    #[test]
+    fn lengths_near_two_to_the_63() {
+        let mut e = Extents::new(G4 - 1, MAX).unwrap();
+        e.add(0, 1 << 62, 3).unwrap();
+        e.add(1 << 62, (1 << 62) - 1, 3).unwrap();
+        assert_eq!(e.as_slice().len(), 1);
+        assert_eq!(e.as_slice()[0].length, MAX - (G4 - 1));
+        assert!(e.add(MAX, 1, 0).is_err());
+        assert!(Extents::new(0, MAX + 1).is_err());
+        assert!(Extents::new(2, 1).is_err());
+    }
 }

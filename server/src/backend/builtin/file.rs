@@ -521,16 +521,19 @@ impl Handle for FileHandle {
     }
     fn extents(&self, count: u64, offset: u64, flags: Flags, extents: &mut Extents) -> Result<()> {
         let end = offset + count;
+        // Whole extents, as nbdkit's file plugin reports them: the list
+        // reaches to the end of the export and the server stops the reply.
+        let lim = extents.end().max(end);
         let mut pos = offset;
         while pos < end {
             let data = match seek_data_hole(&self.file, pos, libc::SEEK_DATA) {
                 Ok(d) => d,
                 // No data from here to the end of the file.
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => end,
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => lim,
                 Err(e) => return Err(op_error("lseek: SEEK_DATA", &e)),
             };
             if data > pos {
-                extents.add(pos, data.min(end) - pos, EXTENT_HOLE | EXTENT_ZERO)?;
+                extents.add(pos, data.min(lim) - pos, EXTENT_HOLE | EXTENT_ZERO)?;
                 pos = data;
                 if flags.req_one() || pos >= end {
                     break;
@@ -539,13 +542,13 @@ impl Handle for FileHandle {
             let hole = match seek_data_hole(&self.file, pos, libc::SEEK_HOLE) {
                 Ok(h) => h,
                 // Raced with a truncate: treat the rest as data.
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => end,
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => lim,
                 Err(e) => return Err(op_error("lseek: SEEK_HOLE", &e)),
             };
             // SEEK_HOLE never returns `pos` for a data offset; guard anyway
             // so a confused filesystem cannot make us loop.
             let hole = hole.max(pos + 1);
-            extents.add(pos, hole.min(end) - pos, 0)?;
+            extents.add(pos, hole.min(lim) - pos, 0)?;
             pos = hole;
             if flags.req_one() {
                 break;

@@ -120,8 +120,15 @@ impl Handle for NullHandle {
     fn cache(&self, _count: u64, _offset: u64, _flags: Flags) -> Result<()> {
         Ok(())
     }
-    fn extents(&self, count: u64, offset: u64, _flags: Flags, extents: &mut Extents) -> Result<()> {
-        extents.add(offset, count, EXTENT_HOLE | EXTENT_ZERO)
+    fn extents(
+        &self,
+        _count: u64,
+        offset: u64,
+        _flags: Flags,
+        extents: &mut Extents,
+    ) -> Result<()> {
+        // All of the rest of the disk at once, as nbdkit's null plugin says.
+        extents.add(offset, extents.end() - offset, EXTENT_HOLE | EXTENT_ZERO)
     }
 }
 
