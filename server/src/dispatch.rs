@@ -188,16 +188,18 @@ pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink)
     let (off, count) = (r.offset, r.count as u64);
     let result = match r.cmd {
         NBD_CMD_READ => {
-            let mut buf = vec![0u8; r.count as usize];
-            match h.pread(&mut buf, off, Flags::NONE) {
-                Ok(()) => {
-                    if caps.structured {
-                        sink.send(&[&tx::encode_read_chunk(r.handle, off, r.count), &buf]);
-                    } else {
-                        sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), &buf]);
-                    }
-                    return;
+            let mut buf = take_read_buffer(r.count as usize);
+            let res = h.pread(&mut buf, off, Flags::NONE);
+            if res.is_ok() {
+                if caps.structured {
+                    sink.send(&[&tx::encode_read_chunk(r.handle, off, r.count), &buf]);
+                } else {
+                    sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), &buf]);
                 }
+            }
+            give_back_read_buffer(buf);
+            match res {
+                Ok(()) => return,
                 Err(e) => Err(e),
             }
         }
@@ -242,6 +244,30 @@ pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink)
 /// Most descriptors sent in one block-status reply (8 bytes each, so at
 /// most 8 MiB): the list itself is capped at the same number.
 const MAX_DESCRIPTORS: usize = crate::backend::extents::MAX_EXTENTS;
+
+thread_local! {
+    /// Each thread keeps its last read buffer: a fresh allocation per read
+    /// costs page faults for large requests.
+    static READ_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Largest buffer a thread keeps between reads.
+const KEEP_READ_BUFFER: usize = 4 * 1024 * 1024;
+
+/// A zeroed buffer of `len` bytes (zeroed so a plugin that fills less
+/// than asked cannot leak an earlier request's data).
+fn take_read_buffer(len: usize) -> Vec<u8> {
+    let mut buf = READ_BUFFER.with(|b| b.take());
+    buf.clear();
+    buf.resize(len, 0);
+    buf
+}
+
+fn give_back_read_buffer(buf: Vec<u8>) {
+    if buf.capacity() <= KEEP_READ_BUFFER {
+        READ_BUFFER.with(|b| b.set(buf));
+    }
+}
 
 /// Block status descriptors for `base:allocation`.
 ///

@@ -209,6 +209,12 @@ pub trait Plugin: Send + Sync {
     }
     fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>>;
     fn cleanup(&mut self) {}
+    /// True when every data call returns within microseconds and never
+    /// blocks (in-memory plugins).  The event loop may then run a small
+    /// request itself rather than hand it to a worker and back.
+    fn nonblocking(&self) -> bool {
+        false
+    }
 }
 
 /// Per-connection part of a backend.  Dropping it closes it.

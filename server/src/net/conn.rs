@@ -82,6 +82,8 @@ pub struct Conn {
 }
 
 const INBUF: usize = 256 * 1024;
+/// Largest request the loop runs itself for a nonblocking plugin.
+const INLINE_MAX: u32 = 64 * 1024;
 /// Stop reading requests while this much reply data waits for the client.
 const MAX_BACKLOG: usize = 64 * 1024 * 1024;
 
@@ -531,6 +533,17 @@ impl Conn {
     }
 
     fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>) {
+        // With nothing else in flight, a quick request is answered here:
+        // a hand-off to a worker and back would cost more than the call.
+        if server.inline_ok
+            && req.count <= INLINE_MAX
+            && self.shared.inflight.load(Ordering::SeqCst) == 0
+        {
+            if let Some(session) = self.shared.session.get() {
+                dispatch::execute(session, &req, payload, &*self.shared);
+            }
+            return;
+        }
         let shared = self.shared.clone();
         shared.inflight.fetch_add(1, Ordering::SeqCst);
         let srv = server.clone();

@@ -44,6 +44,8 @@ enum Event {
 
 /// Everything the loop and the workers share.
 pub struct Server {
+    /// Small requests may run on the loop thread (see `Plugin::nonblocking`).
+    pub inline_ok: bool,
     pub plugin: Box<dyn Plugin>,
     pub plugin_name: String,
     pub locks: ThreadModelLocks,
@@ -62,6 +64,7 @@ impl Server {
     ) -> (Arc<Server>, EventsRx) {
         let (tx, rx) = unbounded();
         let s = Arc::new(Server {
+            inline_ok: plugin.nonblocking() && model == ThreadModel::Parallel,
             plugin_name: plugin.name().to_string(),
             plugin,
             locks: ThreadModelLocks::new(model),

@@ -56,6 +56,9 @@ fn check_allocator(value: &str) -> Result<()> {
 }
 
 impl Plugin for MemoryPlugin {
+    fn nonblocking(&self) -> bool {
+        true
+    }
     fn name(&self) -> &str {
         "memory"
     }

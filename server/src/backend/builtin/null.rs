@@ -21,6 +21,9 @@ impl Default for NullPlugin {
 }
 
 impl Plugin for NullPlugin {
+    fn nonblocking(&self) -> bool {
+        true
+    }
     fn name(&self) -> &str {
         "null"
     }

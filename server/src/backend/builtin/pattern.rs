@@ -46,6 +46,9 @@ pub fn fill(buf: &mut [u8], offset: u64) {
 }
 
 impl Plugin for PatternPlugin {
+    fn nonblocking(&self) -> bool {
+        true
+    }
     fn name(&self) -> &str {
         "pattern"
     }
