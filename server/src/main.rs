@@ -195,6 +195,15 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
             die(format!("--exit-with-parent: {e}"))
         }
     }
+    // Before the socket appears, so a client's or script's first signal
+    // always finds the handler (it is queued until the loop runs).
+    let (sig_r, sig_w) = mio::net::UnixStream::pair().unwrap_or_else(|e| die(e));
+    {
+        use std::os::fd::AsRawFd;
+        if let Err(e) = abi::os::install_signal_handlers(sig_w.as_raw_fd()) {
+            die(format!("sigaction: {e}"))
+        }
+    }
     let mut single = None;
     let mut bound = None;
     if opts.single {
@@ -225,14 +234,6 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     }
     if let Err(e) = plugin.after_fork() {
         die(format!("{}: after_fork: {e}", plugin.name()))
-    }
-
-    let (sig_r, sig_w) = mio::net::UnixStream::pair().unwrap_or_else(|e| die(e));
-    {
-        use std::os::fd::AsRawFd;
-        if let Err(e) = abi::os::install_signal_handlers(sig_w.as_raw_fd()) {
-            die(format!("sigaction: {e}"))
-        }
     }
 
     // Captive mode: run the command, and exit with its status.

@@ -6,67 +6,117 @@
 //! worker is busy rather than queueing work behind a blocked one.
 
 use crate::backend::ThreadModel;
-use crossbeam_channel::{unbounded, Receiver, Sender};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 pub type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// Hard cap on workers: beyond this, work queues.
 const MAX_WORKERS: usize = 1024;
+/// Queued work with no job finishing for this long means every worker is
+/// blocked in the plugin: add one.
+const STALL: Duration = Duration::from_millis(2);
 
+struct State {
+    jobs: VecDeque<Job>,
+    idle: usize,
+    total: usize,
+    last_progress: Instant,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+/// A fixed set of workers sized to the machine, parked on a condition
+/// variable (no spinning or yielding while idle), growing only when all
+/// of them are stuck.
 pub struct Pool {
-    tx: Sender<Job>,
-    rx: Receiver<Job>,
-    idle: Arc<AtomicUsize>,
-    total: AtomicUsize,
+    inner: Arc<Inner>,
 }
 
 impl Pool {
     pub fn new(initial: usize) -> Pool {
-        let (tx, rx) = unbounded();
-        let pool = Pool {
-            tx,
-            rx,
-            idle: Arc::new(AtomicUsize::new(0)),
-            total: AtomicUsize::new(0),
-        };
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State {
+                jobs: VecDeque::new(),
+                idle: 0,
+                total: 0,
+                last_progress: Instant::now(),
+            }),
+            wake: Condvar::new(),
+        });
+        let pool = Pool { inner };
         for _ in 0..initial.max(1) {
-            pool.spawn_worker();
+            let mut st = pool.lock();
+            pool.spawn_worker(&mut st);
         }
+        // Workers stuck in a slow plugin must not hold up queued work
+        // (another connection's, or a close) indefinitely.
+        let weak = Arc::downgrade(&pool.inner);
+        let _ = std::thread::Builder::new()
+            .name("nbdkit-pool-watch".into())
+            .spawn(move || loop {
+                std::thread::sleep(STALL * 2);
+                let Some(inner) = weak.upgrade() else { return };
+                let p = Pool { inner };
+                let mut st = p.lock();
+                if !st.jobs.is_empty()
+                    && st.idle == 0
+                    && st.total < MAX_WORKERS
+                    && st.last_progress.elapsed() > STALL
+                {
+                    st.last_progress = Instant::now();
+                    p.spawn_worker(&mut st);
+                }
+            });
         pool
     }
 
-    fn spawn_worker(&self) {
-        let n = self.total.fetch_add(1, Ordering::SeqCst);
-        let rx = self.rx.clone();
-        let idle = self.idle.clone();
-        idle.fetch_add(1, Ordering::SeqCst);
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn spawn_worker(&self, st: &mut State) {
+        let n = st.total;
+        let inner = self.inner.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("nbdkit-worker-{n}"))
-            .spawn(move || {
-                while let Ok(job) = rx.recv() {
-                    idle.fetch_sub(1, Ordering::SeqCst);
-                    job();
-                    idle.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        if let Err(e) = spawned {
-            self.idle.fetch_sub(1, Ordering::SeqCst);
-            self.total.fetch_sub(1, Ordering::SeqCst);
-            log::warn!("could not start a worker thread: {e}");
+            .spawn(move || worker(inner));
+        match spawned {
+            Ok(_) => st.total += 1,
+            Err(e) => log::warn!("could not start a worker thread: {e}"),
         }
     }
 
     pub fn submit(&self, job: Job) {
-        // Idle counts workers parked in recv; queued jobs will take them.
-        if self.idle.load(Ordering::SeqCst) <= self.rx.len()
-            && self.total.load(Ordering::SeqCst) < MAX_WORKERS
-        {
-            self.spawn_worker();
+        let mut st = self.lock();
+        st.jobs.push_back(job);
+        if st.idle > 0 {
+            self.inner.wake.notify_one();
+        } else if st.total < MAX_WORKERS && st.last_progress.elapsed() > STALL {
+            st.last_progress = Instant::now();
+            self.spawn_worker(&mut st);
         }
-        // The receiver lives as long as the pool, so send cannot fail.
-        let _ = self.tx.send(job);
+    }
+}
+
+fn worker(inner: Arc<Inner>) {
+    let lock = || inner.state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut st = lock();
+    loop {
+        if let Some(job) = st.jobs.pop_front() {
+            drop(st);
+            job();
+            st = lock();
+            st.last_progress = Instant::now();
+            continue;
+        }
+        st.idle += 1;
+        st = inner.wake.wait(st).unwrap_or_else(|p| p.into_inner());
+        st.idle -= 1;
     }
 }
 
@@ -120,8 +170,7 @@ impl ThreadModelLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicBool;
-    use std::time::Duration;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     #[test]
     fn grows_past_blocked_workers() {
