@@ -125,3 +125,24 @@ pub fn detach_stdio() {
         }
     }
 }
+
+/// Wait up to `timeout_ms` for `fd` to accept writes.  Ok(false) on
+/// timeout.  Used by workers, which may block, never by the event loop.
+pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    loop {
+        // SAFETY: one valid pollfd, count 1, for the duration of the call.
+        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
+        if r >= 0 {
+            return Ok(r > 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}

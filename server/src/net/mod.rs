@@ -107,6 +107,7 @@ pub fn serve(
     mut signal: Option<mio::net::UnixStream>,
 ) -> io::Result<()> {
     let rx = rx.0;
+    outbox::mark_loop_thread();
     let mut poll = Poll::new()?;
     let waker = Waker::new(poll.registry(), WAKER)?;
     let _ = server.waker.set(waker);

@@ -35,8 +35,25 @@ pub struct Outbox {
     q: Mutex<Queue>,
 }
 
+std::thread_local! {
+    /// Set on the event loop's thread, which must never block on a socket.
+    static ON_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Mark the current thread as the event loop.
+pub fn mark_loop_thread() {
+    ON_LOOP.with(|l| l.set(true));
+}
+
+/// How long a worker waits for a slow reader before queueing the rest of a
+/// reply for the loop instead.
+const WORKER_WAIT_MS: i32 = 200;
+
 /// Writes as much of `parts` as the socket takes now; returns the count.
+/// A worker thread waits for the socket rather than copying a large reply
+/// into the queue, as a blocking server would.
 fn write_now(stream: &Stream, parts: &[&[u8]], mut skip: usize) -> io::Result<usize> {
+    let may_wait = !ON_LOOP.with(|l| l.get());
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut done = skip;
     while done < total {
@@ -56,7 +73,12 @@ fn write_now(stream: &Stream, parts: &[&[u8]], mut skip: usize) -> io::Result<us
                 skip = done;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => skip = done,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                skip = done;
+                if !(may_wait && crate::abi::os::wait_writable(stream.raw_fd(), WORKER_WAIT_MS)?) {
+                    break;
+                }
+            }
             Err(e) => return Err(e),
         }
     }
