@@ -636,15 +636,15 @@ pub extern "C" fn nbdkit_extents_full(
     _count: u32,
     _offset: u64,
     _flags: u32,
-    _extents: *mut c_void,
     err: *mut c_int,
-) -> c_int {
+) -> *mut c_void {
+    // nbdkit-filter(3): returns a new list, or NULL with *err set.
     error("nbdkit_extents_full: filters are not supported by this server");
     if !err.is_null() {
         // SAFETY: err points to the filter's int.
         unsafe { *err = libc::ENOTSUP };
     }
-    -1
+    std::ptr::null_mut()
 }
 
 // ---- exports ----
