@@ -12,9 +12,9 @@
 //!   Linux implements with the same zero-out as the `BLKZEROOUT` ioctl),
 //!   so `--dump-plugin` does not claim `file_blkzeroout`/`file_blksszget`.
 
+use crate::abi::os::{fadvise, fallocate, seek_data_hole};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,47 +89,6 @@ fn realpath(value: &str) -> Result<PathBuf> {
 /// Whether a path may be served: regular files and block devices only.
 fn servable(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_file() || meta.file_type().is_block_device()
-}
-
-/// `posix_fadvise` on a range of an open file (`len` 0: to the end).  Only
-/// a hint: failures are ignored.
-fn fadvise(file: &File, offset: u64, len: u64, advice: libc::c_int) {
-    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: posix_fadvise only reads its integer arguments; the fd is
-    // owned by `file`, which is borrowed for the duration of the call.
-    unsafe {
-        libc::posix_fadvise(file.as_raw_fd(), off, len, advice);
-    }
-}
-
-/// `fallocate(2)` on a range.  Returns the OS error on failure.
-fn fallocate(file: &File, mode: libc::c_int, offset: u64, len: u64) -> io::Result<()> {
-    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let len = i64::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: fallocate takes only integers; the fd is valid for the call
-    // because `file` is borrowed.
-    let r = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, len) };
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// `lseek(fd, offset, SEEK_DATA|SEEK_HOLE)`.  Does not disturb reads and
-/// writes, which are positional.
-fn seek_data_hole(file: &File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
-    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: lseek takes only integers; the fd is valid for the call
-    // because `file` is borrowed.
-    let r = unsafe { libc::lseek(file.as_raw_fd(), off, whence) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as u64)
-    }
 }
 
 fn is_unsupported(e: &io::Error) -> bool {
