@@ -6,8 +6,8 @@ cd "$(dirname "$0")/.."
 out=${1:?usage: gen-bindings.sh OUTPUT.rs}
 export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v bindgen >/dev/null; then
-  echo "bindgen not found: installing bindgen-cli (takes a couple of minutes)" >&2
-  cargo install --quiet bindgen-cli >&2
+  echo "bindgen not found: installing bindgen-cli 0.73.2 (takes a couple of minutes)" >&2
+  cargo install --quiet --locked --version 0.73.2 bindgen-cli >&2
 fi
 tmp=$(mktemp --suffix=.rs)
 trap 'rm -f "$tmp"' EXIT
