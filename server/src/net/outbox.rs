@@ -9,30 +9,24 @@
 use super::stream::Stream;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
 struct Queue {
     chunks: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already sent.
     sent: usize,
-    bytes: usize,
-    broken: bool,
 }
 
-impl Queue {
-    /// The peer is gone: nothing queued can ever be delivered.
-    fn break_off(&mut self) {
-        self.broken = true;
-        self.chunks.clear();
-        self.sent = 0;
-        self.bytes = 0;
-    }
-}
-
+/// The loop must never wait on this lock (a worker may hold it while it
+/// waits for a slow reader), so what the loop needs to know without it,
+/// the backlog and whether the peer is gone, is mirrored in atomics.
 #[derive(Default)]
 pub struct Outbox {
     q: Mutex<Queue>,
+    backlog: AtomicUsize,
+    broken: AtomicBool,
 }
 
 std::thread_local! {
@@ -45,6 +39,10 @@ pub fn mark_loop_thread() {
     ON_LOOP.with(|l| l.set(true));
 }
 
+fn on_loop() -> bool {
+    ON_LOOP.with(|l| l.get())
+}
+
 /// How long a worker waits for a slow reader before queueing the rest of a
 /// reply for the loop instead.
 const WORKER_WAIT_MS: i32 = 200;
@@ -52,8 +50,12 @@ const WORKER_WAIT_MS: i32 = 200;
 /// Writes as much of `parts` as the socket takes now; returns the count.
 /// A worker thread waits for the socket rather than copying a large reply
 /// into the queue, as a blocking server would.
-fn write_now(stream: &Stream, parts: &[&[u8]], mut skip: usize) -> io::Result<usize> {
-    let may_wait = !ON_LOOP.with(|l| l.get());
+fn write_now(
+    stream: &Stream,
+    parts: &[&[u8]],
+    mut skip: usize,
+    may_wait: bool,
+) -> io::Result<usize> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut done = skip;
     while done < total {
@@ -86,60 +88,91 @@ fn write_now(stream: &Stream, parts: &[&[u8]], mut skip: usize) -> io::Result<us
 }
 
 impl Outbox {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.q.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The peer is gone: nothing queued can ever be delivered.
+    fn break_off(&self, q: &mut Queue) {
+        self.broken.store(true, Ordering::SeqCst);
+        q.chunks.clear();
+        q.sent = 0;
+        self.backlog.store(0, Ordering::SeqCst);
+    }
+
     /// Send one reply made of `parts`.  Returns an error only when the
     /// connection is broken (the reply is then dropped).
     pub fn send(&self, stream: &Stream, parts: &[&[u8]]) -> io::Result<()> {
-        let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
-        if q.broken {
+        let worker = !on_loop();
+        let mut q = self.lock();
+        if self.is_broken() {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let done = if q.chunks.is_empty() {
-            match write_now(stream, parts, 0) {
+            match write_now(stream, parts, 0, worker) {
                 Ok(n) => n,
                 Err(e) => {
-                    q.break_off();
+                    self.break_off(&mut q);
                     return Err(e);
                 }
             }
         } else {
             0
         };
-        if done < total {
-            let mut rest = Vec::with_capacity(total - done);
-            let mut skip = done;
-            for p in parts {
-                if skip >= p.len() {
-                    skip -= p.len();
-                    continue;
-                }
-                rest.extend_from_slice(&p[skip..]);
-                skip = 0;
+        if done == total {
+            return Ok(());
+        }
+        let mut rest = Vec::with_capacity(total - done);
+        let mut skip = done;
+        for p in parts {
+            if skip >= p.len() {
+                skip -= p.len();
+                continue;
             }
-            q.bytes += rest.len();
-            q.chunks.push_back(rest);
+            rest.extend_from_slice(&p[skip..]);
+            skip = 0;
+        }
+        self.backlog.fetch_add(rest.len(), Ordering::SeqCst);
+        q.chunks.push_back(rest);
+        drop(q);
+        if worker {
+            // The socket's writable edge may have come while we held the
+            // lock and the loop could not take it: try once more now.
+            let _ = self.flush(stream);
         }
         Ok(())
     }
 
-    /// Called by the loop when the socket is writable.
+    /// Write what is queued, without waiting for the socket.  On the loop
+    /// thread this gives up at once if a worker holds the queue (that
+    /// worker flushes after it lets go).
     pub fn flush(&self, stream: &Stream) -> io::Result<()> {
-        let mut q = self.q.lock().unwrap_or_else(|p| p.into_inner());
+        let mut q = if on_loop() {
+            match self.q.try_lock() {
+                Ok(q) => q,
+                Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(()),
+            }
+        } else {
+            self.lock()
+        };
         while let Some(front) = q.chunks.front() {
             let sent = q.sent;
-            match write_now(stream, &[front], sent) {
+            match write_now(stream, &[front], sent, false) {
                 Ok(n) if n == front.len() => {
                     let len = front.len();
                     q.chunks.pop_front();
                     q.sent = 0;
-                    q.bytes -= len;
+                    self.backlog.fetch_sub(len - sent, Ordering::SeqCst);
                 }
                 Ok(n) => {
                     q.sent = n;
+                    self.backlog.fetch_sub(n - sent, Ordering::SeqCst);
                     return Ok(());
                 }
                 Err(e) => {
-                    q.break_off();
+                    self.break_off(&mut q);
                     return Err(e);
                 }
             }
@@ -150,11 +183,10 @@ impl Outbox {
     /// Bytes waiting for the socket: the loop stops reading requests from a
     /// client that does not read its replies.
     pub fn backlog(&self) -> usize {
-        let q = self.q.lock().unwrap_or_else(|p| p.into_inner());
-        q.bytes - q.sent
+        self.backlog.load(Ordering::SeqCst)
     }
 
     pub fn is_broken(&self) -> bool {
-        self.q.lock().unwrap_or_else(|p| p.into_inner()).broken
+        self.broken.load(Ordering::SeqCst)
     }
 }
