@@ -83,7 +83,7 @@ differ "python script=" python script="$tmp/disk.py"
 # Eight clients at once, each writing and reading back its own 64K,
 # several requests in flight each: the plugin's threads run Python
 # concurrently (it drops the GIL in load).  Then the whole disk's sum.
-conc='for i in 0 1 2 3 4 5 6 7; do
+conc='{ for i in 0 1 2 3 4 5 6 7; do
   nbdsh -u "$uri" -c "
 base = $i * 65536
 pat = bytes([65 + $i]) * 4096
@@ -92,9 +92,9 @@ for off in range(base, base + 65536, 4096):
 while h.aio_in_flight() > 0:
     h.poll(-1)
 ok = all(h.pread(4096, off) == pat for off in range(base, base + 65536, 4096))
-print($i, \"ok\" if ok else \"BAD\")
+print(\"%d %s\" % ($i, \"ok\" if ok else \"BAD\"), flush=True)
 " &
-done; wait
+done; wait; } | sort
 nbdcopy "$uri" - | md5sum'
 check "python, 8 concurrent clients" \
     "$("$REF" -U - python ./disk.py --run "$conc" 2>&1 | sort)" \
