@@ -9,11 +9,6 @@ thread_local! {
     static CONTEXT: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Name the current thread's context for log lines (`memory[3]`), or clear it.
-pub fn set_context(ctx: Option<String>) {
-    CONTEXT.with(|c| *c.borrow_mut() = ctx);
-}
-
 /// Runs `f` with the log context set, restoring the previous one after.
 pub fn with_context<T>(ctx: &str, f: impl FnOnce() -> T) -> T {
     let prev = CONTEXT.with(|c| c.borrow_mut().replace(ctx.to_string()));

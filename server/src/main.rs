@@ -77,10 +77,21 @@ fn main() {
         }
     };
 
+    log::debug!(
+        "loaded plugin {} ({}){}",
+        plugin.name(),
+        plugin.longname().unwrap_or("no long name"),
+        plugin
+            .description()
+            .map(|d| format!(": {d}"))
+            .unwrap_or_default()
+    );
     if opts.mode == Mode::Help {
         print!("{}", cli::USAGE);
+        let path = backend::registry::plugin_path(&plugin_arg);
+        println!("\nplugin: {}\n({})", plugin.name(), path.display());
         if let Some(h) = plugin.config_help() {
-            println!("\n{}:\n{}", plugin.name(), h);
+            println!("{h}");
         }
         return;
     }

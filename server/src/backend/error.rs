@@ -29,21 +29,11 @@ impl Error {
     pub fn eio(msg: impl Into<String>) -> Self {
         Self::new(libc::EIO, msg)
     }
-    pub fn enospc(msg: impl Into<String>) -> Self {
-        Self::new(libc::ENOSPC, msg)
-    }
     pub fn eperm(msg: impl Into<String>) -> Self {
         Self::new(libc::EPERM, msg)
     }
     pub fn enotsup(msg: impl Into<String>) -> Self {
         Self::new(libc::ENOTSUP, msg)
-    }
-    /// From an `std::io::Error`, keeping its errno when it has one.
-    pub fn from_io(e: &std::io::Error, what: impl fmt::Display) -> Self {
-        Self::new(
-            e.raw_os_error().unwrap_or(libc::EIO),
-            format!("{what}: {e}"),
-        )
     }
 }
 

@@ -67,7 +67,7 @@ pub enum Phase {
     ClientFlags,
     Options(Nego),
     /// An option that needs the backend is running on the pool.
-    Backend(Nego),
+    Backend,
     Transmission(Option<PendingWrite>),
     /// No more reading; close once in-flight requests are answered.
     Closing,
@@ -200,7 +200,7 @@ impl Conn {
         if self.shared.outbox.is_broken()
             && !matches!(
                 self.phase,
-                Phase::Starting | Phase::Backend(_) | Phase::Closing
+                Phase::Starting | Phase::Backend | Phase::Closing
             )
         {
             log::debug!("client went away while replies were being sent");
@@ -248,7 +248,7 @@ impl Conn {
 
     fn step(&mut self, server: &Arc<Server>) -> Step {
         match &mut self.phase {
-            Phase::Starting | Phase::Backend(_) | Phase::Closing => Step::Want(Want::Nothing),
+            Phase::Starting | Phase::Backend | Phase::Closing => Step::Want(Want::Nothing),
             Phase::ClientFlags => {
                 if self.avail().len() < 4 {
                     return Step::NeedBytes;
@@ -257,7 +257,10 @@ impl Conn {
                 self.consume(4);
                 let known = NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES;
                 if flags & !known != 0 {
-                    log::error!("handshake: client sent unknown flags {flags:#x}");
+                    log::error!(
+                        "{}",
+                        crate::protocol::ProtocolError::UnknownClientFlags(flags)
+                    );
                     return Step::Want(self.begin_close());
                 }
                 let nego = Nego {
@@ -310,7 +313,7 @@ impl Conn {
         match opt {
             NBD_OPT_EXPORT_NAME => match hs::parse_export_name(&payload) {
                 Ok(n) => {
-                    self.phase = Phase::Backend(nego.clone());
+                    self.phase = Phase::Backend;
                     return Step::Want(Want::Backend(Job::ExportName(n, nego)));
                 }
                 Err(hs::InvalidOption(m)) => {
@@ -331,13 +334,13 @@ impl Conn {
                         "NBD_OPT_LIST: payload must be empty",
                     );
                 } else {
-                    self.phase = Phase::Backend(nego.clone());
+                    self.phase = Phase::Backend;
                     return Step::Want(Want::Backend(Job::List(nego)));
                 }
             }
             NBD_OPT_INFO | NBD_OPT_GO => match hs::parse_info(&payload, &name) {
                 Ok(req) => {
-                    self.phase = Phase::Backend(nego.clone());
+                    self.phase = Phase::Backend;
                     return Step::Want(Want::Backend(Job::InfoGo {
                         option: opt,
                         req,

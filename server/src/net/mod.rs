@@ -39,7 +39,8 @@ enum Event {
     /// A throttled or closing connection may make progress again.
     Resume(usize),
     Handshake(usize, Outcome),
-    Closed(usize),
+    /// A connection's export is closed: another may be admitted.
+    Closed,
 }
 
 /// Everything the loop and the workers share.
@@ -215,7 +216,7 @@ pub fn serve(
                     }
                     lp.drive(&poll, t);
                 }
-                Event::Closed(_) => {
+                Event::Closed => {
                     lp.active -= 1;
                     while lp.can_admit() {
                         match lp.queued.pop_front() {
@@ -336,7 +337,7 @@ impl Loop {
         let Some(c) = self.conns.get(&token) else {
             return;
         };
-        if matches!(c.phase, Phase::Backend(_) | Phase::Starting) {
+        if matches!(c.phase, Phase::Backend | Phase::Starting) {
             return; // the job's completion brings us back here
         }
         let s = &c.shared;
@@ -362,7 +363,7 @@ impl Loop {
                         spins += 1;
                         if spins > 100_000 {
                             log::error!("connection close: references still held, leaking export");
-                            srv.notify(Event::Closed(token));
+                            srv.notify(Event::Closed);
                             return;
                         }
                         std::thread::yield_now();
@@ -377,7 +378,7 @@ impl Loop {
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();
             log::debug!("connection closed");
-            srv.notify(Event::Closed(token));
+            srv.notify(Event::Closed);
         }));
     }
 }

@@ -49,13 +49,6 @@ impl Stream {
         }
     }
 
-    pub fn deregister(&mut self, r: &Registry) {
-        let _ = match self {
-            Stream::Tcp(s) => s.deregister(r),
-            Stream::Unix(s) => s.deregister(r),
-        };
-    }
-
     /// `host:port` or `unix` for log lines.
     pub fn peer(&self) -> String {
         match self {

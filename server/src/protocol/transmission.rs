@@ -30,6 +30,7 @@ impl Request {
         })
     }
 
+    #[cfg(test)]
     pub fn encode(&self) -> [u8; REQUEST_LEN] {
         let mut b = [0u8; REQUEST_LEN];
         b[0..4].copy_from_slice(&NBD_REQUEST_MAGIC.to_be_bytes());
