@@ -330,31 +330,33 @@ impl FileHandle {
     }
 
     fn punch_hole(&self, count: u64, offset: u64) -> io::Result<bool> {
-        if !self.can_punch_hole.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
         let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-        match fallocate(&self.file, mode, offset, count) {
-            Ok(()) => Ok(true),
-            Err(e) if is_unsupported(&e) => {
-                self.can_punch_hole.store(false, Ordering::Relaxed);
-                Ok(false)
-            }
-            Err(e) => Err(e),
-        }
+        self.try_fallocate(&self.can_punch_hole, mode, count, offset)
     }
 
     fn zero_range(&self, count: u64, offset: u64) -> io::Result<bool> {
-        if !self.can_zero_range.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
         // KEEP_SIZE: the range is inside the file, and block devices
         // insist on it.
         let mode = libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE;
+        self.try_fallocate(&self.can_zero_range, mode, count, offset)
+    }
+
+    /// `fallocate` with `mode`, remembered as unsupported (in `supported`)
+    /// the first time the filesystem refuses it.  Ok(false): not done.
+    fn try_fallocate(
+        &self,
+        supported: &AtomicBool,
+        mode: libc::c_int,
+        count: u64,
+        offset: u64,
+    ) -> io::Result<bool> {
+        if !supported.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
         match fallocate(&self.file, mode, offset, count) {
             Ok(()) => Ok(true),
             Err(e) if is_unsupported(&e) => {
-                self.can_zero_range.store(false, Ordering::Relaxed);
+                supported.store(false, Ordering::Relaxed);
                 Ok(false)
             }
             Err(e) => Err(e),
