@@ -61,6 +61,11 @@ extern "C" {
 #define NBDKIT_EXTENT_HOLE    (1 << 0)
 #define NBDKIT_EXTENT_ZERO    (1 << 1)
 
+/* What .open may return when the plugin keeps no per-connection state:
+ * the server only needs a pointer that is never NULL, and errno's
+ * address is one every translation unit can name. */
+#define NBDKIT_HANDLE_NOT_NEEDED ((void *) &errno)
+
 /* Opaque lists owned by the server. */
 struct nbdkit_extents;
 struct nbdkit_exports;

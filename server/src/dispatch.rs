@@ -166,7 +166,7 @@ pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: 
 }
 
 /// Run one validated request and send its reply.
-pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink) {
+pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
     let h = &*s.handle;
     let caps = &s.caps;
     let fua_flag = r.flags & NBD_CMD_FLAG_FUA != 0;
@@ -189,12 +189,13 @@ pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink)
     let result = match r.cmd {
         NBD_CMD_READ => {
             let mut buf = take_read_buffer(r.count as usize);
-            let res = h.pread(&mut buf, off, Flags::NONE);
+            let data = &mut buf[..r.count as usize];
+            let res = h.pread(data, off, Flags::NONE);
             if res.is_ok() {
                 if caps.structured {
-                    sink.send(&[&tx::encode_read_chunk(r.handle, off, r.count), &buf]);
+                    sink.send(&[&tx::encode_read_chunk(r.handle, off, r.count), data]);
                 } else {
-                    sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), &buf]);
+                    sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), data]);
                 }
             }
             give_back_read_buffer(buf);
@@ -203,7 +204,7 @@ pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink)
                 Err(e) => Err(e),
             }
         }
-        NBD_CMD_WRITE => after(h.pwrite(&payload, off, flags)),
+        NBD_CMD_WRITE => after(h.pwrite(payload, off, flags)),
         NBD_CMD_FLUSH => h.flush(Flags::NONE),
         NBD_CMD_TRIM => after(h.trim(count, off, flags)),
         NBD_CMD_WRITE_ZEROES => {
@@ -246,25 +247,29 @@ pub fn execute(s: &Session, r: &Request, payload: Vec<u8>, sink: &dyn ReplySink)
 const MAX_DESCRIPTORS: usize = crate::backend::extents::MAX_EXTENTS;
 
 thread_local! {
-    /// Each thread keeps its last read buffer: a fresh allocation per read
-    /// costs page faults for large requests.
+    /// Each thread keeps its read buffer: a fresh allocation per read costs
+    /// page faults for large requests, and zeroing it costs as much as the
+    /// plugin's own copy.
     static READ_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Largest buffer a thread keeps between reads.
 const KEEP_READ_BUFFER: usize = 4 * 1024 * 1024;
 
-/// A zeroed buffer of `len` bytes (zeroed so a plugin that fills less
-/// than asked cannot leak an earlier request's data).
+/// A buffer of at least `len` bytes for a read.  Only the part never used
+/// before is zeroed: like nbdkit's per-thread buffer, what a plugin leaves
+/// unwritten holds this thread's earlier reads.  (A plugin's `pread` must
+/// fill the whole buffer; nbdkit-plugin(3).)
 fn take_read_buffer(len: usize) -> Vec<u8> {
     let mut buf = READ_BUFFER.with(|b| b.take());
-    buf.clear();
-    buf.resize(len, 0);
+    if buf.len() < len {
+        buf.resize(len, 0);
+    }
     buf
 }
 
 fn give_back_read_buffer(buf: Vec<u8>) {
-    if buf.capacity() <= KEEP_READ_BUFFER {
+    if buf.len() <= KEEP_READ_BUFFER {
         READ_BUFFER.with(|b| b.set(buf));
     }
 }

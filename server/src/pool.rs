@@ -144,6 +144,30 @@ impl ThreadModelLocks {
         self.model
     }
 
+    /// As [`enter`](Self::enter), but `None` instead of waiting for a lock
+    /// another thread holds (the event loop must never wait).
+    pub fn try_enter<'a>(&'a self, conn_lock: &'a Mutex<()>) -> Option<CallGuard<'a>> {
+        let try_lock = |m: &'a Mutex<()>| match m.try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        Some(match self.model {
+            ThreadModel::SerializeConnections | ThreadModel::SerializeAllRequests => CallGuard {
+                _all: Some(try_lock(&self.all_requests)?),
+                _conn: None,
+            },
+            ThreadModel::SerializeRequests => CallGuard {
+                _all: None,
+                _conn: Some(try_lock(conn_lock)?),
+            },
+            ThreadModel::Parallel => CallGuard {
+                _all: None,
+                _conn: None,
+            },
+        })
+    }
+
     /// Lock what the model requires before calling into the backend for a
     /// connection whose own request lock is `conn_lock`.  Connections are
     /// serialised at accept time (the event loop admits one at a time), so

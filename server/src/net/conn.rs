@@ -13,6 +13,7 @@ use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
@@ -29,6 +30,40 @@ pub struct Shared {
     /// Log context: `plugin[N]`.
     pub ctx: String,
     pub info: Mutex<ConnInfo>,
+    /// Write payload buffers to reuse, so a write costs neither an
+    /// allocation nor zeroing its buffer before the socket fills it.
+    pub spare: Mutex<Vec<Vec<u8>>>,
+}
+
+/// Largest payload buffer kept for reuse, and how many are kept.
+const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+const KEEP_BUFFERS: usize = 16;
+
+impl Shared {
+    /// A buffer of at least `len` bytes.  Its contents are stale: the
+    /// caller overwrites the first `len` before anything reads them.
+    fn take_buffer(&self, len: usize) -> Vec<u8> {
+        let mut buf = self
+            .spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        buf
+    }
+
+    fn give_back(&self, buf: Vec<u8>) {
+        if buf.is_empty() || buf.len() > KEEP_BUFFER {
+            return;
+        }
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        if spare.len() < KEEP_BUFFERS {
+            spare.push(buf);
+        }
+    }
 }
 
 impl ReplySink for Shared {
@@ -54,6 +89,7 @@ pub struct Nego {
 /// the backend will get.
 pub struct PendingWrite {
     pub req: Request,
+    /// At least `req.count` bytes; the payload is its first `req.count`.
     pub buf: Vec<u8>,
     pub filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
@@ -459,10 +495,8 @@ impl Conn {
             match verdict {
                 Ok(()) => {
                     let n = (plen as usize).min(self.end - self.start);
-                    pw.buf = Vec::with_capacity(plen as usize);
-                    pw.buf
-                        .extend_from_slice(&self.inbuf[self.start..self.start + n]);
-                    pw.buf.resize(plen as usize, 0);
+                    pw.buf = self.shared.take_buffer(plen as usize);
+                    pw.buf[..n].copy_from_slice(&self.inbuf[self.start..self.start + n]);
                     pw.filled = n;
                     pw.remaining -= n as u64;
                     self.consume(n);
@@ -501,7 +535,8 @@ impl Conn {
                 self.consume(n);
                 return Step::Progress;
             }
-            let r = self.shared.stream.read(&mut pw.buf[pw.filled..]);
+            let plen = pw.req.count as usize;
+            let r = self.shared.stream.read(&mut pw.buf[pw.filled..plen]);
             match r {
                 Ok(0) => {
                     log::error!("read data: conn->recv: Bad message");
@@ -535,17 +570,28 @@ impl Conn {
         Step::Progress
     }
 
+    /// Run a request, here or on the pool.  `payload` holds a write's data
+    /// in its first `req.count` bytes.
     fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>) {
+        let plen = req.payload_len() as usize;
         // With nothing else in flight, a quick request is answered here:
         // a hand-off to a worker and back would cost more than the call.
-        if server.inline_ok
-            && req.count <= INLINE_MAX
+        if req.count <= INLINE_MAX
             && self.shared.inflight.load(Ordering::SeqCst) == 0
+            && server
+                .inline
+                .allows(server.open_conns.load(Ordering::Relaxed))
         {
-            if let Some(session) = self.shared.session.get() {
-                dispatch::execute(session, &req, payload, &*self.shared);
+            if let (Some(session), Some(_g)) = (
+                self.shared.session.get(),
+                server.locks.try_enter(&self.shared.req_lock),
+            ) {
+                let t = Instant::now();
+                dispatch::execute(session, &req, &payload[..plen], &*self.shared);
+                server.inline.record(t.elapsed());
+                self.shared.give_back(payload);
+                return;
             }
-            return;
         }
         let shared = self.shared.clone();
         shared.inflight.fetch_add(1, Ordering::SeqCst);
@@ -553,10 +599,15 @@ impl Conn {
         server.pool.submit(Box::new(move || {
             if let Some(session) = shared.session.get() {
                 let _g = srv.locks.enter(&shared.req_lock);
+                let t = Instant::now();
                 crate::logging::with_context(&shared.ctx, || {
-                    dispatch::execute(session, &req, payload, &*shared)
+                    dispatch::execute(session, &req, &payload[..plen], &*shared)
                 });
+                if req.count <= INLINE_MAX {
+                    srv.inline.record(t.elapsed());
+                }
             }
+            shared.give_back(payload);
             shared.inflight.fetch_sub(1, Ordering::SeqCst);
             let notify = shared.waiting.swap(false, Ordering::SeqCst);
             let token = shared.token;

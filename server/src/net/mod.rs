@@ -7,6 +7,7 @@
 //! closed connection), through a channel and one `Waker`.
 
 pub mod conn;
+pub mod inline;
 pub mod listen;
 pub mod outbox;
 pub mod stream;
@@ -45,8 +46,10 @@ enum Event {
 
 /// Everything the loop and the workers share.
 pub struct Server {
-    /// Small requests may run on the loop thread (see `Plugin::nonblocking`).
-    pub inline_ok: bool,
+    /// Whether small requests may run on the loop thread.
+    pub inline: inline::InlinePolicy,
+    /// Connections admitted and not yet closed.
+    pub open_conns: AtomicUsize,
     pub plugin: Box<dyn Plugin>,
     pub plugin_name: String,
     pub locks: ThreadModelLocks,
@@ -65,7 +68,8 @@ impl Server {
     ) -> (Arc<Server>, EventsRx) {
         let (tx, rx) = unbounded();
         let s = Arc::new(Server {
-            inline_ok: plugin.nonblocking() && model == ThreadModel::Parallel,
+            inline: inline::InlinePolicy::new(inline_mode(&*plugin, model)),
+            open_conns: AtomicUsize::new(0),
             plugin_name: plugin.name().to_string(),
             plugin,
             locks: ThreadModelLocks::new(model),
@@ -86,6 +90,16 @@ impl Server {
 
     pub fn resume(&self, token: usize) {
         self.notify(Event::Resume(token));
+    }
+}
+
+fn inline_mode(plugin: &dyn Plugin, model: ThreadModel) -> inline::Mode {
+    if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
+        inline::Mode::Never
+    } else if plugin.nonblocking() && model == ThreadModel::Parallel {
+        inline::Mode::Always
+    } else {
+        inline::Mode::Adaptive
     }
 }
 
@@ -218,6 +232,7 @@ pub fn serve(
                 }
                 Event::Closed => {
                     lp.active -= 1;
+                    server.open_conns.fetch_sub(1, Ordering::SeqCst);
                     while lp.can_admit() {
                         match lp.queued.pop_front() {
                             Some(s) => lp.admit(&poll, s),
@@ -279,9 +294,11 @@ impl Loop {
             inflight: AtomicUsize::new(0),
             waiting: AtomicBool::new(false),
             info: Mutex::new(info),
+            spare: Mutex::new(Vec::new()),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
         self.active += 1;
+        srv.open_conns.fetch_add(1, Ordering::SeqCst);
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle

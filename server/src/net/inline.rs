@@ -1,0 +1,140 @@
+//! When the event loop may answer a request itself instead of handing it
+//! to a worker.
+//!
+//! A hand-off to a worker and back costs two thread wake-ups, more than a
+//! fast plugin's whole call.  A plugin that never blocks (the in-memory
+//! built-ins) is called on the loop for every small request.  Any other
+//! plugin has to earn it: its recent calls, timed wherever they ran, must
+//! average a few microseconds, and the client must be the only one, so
+//! that a call that does block (a cache miss on disk, a network round
+//! trip) holds up no other client's requests, only the accepting of a new
+//! connection.  One slow call sends it back to the pool for a while.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// The plugin promises never to block.
+    Always,
+    /// Decided from measured call times.
+    Adaptive,
+    Never,
+}
+
+/// Calls averaging less than this may run on the loop.
+const FAST: Duration = Duration::from_micros(25);
+/// A single call this slow stops inlining for [`BACK_OFF`].  Well above
+/// what preemption on a busy machine adds to a fast call, well below a
+/// blocking plugin's disk or network wait.
+const SLOW: Duration = Duration::from_millis(2);
+const BACK_OFF: Duration = Duration::from_secs(1);
+/// Weight of the newest sample in the moving average, as a shift.
+const EWMA_SHIFT: u32 = 3;
+
+pub struct InlinePolicy {
+    mode: Mode,
+    epoch: Instant,
+    /// Moving average of call times, in nanoseconds.  Updated racily by
+    /// several threads: an approximate average is all it needs to be.
+    avg_ns: AtomicU64,
+    /// Nanoseconds since `epoch` before which nothing runs inline.
+    banned_until_ns: AtomicU64,
+}
+
+impl InlinePolicy {
+    pub fn new(mode: Mode) -> InlinePolicy {
+        InlinePolicy {
+            mode,
+            epoch: Instant::now(),
+            // Start as slow: a plugin is trusted only after it has been
+            // seen to be fast on the pool.
+            avg_ns: AtomicU64::new(SLOW.as_nanos() as u64),
+            banned_until_ns: AtomicU64::new(0),
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Whether a small request may run on the loop now, with `conns`
+    /// connections open.
+    pub fn allows(&self, conns: usize) -> bool {
+        match self.mode {
+            Mode::Always => true,
+            Mode::Never => false,
+            Mode::Adaptive => {
+                conns <= 1
+                    && self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
+                    && self.now_ns() >= self.banned_until_ns.load(Ordering::Relaxed)
+            }
+        }
+    }
+
+    /// Account for one call that took `took` (only calls small enough to
+    /// be run inline: large ones take long for their size alone).
+    pub fn record(&self, took: Duration) {
+        if self.mode != Mode::Adaptive {
+            return;
+        }
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        let avg = self.avg_ns.load(Ordering::Relaxed);
+        let next = avg - (avg >> EWMA_SHIFT) + (ns >> EWMA_SHIFT);
+        self.avg_ns.store(next, Ordering::Relaxed);
+        if took >= SLOW {
+            let until = self.now_ns() + BACK_OFF.as_nanos() as u64;
+            self.banned_until_ns.store(until, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adaptive_needs_fast_calls_first() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        assert!(!p.allows(1));
+        for _ in 0..200 {
+            p.record(Duration::from_micros(2));
+        }
+        assert!(p.allows(1));
+        assert!(!p.allows(2));
+    }
+
+    #[test]
+    fn one_slow_call_backs_off() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        for _ in 0..200 {
+            p.record(Duration::from_micros(2));
+        }
+        p.record(Duration::from_millis(5));
+        assert!(!p.allows(1));
+        for _ in 0..200 {
+            p.record(Duration::from_micros(2));
+        }
+        // Fast again, but still inside the back-off period.
+        assert!(!p.allows(1));
+    }
+
+    #[test]
+    fn steady_medium_calls_stay_on_the_pool() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        for _ in 0..500 {
+            p.record(Duration::from_micros(200));
+        }
+        assert!(!p.allows(1));
+    }
+
+    #[test]
+    fn fixed_modes_ignore_samples() {
+        let a = InlinePolicy::new(Mode::Always);
+        a.record(Duration::from_secs(1));
+        assert!(a.allows(5));
+        let n = InlinePolicy::new(Mode::Never);
+        n.record(Duration::from_nanos(1));
+        assert!(!n.allows(1));
+    }
+}
