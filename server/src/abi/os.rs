@@ -147,6 +147,23 @@ pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
     }
 }
 
+/// Ask for a send buffer of `bytes` on a socket (the kernel doubles it and
+/// caps it at `net.core.wmem_max`).  Only a hint: failures are ignored.
+pub fn set_send_buffer(fd: RawFd, bytes: usize) {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `v` is a live c_int and the length passed is its size; the
+    // kernel only reads it.  A bad fd is reported as an error, not UB.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 // File operations for the built-in file plugin.
 
 /// `posix_fadvise` on a range of an open file (`len` 0: to the end).  Only

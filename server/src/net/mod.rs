@@ -109,6 +109,8 @@ pub struct EventsRx(Receiver<Event>);
 const WAKER: Token = Token(usize::MAX);
 const SIGNAL: Token = Token(usize::MAX - 1);
 const FIRST_CONN: usize = 1 << 20;
+/// Send buffer asked for on Unix-socket connections.
+const UNIX_SEND_BUFFER: usize = 1 << 20;
 
 static NEXT_CONN: AtomicUsize = AtomicUsize::new(1);
 
@@ -143,6 +145,7 @@ pub fn serve(
     }
 
     let mut lp = Loop {
+        registry: Arc::new(poll.registry().try_clone()?),
         server: server.clone(),
         conns: HashMap::new(),
         queued: VecDeque::new(),
@@ -247,6 +250,8 @@ pub fn serve(
 
 struct Loop {
     server: Arc<Server>,
+    /// For workers to ask for writable events on a connection.
+    registry: Arc<mio::Registry>,
     conns: HashMap<usize, Conn>,
     /// Accepted but waiting their turn under SERIALIZE_CONNECTIONS.
     queued: VecDeque<Stream>,
@@ -269,6 +274,12 @@ impl Loop {
             self.queued.push_back(stream);
             return;
         }
+        if matches!(stream, Stream::Unix(_)) {
+            // The default (about 200 KiB) is less than one 256 KiB read
+            // reply, so every such reply would wait for the client to drain
+            // the socket part-way through.  (TCP sizes its own buffers.)
+            crate::abi::os::set_send_buffer(stream.raw_fd(), UNIX_SEND_BUFFER);
+        }
         let token = self.next_token;
         self.next_token += 1;
         if let Err(e) = stream.register(poll.registry(), Token(token)) {
@@ -284,11 +295,17 @@ impl Loop {
             readonly: srv.cfg.readonly,
             is_tls: false,
         };
+        let outbox = {
+            let (reg, fd) = (self.registry.clone(), stream.raw_fd());
+            outbox::Outbox::with_hook(Box::new(move |on| {
+                stream::watch_writable(&reg, fd, Token(token), on)
+            }))
+        };
         let shared = Arc::new(Shared {
             token,
             ctx: format!("{}[{}]", srv.plugin_name, id),
             stream,
-            outbox: Default::default(),
+            outbox,
             req_lock: Mutex::new(()),
             session: OnceLock::new(),
             inflight: AtomicUsize::new(0),

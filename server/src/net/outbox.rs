@@ -19,6 +19,12 @@ struct Queue {
     sent: usize,
 }
 
+/// Told, under the queue's lock, when the queue turns non-empty (true) and
+/// empty again (false): the owner then asks for writable events only while
+/// there is something to flush, rather than being woken every time the
+/// client drains the socket.
+pub type BacklogHook = Box<dyn Fn(bool) + Send + Sync>;
+
 /// The loop must never wait on this lock (a worker may hold it while it
 /// waits for a slow reader), so what the loop needs to know without it,
 /// the backlog and whether the peer is gone, is mirrored in atomics.
@@ -27,6 +33,7 @@ pub struct Outbox {
     q: Mutex<Queue>,
     backlog: AtomicUsize,
     broken: AtomicBool,
+    hook: Option<BacklogHook>,
 }
 
 std::thread_local! {
@@ -88,6 +95,19 @@ fn write_now(
 }
 
 impl Outbox {
+    pub fn with_hook(hook: BacklogHook) -> Outbox {
+        Outbox {
+            hook: Some(hook),
+            ..Default::default()
+        }
+    }
+
+    fn tell(&self, queued: bool) {
+        if let Some(h) = &self.hook {
+            h(queued);
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Queue> {
         self.q.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -134,6 +154,9 @@ impl Outbox {
             skip = 0;
         }
         self.backlog.fetch_add(rest.len(), Ordering::SeqCst);
+        if q.chunks.is_empty() {
+            self.tell(true);
+        }
         q.chunks.push_back(rest);
         drop(q);
         if worker {
@@ -165,6 +188,9 @@ impl Outbox {
                     q.chunks.pop_front();
                     q.sent = 0;
                     self.backlog.fetch_sub(len - sent, Ordering::SeqCst);
+                    if q.chunks.is_empty() {
+                        self.tell(false);
+                    }
                 }
                 Ok(n) => {
                     q.sent = n;

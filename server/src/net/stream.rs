@@ -41,8 +41,10 @@ impl Stream {
         }
     }
 
+    /// Register for readable events; writable ones are asked for with
+    /// [`watch_writable`] while replies wait to be sent.
     pub fn register(&mut self, r: &Registry, t: Token) -> io::Result<()> {
-        let i = Interest::READABLE | Interest::WRITABLE;
+        let i = Interest::READABLE;
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
@@ -59,4 +61,17 @@ impl Stream {
             Stream::Unix(_) => "unix socket".into(),
         }
     }
+}
+
+/// Ask for writable events on `fd` as well as readable ones, or stop.
+/// Safe from any thread; changing the interest of a socket that is already
+/// writable reports it at once, so no edge is lost.
+pub fn watch_writable(r: &Registry, fd: RawFd, t: Token, on: bool) {
+    let i = if on {
+        Interest::READABLE | Interest::WRITABLE
+    } else {
+        Interest::READABLE
+    };
+    // Fails only once the connection is deregistered for closing.
+    let _ = r.reregister(&mut mio::unix::SourceFd(&fd), t, i);
 }
