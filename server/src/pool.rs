@@ -22,6 +22,9 @@ struct State {
     jobs: VecDeque<Job>,
     idle: usize,
     total: usize,
+    /// Workers started on demand, without waiting for a stall, up to this.
+    target: usize,
+    watching: bool,
     last_progress: Instant,
 }
 
@@ -30,9 +33,10 @@ struct Inner {
     wake: Condvar,
 }
 
-/// A fixed set of workers sized to the machine, parked on a condition
-/// variable (no spinning or yielding while idle), growing only when all
-/// of them are stuck.
+/// A set of workers sized to the machine, parked on a condition variable
+/// (no spinning or yielding while idle), started when first needed (an idle
+/// server keeps no threads), growing past its size only when all of them
+/// are stuck.
 pub struct Pool {
     inner: Arc<Inner>,
 }
@@ -44,18 +48,21 @@ impl Pool {
                 jobs: VecDeque::new(),
                 idle: 0,
                 total: 0,
+                target: initial.max(1),
+                watching: false,
                 last_progress: Instant::now(),
             }),
             wake: Condvar::new(),
         });
-        let pool = Pool { inner };
-        for _ in 0..initial.max(1) {
-            let mut st = pool.lock();
-            pool.spawn_worker(&mut st);
-        }
-        // Workers stuck in a slow plugin must not hold up queued work
-        // (another connection's, or a close) indefinitely.
-        let weak = Arc::downgrade(&pool.inner);
+        Pool { inner }
+    }
+
+    /// Workers stuck in a slow plugin must not hold up queued work
+    /// (another connection's, or a close) indefinitely: a watcher adds a
+    /// worker when queued work has made no progress for a while.
+    fn start_watcher(&self, st: &mut State) {
+        st.watching = true;
+        let weak = Arc::downgrade(&self.inner);
         let _ = std::thread::Builder::new()
             .name("nbdkit-pool-watch".into())
             .spawn(move || loop {
@@ -72,7 +79,6 @@ impl Pool {
                     p.spawn_worker(&mut st);
                 }
             });
-        pool
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -94,8 +100,13 @@ impl Pool {
     pub fn submit(&self, job: Job) {
         let mut st = self.lock();
         st.jobs.push_back(job);
+        if !st.watching {
+            self.start_watcher(&mut st);
+        }
         if st.idle > 0 {
             self.inner.wake.notify_one();
+        } else if st.total < st.target {
+            self.spawn_worker(&mut st);
         } else if st.total < MAX_WORKERS && st.last_progress.elapsed() > STALL {
             st.last_progress = Instant::now();
             self.spawn_worker(&mut st);
