@@ -164,6 +164,22 @@ pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     }
 }
 
+/// How many times the calling thread has given up the CPU of its own
+/// accord (to sleep, wait for I/O or a lock), as opposed to being
+/// preempted.
+pub fn voluntary_switches() -> u64 {
+    // SAFETY: getrusage only writes the rusage it is given, which is a
+    // zeroed plain-data struct that lives across the call.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    if r == 0 {
+        ru.ru_nvcsw as u64
+    } else {
+        0
+    }
+}
+
 // File operations for the built-in file plugin.
 
 /// `posix_fadvise` on a range of an open file (`len` 0: to the end).  Only

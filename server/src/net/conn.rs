@@ -10,6 +10,7 @@ use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
+use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -111,6 +112,14 @@ pub enum Phase {
 
 pub struct Conn {
     pub shared: Arc<Shared>,
+    /// Replies to requests run on the loop, sent together when the loop
+    /// has parsed all it can (one write for a batch of small replies).
+    cork: RefCell<Vec<u8>>,
+    /// The last read returned less than there was room for.
+    short_read: bool,
+    /// The loop thread's voluntary context switches when this drive first
+    /// ran a request itself.
+    switches: Cell<Option<u64>>,
     pub inbuf: Vec<u8>,
     pub start: usize,
     pub end: usize,
@@ -161,6 +170,9 @@ impl Conn {
     pub fn new(shared: Arc<Shared>) -> Conn {
         Conn {
             shared,
+            cork: RefCell::new(Vec::new()),
+            short_read: false,
+            switches: Cell::new(None),
             inbuf: vec![0; INBUF],
             start: 0,
             end: 0,
@@ -193,9 +205,11 @@ impl Conn {
             }
         }
         loop {
+            let room = self.inbuf.len() - self.end;
             match self.shared.stream.read(&mut self.inbuf[self.end..]) {
                 Ok(0) => return Ok(Some(false)),
                 Ok(n) => {
+                    self.short_read = n < room;
                     self.end += n;
                     return Ok(Some(true));
                 }
@@ -233,6 +247,24 @@ impl Conn {
     /// Make all the progress possible now.  Called on readiness and when
     /// a backend job or in-flight request completes.
     pub fn drive(&mut self, server: &Arc<Server>) -> Want {
+        self.switches.set(None);
+        let want = self.progress(server);
+        self.flush_cork();
+        want
+    }
+
+    fn flush_cork(&self) {
+        let mut cork = self.cork.borrow_mut();
+        if !cork.is_empty() {
+            self.shared.send(&[&cork]);
+            cork.clear();
+            if cork.capacity() > 2 * CORK_MAX {
+                *cork = Vec::new();
+            }
+        }
+    }
+
+    fn progress(&mut self, server: &Arc<Server>) -> Want {
         if self.shared.outbox.is_broken()
             && !matches!(
                 self.phase,
@@ -242,17 +274,26 @@ impl Conn {
             log::debug!("client went away while replies were being sent");
             return self.begin_close();
         }
+        // A read that did not fill the buffer took all the socket had, and
+        // bytes arriving after it raise a new readiness event (epoll reports
+        // every arrival after the event it last returned), so reading again
+        // now would only return EAGAIN: skip that syscall per request.
+        let mut drained = false;
         loop {
             match self.step(server) {
                 Step::Progress => continue,
                 Step::Want(w) => return w,
+                Step::NeedBytes if drained => return Want::Nothing,
                 Step::NeedBytes => {}
             }
             if matches!(self.phase, Phase::Transmission(_)) && self.throttled(server) {
                 return Want::Nothing;
             }
             match self.fill() {
-                Ok(Some(true)) => continue,
+                Ok(Some(true)) => {
+                    drained = self.short_read;
+                    continue;
+                }
                 Ok(None) => return Want::Nothing,
                 Ok(Some(false)) => {
                     // EOF between messages is a normal hang-up; inside one,
@@ -586,9 +627,22 @@ impl Conn {
                 self.shared.session.get(),
                 server.locks.try_enter(&self.shared.req_lock),
             ) {
+                // One snapshot per drive: getrusage costs as much as a
+                // small request.
+                let before = match self.switches.get() {
+                    Some(v) => v,
+                    None => {
+                        let v = crate::abi::os::voluntary_switches();
+                        self.switches.set(Some(v));
+                        v
+                    }
+                };
                 let t = Instant::now();
-                dispatch::execute(session, &req, &payload[..plen], &*self.shared);
-                server.inline.record(t.elapsed());
+                let sink = Cork { conn: self };
+                dispatch::execute(session, &req, &payload[..plen], &sink);
+                server.inline.record_inline(t.elapsed(), || {
+                    crate::abi::os::voluntary_switches() > before
+                });
                 self.shared.give_back(payload);
                 return;
             }
@@ -632,6 +686,29 @@ impl Conn {
             Next::Transmission => Phase::Transmission(None),
             Next::Close => Phase::Closing,
         };
+    }
+}
+
+/// Replies from requests run on the loop go to the connection's cork.
+struct Cork<'a> {
+    conn: &'a Conn,
+}
+
+/// A cork holding this much is sent at once.
+const CORK_MAX: usize = 256 * 1024;
+
+impl ReplySink for Cork<'_> {
+    fn send(&self, parts: &[&[u8]]) {
+        let full = {
+            let mut cork = self.conn.cork.borrow_mut();
+            for p in parts {
+                cork.extend_from_slice(p);
+            }
+            cork.len() >= CORK_MAX
+        };
+        if full {
+            self.conn.flush_cork();
+        }
     }
 }
 

@@ -8,7 +8,10 @@
 //! average a few microseconds, and the client must be the only one, so
 //! that a call that does block (a cache miss on disk, a network round
 //! trip) holds up no other client's requests, only the accepting of a new
-//! connection.  One slow call sends it back to the pool for a while.
+//! connection.  One call on the loop that blocked (slow, and the thread
+//! slept during it) sends the plugin back to the pool for a while.  Time
+//! lost to preemption on a busy machine does not count as blocking: it
+//! would otherwise send a fast plugin to the pool every few milliseconds.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -82,7 +85,16 @@ impl InlinePolicy {
         let avg = self.avg_ns.load(Ordering::Relaxed);
         let next = avg - (avg >> EWMA_SHIFT) + (ns >> EWMA_SHIFT);
         self.avg_ns.store(next, Ordering::Relaxed);
-        if took >= SLOW {
+    }
+
+    /// Account for a call run on the loop; `slept` tells, when asked,
+    /// whether the thread gave up the CPU of its own accord during it.
+    pub fn record_inline(&self, took: Duration, slept: impl FnOnce() -> bool) {
+        self.record(took);
+        if self.mode == Mode::Adaptive && took >= SLOW && slept() {
+            log::debug!(
+                "a plugin call took {took:?}: requests go to worker threads for {BACK_OFF:?}"
+            );
             let until = self.now_ns() + BACK_OFF.as_nanos() as u64;
             self.banned_until_ns.store(until, Ordering::Relaxed);
         }
@@ -110,7 +122,13 @@ mod tests {
         for _ in 0..200 {
             p.record(Duration::from_micros(2));
         }
-        p.record(Duration::from_millis(5));
+        // Preempted, not blocked: no back-off (the average recovers).
+        p.record_inline(Duration::from_millis(5), || false);
+        for _ in 0..200 {
+            p.record(Duration::from_micros(2));
+        }
+        assert!(p.allows(1));
+        p.record_inline(Duration::from_millis(5), || true);
         assert!(!p.allows(1));
         for _ in 0..200 {
             p.record(Duration::from_micros(2));
