@@ -3,7 +3,7 @@
 //! Knows the protocol's values but not sockets or the event loop.
 
 use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
-use crate::backend::{BlockSize, ConnInfo, Error, Flags, Handle, Plugin, Support};
+use crate::backend::{piece_slices, BlockSize, ConnInfo, Error, Flags, Handle, Plugin, Support};
 use crate::protocol::consts::*;
 use crate::protocol::transmission::{self as tx, ExportCaps, Request};
 use std::sync::OnceLock;
@@ -187,23 +187,27 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
     };
     let (off, count) = (r.offset, r.count as u64);
     let result = match r.cmd {
-        NBD_CMD_READ => {
-            let mut buf = take_read_buffer(r.count as usize);
-            let data = &mut buf[..r.count as usize];
-            let res = h.pread(data, off, Flags::NONE);
-            if res.is_ok() {
-                if caps.structured {
-                    sink.send(&[&tx::encode_read_chunk(r.handle, off, r.count), data]);
-                } else {
-                    sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), data]);
-                }
+        NBD_CMD_READ if r.count >= SHARED_READ_MIN => match h.read_shared(r.count, off) {
+            Some(Ok(pieces)) => {
+                let chunk = tx::encode_read_chunk(r.handle, off, r.count);
+                let simple = tx::encode_simple_reply(r.handle, NBD_SUCCESS);
+                let head: &[u8] = if caps.structured { &chunk } else { &simple };
+                let mut parts = Vec::with_capacity(pieces.len() + 1);
+                parts.push(head);
+                parts.extend(piece_slices(&pieces));
+                sink.send(&parts);
+                return;
             }
-            give_back_read_buffer(buf);
-            match res {
+            Some(Err(e)) => Err(e),
+            None => match read_copy(h, r, caps, sink) {
                 Ok(()) => return,
                 Err(e) => Err(e),
-            }
-        }
+            },
+        },
+        NBD_CMD_READ => match read_copy(h, r, caps, sink) {
+            Ok(()) => return,
+            Err(e) => Err(e),
+        },
         NBD_CMD_WRITE => after(h.pwrite(payload, off, flags)),
         NBD_CMD_FLUSH => h.flush(Flags::NONE),
         NBD_CMD_TRIM => after(h.trim(count, off, flags)),
@@ -240,6 +244,32 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
             error_reply(sink, r, caps, err, "");
         }
     }
+}
+
+/// Reads at least this large are sent from the backend's own memory when
+/// it offers that; smaller ones are cheaper to copy.
+const SHARED_READ_MIN: u32 = 64 * 1024;
+
+/// Read into this thread's buffer and send the reply; Err if the backend
+/// failed (nothing sent).
+fn read_copy(
+    h: &dyn Handle,
+    r: &Request,
+    caps: &ExportCaps,
+    sink: &dyn ReplySink,
+) -> Result<(), Error> {
+    let mut buf = take_read_buffer(r.count as usize);
+    let data = &mut buf[..r.count as usize];
+    let res = h.pread(data, r.offset, Flags::NONE);
+    if res.is_ok() {
+        if caps.structured {
+            sink.send(&[&tx::encode_read_chunk(r.handle, r.offset, r.count), data]);
+        } else {
+            sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), data]);
+        }
+    }
+    give_back_read_buffer(buf);
+    res
 }
 
 /// Most descriptors sent in one block-status reply (8 bytes each, so at

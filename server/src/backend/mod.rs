@@ -217,6 +217,35 @@ pub trait Plugin: Send + Sync {
     }
 }
 
+/// Part of a read answered from the backend's own memory.
+pub enum Piece {
+    /// This range of a block the backend shares with the reply.
+    Shared(std::sync::Arc<Box<[u8]>>, std::ops::Range<usize>),
+    /// This many zero bytes.
+    Zeroes(usize),
+}
+
+/// Source of [`Piece::Zeroes`] bytes.
+static ZEROES: [u8; 64 * 1024] = [0; 64 * 1024];
+
+/// The bytes of `pieces`, in order, as slices to send.
+pub fn piece_slices(pieces: &[Piece]) -> Vec<&[u8]> {
+    let mut out = Vec::with_capacity(pieces.len() + 1);
+    for p in pieces {
+        match p {
+            Piece::Shared(block, range) => out.push(&block[range.clone()]),
+            Piece::Zeroes(mut n) => {
+                while n > 0 {
+                    let k = n.min(ZEROES.len());
+                    out.push(&ZEROES[..k]);
+                    n -= k;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Per-connection part of a backend.  Dropping it closes it.
 ///
 /// Methods take `&self`: the server calls them from several worker threads at
@@ -263,6 +292,12 @@ pub trait Handle: Send + Sync {
     }
 
     fn pread(&self, buf: &mut [u8], offset: u64, flags: Flags) -> Result<()>;
+    /// A read answered with references to data the backend already holds,
+    /// so the reply is sent from it with no copy.  `None`: not supported,
+    /// use `pread`.
+    fn read_shared(&self, _count: u32, _offset: u64) -> Option<Result<Vec<Piece>>> {
+        None
+    }
     fn pwrite(&self, _buf: &[u8], _offset: u64, _flags: Flags) -> Result<()> {
         Err(Error::eperm("write not supported"))
     }

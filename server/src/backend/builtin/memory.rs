@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use super::sparse::SparseArray;
 use crate::backend::{
-    ConnInfo, Error, Extents, Flags, Handle, Plugin, Result, Support, ThreadModel,
+    ConnInfo, Error, Extents, Flags, Handle, Piece, Plugin, Result, Support, ThreadModel,
 };
 
 pub struct MemoryPlugin {
@@ -179,14 +179,18 @@ impl Handle for MemoryHandle {
         Ok(())
     }
     fn trim(&self, count: u64, offset: u64, _flags: Flags) -> Result<()> {
-        self.storage.zero(count, offset);
-        Ok(())
+        self.storage.zero(count, offset)
     }
     fn zero(&self, count: u64, offset: u64, _flags: Flags) -> Result<()> {
         // Freeing pages is both zeroing and fast, so MAY_TRIM and FAST_ZERO
         // need no special handling.
-        self.storage.zero(count, offset);
-        Ok(())
+        self.storage.zero(count, offset)
+    }
+    fn read_shared(&self, count: u32, offset: u64) -> Option<Result<Vec<Piece>>> {
+        let mut pieces = Vec::new();
+        self.storage
+            .read_shared(u64::from(count), offset, &mut pieces);
+        Some(Ok(pieces))
     }
     fn cache(&self, _count: u64, _offset: u64, _flags: Flags) -> Result<()> {
         Ok(())

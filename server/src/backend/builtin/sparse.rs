@@ -8,16 +8,19 @@
 //! Concurrency: the page map is split into [`SHARDS`] independently locked
 //! shards, chosen by the low bits of the page index, so requests touching
 //! different pages almost never contend.  Reads take a shard's lock shared
-//! and copy straight into the caller's buffer (no allocation); writes take
-//! it exclusively.  Nothing on the read or write path takes a global lock.
+//! and copy straight into the caller's buffer (no allocation), or hand out
+//! references to the pages themselves ([`SparseArray::read_shared`]), so a
+//! large read is sent from the pages with no copy; a write to a page that
+//! is being sent copies it first.  Writes take a shard's lock exclusively.
+//! Nothing on the read or write path takes a global lock.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::backend::extents::{EXTENT_HOLE, EXTENT_ZERO};
-use crate::backend::{Error, Extents, Result};
+use crate::backend::{Error, Extents, Piece, Result};
 
 /// Allocation unit.  nbdkit's sparse allocator also works in 32 KiB pages,
 /// which is what its extents answers are granular to.
@@ -27,7 +30,9 @@ const PAGE: usize = PAGE_SIZE as usize;
 /// Number of independently locked shards (a power of two).
 pub const SHARDS: usize = 256;
 
-type Page = Box<[u8]>;
+/// Shared so a read reply can be sent from the page after the lock is let
+/// go; writers copy a page that is still being sent.
+type Page = Arc<Box<[u8]>>;
 
 /// Mixes a page index into a hash.  The low bits of keys in one shard are all
 /// equal, so an identity hash would put them all in one bucket group.
@@ -87,12 +92,22 @@ pub fn is_zero(buf: &[u8]) -> bool {
     chunks.remainder().iter().all(|&b| b == 0)
 }
 
-fn new_page() -> Result<Page> {
+fn new_page() -> Result<Box<[u8]>> {
     let mut v: Vec<u8> = Vec::new();
     v.try_reserve_exact(PAGE)
         .map_err(|_| Error::new(libc::ENOMEM, "memory: allocating a page: out of memory"))?;
     v.resize(PAGE, 0);
     Ok(v.into_boxed_slice())
+}
+
+/// The page's bytes to modify, copying it first if a reply still holds it.
+fn writable(p: &mut Page) -> Result<&mut [u8]> {
+    if Arc::get_mut(p).is_none() {
+        let mut copy = new_page()?;
+        copy.copy_from_slice(p);
+        *p = Arc::new(copy);
+    }
+    Ok(Arc::get_mut(p).expect("just made unique"))
 }
 
 impl Default for SparseArray {
@@ -158,6 +173,24 @@ impl SparseArray {
         }
     }
 
+    /// The `count` bytes at `offset` as references to the pages holding
+    /// them (and runs of zeroes for unallocated pages), appended to `out`.
+    pub fn read_shared(&self, count: u64, offset: u64, out: &mut Vec<Piece>) {
+        let mut done = 0u64;
+        while done < count {
+            let (page, in_page, n) = split(offset + done, count - done);
+            let piece = match self.read_lock(page).get(&page) {
+                Some(p) => Piece::Shared(p.clone(), in_page..in_page + n),
+                None => Piece::Zeroes(n),
+            };
+            match (out.last_mut(), piece) {
+                (Some(Piece::Zeroes(z)), Piece::Zeroes(n)) => *z += n,
+                (_, piece) => out.push(piece),
+            }
+            done += n as u64;
+        }
+    }
+
     /// Store `buf` at `offset`, allocating pages as needed.  (nbdkit's sparse
     /// allocator allocates on any write, even of zeroes; such pages then
     /// report as allocated zeroes in extents, and so do ours.)
@@ -168,7 +201,7 @@ impl SparseArray {
             let src = &buf[done..done + n];
             let mut map = self.write_lock(page);
             if let Some(p) = map.get_mut(&page) {
-                p[in_page..in_page + n].copy_from_slice(src);
+                writable(p)?[in_page..in_page + n].copy_from_slice(src);
             } else {
                 // Allocate outside the lock, then recheck: another writer may
                 // have created the page meanwhile.
@@ -177,9 +210,9 @@ impl SparseArray {
                 fresh[in_page..in_page + n].copy_from_slice(src);
                 let mut map = self.write_lock(page);
                 match map.get_mut(&page) {
-                    Some(p) => p[in_page..in_page + n].copy_from_slice(src),
+                    Some(p) => writable(p)?[in_page..in_page + n].copy_from_slice(src),
                     None => {
-                        map.insert(page, fresh);
+                        map.insert(page, Arc::new(fresh));
                         self.allocated.fetch_add(1, Ordering::Relaxed);
                     }
                 }
@@ -191,16 +224,16 @@ impl SparseArray {
 
     /// Zero `count` bytes at `offset`.  Whole pages are freed; partly covered
     /// pages are cleared and freed if nothing nonzero is left in them.
-    pub fn zero(&self, count: u64, offset: u64) {
+    pub fn zero(&self, count: u64, offset: u64) -> Result<()> {
         if count == 0 {
-            return;
+            return Ok(());
         }
         let end = offset + count;
         let mut pos = offset;
         // Head: the partly covered first page.
         if pos % PAGE_SIZE != 0 {
             let stop = end.min((pos / PAGE_SIZE + 1) * PAGE_SIZE);
-            self.zero_partial(pos, stop - pos);
+            self.zero_partial(pos, stop - pos)?;
             pos = stop;
         }
         // Whole pages.
@@ -211,22 +244,24 @@ impl SparseArray {
         }
         // Tail: the partly covered last page.
         if pos < end {
-            self.zero_partial(pos, end - pos);
+            self.zero_partial(pos, end - pos)?;
         }
+        Ok(())
     }
 
     /// Zero a range within a single page.
-    fn zero_partial(&self, offset: u64, count: u64) {
+    fn zero_partial(&self, offset: u64, count: u64) -> Result<()> {
         if count == 0 {
-            return;
+            return Ok(());
         }
         let (page, in_page, n) = split(offset, count);
         debug_assert_eq!(n as u64, count);
         let mut map = self.write_lock(page);
         let now_empty = match map.get_mut(&page) {
             Some(p) => {
-                p[in_page..in_page + n].fill(0);
-                is_zero(p)
+                let bytes = writable(p)?;
+                bytes[in_page..in_page + n].fill(0);
+                is_zero(bytes)
             }
             None => false,
         };
@@ -235,6 +270,7 @@ impl SparseArray {
         if freed.is_some() {
             self.allocated.fetch_sub(1, Ordering::Relaxed);
         }
+        Ok(())
     }
 
     /// Free pages `first..last` (page indices).
@@ -327,6 +363,12 @@ impl SparseArray {
 mod tests {
     use super::*;
 
+    impl SparseArray {
+        fn zero_ok(&self, count: u64, offset: u64) {
+            self.zero(count, offset).unwrap();
+        }
+    }
+
     fn kinds(a: &SparseArray, count: u64, offset: u64) -> Vec<(u64, u64, u32)> {
         let mut e = Extents::new(offset, offset + count).unwrap();
         a.extents(count, offset, false, &mut e).unwrap();
@@ -334,6 +376,39 @@ mod tests {
             .iter()
             .map(|x| (x.offset, x.length, x.kind))
             .collect()
+    }
+
+    fn gather(pieces: &[Piece]) -> Vec<u8> {
+        crate::backend::piece_slices(pieces).concat()
+    }
+
+    #[test]
+    fn shared_read_is_a_snapshot() {
+        let a = SparseArray::new();
+        let data: Vec<u8> = (0..3 * PAGE).map(|i| (i % 251) as u8 + 1).collect();
+        // Pages 0 and 2 written, page 1 a hole.
+        a.write(&data[..PAGE], 0).unwrap();
+        a.write(&data[2 * PAGE..], 2 * PAGE_SIZE).unwrap();
+        let mut pieces = Vec::new();
+        a.read_shared(2 * PAGE_SIZE + 100, 100, &mut pieces);
+        let mut want = data[100..PAGE].to_vec();
+        want.extend(std::iter::repeat(0).take(PAGE));
+        want.extend_from_slice(&data[2 * PAGE..2 * PAGE + 200]);
+        assert_eq!(gather(&pieces), want);
+        // Writes and zeroes after the read change the array, not the reply.
+        a.write(&[0xee; 64], 200).unwrap();
+        a.zero(50, 2 * PAGE_SIZE + 10).unwrap();
+        assert_eq!(gather(&pieces), want);
+        let mut now = vec![0; 64];
+        a.read(&mut now, 200);
+        assert_eq!(now, vec![0xee; 64]);
+        // Once the reply is gone, writes go to the page in place again.
+        drop(pieces);
+        a.write(&[0xdd; 8], 300).unwrap();
+        let mut b = vec![0; 8];
+        a.read(&mut b, 300);
+        assert_eq!(b, vec![0xdd; 8]);
+        assert_eq!(a.allocated_pages(), 2);
     }
 
     #[test]
@@ -357,13 +432,13 @@ mod tests {
         a.write(&[1; 100], PAGE_SIZE).unwrap();
         a.write(&[1; 100], 2 * PAGE_SIZE + 1000).unwrap();
         // Partial zero leaving data: page stays.
-        a.zero(50, 0);
+        a.zero_ok(50, 0);
         assert_eq!(a.allocated_pages(), 3);
         // Partial zero clearing all data: page goes.
-        a.zero(100, PAGE_SIZE);
+        a.zero_ok(100, PAGE_SIZE);
         assert_eq!(a.allocated_pages(), 2);
         // Range covering whole pages.
-        a.zero(3 * PAGE_SIZE, 0);
+        a.zero_ok(3 * PAGE_SIZE, 0);
         assert_eq!(a.allocated_pages(), 0);
         let mut b = [9u8; 200];
         a.read(&mut b, 0);
@@ -376,7 +451,7 @@ mod tests {
         let ones = vec![1u8; 4 * PAGE];
         a.write(&ones, 0).unwrap();
         // Zero from the middle of page 0 to the middle of page 2.
-        a.zero(2 * PAGE_SIZE, PAGE_SIZE / 2);
+        a.zero_ok(2 * PAGE_SIZE, PAGE_SIZE / 2);
         let mut b = vec![0u8; 4 * PAGE];
         a.read(&mut b, 0);
         assert!(b[..PAGE / 2].iter().all(|&x| x == 1));
@@ -384,7 +459,7 @@ mod tests {
         assert!(b[PAGE * 5 / 2..].iter().all(|&x| x == 1));
         assert_eq!(a.allocated_pages(), 3);
         // Zero within one page.
-        a.zero(10, 3 * PAGE_SIZE + 5);
+        a.zero_ok(10, 3 * PAGE_SIZE + 5);
         a.read(&mut b, 0);
         assert_eq!(
             &b[3 * PAGE + 4..3 * PAGE + 16],
@@ -424,16 +499,16 @@ mod tests {
         a.write(b"a", 0).unwrap();
         a.write(b"b", big - 1).unwrap();
         a.write(b"c", big / 2).unwrap();
-        a.zero(1, big - 2);
+        a.zero_ok(1, big - 2);
         assert_eq!(a.allocated_pages(), 3);
-        a.zero(1, big / 2);
+        a.zero_ok(1, big / 2);
         assert_eq!(a.allocated_pages(), 2);
-        a.zero(big - PAGE_SIZE - 5, 2);
+        a.zero_ok(big - PAGE_SIZE - 5, 2);
         assert_eq!(a.allocated_pages(), 2);
         let mut b = [0u8; 1];
         a.read(&mut b, big - 1);
         assert_eq!(b, *b"b");
-        a.zero(big, 0);
+        a.zero_ok(big, 0);
         assert_eq!(a.allocated_pages(), 0);
     }
 }
