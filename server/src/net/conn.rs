@@ -12,9 +12,14 @@ use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
+
+/// The loop waits for requests in flight to finish (or, closing, for all).
+pub const WAIT_SLOTS: u8 = 1;
+/// The loop waits for queued reply bytes to drain.
+pub const WAIT_BACKLOG: u8 = 2;
 
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
@@ -25,9 +30,9 @@ pub struct Shared {
     pub req_lock: Mutex<()>,
     pub session: OnceLock<Session>,
     pub inflight: AtomicUsize,
-    /// Set by the loop when it stops reading until in-flight work drains;
-    /// the worker that sees it set wakes the loop.
-    pub waiting: AtomicBool,
+    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`]; 0:
+    /// it has not): the worker that sees the cause gone wakes the loop.
+    pub waiting: AtomicU8,
     /// Log context: `plugin[N]`.
     pub ctx: String,
     pub info: Mutex<ConnInfo>,
@@ -225,22 +230,28 @@ impl Conn {
     }
 
     /// Whether the loop must stop reading until workers catch up.  Sets
-    /// `waiting` so the worker that frees a slot wakes the loop.
+    /// `waiting` so the worker that frees slots wakes the loop.
     fn throttled(&self, server: &Server) -> bool {
         let s = &self.shared;
         let busy = || {
-            s.inflight.load(Ordering::SeqCst) >= server.cfg.max_inflight
-                || s.outbox.backlog() > MAX_BACKLOG
+            if s.inflight.load(Ordering::SeqCst) >= server.cfg.max_inflight {
+                WAIT_SLOTS
+            } else if s.outbox.backlog() > MAX_BACKLOG {
+                WAIT_BACKLOG
+            } else {
+                0
+            }
         };
-        if !busy() {
+        let why = busy();
+        if why == 0 {
             return false;
         }
-        s.waiting.store(true, Ordering::SeqCst);
+        s.waiting.store(why, Ordering::SeqCst);
         // Re-check after publishing, so a worker finishing in between is seen.
-        if busy() {
+        if busy() != 0 {
             return true;
         }
-        s.waiting.store(false, Ordering::SeqCst);
+        s.waiting.store(0, Ordering::SeqCst);
         false
     }
 
@@ -662,8 +673,16 @@ impl Conn {
                 }
             }
             shared.give_back(payload);
-            shared.inflight.fetch_sub(1, Ordering::SeqCst);
-            let notify = shared.waiting.swap(false, Ordering::SeqCst);
+            let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
+            // Wake a loop waiting for slots once a few are free, not at
+            // every completion: it then reads several requests per wake-up.
+            let max = srv.cfg.max_inflight;
+            let wake = match shared.waiting.load(Ordering::SeqCst) {
+                0 => false,
+                WAIT_SLOTS => left <= max - (max / 4).max(1),
+                _ => shared.outbox.backlog() <= MAX_BACKLOG,
+            };
+            let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
             let token = shared.token;
             drop(shared);
             if notify {

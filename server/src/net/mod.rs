@@ -20,7 +20,7 @@ use listen::Listener;
 use mio::{Events, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use stream::Stream;
 
@@ -309,7 +309,7 @@ impl Loop {
             req_lock: Mutex::new(()),
             session: OnceLock::new(),
             inflight: AtomicUsize::new(0),
-            waiting: AtomicBool::new(false),
+            waiting: AtomicU8::new(0),
             info: Mutex::new(info),
             spare: Mutex::new(Vec::new()),
         });
@@ -375,11 +375,11 @@ impl Loop {
             return; // the job's completion brings us back here
         }
         let s = &c.shared;
-        s.waiting.store(true, Ordering::SeqCst);
+        s.waiting.store(conn::WAIT_SLOTS, Ordering::SeqCst);
         if s.inflight.load(Ordering::SeqCst) > 0 {
             return; // the last worker wakes us
         }
-        s.waiting.store(false, Ordering::SeqCst);
+        s.waiting.store(0, Ordering::SeqCst);
         let c = self.conns.remove(&token).expect("present");
         let _ = c.shared.outbox.flush(&c.shared.stream);
         let shared = c.shared;
