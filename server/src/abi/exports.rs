@@ -11,6 +11,7 @@
 #![allow(clippy::missing_safety_doc)]
 
 use super::context::{self, current_conn, intern};
+use super::os;
 use crate::backend::{ExportEntry, Extents};
 use crate::lifecycle;
 use libc::{c_char, c_int, c_uint, c_void, size_t, sockaddr, socklen_t};
@@ -505,6 +506,17 @@ pub unsafe extern "C" fn nbdkit_read_password(
 
 // ---- sleeping, shutdown ----
 
+/// Fail the current sleep as nbdkit does: message, errno ESHUTDOWN, -1.
+fn abort_sleep(msg: &str) -> c_int {
+    error(msg);
+    // SAFETY: errno of this thread.
+    unsafe { *errno_loc() = libc::ESHUTDOWN };
+    -1
+}
+
+/// Sleeps until the time is up, the server shuts down, or the client this
+/// thread is serving hangs up: a plugin sleeping for a client that is gone
+/// would otherwise hold its connection open until the sleep ends.
 #[no_mangle]
 pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
     if sec > i32::MAX as c_uint {
@@ -514,18 +526,49 @@ pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
         return -1;
     }
     let until = Instant::now() + Duration::new(sec as u64, nsec.min(999_999_999));
+    let client = current_conn().map_or(-1, |c| c.info.fd);
+    let shutdown = os::shutdown_fd();
+    // Without the eventfd, wake now and then to look at the flag.
+    let max_wait = if shutdown.is_some() {
+        Duration::MAX
+    } else {
+        Duration::from_millis(50)
+    };
+    // POLLHUP, POLLERR and POLLNVAL are always reported; POLLRDHUP is the
+    // client shutting down its end, which is how most clients leave.
+    let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
     loop {
         if lifecycle::shutdown_requested() {
-            error("aborting sleep to shut down");
-            // SAFETY: errno of this thread.
-            unsafe { *errno_loc() = libc::ESHUTDOWN };
-            return -1;
+            return abort_sleep("aborting sleep because of server shut down");
         }
         let now = Instant::now();
         if now >= until {
             return 0;
         }
-        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        let mut fds = [
+            libc::pollfd {
+                fd: shutdown.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: client,
+                events: libc::POLLRDHUP,
+                revents: 0,
+            },
+        ];
+        let wait = (until - now).min(max_wait);
+        if let Err(e) = os::poll_for(&mut fds, wait) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                // Not expected; sleep in small steps rather than spin.
+                log::debug!("nbdkit_nanosleep: ppoll: {e}");
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
+            }
+            continue;
+        }
+        if fds[1].revents & gone != 0 {
+            return abort_sleep("aborting sleep because of connection close or error");
+        }
     }
 }
 
