@@ -4,11 +4,12 @@
 CARGO     ?= cargo
 PREFIX    ?= /usr/local
 BUILDDIR  := build
-NBDKIT    := target/release/nbdkit
+# Where cargo puts the binary (CARGO_TARGET_DIR moves it).
+NBDKIT    := $(or $(CARGO_TARGET_DIR),target)/release/nbdkit
 PORT      ?= 10809
 SOCK      ?= /tmp/nbdkit-rs.sock
 
-.PHONY: all build run run-unix check test compat bench bindings bindings-check install clean c-plugins
+.PHONY: all build run run-unix check test compat bench bindings bindings-check cbindgen-check install clean c-plugins
 
 all: build
 
@@ -34,6 +35,15 @@ run-unix: build
 
 check:
 	bash scripts/check.sh
+
+# The committed bindgen output (server/src/abi/bindings.rs) is up to date.
+bindings-check:
+	bash scripts/bindings-check.sh
+
+# cbindgen's declarations of the exported nbdkit_* functions compile
+# against include/ (and shim.c, Debian's headers); see the script.
+cbindgen-check:
+	bash scripts/cbindgen-check.sh
 
 # Only the end-to-end tests, against an already built server.
 compat: build

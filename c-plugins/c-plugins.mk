@@ -6,7 +6,7 @@ CPLUG_DIR    := $(BUILDDIR)/c-plugins
 CPLUG_CC     ?= gcc
 CPLUG_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -shared -I include
 CPLUG_HDRS   := $(wildcard include/*.h)
-CPLUG_SIMPLE := v1 errors everything debugflags garbage crash gate
+CPLUG_SIMPLE := v1 errors everything debugflags garbage crash gate sleepy
 CPLUG_TMS    := serialize_connections serialize_all_requests serialize_requests parallel
 CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(CPLUG_DIR)/errors-noerrno.so \

@@ -30,6 +30,11 @@ if [ -x scripts/bindings-check.sh ]; then
   if bash scripts/bindings-check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
+if [ -x scripts/cbindgen-check.sh ]; then
+  echo "== exported functions match include/ (cbindgen)"
+  if bash scripts/cbindgen-check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
+
 echo "== compat tests"
 bash compat-tests/run | tee "$log"
 read -r p f < <(sed -n 's/^compat: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)

@@ -1,6 +1,8 @@
 //! bindgen output for include/nbdkit-plugin.h at API version 2.
 //! Regenerate with `make bindings`; scripts/bindings-check.sh checks it.
 #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
+// The opaque lists are the ones the exported functions take.
+use super::exports::{nbdkit_exports, nbdkit_extents};
 
 pub const NBDKIT_API_VERSION: u32 = 2;
 pub const NBDKIT_VERSION_MAJOR: u32 = 1;
@@ -23,16 +25,6 @@ pub const NBDKIT_CACHE_EMULATE: u32 = 1;
 pub const NBDKIT_CACHE_NATIVE: u32 = 2;
 pub const NBDKIT_EXTENT_HOLE: u32 = 1;
 pub const NBDKIT_EXTENT_ZERO: u32 = 2;
-#[repr(C)]
-#[derive(Debug)]
-pub struct nbdkit_extents {
-    _unused: [u8; 0],
-}
-#[repr(C)]
-#[derive(Debug)]
-pub struct nbdkit_exports {
-    _unused: [u8; 0],
-}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct nbdkit_plugin {

@@ -6,9 +6,12 @@
 //! Functions only filters use (`nbdkit_next_context_open`, ...) are stubs
 //! that fail with an error: this server does not load C filters yet.
 #![allow(non_upper_case_globals)]
+// The C types keep the names nbdkit's headers give them.
+#![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
 use super::context::{self, current_conn, intern};
+use super::os;
 use crate::backend::{ExportEntry, Extents};
 use crate::lifecycle;
 use libc::{c_char, c_int, c_uint, c_void, size_t, sockaddr, socklen_t};
@@ -234,35 +237,151 @@ unsafe fn parse_int(
     Some(v)
 }
 
-macro_rules! parse_fn {
-    ($name:ident, $t:ty, $signed:expr) => {
-        #[no_mangle]
-        pub unsafe extern "C" fn $name(what: *const c_char, s: *const c_char, r: *mut $t) -> c_int {
-            // SAFETY: arguments as nbdkit-plugin(3) documents them.
-            match unsafe { parse_int(what, s, $signed, <$t>::MIN as i128, <$t>::MAX as i128) } {
-                Some(v) => {
-                    if !r.is_null() {
-                        // SAFETY: r points to the plugin's variable.
-                        unsafe { *r = v as $t };
-                    }
-                    0
-                }
-                None => -1,
-            }
-        }
-    };
+/// An integer type a `nbdkit_parse_*` function parses into.
+trait ParseTarget: Copy {
+    const SIGNED: bool;
+    const MIN: i128;
+    const MAX: i128;
+    /// Only called with a value in `MIN..=MAX`.
+    fn from_i128(v: i128) -> Self;
 }
 
-parse_fn!(nbdkit_parse_int, c_int, true);
-parse_fn!(nbdkit_parse_unsigned, c_uint, false);
-parse_fn!(nbdkit_parse_int8_t, i8, true);
-parse_fn!(nbdkit_parse_uint8_t, u8, false);
-parse_fn!(nbdkit_parse_int16_t, i16, true);
-parse_fn!(nbdkit_parse_uint16_t, u16, false);
-parse_fn!(nbdkit_parse_int32_t, i32, true);
-parse_fn!(nbdkit_parse_uint32_t, u32, false);
-parse_fn!(nbdkit_parse_int64_t, i64, true);
-parse_fn!(nbdkit_parse_uint64_t, u64, false);
+macro_rules! parse_target {
+    ($($t:ty: $signed:expr),*) => {$(
+        impl ParseTarget for $t {
+            const SIGNED: bool = $signed;
+            const MIN: i128 = <$t>::MIN as i128;
+            const MAX: i128 = <$t>::MAX as i128;
+            fn from_i128(v: i128) -> Self {
+                v as $t
+            }
+        }
+    )*};
+}
+parse_target!(i8: true, u8: false, i16: true, u16: false, i32: true, u32: false,
+              i64: true, u64: false);
+
+/// The body of every `nbdkit_parse_<type>`: 0 and `*r` set, or -1 after
+/// `nbdkit_error` (leaving `*r` alone, as nbdkit does).
+///
+/// # Safety
+/// Arguments as nbdkit-plugin(3) documents them: strings or NULL, `r` NULL
+/// or pointing to the plugin's variable.
+unsafe fn parse_into<T: ParseTarget>(what: *const c_char, s: *const c_char, r: *mut T) -> c_int {
+    // SAFETY: the caller's contract.
+    match unsafe { parse_int(what, s, T::SIGNED, T::MIN, T::MAX) } {
+        Some(v) => {
+            if !r.is_null() {
+                // SAFETY: r points to the plugin's variable.
+                unsafe { *r = T::from_i128(v) };
+            }
+            0
+        }
+        None => -1,
+    }
+}
+
+// Written out one by one (not by a macro) so cbindgen sees each of them.
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_int(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut c_int,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_unsigned(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut c_uint,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_int8_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut i8,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_uint8_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut u8,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_int16_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut i16,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_uint16_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut u16,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_int32_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut i32,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_uint32_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut u32,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_int64_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut i64,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_uint64_t(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut u64,
+) -> c_int {
+    // SAFETY: passed through from the plugin.
+    unsafe { parse_into(what, s, r) }
+}
 
 #[no_mangle]
 pub extern "C" fn nbdkit_stdio_safe() -> c_int {
@@ -387,6 +506,17 @@ pub unsafe extern "C" fn nbdkit_read_password(
 
 // ---- sleeping, shutdown ----
 
+/// Fail the current sleep as nbdkit does: message, errno ESHUTDOWN, -1.
+fn abort_sleep(msg: &str) -> c_int {
+    error(msg);
+    // SAFETY: errno of this thread.
+    unsafe { *errno_loc() = libc::ESHUTDOWN };
+    -1
+}
+
+/// Sleeps until the time is up, the server shuts down, or the client this
+/// thread is serving hangs up: a plugin sleeping for a client that is gone
+/// would otherwise hold its connection open until the sleep ends.
 #[no_mangle]
 pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
     if sec > i32::MAX as c_uint {
@@ -396,18 +526,49 @@ pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
         return -1;
     }
     let until = Instant::now() + Duration::new(sec as u64, nsec.min(999_999_999));
+    let client = current_conn().map_or(-1, |c| c.info.fd);
+    let shutdown = os::shutdown_fd();
+    // Without the eventfd, wake now and then to look at the flag.
+    let max_wait = if shutdown.is_some() {
+        Duration::MAX
+    } else {
+        Duration::from_millis(50)
+    };
+    // POLLHUP, POLLERR and POLLNVAL are always reported; POLLRDHUP is the
+    // client shutting down its end, which is how most clients leave.
+    let gone = libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR | libc::POLLNVAL;
     loop {
         if lifecycle::shutdown_requested() {
-            error("aborting sleep to shut down");
-            // SAFETY: errno of this thread.
-            unsafe { *errno_loc() = libc::ESHUTDOWN };
-            return -1;
+            return abort_sleep("aborting sleep because of server shut down");
         }
         let now = Instant::now();
         if now >= until {
             return 0;
         }
-        std::thread::sleep((until - now).min(Duration::from_millis(50)));
+        let mut fds = [
+            libc::pollfd {
+                fd: shutdown.unwrap_or(-1),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: client,
+                events: libc::POLLRDHUP,
+                revents: 0,
+            },
+        ];
+        let wait = (until - now).min(max_wait);
+        if let Err(e) = os::poll_for(&mut fds, wait) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                // Not expected; sleep in small steps rather than spin.
+                log::debug!("nbdkit_nanosleep: ppoll: {e}");
+                std::thread::sleep(wait.min(Duration::from_millis(50)));
+            }
+            continue;
+        }
+        if fds[1].revents & gone != 0 {
+            return abort_sleep("aborting sleep because of connection close or error");
+        }
     }
 }
 
@@ -539,27 +700,61 @@ pub unsafe extern "C" fn nbdkit_strndup_intern(s: *const c_char, n: size_t) -> *
     intern(CString::new(bytes).expect("strnlen stops at NUL"))
 }
 
-// ---- extents ----
+// ---- the C types behind the pointers ----
+//
+// Plugins and filters only hold pointers to these, so they are opaque here
+// too.  They carry nbdkit's struct names, and are not `repr(C)`, so that
+// cbindgen declares them as the incomplete `struct nbdkit_extents` &c. that
+// include/ (and nbdkit-filter.h) use: scripts/cbindgen-check.sh then
+// compiles our signatures against those headers.  The pointers really
+// point at the server's own types ([`Extents`], [`Exports`]); the filter
+// ones are never dereferenced, as filters are not supported.
 
-/// `struct nbdkit_extent` (nbdkit-filter(3)).
-#[repr(C)]
-#[derive(Debug, Clone, Copy)]
-pub struct NbdkitExtent {
-    pub offset: u64,
-    pub length: u64,
-    pub type_: u32,
+/// `struct nbdkit_extents`: really an [`Extents`].
+pub struct nbdkit_extents {
+    _opaque: [u8; 0],
 }
 
-/// `struct nbdkit_extents` is our [`Extents`].
+/// `struct nbdkit_exports`: really an [`Exports`].
+pub struct nbdkit_exports {
+    _opaque: [u8; 0],
+}
+
+/// `nbdkit_backend` (`struct nbdkit_backend` to filters).
+pub struct nbdkit_backend {
+    _opaque: [u8; 0],
+}
+
+/// `nbdkit_context` (`struct nbdkit_context` to filters).
+pub struct nbdkit_context {
+    _opaque: [u8; 0],
+}
+
+/// `nbdkit_next` (`struct nbdkit_next_ops` to filters).
+pub struct nbdkit_next_ops {
+    _opaque: [u8; 0],
+}
+
+// ---- extents ----
+
+/// `struct nbdkit_extent` (nbdkit-filter(3)), returned by value.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct nbdkit_extent {
+    pub offset: u64,
+    pub length: u64,
+    pub r#type: u32,
+}
+
 #[no_mangle]
 pub unsafe extern "C" fn nbdkit_add_extent(
-    e: *mut c_void,
+    e: *mut nbdkit_extents,
     offset: u64,
     length: u64,
     type_: u32,
 ) -> c_int {
-    // SAFETY: the adapter passed `&mut Extents` as the opaque pointer, and
-    // the plugin hands it back from the same callback.
+    // SAFETY: the adapter passed `&mut Extents` as this pointer, and the
+    // plugin hands it back from the same callback.
     let e = unsafe { &mut *(e as *mut Extents) };
     match e.add(offset, length, type_) {
         Ok(()) => 0,
@@ -573,9 +768,9 @@ pub unsafe extern "C" fn nbdkit_add_extent(
 }
 
 #[no_mangle]
-pub extern "C" fn nbdkit_extents_new(start: u64, end: u64) -> *mut c_void {
+pub extern "C" fn nbdkit_extents_new(start: u64, end: u64) -> *mut nbdkit_extents {
     match Extents::new(start, end) {
-        Ok(e) => Box::into_raw(Box::new(e)) as *mut c_void,
+        Ok(e) => Box::into_raw(Box::new(e)) as *mut nbdkit_extents,
         Err(err) => {
             error(&err.msg);
             // SAFETY: errno of this thread.
@@ -586,7 +781,7 @@ pub extern "C" fn nbdkit_extents_new(start: u64, end: u64) -> *mut c_void {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_extents_free(e: *mut c_void) {
+pub unsafe extern "C" fn nbdkit_extents_free(e: *mut nbdkit_extents) {
     if !e.is_null() {
         // SAFETY: e came from nbdkit_extents_new.
         drop(unsafe { Box::from_raw(e as *mut Extents) });
@@ -594,32 +789,32 @@ pub unsafe extern "C" fn nbdkit_extents_free(e: *mut c_void) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_extents_count(e: *const c_void) -> size_t {
+pub unsafe extern "C" fn nbdkit_extents_count(e: *const nbdkit_extents) -> size_t {
     // SAFETY: e is an extents list the server made.
     unsafe { &*(e as *const Extents) }.count()
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_get_extent(e: *const c_void, i: size_t) -> NbdkitExtent {
+pub unsafe extern "C" fn nbdkit_get_extent(e: *const nbdkit_extents, i: size_t) -> nbdkit_extent {
     // SAFETY: e is an extents list the server made.
     let x = unsafe { &*(e as *const Extents) }
         .get(i)
         .expect("nbdkit_get_extent: index out of range");
-    NbdkitExtent {
+    nbdkit_extent {
         offset: x.offset,
         length: x.length,
-        type_: x.kind,
+        r#type: x.kind,
     }
 }
 
 #[no_mangle]
 pub extern "C" fn nbdkit_extents_aligned(
-    _next: *mut c_void,
+    _next: *mut nbdkit_next_ops,
     _count: u32,
     _offset: u64,
     _flags: u32,
     _align: u32,
-    _extents: *mut c_void,
+    _extents: *mut nbdkit_extents,
     err: *mut c_int,
 ) -> c_int {
     error("nbdkit_extents_aligned: filters are not supported by this server");
@@ -632,12 +827,12 @@ pub extern "C" fn nbdkit_extents_aligned(
 
 #[no_mangle]
 pub extern "C" fn nbdkit_extents_full(
-    _next: *mut c_void,
+    _next: *mut nbdkit_next_ops,
     _count: u32,
     _offset: u64,
     _flags: u32,
     err: *mut c_int,
-) -> *mut c_void {
+) -> *mut nbdkit_extents {
     // nbdkit-filter(3): returns a new list, or NULL with *err set.
     error("nbdkit_extents_full: filters are not supported by this server");
     if !err.is_null() {
@@ -649,7 +844,7 @@ pub extern "C" fn nbdkit_extents_full(
 
 // ---- exports ----
 
-/// `struct nbdkit_exports`: what `.list_exports` fills.
+/// What `.list_exports` fills (behind `struct nbdkit_exports *`).
 #[derive(Default)]
 pub struct Exports {
     pub list: Vec<(CString, Option<CString>)>,
@@ -672,20 +867,20 @@ impl Exports {
 const MAX_EXPORTS: usize = 10000;
 const MAX_STRING: usize = 4096;
 
-/// `struct nbdkit_export` (nbdkit-filter(3)).
+/// `struct nbdkit_export` (nbdkit-filter(3)), returned by value.
 #[repr(C)]
-pub struct NbdkitExport {
+pub struct nbdkit_export {
     pub name: *mut c_char,
     pub description: *mut c_char,
 }
 
 #[no_mangle]
-pub extern "C" fn nbdkit_exports_new() -> *mut c_void {
-    Box::into_raw(Box::<Exports>::default()) as *mut c_void
+pub extern "C" fn nbdkit_exports_new() -> *mut nbdkit_exports {
+    Box::into_raw(Box::<Exports>::default()) as *mut nbdkit_exports
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_exports_free(e: *mut c_void) {
+pub unsafe extern "C" fn nbdkit_exports_free(e: *mut nbdkit_exports) {
     if !e.is_null() {
         // SAFETY: e came from nbdkit_exports_new.
         drop(unsafe { Box::from_raw(e as *mut Exports) });
@@ -693,17 +888,17 @@ pub unsafe extern "C" fn nbdkit_exports_free(e: *mut c_void) {
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_exports_count(e: *const c_void) -> size_t {
+pub unsafe extern "C" fn nbdkit_exports_count(e: *const nbdkit_exports) -> size_t {
     // SAFETY: e is an exports list the server made.
     unsafe { &*(e as *const Exports) }.list.len()
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_get_export(e: *const c_void, i: size_t) -> NbdkitExport {
+pub unsafe extern "C" fn nbdkit_get_export(e: *const nbdkit_exports, i: size_t) -> nbdkit_export {
     // SAFETY: e is an exports list the server made.
     let e = unsafe { &*(e as *const Exports) };
     let (n, d) = &e.list[i];
-    NbdkitExport {
+    nbdkit_export {
         name: n.as_ptr() as *mut c_char,
         description: d
             .as_ref()
@@ -713,7 +908,7 @@ pub unsafe extern "C" fn nbdkit_get_export(e: *const c_void, i: size_t) -> Nbdki
 
 #[no_mangle]
 pub unsafe extern "C" fn nbdkit_add_export(
-    e: *mut c_void,
+    e: *mut nbdkit_exports,
     name: *const c_char,
     desc: *const c_char,
 ) -> c_int {
@@ -750,7 +945,7 @@ pub unsafe extern "C" fn nbdkit_add_export(
 }
 
 #[no_mangle]
-pub unsafe extern "C" fn nbdkit_use_default_export(e: *mut c_void) -> c_int {
+pub unsafe extern "C" fn nbdkit_use_default_export(e: *mut nbdkit_exports) -> c_int {
     // SAFETY: e is the list the adapter passed to .list_exports.
     unsafe { &mut *(e as *mut Exports) }.use_default = true;
     0
@@ -760,29 +955,29 @@ pub unsafe extern "C" fn nbdkit_use_default_export(e: *mut c_void) -> c_int {
 
 #[no_mangle]
 pub extern "C" fn nbdkit_next_context_open(
-    _backend: *mut c_void,
+    _backend: *mut nbdkit_backend,
     _readonly: c_int,
     _exportname: *const c_char,
     _shared: c_int,
-) -> *mut c_void {
+) -> *mut nbdkit_next_ops {
     error("nbdkit_next_context_open: filters are not supported by this server");
     std::ptr::null_mut()
 }
 
 #[no_mangle]
-pub extern "C" fn nbdkit_next_context_close(_next: *mut c_void) {}
+pub extern "C" fn nbdkit_next_context_close(_next: *mut nbdkit_next_ops) {}
 
 #[no_mangle]
-pub extern "C" fn nbdkit_context_get_backend(_context: *mut c_void) -> *mut c_void {
+pub extern "C" fn nbdkit_context_get_backend(_context: *mut nbdkit_context) -> *mut nbdkit_backend {
     error("nbdkit_context_get_backend: filters are not supported by this server");
     std::ptr::null_mut()
 }
 
 #[no_mangle]
 pub extern "C" fn nbdkit_context_set_next(
-    _context: *mut c_void,
-    _next: *mut c_void,
-) -> *mut c_void {
+    _context: *mut nbdkit_context,
+    _next: *mut nbdkit_next_ops,
+) -> *mut nbdkit_next_ops {
     error("nbdkit_context_set_next: filters are not supported by this server");
     std::ptr::null_mut()
 }

@@ -3,8 +3,10 @@
 //! Kept here so every `unsafe` block of the server lives under `abi/`.
 
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
 
@@ -177,6 +179,63 @@ pub fn voluntary_switches() -> u64 {
         ru.ru_nvcsw as u64
     } else {
         0
+    }
+}
+
+// Waiting in nbdkit_nanosleep.
+
+/// An eventfd that turns readable, and stays readable, once a shutdown is
+/// requested, so a sleeper can wait on it beside its client's socket
+/// instead of waking up to look at the flag.  Created on first use; `None`
+/// if the kernel refused one.  Check `lifecycle::shutdown_requested` after
+/// getting it: a request made before it existed did not poke it.
+pub fn shutdown_fd() -> Option<RawFd> {
+    static FD: OnceLock<Option<OwnedFd>> = OnceLock::new();
+    FD.get_or_init(|| {
+        // SAFETY: eventfd takes only integers; it returns a new descriptor
+        // or -1 (checked).
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a fresh descriptor that nothing else owns.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        let raw = owned.as_raw_fd();
+        crate::lifecycle::add_waker(Box::new(move || {
+            let one: u64 = 1;
+            // SAFETY: an 8-byte write from a live local to the eventfd,
+            // which the static keeps open for the life of the process.
+            unsafe { libc::write(raw, &one as *const u64 as *const libc::c_void, 8) };
+        }));
+        Some(owned)
+    })
+    .as_ref()
+    .map(|f| f.as_raw_fd())
+}
+
+/// `ppoll(2)` on `fds` for at most `timeout` (entries with a negative fd
+/// are ignored).  The number of entries with events; 0 when the time ran
+/// out.
+pub fn poll_for(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `fds` is an exclusively borrowed array of pollfd of the
+    // given length and `ts` a live local, both for the duration of the
+    // call; a NULL sigmask leaves the signal mask alone.
+    let r = unsafe {
+        libc::ppoll(
+            fds.as_mut_ptr(),
+            fds.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r as usize)
     }
 }
 

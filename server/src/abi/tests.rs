@@ -428,3 +428,36 @@ fn debian_python_plugin_with_a_script() {
     drop(h);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn nanosleep_ends_when_the_client_hangs_up() {
+    use super::context::ConnState;
+    use std::os::fd::AsRawFd;
+    use std::time::{Duration, Instant};
+    let (ours, client) = std::os::unix::net::UnixStream::pair().unwrap();
+    let st = ConnState::new(&ConnInfo {
+        fd: ours.as_raw_fd(),
+        ..conn(1, "")
+    });
+    let call = Call::enter(Some(&st));
+
+    // The client is still there: the whole sleep.
+    let t0 = Instant::now();
+    assert_eq!(exports::nbdkit_nanosleep(0, 50_000_000), 0);
+    assert!(t0.elapsed() >= Duration::from_millis(50));
+
+    let t0 = Instant::now();
+    let hangup = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        drop(client);
+    });
+    let r = exports::nbdkit_nanosleep(30, 0);
+    let errno = std::io::Error::last_os_error().raw_os_error();
+    hangup.join().unwrap();
+    assert_eq!((r, errno), (-1, Some(libc::ESHUTDOWN)));
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    assert_eq!(
+        call.take_msg().as_deref(),
+        Some("aborting sleep because of connection close or error")
+    );
+}

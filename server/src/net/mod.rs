@@ -137,7 +137,7 @@ pub fn serve(
     }
     {
         let srv = Arc::downgrade(&server);
-        crate::lifecycle::set_waker(Box::new(move || {
+        crate::lifecycle::add_waker(Box::new(move || {
             if let Some(w) = srv.upgrade().as_ref().and_then(|s| s.waker.get()) {
                 let _ = w.wake();
             }
