@@ -16,3 +16,13 @@ check_error "size with an unknown suffix" "could not parse size: unknown suffix 
 check_error "size that is not a number" "could not parse size" memory size=abc
 check_error "memory without a size" "size" memory
 check_error "no plugin at all" "." 
+
+# A Unix socket path that is already taken: nbdkit's perror-style message,
+# and the existing socket is left alone.
+start_server taken "$NBDKIT" memory 1M
+out=$(timeout 10 "$NBDKIT" -f -U "$T/taken.sock" memory 1M 2>&1); rc=$?
+expect_eq "socket path in use: exit status" 1 "$rc"
+expect_eq "socket path in use: message" "$T/taken.sock: Address already in use" "$out"
+must nbdinfo --size "$(uri taken)" > /dev/null
+ok "the server already on that socket still answers"
+stop_server taken

@@ -157,7 +157,10 @@ fn bind(opts: &Options) -> Bound {
             (std::path::PathBuf::from(u), None)
         };
         let p = path.to_string_lossy().to_string();
-        let l = net::listen::bind_unix(&p).unwrap_or_else(|e| die(e));
+        let l = net::listen::bind_unix(&p).unwrap_or_else(|e| {
+            eprintln!("{e}");
+            exit(1)
+        });
         let uri = if opts.export_name.is_empty() {
             format!("nbd+unix://?socket={p}")
         } else {

@@ -122,6 +122,9 @@ pub struct Conn {
     cork: RefCell<Vec<u8>>,
     /// The last read returned less than there was room for.
     short_read: bool,
+    /// The loop saw the client hang up (or an error): the hang-up's event
+    /// is spent, so reading must go on until it returns end of file.
+    pub peer_closed: bool,
     /// The loop thread's voluntary context switches when this drive first
     /// ran a request itself.
     switches: Cell<Option<u64>>,
@@ -177,6 +180,7 @@ impl Conn {
             shared,
             cork: RefCell::new(Vec::new()),
             short_read: false,
+            peer_closed: false,
             switches: Cell::new(None),
             inbuf: vec![0; INBUF],
             start: 0,
@@ -289,12 +293,13 @@ impl Conn {
         // bytes arriving after it raise a new readiness event (epoll reports
         // every arrival after the event it last returned), so reading again
         // now would only return EAGAIN: skip that syscall per request.
+        // Not once a hang-up was reported: no event follows that one.
         let mut drained = false;
         loop {
             match self.step(server) {
                 Step::Progress => continue,
                 Step::Want(w) => return w,
-                Step::NeedBytes if drained => return Want::Nothing,
+                Step::NeedBytes if drained && !self.peer_closed => return Want::Nothing,
                 Step::NeedBytes => {}
             }
             if matches!(self.phase, Phase::Transmission(_)) && self.throttled(server) {

@@ -100,9 +100,33 @@ fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(l))
 }
 
+/// Bind and listen on a Unix socket at `path`.  The error is the whole
+/// message to print.  The socket listens under a
+/// temporary name first and is then renamed into place, so a client that
+/// waits for `path` to appear never finds it not yet listening (bind and
+/// listen are two steps, and a busy machine can preempt in between).
 pub fn bind_unix(path: &str) -> Result<Listener, String> {
-    let l =
-        std::os::unix::net::UnixListener::bind(path).map_err(|e| format!("bind: {path}: {e}"))?;
+    // Worded as nbdkit's perror(path), without the " (os error N)" tail.
+    let err = |e: io::Error| {
+        let text = e.to_string();
+        let text = text.split(" (os error").next().unwrap_or_default().to_string();
+        format!("{path}: {text}")
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        return Err(err(io::Error::from_raw_os_error(libc::EADDRINUSE)));
+    }
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    let l = match std::os::unix::net::UnixListener::bind(&tmp) {
+        Ok(l) => {
+            if let Err(e) = std::fs::rename(&tmp, path) {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(err(e));
+            }
+            l
+        }
+        // The longer name may not fit in a socket address: bind directly.
+        Err(_) => std::os::unix::net::UnixListener::bind(path).map_err(err)?,
+    };
     l.set_nonblocking(true)
         .map_err(|e| format!("{path}: {e}"))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))

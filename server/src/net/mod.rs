@@ -210,7 +210,10 @@ pub fn serve(
                     }
                 },
                 Token(t) => {
-                    if let Some(c) = lp.conns.get(&t) {
+                    if let Some(c) = lp.conns.get_mut(&t) {
+                        if ev.is_read_closed() || ev.is_error() {
+                            c.peer_closed = true;
+                        }
                         if ev.is_writable() {
                             if let Err(e) = c.shared.outbox.flush(&c.shared.stream) {
                                 log::debug!("write: {e}");
