@@ -26,6 +26,12 @@ fn die(msg: impl std::fmt::Display) -> ! {
     exit(1)
 }
 
+/// Print `msg` exactly (it carries nbdkit's own wording) and exit 1.
+fn die_raw(msg: String) -> ! {
+    eprintln!("{msg}");
+    exit(1)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opts = match cli::parse(&args) {
@@ -210,7 +216,7 @@ fn bind(opts: &Options) -> Bound {
         opts.ipv4_only,
         opts.ipv6_only,
     )
-    .unwrap_or_else(|e| die(e));
+    .unwrap_or_else(|e| die_raw(e));
     let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
     let host = if host.contains(':') {
         format!("[{host}]")
