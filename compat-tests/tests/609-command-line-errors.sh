@@ -11,12 +11,6 @@ check_error() {     # check_error WHAT REGEX ARGS...
     return 0
 }
 
-check_error "missing plugin" "nosuchplugin" nosuchplugin
-check_error "size with an unknown suffix" "could not parse size: unknown suffix 'MiB'" null 1MiB
-check_error "size that is not a number" "could not parse size" memory size=abc
-check_error "memory without a size" "size" memory
-check_error "no plugin at all" "." 
-
 # TCP ports that cannot be bound: the same words and status as C nbdkit
 # (all addresses in use is two lines of its own, another bind error a
 # perror, a failed lookup getaddrinfo's text).  A listener on a free port
@@ -41,3 +35,9 @@ bind_err() {        # bind_err BINARY: its answers to each case
 want=$(bind_err "$REF_NBDKIT")
 expect_match "C nbdkit's bind errors (sanity)" "unable to bind to any TCP/IP sockets" "$want"
 expect_eq "bind errors as C nbdkit words them" "$want" "$(bind_err "$NBDKIT")"
+
+check_error "missing plugin" "nosuchplugin" nosuchplugin
+check_error "size with an unknown suffix" "could not parse size: unknown suffix 'MiB'" null 1MiB
+check_error "size that is not a number" "could not parse size" memory size=abc
+check_error "memory without a size" "size" memory
+check_error "no plugin at all" "." 
