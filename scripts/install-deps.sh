@@ -11,6 +11,8 @@ command -v timeout >/dev/null || need+=(coreutils)
 [ -e /usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-python-plugin.so ] || need+=(nbdkit-plugin-python)
 [ -e /usr/include/nbdkit-plugin.h ] || need+=(nbdkit-plugin-dev)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
+command -v xorriso >/dev/null || need+=(xorriso)
+[ -x /sbin/debugfs ] || need+=(e2fsprogs)
 [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/x86_64-linux-gnu/libclang-*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"

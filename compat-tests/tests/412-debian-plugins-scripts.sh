@@ -3,7 +3,8 @@
 # sh and python (short form with a bare script, script=, a
 # "#!.../nbdkit python" shebang, and python serving concurrent clients
 # from several threads), linuxdisk and tmpdisk (whose filesystems carry
-# fresh UUIDs and timestamps, so their data is compared in shape only).
+# fresh UUIDs and timestamps, so their data is compared in shape only
+# here; 414 makes them reproducible and compares the bytes and files).
 set -u
 : "${NBDKIT:?}"
 REF=${REF_NBDKIT:-/usr/bin/nbdkit}

@@ -24,3 +24,18 @@ expect_match "-e foo: the export name in \$uri is used" '"export-name": "foo"' "
 out=$(timeout 30 "$NBDKIT" -U - memory 1M --run 'nbdsh -u "$uri" -c "h.pwrite(b\"x\" * 512, 0); print(bytes(h.pread(3, 0)))"' 2>>run.log); rc=$?
 expect_eq "--run nbdsh write+read: exit status" 0 "$rc"
 expect_eq "--run nbdsh write+read: output" "b'xxx'" "$out"
+
+# $uri, $unixsocket, ... are variables of the command's shell, not
+# exported: a program the command starts does not see them.
+out=$(timeout 30 "$NBDKIT" -U - memory 1M --run 'echo "shell:${uri:+set}"; sh -c "echo \"child:\${uri:-unset}\${unixsocket:-}\${exportname:-}\""' 2>>run.log)
+expect_eq "--run: \$uri in the shell, not in its children" "shell:set
+child:unset" "$out"
+# The export name and the socket path are %-quoted in $uri (all but
+# letters, digits and /.-_~), and work as a URI.
+mkdir -p "d i&r"
+name='a/b:c@d é!'
+out=$(timeout 30 "$NBDKIT" -U "$PWD/d i&r/s.sock" -e "$name" memory 1M \
+      --run 'echo "$uri"; nbdinfo --json "$uri" | grep export-name' 2>>run.log)
+expect_eq "-e '$name' -U 'd i&r/s.sock': \$uri and what it reaches" \
+    "nbd+unix:///a/b%3Ac%40d%20%C3%A9%21?socket=${PWD// /%20}/d%20i%26r/s.sock
+	\"export-name\": \"$name\"," "$out"

@@ -26,6 +26,12 @@ fn die(msg: impl std::fmt::Display) -> ! {
     exit(1)
 }
 
+/// Print `msg` exactly (it carries nbdkit's own wording) and exit 1.
+fn die_raw(msg: String) -> ! {
+    eprintln!("{msg}");
+    exit(1)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let opts = match cli::parse(&args) {
@@ -96,6 +102,10 @@ fn main() {
         return;
     }
     if opts.mode == Mode::DumpPlugin {
+        // The parameters first (a language plugin loads its script in
+        // .config, and the script may choose the thread model), but not
+        // .config_complete, so missing required parameters are fine.
+        config_params(&mut *plugin, &opts);
         dump_plugin(&*plugin, &plugin_arg);
         return;
     }
@@ -114,6 +124,17 @@ fn main() {
 }
 
 fn configure(plugin: &mut dyn Plugin, opts: &Options) {
+    config_params(plugin, opts);
+    if let Err(e) = plugin.config_complete() {
+        if e.msg.is_empty() {
+            exit(1)
+        }
+        die(e)
+    }
+}
+
+/// `.config` for every parameter, in command-line order.
+fn config_params(plugin: &mut dyn Plugin, opts: &Options) {
     for (k, v) in &opts.params {
         let key = match k {
             Some(k) => k.clone(),
@@ -127,12 +148,25 @@ fn configure(plugin: &mut dyn Plugin, opts: &Options) {
             die(e)
         }
     }
-    if let Err(e) = plugin.config_complete() {
-        if e.msg.is_empty() {
-            exit(1)
+}
+
+/// `s` as one shell word: in single quotes, each ' written as '\''.
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// `s` for a URI's path or query, as nbdkit writes it: ASCII letters,
+/// digits and `/.-_~` as they are, every other byte as %XX.
+fn uri_quote(s: &str) -> String {
+    let mut out = String::new();
+    for &c in s.as_bytes() {
+        if c.is_ascii_alphanumeric() || b"/.-_~".contains(&c) {
+            out.push(c as char);
+        } else {
+            out.push_str(&format!("%{c:02X}"));
         }
-        die(e)
     }
+    out
 }
 
 /// Where to listen, and the URI that reaches it.
@@ -145,7 +179,7 @@ struct Bound {
 }
 
 fn bind(opts: &Options) -> Bound {
-    let export_q = |base: &str| format!("{base}/{}", opts.export_name);
+    let export_q = |base: &str| format!("{base}/{}", uri_quote(&opts.export_name));
     if let Some(u) = &opts.unix {
         let (path, tmpdir) = if u == "-" {
             let dir = std::env::temp_dir().join(format!("nbdkit{}", std::process::id()));
@@ -162,9 +196,13 @@ fn bind(opts: &Options) -> Bound {
             exit(1)
         });
         let uri = if opts.export_name.is_empty() {
-            format!("nbd+unix://?socket={p}")
+            format!("nbd+unix://?socket={}", uri_quote(&p))
         } else {
-            format!("nbd+unix:///{}?socket={p}", opts.export_name)
+            format!(
+                "nbd+unix:///{}?socket={}",
+                uri_quote(&opts.export_name),
+                uri_quote(&p)
+            )
         };
         return Bound {
             listeners: vec![l],
@@ -181,7 +219,7 @@ fn bind(opts: &Options) -> Bound {
         opts.ipv4_only,
         opts.ipv6_only,
     )
-    .unwrap_or_else(|e| die(e));
+    .unwrap_or_else(|e| die_raw(e));
     let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
     let host = if host.contains(':') {
         format!("[{host}]")
@@ -247,19 +285,32 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         d.ready();
     }
     if let Err(e) = plugin.after_fork() {
+        // An empty message: the plugin reported it with nbdkit_error.
+        if e.msg.is_empty() {
+            exit(1)
+        }
         die(format!("{}: after_fork: {e}", plugin.name()))
     }
 
     // Captive mode: run the command, and exit with its status.
     let run_status = std::sync::Arc::new(std::sync::Mutex::new(None::<i32>));
     if let (Some(cmd), Some(b)) = (&opts.run, &bound) {
+        // As in nbdkit, $uri and the rest are shell variables of the
+        // command's shell, not exported: a program the command starts
+        // sees them only if the command passes them on.
+        let mut script = String::new();
+        for (var, val) in [
+            ("uri", &b.uri),
+            ("nbd", &b.uri),
+            ("port", &b.port),
+            ("unixsocket", &b.unixsocket),
+            ("exportname", &opts.export_name),
+        ] {
+            script.push_str(&format!("{var}={}\n", sh_quote(val)));
+        }
+        script.push_str(cmd);
         let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(cmd);
-        c.env("uri", &b.uri)
-            .env("nbd", &b.uri)
-            .env("port", &b.port)
-            .env("unixsocket", &b.unixsocket);
-        c.env("exportname", &opts.export_name);
+        c.arg("-c").arg(script);
         match c.spawn() {
             Ok(mut child) => {
                 let st = run_status.clone();
@@ -379,4 +430,28 @@ fn dump_plugin(p: &dyn Plugin, arg: &str) {
     let mut out = std::io::stdout();
     let _ = p.dump_plugin(&mut out);
     let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sh_quote, uri_quote};
+
+    #[test]
+    fn uri_quote_keeps_unreserved_and_slash() {
+        assert_eq!(uri_quote("a/b.c-d_e~F9"), "a/b.c-d_e~F9");
+        assert_eq!(uri_quote("fo'o $x"), "fo%27o%20%24x");
+        assert_eq!(uri_quote("é?&="), "%C3%A9%3F%26%3D");
+    }
+
+    #[test]
+    fn sh_quote_survives_the_shell() {
+        for s in ["", "plain", "it's", "$x `y` \"z\" \\ '' \n"] {
+            let out = std::process::Command::new("/bin/sh")
+                .arg("-c")
+                .arg(format!("v={}\nprintf %s \"$v\"", sh_quote(s)))
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
+        }
+    }
 }

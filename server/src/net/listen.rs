@@ -40,7 +40,21 @@ impl Listener {
     }
 }
 
-/// Bind TCP listeners for `port` on `addr` (or every local address).
+/// `%m`-style text of an I/O error: without Rust's " (os error N)", and
+/// for a failed name lookup only the resolver's own words.
+fn strerror(e: &io::Error) -> String {
+    let s = e.to_string();
+    let s = s
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&s);
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+/// Bind TCP listeners for `port` on `addr` (or every local address).  The
+/// error is the whole text to print, as nbdkit words it.
 pub fn bind_tcp(
     addr: Option<&str>,
     port: &str,
@@ -53,7 +67,12 @@ pub fn bind_tcp(
             // A service name such as "nbd".
             match (format!("localhost:{port}")).to_socket_addrs() {
                 Ok(mut a) => a.next().map(|a| a.port()).unwrap_or(10809),
-                Err(_) => return Err(format!("getaddrinfo: {port}: Servname not supported")),
+                Err(_) => {
+                    return Err(format!(
+                        "nbdkit: getaddrinfo: {}: {port}: Servname not supported for ai_socktype",
+                        addr.unwrap_or("<any>")
+                    ))
+                }
             }
         }
     };
@@ -64,7 +83,7 @@ pub fn bind_tcp(
                 Ok(ip) => vec![SocketAddr::new(ip, port)],
                 Err(_) => (a, port)
                     .to_socket_addrs()
-                    .map_err(|e| format!("getaddrinfo: {a}: {port}: {e}"))?
+                    .map_err(|e| format!("nbdkit: getaddrinfo: {a}: {port}: {}", strerror(&e)))?
                     .collect(),
             }
         }
@@ -74,21 +93,37 @@ pub fn bind_tcp(
         ],
     };
     let mut out = Vec::new();
-    let mut last_err = None;
+    let mut in_use = false;
+    let mut failed = None;
     for sa in addrs {
         if (ipv4_only && sa.is_ipv6()) || (ipv6_only && sa.is_ipv4()) {
             continue;
         }
         match bind_one(sa) {
             Ok(l) => out.push(Listener::Tcp(l)),
-            // With both families, the v6 wildcard may already cover v4.
-            Err(e) if e.kind() == io::ErrorKind::AddrInUse && !out.is_empty() && addr.is_none() => {
+            // An address in use is skipped (with both families the v6
+            // wildcard may already cover v4).
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => in_use = true,
+            Err(e) => {
+                failed.get_or_insert(format!("bind: {}", strerror(&e)));
             }
-            Err(e) => last_err = Some(format!("bind: {sa}: {e}")),
+        }
+    }
+    // Any other error is fatal, except for one of the two wildcards (a
+    // host without IPv6 cannot bind [::]) when the other one is bound.
+    if let Some(f) = failed {
+        if out.is_empty() || addr.is_some() {
+            return Err(f);
         }
     }
     if out.is_empty() {
-        return Err(last_err.unwrap_or_else(|| "no addresses to listen on".into()));
+        return Err(if in_use {
+            "nbdkit: unable to bind to any TCP/IP sockets\n\
+             nbdkit: socket error: Address already in use"
+                .into()
+        } else {
+            "nbdkit: no addresses to listen on".into()
+        });
     }
     Ok(out)
 }
