@@ -643,15 +643,16 @@ impl Conn {
                 self.shared.session.get(),
                 server.locks.try_enter(&self.shared.req_lock),
             ) {
-                // One snapshot per drive: getrusage costs as much as a
-                // small request.
+                // One snapshot per drive, and only for a plugin on
+                // probation: getrusage costs as much as a small request.
                 let before = match self.switches.get() {
                     Some(v) => v,
-                    None => {
+                    None if server.inline.is_adaptive() => {
                         let v = crate::abi::os::voluntary_switches();
                         self.switches.set(Some(v));
                         v
                     }
+                    None => 0,
                 };
                 let t = Instant::now();
                 let sink = Cork { conn: self };

@@ -57,6 +57,11 @@ impl InlinePolicy {
         }
     }
 
+    /// Whether measurements decide (so callers need to take them).
+    pub fn is_adaptive(&self) -> bool {
+        self.mode == Mode::Adaptive
+    }
+
     fn now_ns(&self) -> u64 {
         self.epoch.elapsed().as_nanos() as u64
     }
