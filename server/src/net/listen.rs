@@ -144,7 +144,11 @@ pub fn bind_unix(path: &str) -> Result<Listener, String> {
     // Worded as nbdkit's perror(path), without the " (os error N)" tail.
     let err = |e: io::Error| {
         let text = e.to_string();
-        let text = text.split(" (os error").next().unwrap_or_default().to_string();
+        let text = text
+            .split(" (os error")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         format!("{path}: {text}")
     };
     if std::fs::symlink_metadata(path).is_ok() {
