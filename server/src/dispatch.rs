@@ -187,24 +187,7 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
     };
     let (off, count) = (r.offset, r.count as u64);
     let result = match r.cmd {
-        NBD_CMD_READ if r.count >= SHARED_READ_MIN => match h.read_shared(r.count, off) {
-            Some(Ok(pieces)) => {
-                let chunk = tx::encode_read_chunk(r.handle, off, r.count);
-                let simple = tx::encode_simple_reply(r.handle, NBD_SUCCESS);
-                let head: &[u8] = if caps.structured { &chunk } else { &simple };
-                let mut parts = Vec::with_capacity(pieces.len() + 1);
-                parts.push(head);
-                parts.extend(piece_slices(&pieces));
-                sink.send(&parts);
-                return;
-            }
-            Some(Err(e)) => Err(e),
-            None => match read_copy(h, r, caps, sink) {
-                Ok(()) => return,
-                Err(e) => Err(e),
-            },
-        },
-        NBD_CMD_READ => match read_copy(h, r, caps, sink) {
+        NBD_CMD_READ => match read(h, r, caps, sink) {
             Ok(()) => return,
             Err(e) => Err(e),
         },
@@ -250,8 +233,29 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
 /// it offers that; smaller ones are cheaper to copy.
 const SHARED_READ_MIN: u32 = 64 * 1024;
 
-/// Read into this thread's buffer and send the reply; Err if the backend
-/// failed (nothing sent).
+/// Read and send the reply: from the backend's own memory when it offers
+/// that for a large read, else copied into this thread's buffer.  Err if
+/// the backend failed (nothing sent).
+fn read(h: &dyn Handle, r: &Request, caps: &ExportCaps, sink: &dyn ReplySink) -> Result<(), Error> {
+    let shared = if r.count >= SHARED_READ_MIN {
+        h.read_shared(r.count, r.offset)
+    } else {
+        None
+    };
+    let Some(pieces) = shared else {
+        return read_copy(h, r, caps, sink);
+    };
+    let pieces = pieces?;
+    let chunk = tx::encode_read_chunk(r.handle, r.offset, r.count);
+    let simple = tx::encode_simple_reply(r.handle, NBD_SUCCESS);
+    let head: &[u8] = if caps.structured { &chunk } else { &simple };
+    let mut parts = Vec::with_capacity(pieces.len() + 1);
+    parts.push(head);
+    parts.extend(piece_slices(&pieces));
+    sink.send(&parts);
+    Ok(())
+}
+
 fn read_copy(
     h: &dyn Handle,
     r: &Request,

@@ -158,24 +158,10 @@ impl ThreadModelLocks {
     /// As [`enter`](Self::enter), but `None` instead of waiting for a lock
     /// another thread holds (the event loop must never wait).
     pub fn try_enter<'a>(&'a self, conn_lock: &'a Mutex<()>) -> Option<CallGuard<'a>> {
-        let try_lock = |m: &'a Mutex<()>| match m.try_lock() {
+        self.guard(conn_lock, |m| match m.try_lock() {
             Ok(g) => Some(g),
             Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
             Err(std::sync::TryLockError::WouldBlock) => None,
-        };
-        Some(match self.model {
-            ThreadModel::SerializeConnections | ThreadModel::SerializeAllRequests => CallGuard {
-                _all: Some(try_lock(&self.all_requests)?),
-                _conn: None,
-            },
-            ThreadModel::SerializeRequests => CallGuard {
-                _all: None,
-                _conn: Some(try_lock(conn_lock)?),
-            },
-            ThreadModel::Parallel => CallGuard {
-                _all: None,
-                _conn: None,
-            },
         })
     }
 
@@ -184,21 +170,32 @@ impl ThreadModelLocks {
     /// serialised at accept time (the event loop admits one at a time), so
     /// SERIALIZE_CONNECTIONS needs no lock here beyond the per-request one.
     pub fn enter<'a>(&'a self, conn_lock: &'a Mutex<()>) -> CallGuard<'a> {
-        let lock = |m: &'a Mutex<()>| m.lock().unwrap_or_else(|p| p.into_inner());
-        match self.model {
+        self.guard(conn_lock, |m| {
+            Some(m.lock().unwrap_or_else(|p| p.into_inner()))
+        })
+        .expect("a blocking lock always succeeds")
+    }
+
+    /// The model's locks, each taken with `lock`.
+    fn guard<'a>(
+        &'a self,
+        conn_lock: &'a Mutex<()>,
+        lock: impl Fn(&'a Mutex<()>) -> Option<MutexGuard<'a, ()>>,
+    ) -> Option<CallGuard<'a>> {
+        Some(match self.model {
             ThreadModel::SerializeConnections | ThreadModel::SerializeAllRequests => CallGuard {
-                _all: Some(lock(&self.all_requests)),
+                _all: Some(lock(&self.all_requests)?),
                 _conn: None,
             },
             ThreadModel::SerializeRequests => CallGuard {
                 _all: None,
-                _conn: Some(lock(conn_lock)),
+                _conn: Some(lock(conn_lock)?),
             },
             ThreadModel::Parallel => CallGuard {
                 _all: None,
                 _conn: None,
             },
-        }
+        })
     }
 }
 

@@ -48,7 +48,7 @@ enum Event {
 pub struct Server {
     /// Whether small requests may run on the loop thread.
     pub inline: inline::InlinePolicy,
-    /// Connections admitted and not yet closed.
+    /// Connections admitted and not yet closed (their export closed).
     pub open_conns: AtomicUsize,
     pub plugin: Box<dyn Plugin>,
     pub plugin_name: String,
@@ -149,7 +149,6 @@ pub fn serve(
         server: server.clone(),
         conns: HashMap::new(),
         queued: VecDeque::new(),
-        active: 0,
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
     };
@@ -174,12 +173,12 @@ pub fn serve(
                 lp.drive(&poll, t);
             }
         }
-        // Done once every connection's export is closed (`active` counts
+        // Done once every connection's export is closed (`open_conns` counts
         // them until the close job reports back).
-        if stopping && lp.conns.is_empty() && lp.active == 0 {
+        if stopping && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        if lp.single_mode && lp.conns.is_empty() && lp.active == 0 {
+        if lp.single_mode && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
         if let Err(e) = poll.poll(&mut events, None) {
@@ -237,7 +236,6 @@ pub fn serve(
                     lp.drive(&poll, t);
                 }
                 Event::Closed => {
-                    lp.active -= 1;
                     server.open_conns.fetch_sub(1, Ordering::SeqCst);
                     while lp.can_admit() {
                         match lp.queued.pop_front() {
@@ -258,15 +256,14 @@ struct Loop {
     conns: HashMap<usize, Conn>,
     /// Accepted but waiting their turn under SERIALIZE_CONNECTIONS.
     queued: VecDeque<Stream>,
-    /// Connections admitted and not yet closed (handle closed).
-    active: usize,
     next_token: usize,
     single_mode: bool,
 }
 
 impl Loop {
     fn can_admit(&self) -> bool {
-        self.server.locks.model() != ThreadModel::SerializeConnections || self.active == 0
+        self.server.locks.model() != ThreadModel::SerializeConnections
+            || self.server.open_conns.load(Ordering::SeqCst) == 0
     }
 
     fn admit(&mut self, poll: &Poll, mut stream: Stream) {
@@ -317,7 +314,6 @@ impl Loop {
             spare: Mutex::new(Vec::new()),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
-        self.active += 1;
         srv.open_conns.fetch_add(1, Ordering::SeqCst);
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
