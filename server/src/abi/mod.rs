@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod context;
 pub mod exports;
+pub mod filter;
 pub mod os;
 pub mod plugin;
 
