@@ -30,6 +30,8 @@ pub struct ServeConfig {
     pub readonly: bool,
     pub export_name: String,
     pub no_sr: bool,
+    /// `--tls`: what option negotiation offers and requires.
+    pub tls: crate::protocol::negotiate::TlsMode,
     pub mask_handshake: u16,
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
@@ -85,6 +87,14 @@ impl Server {
         let _ = self.events.send(ev);
         if let Some(w) = self.waker.get() {
             let _ = w.wake();
+        }
+    }
+
+    /// What option negotiation needs to know of the settings.
+    pub fn policy(&self) -> crate::protocol::negotiate::Policy {
+        crate::protocol::negotiate::Policy {
+            tls: self.cfg.tls,
+            no_sr: self.cfg.no_sr,
         }
     }
 
