@@ -42,7 +42,7 @@ impl Listener {
 
 /// `%m`-style text of an I/O error: without Rust's " (os error N)", and
 /// for a failed name lookup only the resolver's own words.
-fn strerror(e: &io::Error) -> String {
+pub fn strerror(e: &io::Error) -> String {
     let s = e.to_string();
     let s = s
         .strip_prefix("failed to lookup address information: ")
