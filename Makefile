@@ -36,11 +36,6 @@ run-unix: build
 check:
 	bash scripts/check.sh
 
-# Regenerate the committed bindgen output (plugin ABI and GnuTLS).
-bindings:
-	bash c-plugins/gen-bindings.sh server/src/abi/bindings.rs
-	bash scripts/gen-gnutls-bindings.sh server/src/abi/gnutls_bindings.rs
-
 # The committed bindgen output (server/src/abi/bindings.rs) is up to date.
 bindings-check:
 	bash scripts/bindings-check.sh
