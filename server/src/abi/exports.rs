@@ -593,7 +593,7 @@ pub extern "C" fn nbdkit_export_name() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn nbdkit_is_tls() -> c_int {
     match current_conn() {
-        Some(c) => c.is_tls as c_int,
+        Some(c) => c.is_tls() as c_int,
         None => {
             error("no connection in this thread");
             -1

@@ -459,7 +459,7 @@ impl Filter for CFilter {
                 Some(next_list_exports),
                 backend_ptr(below),
                 readonly as c_int,
-                conn.is_tls as c_int,
+                conn.is_tls() as c_int,
                 lp,
             )
         })?;
@@ -481,7 +481,7 @@ impl Filter for CFilter {
                 Some(next_default_export),
                 backend_ptr(below),
                 readonly as c_int,
-                conn.is_tls as c_int,
+                conn.is_tls() as c_int,
             )
         };
         if r.is_null() {
@@ -521,7 +521,7 @@ impl Filter for CFilter {
                         cp,
                         readonly as c_int,
                         name.as_ptr(),
-                        conn.is_tls as c_int,
+                        conn.is_tls() as c_int,
                     )
                 };
                 if h.is_null() {

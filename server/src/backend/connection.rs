@@ -8,12 +8,14 @@
 
 use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 pub struct Connection {
     /// The connected socket, for `getpeername`/`SO_PEERCRED`, or -1.
     pub fd: RawFd,
-    pub is_tls: bool,
+    /// Set once the client has completed STARTTLS.
+    is_tls: AtomicBool,
     /// Strings handed to C for the life of the connection; the export name
     /// (`nbdkit_export_name`) is the one at `export_name`.
     strings: Mutex<Strings>,
@@ -32,10 +34,17 @@ impl Connection {
     pub fn new(fd: RawFd, is_tls: bool, layers: usize) -> Connection {
         Connection {
             fd,
-            is_tls,
+            is_tls: AtomicBool::new(is_tls),
             strings: Mutex::new(Strings::default()),
             default_exports: (0..layers).map(|_| OnceLock::new()).collect(),
         }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.is_tls.load(Ordering::Acquire)
+    }
+    pub fn set_tls(&self) {
+        self.is_tls.store(true, Ordering::Release);
     }
 
     fn strings(&self) -> std::sync::MutexGuard<'_, Strings> {

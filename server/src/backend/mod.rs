@@ -156,7 +156,7 @@ impl ConnInfo {
         }
     }
     pub fn is_tls(&self) -> bool {
-        self.conn.is_tls
+        self.conn.is_tls()
     }
     /// A connection of its own, for tests and one-off opens.
     #[cfg(test)]

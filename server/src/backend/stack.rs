@@ -221,7 +221,7 @@ impl Stack {
             "{}: list_exports readonly={} tls={}",
             self.names[index],
             readonly as i32,
-            conn.is_tls as i32
+            conn.is_tls() as i32
         );
         let list = match self.filters.get(index) {
             Some(f) => f.list_exports(self.below(index), conn, readonly)?,
@@ -260,7 +260,7 @@ impl Stack {
         log::debug!(
             "{name}: default_export readonly={} tls={}",
             readonly as i32,
-            conn.is_tls as i32
+            conn.is_tls() as i32
         );
         conn.default_export(index, || {
             let s = match self.filters.get(index) {
@@ -292,7 +292,7 @@ impl Stack {
         log::debug!(
             "{name}: open readonly={} exportname=\"{export_name}\" tls={}",
             readonly as i32,
-            conn.is_tls as i32
+            conn.is_tls() as i32
         );
         let resolved;
         let export_name = if export_name.is_empty() {
