@@ -322,7 +322,6 @@ impl Plugin for CPlugin {
         };
         let k = CString::new(key).map_err(|_| Error::einval("key contains NUL"))?;
         let v = CString::new(value).map_err(|_| Error::einval("value contains NUL"))?;
-        log::debug!("{}: config key={key}, value={value}", self.name);
         let (kp, vp) = (k.as_ptr(), v.as_ptr());
         // The heap buffers behind kp/vp do not move when the CStrings do.
         self.config_strings.push(k);
@@ -334,7 +333,6 @@ impl Plugin for CPlugin {
             .map(|_| ())
     }
     fn config_complete(&mut self) -> Result<()> {
-        log::debug!("{}: config_complete", self.name);
         self.void_call("config_complete", self.p().config_complete)
     }
     fn thread_model(&self) -> ThreadModel {
@@ -349,11 +347,9 @@ impl Plugin for CPlugin {
         }
     }
     fn get_ready(&mut self) -> Result<()> {
-        log::debug!("{}: get_ready", self.name);
         self.void_call("get_ready", self.p().get_ready)
     }
     fn after_fork(&self) -> Result<()> {
-        log::debug!("{}: after_fork", self.name);
         self.void_call("after_fork", self.p().after_fork)
     }
     fn max_thread_model(&self) -> ThreadModel {
@@ -507,7 +503,6 @@ impl Plugin for CPlugin {
 
 impl Drop for CPlugin {
     fn drop(&mut self) {
-        log::debug!("{}: unload plugin", self.name);
         if let Some(f) = self.p().unload {
             let _c = Call::enter(None);
             // SAFETY: the plugin's unload callback, called once, last.

@@ -24,6 +24,11 @@ use super::{BlockSize, Error, Extents, Flags, Handle, Piece, Result, Support};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
+/// Where emulated zeroing writes from (in .bss: no cost until touched).
+static ZERO_BUF: [u8; 1 << 20] = [0; 1 << 20];
+/// Largest read an emulated cache request makes at once.
+const CACHE_CHUNK: u64 = 4 << 20;
+
 /// Cached per-context answers (nbdkit caches the same ones).
 #[derive(Default)]
 struct Answers {
@@ -302,7 +307,37 @@ impl Context {
         if flags.fast_zero() && !self.can_fast_zero()? {
             return Err(refuse(&self.name, "zero: fast zero not supported".into()));
         }
+        if self.can_zero()? == Support::Emulate {
+            // The layer asked for zeroes to be written (nbdkit does not call
+            // its .zero then); a fast zero cannot be that.
+            if flags.fast_zero() {
+                return Err(Error::new(libc::ENOTSUP, String::new()));
+            }
+            return self.write_zeroes(count, offset, flags.without(Flags::MAY_TRIM));
+        }
         self.handle.zero(count, offset, flags)
+    }
+
+    /// Zero by writing zeroes through this layer's own `pwrite`; FUA, if
+    /// asked, goes with the last write.
+    fn write_zeroes(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
+        let mut done = 0;
+        while done < count {
+            let n = (count - done).min(ZERO_BUF.len() as u64);
+            let last = done + n == count;
+            let f = if last {
+                flags
+            } else {
+                flags.without(Flags::FUA)
+            };
+            self.pwrite(
+                &ZERO_BUF[..n as usize],
+                offset + done,
+                f.without(Flags::FAST_ZERO),
+            )?;
+            done += n;
+        }
+        Ok(())
     }
 
     pub fn cache(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
@@ -312,6 +347,17 @@ impl Context {
         }
         self.check_range("cache", count, offset)?;
         self.check_flags("cache", flags, 0)?;
+        if self.can_cache()? == Support::Emulate {
+            // Cached by reading it (nbdkit does not call .cache then).
+            let mut buf = vec![0u8; count.min(CACHE_CHUNK) as usize];
+            let mut done = 0;
+            while done < count {
+                let n = (count - done).min(CACHE_CHUNK) as usize;
+                self.pread(&mut buf[..n], offset + done, Flags::NONE)?;
+                done += n as u64;
+            }
+            return Ok(());
+        }
         self.handle.cache(count, offset, flags)
     }
 
@@ -344,5 +390,160 @@ impl Drop for Context {
         log::debug!("{}: close", self.name);
         // The handle (and, for a filter, the contexts below it) closes as
         // the field drops, after this line.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::extents::{aligned, full};
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    /// A layer that counts how often each answer is asked for and
+    /// describes its 64 KiB as a fixed list of extents.
+    #[derive(Default)]
+    struct Probe {
+        asked: AtomicUsize,
+        extents: Vec<(u64, u64, u32)>,
+    }
+
+    impl Handle for Arc<Probe> {
+        fn get_size(&self) -> Result<u64> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(65536)
+        }
+        fn can_write(&self) -> Result<bool> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(true)
+        }
+        fn can_zero(&self) -> Result<Support> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(Support::Emulate)
+        }
+        fn can_fua(&self) -> Result<Support> {
+            self.asked.fetch_add(1, Ordering::SeqCst);
+            Ok(Support::None)
+        }
+        fn can_extents(&self) -> Result<bool> {
+            Ok(true)
+        }
+        fn pread(&self, buf: &mut [u8], _offset: u64, _flags: Flags) -> Result<()> {
+            buf.fill(7);
+            Ok(())
+        }
+        fn extents(&self, _c: u64, _o: u64, _f: Flags, e: &mut Extents) -> Result<()> {
+            for &(o, l, t) in &self.extents {
+                e.add(o, l, t)?;
+            }
+            Ok(())
+        }
+    }
+
+    fn context(p: &Arc<Probe>, readonly: bool) -> Context {
+        Context::new(Arc::from("probe"), Box::new(p.clone()), readonly)
+    }
+
+    #[test]
+    fn answers_are_asked_once_per_context() {
+        let p = Arc::new(Probe::default());
+        let c = context(&p, false);
+        for _ in 0..3 {
+            assert_eq!(c.get_size().unwrap(), 65536);
+            assert!(c.can_write().unwrap());
+            assert_eq!(c.can_zero().unwrap(), Support::Emulate);
+            assert_eq!(c.can_fua().unwrap(), Support::None);
+        }
+        assert_eq!(p.asked.load(Ordering::SeqCst), 4);
+        // A second context (a new open) asks again.
+        let c2 = context(&p, false);
+        c2.get_size().unwrap();
+        assert_eq!(p.asked.load(Ordering::SeqCst), 5);
+    }
+
+    #[test]
+    fn readonly_answers_without_asking() {
+        let p = Arc::new(Probe::default());
+        let c = context(&p, true);
+        assert!(!c.can_write().unwrap());
+        assert_eq!(c.can_zero().unwrap(), Support::None);
+        assert!(!c.can_trim().unwrap());
+        assert_eq!(p.asked.load(Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn what_a_filter_passes_down_is_checked() {
+        let p = Arc::new(Probe::default());
+        let c = context(&p, false);
+        let mut buf = [0u8; 512];
+        assert_eq!(
+            c.pread(&mut buf, 65536 - 511, Flags::NONE)
+                .unwrap_err()
+                .errno,
+            libc::EINVAL
+        );
+        assert_eq!(
+            c.pread(&mut buf, u64::MAX - 10, Flags::NONE)
+                .unwrap_err()
+                .errno,
+            libc::EINVAL
+        );
+        // FUA where the layer said it has none.
+        assert_eq!(
+            c.pwrite(&buf, 0, Flags(Flags::FUA)).unwrap_err().errno,
+            libc::EINVAL
+        );
+        c.pread(&mut buf, 0, Flags::NONE).unwrap();
+        assert_eq!(buf, [7; 512]);
+        let ro = context(&p, true);
+        assert_eq!(
+            ro.pwrite(&buf, 0, Flags::NONE).unwrap_err().errno,
+            libc::EINVAL
+        );
+    }
+
+    fn probe_with(extents: &[(u64, u64, u32)]) -> Context {
+        let p = Arc::new(Probe {
+            extents: extents.to_vec(),
+            ..Default::default()
+        });
+        context(&p, false)
+    }
+
+    fn list(e: &Extents) -> Vec<(u64, u64, u32)> {
+        e.as_slice()
+            .iter()
+            .map(|x| (x.offset, x.length, x.kind))
+            .collect()
+    }
+
+    #[test]
+    fn extents_aligned_merges_within_blocks() {
+        // 0..1000 data, 1000..5000 hole+zero, 5000..8192 zero, rest hole.
+        let c = probe_with(&[
+            (0, 1000, 0),
+            (1000, 4000, 3),
+            (5000, 3192, 2),
+            (8192, 57344, 1),
+        ]);
+        let mut out = Extents::new(0, 65536).unwrap();
+        aligned(&c, 16384, 0, Flags::NONE, 4096, &mut out).unwrap();
+        // Block 0 mixes data: data.  Block 1 (4096..8192) mixes 3 and 2:
+        // zero only.  Then whole blocks of hole, as far as the layer said
+        // (past the request, as a plugin may).
+        assert_eq!(
+            list(&out),
+            [(0, 4096, 0), (4096, 4096, 2), (8192, 57344, 1)]
+        );
+        // Unaligned requests are refused.
+        let mut out = Extents::new(0, 65536).unwrap();
+        assert!(aligned(&c, 1000, 0, Flags::NONE, 4096, &mut out).is_err());
+    }
+
+    #[test]
+    fn extents_full_covers_the_range() {
+        let c = probe_with(&[(0, 100, 0), (100, 65436, 3)]);
+        let e = full(&c, 65536, 0, Flags(Flags::REQ_ONE)).unwrap();
+        assert_eq!(list(&e), [(0, 100, 0), (100, 65436, 3)]);
     }
 }

@@ -36,7 +36,10 @@ fn config_at(
     value: &str,
 ) -> Result<()> {
     match filters.split_first_mut() {
-        None => plugin.config(key, value),
+        None => {
+            log::debug!("{}: config key={key}, value={value}", plugin.name());
+            plugin.config(key, value)
+        }
         Some((f, rest)) => {
             log::debug!("{}: config key={key}, value={value}", f.name());
             f.config(&mut |k, v| config_at(rest, plugin, k, v), key, value)
@@ -46,7 +49,10 @@ fn config_at(
 
 fn config_complete_at(filters: &mut [Box<dyn Filter>], plugin: &mut dyn Plugin) -> Result<()> {
     match filters.split_first_mut() {
-        None => plugin.config_complete(),
+        None => {
+            log::debug!("{}: config_complete", plugin.name());
+            plugin.config_complete()
+        }
         Some((f, rest)) => {
             log::debug!("{}: config_complete", f.name());
             f.config_complete(&mut || config_complete_at(rest, plugin))
@@ -79,6 +85,7 @@ impl Layers {
 
     /// The plugin, then each filter from the inside out.
     pub fn get_ready(&mut self, model: ThreadModel) -> Result<()> {
+        log::debug!("{}: get_ready", self.plugin.name());
         self.plugin.get_ready()?;
         for f in self.filters.iter_mut().rev() {
             log::debug!("{}: get_ready thread_model={}", f.name(), model as i32);
@@ -183,6 +190,7 @@ impl Stack {
 
     /// The plugin, then each filter from the inside out.
     pub fn after_fork(&self) -> Result<()> {
+        log::debug!("{}: after_fork", self.plugin().name());
         self.plugin().after_fork()?;
         for (i, f) in self.filters.iter().enumerate().rev() {
             log::debug!("{}: after_fork", f.name());
@@ -339,7 +347,10 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        drop(self.plugin.take());
+        if let Some(p) = self.plugin.take() {
+            log::debug!("{}: unload plugin", p.name());
+            drop(p);
+        }
         while let Some(f) = self.filters.pop() {
             drop(f);
         }
