@@ -15,6 +15,7 @@ mod net;
 mod parse;
 mod pool;
 mod protocol;
+mod sparse_read;
 
 use backend::{Plugin, ThreadModel};
 use cli::{Mode, Options};
@@ -335,6 +336,8 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         mask_handshake: opts.mask_handshake,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
+        sparse_reads: !opts.no_sparse_reads,
+        handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -9,7 +9,7 @@ use crate::backend::ConnInfo;
 use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
-use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
+use crate::protocol::transmission::{self as tx, Request};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -95,7 +95,7 @@ pub struct Nego {
 /// the backend will get.
 pub struct PendingWrite {
     pub req: Request,
-    /// At least `req.count` bytes; the payload is its first `req.count`.
+    /// At least the payload's length; the payload is its first bytes.
     pub buf: Vec<u8>,
     pub filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
@@ -136,7 +136,7 @@ pub struct Conn {
 
 const INBUF: usize = 256 * 1024;
 /// Largest request the loop runs itself for a nonblocking plugin.
-const INLINE_MAX: u32 = 64 * 1024;
+const INLINE_MAX: u64 = 64 * 1024;
 /// Stop reading requests while this much reply data waits for the client.
 const MAX_BACKLOG: usize = 64 * 1024 * 1024;
 
@@ -515,23 +515,24 @@ impl Conn {
     }
 
     fn request(&mut self, server: &Arc<Server>) -> Step {
+        let caps = self.caps();
+        let hlen = Request::header_len(caps.extended);
         let avail = self.avail();
-        if avail.len() < REQUEST_LEN {
+        if avail.len() < hlen {
             return Step::NeedBytes;
         }
-        let req = match Request::parse(avail[..REQUEST_LEN].try_into().unwrap()) {
+        let req = match Request::parse(&avail[..hlen], caps.extended) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("{e}");
                 return Step::Want(self.begin_close());
             }
         };
-        self.consume(REQUEST_LEN);
+        self.consume(hlen);
         if req.cmd == NBD_CMD_DISC {
             log::debug!("client sent NBD_CMD_DISC, closing connection");
             return Step::Want(self.begin_close());
         }
-        let caps = self.caps();
         let verdict = if crate::lifecycle::shutdown_requested() {
             Err(tx::Invalid {
                 error: NBD_ESHUTDOWN,
@@ -547,7 +548,7 @@ impl Conn {
                 buf: Vec::new(),
                 filled: 0,
                 discard: None,
-                remaining: plen as u64,
+                remaining: plen,
             };
             match verdict {
                 Ok(()) => {
@@ -592,7 +593,7 @@ impl Conn {
                 self.consume(n);
                 return Step::Progress;
             }
-            let plen = pw.req.count as usize;
+            let plen = pw.req.payload_len() as usize;
             let r = self.shared.stream.read(&mut pw.buf[pw.filled..plen]);
             match r {
                 Ok(0) => {
@@ -628,7 +629,7 @@ impl Conn {
     }
 
     /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `req.count` bytes.
+    /// in its first `req.payload_len()` bytes.
     fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>) {
         let plen = req.payload_len() as usize;
         // With nothing else in flight, a quick request is answered here:
@@ -780,7 +781,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     next: Next::Close,
                 };
             }
-            match dispatch::open_export(plugin, &info(&cfg.export_name), false) {
+            match dispatch::open_export(plugin, &info(&cfg.export_name), false, false) {
                 Ok((s, i)) => {
                     out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
                     Outcome {
@@ -936,7 +937,12 @@ fn resolve_and_open(
     } else {
         name.to_string()
     };
-    dispatch::open_export(plugin, &info(&name), nego.structured)
+    dispatch::open_export(
+        plugin,
+        &info(&name),
+        nego.structured,
+        server.cfg.sparse_reads,
+    )
 }
 
 /// A backend error during the handshake.  An empty message means the

@@ -34,6 +34,12 @@ pub struct ServeConfig {
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
     pub max_inflight: usize,
+    /// Large structured reads may send zeroes as holes (off with
+    /// `--no-sparse-reads`).
+    pub sparse_reads: bool,
+    /// A client must finish negotiating within this (`--timeout`; `None`:
+    /// no limit).
+    pub handshake_timeout: Option<std::time::Duration>,
 }
 
 enum Event {
