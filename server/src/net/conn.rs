@@ -132,6 +132,9 @@ pub struct Conn {
     pub start: usize,
     pub end: usize,
     pub phase: Phase,
+    /// The handshake ran out of time while a backend job was running: the
+    /// connection closes when the job reports back.
+    expired: bool,
 }
 
 const INBUF: usize = 256 * 1024;
@@ -186,6 +189,25 @@ impl Conn {
             start: 0,
             end: 0,
             phase: Phase::Starting,
+            expired: false,
+        }
+    }
+
+    /// Still in the handshake (the `--timeout` limit applies).
+    pub fn negotiating(&self) -> bool {
+        !matches!(self.phase, Phase::Transmission(_) | Phase::Closing) && !self.expired
+    }
+
+    /// The handshake ran out of time: stop negotiating.  True when the
+    /// connection can close now; else it closes when its backend job
+    /// reports back.
+    pub fn expire(&mut self) -> bool {
+        if matches!(self.phase, Phase::Starting | Phase::Backend) {
+            self.expired = true;
+            false
+        } else {
+            self.phase = Phase::Closing;
+            true
         }
     }
 
@@ -700,6 +722,11 @@ impl Conn {
 
     /// Apply what a backend job produced.
     pub fn finish_backend(&mut self, out: Outcome) {
+        if self.expired {
+            // Nothing more is said; a session the job opened is dropped.
+            self.phase = Phase::Closing;
+            return;
+        }
         if !out.bytes.is_empty() {
             self.send(&out.bytes);
         }
