@@ -208,6 +208,20 @@ pub fn parse_c_int(s: &str) -> Option<i32> {
     i32::try_from(if neg { -v } else { v }).ok()
 }
 
+/// `path` made absolute against the current directory, as nbdkit does for
+/// the paths it uses after forking (which changes to `/`): the directory
+/// prepended, nothing resolved.
+fn absolute(path: &str) -> Result<String, CliError> {
+    if path.starts_with('/') {
+        return Ok(path.to_string());
+    }
+    if path.is_empty() {
+        return Err(err("cannot convert null or empty path to an absolute path"));
+    }
+    let cwd = std::env::current_dir().map_err(|e| err(format!("getcwd: {e}")))?;
+    Ok(format!("{}/{path}", cwd.display()))
+}
+
 /// Long options: name, whether it takes an argument.
 const LONG: &[(&str, bool)] = &[
     ("debug", true),
@@ -316,7 +330,7 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                 o.timeout = (!d.is_zero()).then_some(d);
             }
             "o" | "oldstyle" | "old-style" => o.oldstyle = true,
-            "P" | "pidfile" | "pid-file" => o.pidfile = Some(v()),
+            "P" | "pidfile" | "pid-file" => o.pidfile = Some(absolute(&v())?),
             "p" | "port" => o.port = Some(v()),
             "r" | "readonly" | "read-only" => o.readonly = true,
             "run" => {
@@ -343,7 +357,8 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                 }
             }
             "tls-certificates" | "tls-psk" | "tls-verify-peer" => {}
-            "U" | "unix" => o.unix = Some(v()),
+            "U" | "unix" if v() == "-" => o.unix = Some(v()),
+            "U" | "unix" => o.unix = Some(absolute(&v())?),
             "u" | "user" => o.user = Some(v()),
             "v" | "verbose" => o.verbose = true,
             "V" | "version" => o.mode = Mode::Version,

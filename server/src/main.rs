@@ -333,6 +333,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         readonly: opts.readonly,
         export_name: opts.export_name.clone(),
         no_sr: opts.no_sr,
+        tls: Default::default(),
         mask_handshake: opts.mask_handshake,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },

@@ -166,6 +166,17 @@ pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     }
 }
 
+/// Set the backlog of a listening socket (calling `listen` again on one
+/// only changes its queue length; the kernel caps it at
+/// `net.core.somaxconn`).
+pub fn set_listen_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes only integers; a bad fd is an error, not UB.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// How many times the calling thread has given up the CPU of its own
 /// accord (to sleep, wait for I/O or a lock), as opposed to being
 /// preempted.

@@ -9,6 +9,7 @@ use crate::backend::ConnInfo;
 use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
+use crate::protocol::negotiate::{BackendOption, Nego, Next as NegoNext};
 use crate::protocol::transmission::{self as tx, Request};
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -80,15 +81,6 @@ impl ReplySink for Shared {
             }
         }
     }
-}
-
-/// What negotiation has settled so far.
-#[derive(Debug, Default, Clone)]
-pub struct Nego {
-    pub no_zeroes: bool,
-    pub structured: bool,
-    pub base_allocation: bool,
-    pub options: u32,
 }
 
 /// A WRITE whose payload is still arriving, read straight into the buffer
@@ -370,17 +362,12 @@ impl Conn {
                 }
                 let flags = u32::from_be_bytes(self.avail()[..4].try_into().unwrap());
                 self.consume(4);
-                let known = NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES;
-                if flags & !known != 0 {
-                    log::error!(
-                        "{}",
-                        crate::protocol::ProtocolError::UnknownClientFlags(flags)
-                    );
-                    return Step::Want(self.begin_close());
-                }
-                let nego = Nego {
-                    no_zeroes: flags & NBD_FLAG_C_NO_ZEROES != 0,
-                    ..Default::default()
+                let nego = match Nego::from_client_flags(flags) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        log::error!("{e}");
+                        return Step::Want(self.begin_close());
+                    }
                 };
                 self.phase = Phase::Options(nego);
                 Step::Progress
@@ -407,125 +394,38 @@ impl Conn {
         if avail.len() < total {
             return Step::NeedBytes;
         }
-        let payload = avail[OPTION_HEADER_LEN..total].to_vec();
-        self.consume(total);
+        let payload = &self.inbuf[self.start + OPTION_HEADER_LEN..self.start + total];
         let Phase::Options(nego) = &mut self.phase else {
             unreachable!()
         };
-        let mut nego = nego.clone();
-        nego.options += 1;
-        if nego.options > MAX_NR_OPTIONS {
-            log::error!("client spent too much time negotiating without selecting an export");
-            return Step::Want(self.begin_close());
+        log::debug!("newstyle negotiation: {}", hs::option_name(hdr.option));
+        let t = nego.option(&server.policy(), hdr.option, payload);
+        let nego = nego.clone();
+        self.consume(total);
+        if let Some(e) = &t.error {
+            log::error!("{e}");
         }
-        let opt = hdr.option;
-        let name = hs::option_name(opt);
-        log::debug!("newstyle negotiation: {name}");
-        let mut out = Vec::new();
-        let reply_err = |out: &mut Vec<u8>, code: u32, msg: &str| {
-            hs::encode_option_reply(out, opt, code, msg.as_bytes());
-        };
-        match opt {
-            NBD_OPT_EXPORT_NAME => match hs::parse_export_name(&payload) {
-                Ok(n) => {
-                    self.phase = Phase::Backend;
-                    return Step::Want(Want::Backend(Job::ExportName(n, nego)));
-                }
-                Err(hs::InvalidOption(m)) => {
-                    log::error!("{name}: {m}");
-                    return Step::Want(self.begin_close());
-                }
-            },
-            NBD_OPT_ABORT => {
-                hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-                self.send(&out);
-                return Step::Want(self.begin_close());
-            }
-            NBD_OPT_LIST => {
-                if !payload.is_empty() {
-                    reply_err(
-                        &mut out,
-                        NBD_REP_ERR_INVALID,
-                        "NBD_OPT_LIST: payload must be empty",
-                    );
-                } else {
-                    self.phase = Phase::Backend;
-                    return Step::Want(Want::Backend(Job::List(nego)));
-                }
-            }
-            NBD_OPT_INFO | NBD_OPT_GO => match hs::parse_info(&payload, &name) {
-                Ok(req) => {
-                    self.phase = Phase::Backend;
-                    return Step::Want(Want::Backend(Job::InfoGo {
-                        option: opt,
-                        req,
-                        nego,
-                    }));
-                }
-                Err(hs::InvalidOption(m)) => {
-                    log::error!("{m}");
-                    reply_err(&mut out, NBD_REP_ERR_INVALID, &m);
-                }
-            },
-            NBD_OPT_STRUCTURED_REPLY => {
-                if server.cfg.no_sr {
-                    reply_err(&mut out, NBD_REP_ERR_UNSUP, "");
-                } else if !payload.is_empty() {
-                    reply_err(&mut out, NBD_REP_ERR_INVALID, "payload must be empty");
-                } else if nego.structured {
-                    reply_err(
-                        &mut out,
-                        NBD_REP_ERR_INVALID,
-                        "structured replies already negotiated",
-                    );
-                } else {
-                    nego.structured = true;
-                    hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-                }
-            }
-            NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
-                let listing = opt == NBD_OPT_LIST_META_CONTEXT;
-                if !nego.structured {
-                    reply_err(
-                        &mut out,
-                        NBD_REP_ERR_INVALID,
-                        "structured replies not negotiated",
-                    );
-                } else {
-                    match hs::parse_meta(&payload, &name) {
-                        Err(hs::InvalidOption(m)) => {
-                            log::error!("{m}");
-                            reply_err(&mut out, NBD_REP_ERR_INVALID, &m);
-                        }
-                        Ok(m) => {
-                            let matched = if listing && m.queries.is_empty() {
-                                true
-                            } else {
-                                m.queries
-                                    .iter()
-                                    .any(|q| hs::query_matches_base_allocation(q, listing))
-                            };
-                            if !listing {
-                                nego.base_allocation = matched;
-                            }
-                            if matched {
-                                hs::encode_meta_context(
-                                    &mut out,
-                                    opt,
-                                    BASE_ALLOCATION_ID,
-                                    BASE_ALLOCATION,
-                                );
-                            }
-                            hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-                        }
-                    }
-                }
-            }
-            _ => reply_err(&mut out, NBD_REP_ERR_UNSUP, ""),
+        if !t.reply.is_empty() {
+            self.send(&t.reply);
         }
-        self.send(&out);
-        self.phase = Phase::Options(nego);
-        Step::Progress
+        match t.next {
+            NegoNext::Options => Step::Progress,
+            NegoNext::Close => Step::Want(self.begin_close()),
+            NegoNext::Backend(b) => {
+                self.phase = Phase::Backend;
+                Step::Want(Want::Backend(match b {
+                    BackendOption::ExportName(n) => Job::ExportName(n, nego),
+                    BackendOption::List => Job::List(nego),
+                    BackendOption::InfoGo { option, req } => Job::InfoGo { option, req, nego },
+                }))
+            }
+            NegoNext::StartTls => {
+                // Not offered until the TLS transport exists: the policy
+                // leaves TLS off, so negotiation never gets here.
+                log::error!("STARTTLS accepted with no TLS transport");
+                Step::Want(self.begin_close())
+            }
+        }
     }
 
     fn caps(&self) -> tx::ExportCaps {
@@ -886,6 +786,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     if option == NBD_OPT_GO {
                         let mut s = s;
                         s.caps.base_allocation = nego.base_allocation;
+                        s.caps.extended = nego.extended;
                         if req.requests.contains(&NBD_INFO_BLOCK_SIZE) {
                             if let Some(b) = i.block_size {
                                 s.caps.block_size = Some((b.minimum, b.maximum));

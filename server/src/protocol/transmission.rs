@@ -61,8 +61,7 @@ impl Request {
             },
             extended,
         };
-        if extended && r.flags & NBD_CMD_FLAG_PAYLOAD_LEN != 0 && r.count > MAX_REQUEST_SIZE as u64
-        {
+        if extended && r.payload_len() > u64::from(MAX_REQUEST_SIZE) {
             return Err(ProtocolError::PayloadTooLong {
                 cmd: r.cmd,
                 length: r.count,
@@ -92,16 +91,15 @@ impl Request {
         b
     }
 
-    /// Bytes of payload that follow this header on the wire: a compact
-    /// WRITE's length, or an extended request's length when it says so.  A
-    /// payload the request may not carry (oversize, or on another command)
-    /// is still read and discarded to keep the stream in sync.
+    /// Bytes of payload that follow this header on the wire: a WRITE's
+    /// length (with extended headers whether or not it sets
+    /// `NBD_CMD_FLAG_PAYLOAD_LEN`, which is optional there: qemu does not),
+    /// or an extended request's length when that flag says so.  A payload
+    /// the request may not carry (oversize in compact mode, or on another
+    /// command) is still read and discarded to keep the stream in sync.
     pub fn payload_len(&self) -> u64 {
-        let has_payload = if self.extended {
-            self.flags & NBD_CMD_FLAG_PAYLOAD_LEN != 0
-        } else {
-            self.cmd == NBD_CMD_WRITE
-        };
+        let has_payload = self.cmd == NBD_CMD_WRITE
+            || self.extended && self.flags & NBD_CMD_FLAG_PAYLOAD_LEN != 0;
         if has_payload {
             self.count
         } else {
@@ -170,16 +168,9 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
         ));
     }
     if r.extended {
-        // With extended headers the flag, not the command, says whether a
-        // payload follows: a write must have one, nothing else may.
+        // A write always has its payload; no other command may have one
+        // (we advertise no payload for block status).
         let payload = r.flags & NBD_CMD_FLAG_PAYLOAD_LEN != 0;
-        if r.cmd == NBD_CMD_WRITE && !payload {
-            return Err(invalid(
-                NBD_EINVAL,
-                name,
-                "extended write request without NBD_CMD_FLAG_PAYLOAD_LEN",
-            ));
-        }
         if r.cmd != NBD_CMD_WRITE && payload {
             return Err(invalid(
                 NBD_EINVAL,
@@ -656,7 +647,7 @@ mod tests {
         assert_eq!(w.payload_len(), 4096);
         let r = ext(NBD_CMD_READ, NBD_CMD_FLAG_PAYLOAD_LEN, 0, 10);
         assert_eq!(r.payload_len(), 10);
-        assert_eq!(ext(NBD_CMD_WRITE, 0, 0, 4096).payload_len(), 0);
+        assert_eq!(ext(NBD_CMD_WRITE, 0, 0, 4096).payload_len(), 4096);
         // A payload over the limit is connection-fatal, whatever the command.
         let big = ext(
             NBD_CMD_WRITE,
@@ -673,6 +664,11 @@ mod tests {
         );
         let huge = ext(NBD_CMD_CACHE, NBD_CMD_FLAG_PAYLOAD_LEN, 0, 1 << 62);
         assert!(Request::parse(&huge.encode(), true).is_err());
+        let huge = ext(NBD_CMD_WRITE, 0, 0, 1 << 62);
+        assert!(Request::parse(&huge.encode(), true).is_err());
+        // Without a payload, any 64-bit length parses.
+        let trim = ext(NBD_CMD_TRIM, 0, 0, 1 << 62);
+        assert!(Request::parse(&trim.encode(), true).is_ok());
         // The limit itself is fine, and a compact write needs no flag.
         let max = ext(
             NBD_CMD_WRITE,
@@ -708,13 +704,8 @@ mod tests {
         );
         let w = ext(NBD_CMD_WRITE, NBD_CMD_FLAG_PAYLOAD_LEN, 0, 4096);
         assert!(validate(&w, &c).is_ok());
-        // A write must say it has a payload; nothing else may have one.
-        assert_eq!(
-            validate(&ext(NBD_CMD_WRITE, 0, 0, 4096), &c)
-                .unwrap_err()
-                .error,
-            NBD_EINVAL
-        );
+        // The flag is optional on a write; nothing else may have a payload.
+        assert!(validate(&ext(NBD_CMD_WRITE, 0, 0, 4096), &c).is_ok());
         assert_eq!(
             validate(&ext(NBD_CMD_READ, NBD_CMD_FLAG_PAYLOAD_LEN, 0, 4096), &c)
                 .unwrap_err()
