@@ -5,9 +5,10 @@
 //!
 //! Only worth it when structured replies are negotiated, the client did not
 //! set DF (which asks for one data chunk), the read is large, and asking
-//! the backend for extents costs little next to reading: the policy here
-//! measures both and asks only while extents stay cheap, and asks less
-//! often while they keep finding no zeroes (a dense disk).  Only extents
+//! the backend for extents costs little next to reading and sending the
+//! data: the policy here measures both and asks only while extents stay
+//! cheap, and asks less often while they keep finding no zeroes (a dense
+//! disk).  Only extents
 //! flagged ZERO count: a hole without that flag has undefined contents
 //! and is read.  `--no-sparse-reads` turns this off.
 
@@ -24,9 +25,11 @@ pub const SPARSE_READ_MIN: u64 = 64 * 1024;
 /// Zero runs shorter than this are sent as data: a chunk header and one
 /// more piece to send cost more than the zeroes they replace.
 pub const MIN_HOLE: u64 = 4096;
-/// Extents are asked only while a call costs at most this fraction
-/// (1/N) of reading the same range.
-const CHEAP_RATIO: u64 = 4;
+/// Extents are asked while a call costs no more than reading the range
+/// does, or than this: about what the smallest eligible read (64 KiB)
+/// costs to push through a socket at both ends, which a hole saves even
+/// when the backend reads from memory.
+const CHEAP_NS: u64 = 20_000;
 /// After this many reads in a row that found no zeroes, ask only for one
 /// read in [`MISS_STRIDE`].
 const MISSES_BEFORE_BACKOFF: u32 = 8;
@@ -102,7 +105,7 @@ impl SparsePolicy {
             return true;
         }
         let read_cost = per_kib.saturating_mul(bytes / 1024);
-        ext.saturating_mul(CHEAP_RATIO) <= read_cost || n % REPROBE_EVERY == 0
+        ext <= read_cost.max(CHEAP_NS) || n % REPROBE_EVERY == 0
     }
 }
 

@@ -440,6 +440,15 @@ impl Conn {
         let caps = self.caps();
         let hlen = Request::header_len(caps.extended);
         let avail = self.avail();
+        let started = if avail.len() >= 4 {
+            Request::check_magic(avail, caps.extended)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = started {
+            log::error!("{e}");
+            return Step::Want(self.begin_close());
+        }
         if avail.len() < hlen {
             return Step::NeedBytes;
         }

@@ -32,6 +32,24 @@ impl Request {
         }
     }
 
+    /// Check the magic at the start of `b` (at least 4 bytes), so a
+    /// request in the wrong form is refused as soon as it starts rather
+    /// than when a whole header of this mode's length has arrived (a
+    /// compact header is shorter than an extended one).
+    pub fn check_magic(b: &[u8], extended: bool) -> Result<(), ProtocolError> {
+        let magic = u32::from_be_bytes(b[..4].try_into().unwrap());
+        let want = if extended {
+            NBD_EXTENDED_REQUEST_MAGIC
+        } else {
+            NBD_REQUEST_MAGIC
+        };
+        if magic == want {
+            Ok(())
+        } else {
+            Err(ProtocolError::BadRequestMagic(magic))
+        }
+    }
+
     /// Parse the header at the start of `b` (at least [`Request::header_len`]
     /// bytes).  Connection-fatal: a wrong magic (including the other mode's),
     /// and an extended payload longer than any request may carry, which
@@ -40,15 +58,7 @@ impl Request {
         let be16 = |i: usize| u16::from_be_bytes([b[i], b[i + 1]]);
         let be32 = |i: usize| u32::from_be_bytes(b[i..i + 4].try_into().unwrap());
         let be64 = |i: usize| u64::from_be_bytes(b[i..i + 8].try_into().unwrap());
-        let magic = be32(0);
-        let want = if extended {
-            NBD_EXTENDED_REQUEST_MAGIC
-        } else {
-            NBD_REQUEST_MAGIC
-        };
-        if magic != want {
-            return Err(ProtocolError::BadRequestMagic(magic));
-        }
+        Self::check_magic(b, extended)?;
         let r = Request {
             flags: be16(4),
             cmd: be16(6),
