@@ -5,8 +5,8 @@ use crate::backend::registry::DebugFlag;
 
 pub const VERSION: &str = "1.32.5";
 
-/// `--timeout`'s default, as nbdkit 1.42's: a client that has not finished
-/// negotiating by then is disconnected (CVE-2024-7409).
+/// `--timeout`'s default (the option is nbdkit 1.42's): a client that has
+/// not finished negotiating by then is disconnected (CVE-2024-7409).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub const USAGE: &str = "\

@@ -16,6 +16,8 @@ mod parse;
 mod pool;
 mod protocol;
 mod sparse_read;
+#[cfg(test)]
+mod test_rng;
 
 use backend::{Plugin, ThreadModel};
 use cli::{Mode, Options};

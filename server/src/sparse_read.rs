@@ -237,21 +237,8 @@ mod tests {
     use crate::dispatch::execute;
     use crate::protocol::consts::*;
     use crate::protocol::transmission::ExportCaps;
+    use crate::test_rng::Rng;
     use std::cell::RefCell;
-
-    /// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-    }
 
     /// A disk whose extents map is given: ZERO runs hold zeroes, a HOLE
     /// without ZERO holds garbage (it must be read, not assumed zero).

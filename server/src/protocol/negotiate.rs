@@ -184,33 +184,8 @@ impl Nego {
                     error: Some(m),
                 },
             },
-            NBD_OPT_STRUCTURED_REPLY => {
-                let reply = if policy.no_sr {
-                    error_reply(opt, NBD_REP_ERR_UNSUP, "")
-                } else if !payload.is_empty() {
-                    error_reply(opt, NBD_REP_ERR_INVALID, "payload must be empty")
-                } else if self.extended {
-                    // Extended headers already bring structured replies;
-                    // going back to compact headers is not possible.
-                    error_reply(
-                        opt,
-                        NBD_REP_ERR_EXT_HEADER_REQD,
-                        "extended headers already negotiated",
-                    )
-                } else if self.structured {
-                    error_reply(
-                        opt,
-                        NBD_REP_ERR_INVALID,
-                        "structured replies already negotiated",
-                    )
-                } else {
-                    self.structured = true;
-                    error_reply(opt, NBD_REP_ACK, "")
-                };
-                Transition::reply(reply)
-            }
-            NBD_OPT_EXTENDED_HEADERS => {
-                Transition::reply(self.extended_headers(policy, opt, payload))
+            NBD_OPT_STRUCTURED_REPLY | NBD_OPT_EXTENDED_HEADERS => {
+                Transition::reply(self.reply_framing(policy, opt, payload))
             }
             NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
                 self.meta_context(opt, &name, payload)
@@ -244,29 +219,36 @@ impl Nego {
         Transition::reply(error_reply(opt, code, ""))
     }
 
-    /// NBD_OPT_EXTENDED_HEADERS, in the spec's order: a payload is
-    /// invalid; `--no-sr` refuses it too (it implies structured replies,
-    /// which that option turns off); a second one is invalid.  It may
-    /// follow NBD_OPT_STRUCTURED_REPLY (an upgrade) and implies it.  Meta
-    /// contexts already selected stay selected: `base:allocation` reports
-    /// 32-bit flags, which both header sizes carry (as
-    /// NBD_REPLY_TYPE_BLOCK_STATUS_EXT once this is negotiated).
-    fn extended_headers(&mut self, policy: &Policy, opt: u32, payload: &[u8]) -> Vec<u8> {
-        if policy.no_sr {
-            error_reply(opt, NBD_REP_ERR_UNSUP, "")
+    /// NBD_OPT_STRUCTURED_REPLY and NBD_OPT_EXTENDED_HEADERS, which settle
+    /// how transmission replies are framed, in the spec's order: `--no-sr`
+    /// refuses both (extended headers imply structured replies, which that
+    /// option turns off); a payload is invalid; asking twice is invalid;
+    /// extended headers may follow structured replies (an upgrade) but not
+    /// the reverse (no way back to compact headers: EXT_HEADER_REQD).
+    /// Meta contexts already selected stay selected: `base:allocation`
+    /// reports 32-bit flags, which both header sizes carry (as
+    /// NBD_REPLY_TYPE_BLOCK_STATUS_EXT under extended headers).
+    fn reply_framing(&mut self, policy: &Policy, opt: u32, payload: &[u8]) -> Vec<u8> {
+        let extended = opt == NBD_OPT_EXTENDED_HEADERS;
+        let (code, msg) = if policy.no_sr {
+            (NBD_REP_ERR_UNSUP, "")
         } else if !payload.is_empty() {
-            error_reply(opt, NBD_REP_ERR_INVALID, "payload must be empty")
+            (NBD_REP_ERR_INVALID, "payload must be empty")
+        } else if self.extended && extended {
+            (NBD_REP_ERR_INVALID, "extended headers already negotiated")
         } else if self.extended {
-            error_reply(
-                opt,
-                NBD_REP_ERR_INVALID,
+            (
+                NBD_REP_ERR_EXT_HEADER_REQD,
                 "extended headers already negotiated",
             )
+        } else if self.structured && !extended {
+            (NBD_REP_ERR_INVALID, "structured replies already negotiated")
         } else {
-            self.extended = true;
             self.structured = true;
-            error_reply(opt, NBD_REP_ACK, "")
-        }
+            self.extended = extended;
+            (NBD_REP_ACK, "")
+        };
+        error_reply(opt, code, msg)
     }
 
     fn meta_context(&mut self, opt: u32, name: &str, payload: &[u8]) -> Transition {
