@@ -2,6 +2,7 @@
 //! open export, in-flight count) and the loop-owned state machine that
 //! parses the handshake and requests from the bytes the loop reads.
 
+use super::budget::{Admit, Charge, ConnMemory};
 use super::outbox::Outbox;
 use super::stream::Stream;
 use super::Server;
@@ -21,6 +22,9 @@ use std::time::Instant;
 pub const WAIT_SLOTS: u8 = 1;
 /// The loop waits for queued reply bytes to drain.
 pub const WAIT_BACKLOG: u8 = 2;
+/// The loop waits for memory: a request's header is read but the budget
+/// had no room for it.
+pub const WAIT_MEMORY: u8 = 3;
 
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
@@ -31,8 +35,9 @@ pub struct Shared {
     pub req_lock: Mutex<()>,
     pub session: OnceLock<Session>,
     pub inflight: AtomicUsize,
-    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`]; 0:
-    /// it has not): the worker that sees the cause gone wakes the loop.
+    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`],
+    /// [`WAIT_MEMORY`]; 0: it has not): the worker that sees the cause gone
+    /// wakes the loop.
     pub waiting: AtomicU8,
     /// Log context: `plugin[N]`.
     pub ctx: String,
@@ -40,16 +45,21 @@ pub struct Shared {
     /// Write payload buffers to reuse, so a write costs neither an
     /// allocation nor zeroing its buffer before the socket fills it.
     pub spare: Mutex<Vec<Vec<u8>>>,
+    /// Memory charged to this connection's requests in flight.
+    pub mem: ConnMemory,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 const KEEP_BUFFERS: usize = 16;
+/// Most bytes of spare buffers one connection keeps.
+const KEEP_BYTES: usize = 8 * 1024 * 1024;
 
 impl Shared {
-    /// A buffer of at least `len` bytes.  Its contents are stale: the
-    /// caller overwrites the first `len` before anything reads them.
-    fn take_buffer(&self, len: usize) -> Vec<u8> {
+    /// A buffer of at least `len` bytes, or None if memory cannot be had.
+    /// Its contents are stale: the caller overwrites the first `len` before
+    /// anything reads them.
+    fn take_buffer(&self, len: usize) -> Option<Vec<u8>> {
         let mut buf = self
             .spare
             .lock()
@@ -57,9 +67,10 @@ impl Shared {
             .pop()
             .unwrap_or_default();
         if buf.len() < len {
+            buf.try_reserve_exact(len - buf.len()).ok()?;
             buf.resize(len, 0);
         }
-        buf
+        Some(buf)
     }
 
     fn give_back(&self, buf: Vec<u8>) {
@@ -67,7 +78,8 @@ impl Shared {
             return;
         }
         let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
-        if spare.len() < KEEP_BUFFERS {
+        let kept: usize = spare.iter().map(|b| b.len()).sum();
+        if spare.len() < KEEP_BUFFERS && kept + buf.len() <= KEEP_BYTES {
             spare.push(buf);
         }
     }
@@ -93,6 +105,8 @@ pub struct PendingWrite {
     /// An oversize write: its payload is read and dropped, then refused.
     pub discard: Option<tx::Invalid>,
     pub remaining: u64,
+    /// The memory budget's grant for the payload.
+    pub charge: Charge,
 }
 
 pub enum Phase {
@@ -124,13 +138,13 @@ pub struct Conn {
     pub start: usize,
     pub end: usize,
     pub phase: Phase,
+    /// A request was refused for want of memory (logged once).
+    nomem_logged: bool,
 }
 
 const INBUF: usize = 256 * 1024;
 /// Largest request the loop runs itself for a nonblocking plugin.
 const INLINE_MAX: u32 = 64 * 1024;
-/// Stop reading requests while this much reply data waits for the client.
-const MAX_BACKLOG: usize = 64 * 1024 * 1024;
 
 /// What a backend job for a handshake option produced.
 pub struct Outcome {
@@ -178,6 +192,7 @@ impl Conn {
             start: 0,
             end: 0,
             phase: Phase::Starting,
+            nomem_logged: false,
         }
     }
 
@@ -232,7 +247,7 @@ impl Conn {
         let busy = || {
             if s.inflight.load(Ordering::SeqCst) >= server.cfg.max_inflight {
                 WAIT_SLOTS
-            } else if s.outbox.backlog() > MAX_BACKLOG {
+            } else if over_share(server, s) {
                 WAIT_BACKLOG
             } else {
                 0
@@ -279,7 +294,7 @@ impl Conn {
             )
         {
             log::debug!("client went away while replies were being sent");
-            return self.begin_close();
+            return self.begin_close(server);
         }
         // A read that did not fill the buffer took all the socket had, and
         // bytes arriving after it raise a new readiness event (epoll reports
@@ -316,17 +331,20 @@ impl Conn {
                     if let Some(what) = what {
                         log::error!("{what}: conn->recv: Bad message");
                     }
-                    return self.begin_close();
+                    return self.begin_close(server);
                 }
                 Err(e) => {
                     log::debug!("read: {e}");
-                    return self.begin_close();
+                    return self.begin_close(server);
                 }
             }
         }
     }
 
-    pub fn begin_close(&mut self) -> Want {
+    pub fn begin_close(&mut self, server: &Server) -> Want {
+        if let Phase::Transmission(Some(pw)) = &self.phase {
+            server.budget.release(&self.shared.mem, pw.charge);
+        }
         self.phase = Phase::Closing;
         Want::Close
     }
@@ -344,7 +362,7 @@ impl Conn {
                     Ok(n) => n,
                     Err(e) => {
                         log::error!("{e}");
-                        return Step::Want(self.begin_close());
+                        return Step::Want(self.begin_close(server));
                     }
                 };
                 self.phase = Phase::Options(nego);
@@ -365,7 +383,7 @@ impl Conn {
             Ok(h) => h,
             Err(e) => {
                 log::error!("{e}");
-                return Step::Want(self.begin_close());
+                return Step::Want(self.begin_close(server));
             }
         };
         let total = OPTION_HEADER_LEN + hdr.length as usize;
@@ -388,7 +406,7 @@ impl Conn {
         }
         match t.next {
             NegoNext::Options => Step::Progress,
-            NegoNext::Close => Step::Want(self.begin_close()),
+            NegoNext::Close => Step::Want(self.begin_close(server)),
             NegoNext::Backend(b) => {
                 self.phase = Phase::Backend;
                 Step::Want(Want::Backend(match b {
@@ -401,7 +419,7 @@ impl Conn {
                 // Not offered until the TLS transport exists: the policy
                 // leaves TLS off, so negotiation never gets here.
                 log::error!("STARTTLS accepted with no TLS transport");
-                Step::Want(self.begin_close())
+                Step::Want(self.begin_close(server))
             }
         }
     }
@@ -423,16 +441,16 @@ impl Conn {
             Ok(r) => r,
             Err(e) => {
                 log::error!("{e}");
-                return Step::Want(self.begin_close());
+                return Step::Want(self.begin_close(server));
             }
         };
-        self.consume(REQUEST_LEN);
         if req.cmd == NBD_CMD_DISC {
+            self.consume(REQUEST_LEN);
             log::debug!("client sent NBD_CMD_DISC, closing connection");
-            return Step::Want(self.begin_close());
+            return Step::Want(self.begin_close(server));
         }
         let caps = self.caps();
-        let verdict = if crate::lifecycle::shutdown_requested() {
+        let mut verdict = if crate::lifecycle::shutdown_requested() {
             Err(tx::Invalid {
                 error: NBD_ESHUTDOWN,
                 msg: "server is shutting down".into(),
@@ -440,6 +458,16 @@ impl Conn {
         } else {
             tx::validate(&req, &caps)
         };
+        let mut charge = Charge::default();
+        if verdict.is_ok() && matches!(req.cmd, NBD_CMD_READ | NBD_CMD_WRITE) {
+            match self.admit(server, u64::from(req.count)) {
+                Admit::Granted(c) => charge = c,
+                // The header stays unread until memory drains.
+                Admit::Wait => return Step::Want(Want::Nothing),
+                Admit::NoMemory => verdict = Err(self.no_memory(server, &req)),
+            }
+        }
+        self.consume(REQUEST_LEN);
         let plen = req.payload_len();
         if plen > 0 {
             let mut pw = PendingWrite {
@@ -448,11 +476,23 @@ impl Conn {
                 filled: 0,
                 discard: None,
                 remaining: plen as u64,
+                charge,
             };
-            match verdict {
-                Ok(()) => {
+            let buf = match verdict {
+                Ok(()) => match self.shared.take_buffer(plen as usize) {
+                    Some(b) => Ok(b),
+                    None => {
+                        server.budget.release(&self.shared.mem, pw.charge);
+                        pw.charge = Charge::default();
+                        Err(self.no_memory(server, &pw.req))
+                    }
+                },
+                Err(inv) => Err(inv),
+            };
+            match buf {
+                Ok(buf) => {
                     let n = (plen as usize).min(self.end - self.start);
-                    pw.buf = self.shared.take_buffer(plen as usize);
+                    pw.buf = buf;
                     pw.buf[..n].copy_from_slice(&self.inbuf[self.start..self.start + n]);
                     pw.filled = n;
                     pw.remaining -= n as u64;
@@ -469,10 +509,54 @@ impl Conn {
             return Step::Progress;
         }
         match verdict {
-            Ok(()) => self.submit(server, req, Vec::new()),
+            Ok(()) => self.submit(server, req, Vec::new(), charge),
             Err(inv) => dispatch::reply_invalid(&*self.shared, &req, &caps, &inv),
         }
         Step::Progress
+    }
+
+    /// Ask the budget for `cost` bytes.  Before answering Wait, publish it
+    /// (so the worker that gives memory back wakes the loop) and ask again
+    /// (so one that did so meanwhile is not missed).
+    fn admit(&self, server: &Server, cost: u64) -> Admit {
+        let s = &self.shared;
+        let ask = || {
+            server
+                .budget
+                .admit(&s.mem, s.outbox.backlog() as u64, cost)
+        };
+        match ask() {
+            Admit::Wait => {
+                s.waiting.store(WAIT_MEMORY, Ordering::SeqCst);
+                let again = ask();
+                if again != Admit::Wait {
+                    s.waiting.store(0, Ordering::SeqCst);
+                }
+                again
+            }
+            other => other,
+        }
+    }
+
+    /// A request that cannot have memory: refused with ENOMEM as nbdkit
+    /// refuses one whose buffer it cannot allocate.  One log line per
+    /// connection: a client that keeps asking gets the same answer.
+    fn no_memory(&mut self, server: &Server, req: &Request) -> tx::Invalid {
+        let msg = format!(
+            "{}: out of memory for {} bytes (memory limit {}, {} in use)",
+            tx::command_name(req.cmd),
+            req.count,
+            server.budget.limit(),
+            server.budget.used()
+        );
+        if !self.nomem_logged {
+            log::error!("{msg}");
+            self.nomem_logged = true;
+        }
+        tx::Invalid {
+            error: NBD_ENOMEM,
+            msg,
+        }
     }
 
     fn write_payload(&mut self, server: &Arc<Server>) -> Step {
@@ -497,7 +581,7 @@ impl Conn {
             match r {
                 Ok(0) => {
                     log::error!("read data: conn->recv: Bad message");
-                    return Step::Want(self.begin_close());
+                    return Step::Want(self.begin_close(server));
                 }
                 Ok(n) => {
                     pw.filled += n;
@@ -510,7 +594,7 @@ impl Conn {
                 }
                 Err(e) => {
                     log::debug!("read: {e}");
-                    return Step::Want(self.begin_close());
+                    return Step::Want(self.begin_close(server));
                 }
             }
         }
@@ -522,14 +606,15 @@ impl Conn {
         };
         match pw.discard {
             Some(inv) => dispatch::reply_invalid(&*self.shared, &pw.req, &self.caps(), &inv),
-            None => self.submit(server, pw.req, pw.buf),
+            None => self.submit(server, pw.req, pw.buf, pw.charge),
         }
         Step::Progress
     }
 
     /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `req.count` bytes.
-    fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>) {
+    /// in its first `req.count` bytes; `charge` is given back to the budget
+    /// once the reply is sent or queued (the outbox counts what it queues).
+    fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>, charge: Charge) {
         let plen = req.payload_len() as usize;
         // With nothing else in flight, a quick request is answered here:
         // a hand-off to a worker and back would cost more than the call.
@@ -561,6 +646,7 @@ impl Conn {
                     crate::abi::os::voluntary_switches() > before
                 });
                 self.shared.give_back(payload);
+                server.budget.release(&self.shared.mem, charge);
                 return;
             }
         }
@@ -579,6 +665,7 @@ impl Conn {
                 }
             }
             shared.give_back(payload);
+            srv.budget.release(&shared.mem, charge);
             let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
             // Wake a loop waiting for slots once a few are free, not at
             // every completion: it then reads several requests per wake-up.
@@ -586,7 +673,8 @@ impl Conn {
             let wake = match shared.waiting.load(Ordering::SeqCst) {
                 0 => false,
                 WAIT_SLOTS => left <= max - (max / 4).max(1),
-                _ => shared.outbox.backlog() <= MAX_BACKLOG,
+                WAIT_BACKLOG => !over_share(&srv, &shared),
+                _ => true,
             };
             let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
             let token = shared.token;
@@ -612,6 +700,12 @@ impl Conn {
             Next::Close => Phase::Closing,
         };
     }
+}
+
+/// Whether a connection holds more than its share of the memory budget
+/// (requests in flight and replies waiting for the client).
+fn over_share(server: &Server, s: &Shared) -> bool {
+    s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
 }
 
 /// Replies from requests run on the loop go to the connection's cork.

@@ -6,6 +6,7 @@
 //! asked them to (a throttled connection, a finished handshake step, a
 //! closed connection), through a channel and one `Waker`.
 
+pub mod budget;
 pub mod conn;
 pub mod inline;
 pub mod listen;
@@ -36,6 +37,8 @@ pub struct ServeConfig {
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
     pub max_inflight: usize,
+    /// `--memory-limit`: bytes requests in flight may hold (see `budget`).
+    pub memory_limit: u64,
 }
 
 enum Event {
@@ -57,6 +60,7 @@ pub struct Server {
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
+    pub budget: Arc<budget::Budget>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
@@ -75,6 +79,7 @@ impl Server {
             plugin_name: plugin.name().to_string(),
             plugin,
             locks: ThreadModelLocks::new(model),
+            budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
             events: tx,
@@ -361,9 +366,10 @@ impl Loop {
         };
         let outbox = {
             let (reg, fd) = (self.registry.clone(), stream.raw_fd());
-            outbox::Outbox::with_hook(Box::new(move |on| {
-                stream::watch_writable(&reg, fd, Token(token), on)
-            }))
+            outbox::Outbox::with_hook(
+                Box::new(move |on| stream::watch_writable(&reg, fd, Token(token), on)),
+                srv.budget.clone(),
+            )
         };
         let shared = Arc::new(Shared {
             token,
@@ -376,6 +382,7 @@ impl Loop {
             waiting: AtomicU8::new(0),
             info: Mutex::new(info),
             spare: Mutex::new(Vec::new()),
+            mem: Default::default(),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
         srv.open_conns.fetch_add(1, Ordering::SeqCst);
