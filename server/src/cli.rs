@@ -315,8 +315,8 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                 o.mask_handshake = m as u16;
             }
             "memory-limit" => {
-                let m = crate::parse::size(&v())
-                    .map_err(|e| err(format!("--memory-limit: {e}")))?;
+                let m =
+                    crate::parse::size(&v()).map_err(|e| err(format!("--memory-limit: {e}")))?;
                 o.memory_limit = Some(m);
             }
             "n" | "newstyle" | "new-style" => o.oldstyle = false,

@@ -301,7 +301,10 @@ fn take_read_buffer(len: usize) -> Result<Vec<u8>, Error> {
     if buf.len() < len {
         if buf.try_reserve_exact(len - buf.len()).is_err() {
             READ_BUFFER.with(|b| b.set(buf));
-            return Err(Error::new(libc::ENOMEM, format!("read: cannot allocate {len} bytes")));
+            return Err(Error::new(
+                libc::ENOMEM,
+                format!("read: cannot allocate {len} bytes"),
+            ));
         }
         buf.resize(len, 0);
     }

@@ -336,9 +336,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         mask_handshake: opts.mask_handshake,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
-        memory_limit: opts
-            .memory_limit
-            .unwrap_or_else(net::budget::default_limit),
+        memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -177,6 +177,13 @@ pub fn set_listen_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
     Ok(())
 }
 
+/// Give the heap's free pages back to the kernel (glibc keeps them after
+/// `free`, so memory of closed connections would stay in the RSS).
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own heaps under their locks.
+    unsafe { libc::malloc_trim(0) };
+}
+
 /// Bytes of physical memory, if the kernel says.
 pub fn physical_memory() -> Option<u64> {
     // SAFETY: sysconf takes an integer and returns one.

@@ -860,7 +860,8 @@ impl Handle for CHandle {
                 Ok(())
             }
             Support::Emulate => {
-                let mut buf = crate::backend::error::try_zeroed(count.min(ZERO_CHUNK as u64) as usize)?;
+                let mut buf =
+                    crate::backend::error::try_zeroed(count.min(ZERO_CHUNK as u64) as usize)?;
                 let mut done = 0u64;
                 while done < count {
                     let n = (count - done).min(buf.len() as u64) as usize;

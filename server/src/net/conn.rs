@@ -520,11 +520,7 @@ impl Conn {
     /// (so one that did so meanwhile is not missed).
     fn admit(&self, server: &Server, cost: u64) -> Admit {
         let s = &self.shared;
-        let ask = || {
-            server
-                .budget
-                .admit(&s.mem, s.outbox.backlog() as u64, cost)
-        };
+        let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
         match ask() {
             Admit::Wait => {
                 s.waiting.store(WAIT_MEMORY, Ordering::SeqCst);

@@ -167,6 +167,7 @@ pub fn serve(
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
         accept_failing: false,
+        open_at_trim: 0,
     };
     if let Some(s) = single {
         lp.admit(&poll, s);
@@ -257,7 +258,14 @@ pub fn serve(
                     lp.drive(&poll, t);
                 }
                 Event::Closed => {
-                    server.open_conns.fetch_sub(1, Ordering::SeqCst);
+                    let open = server.open_conns.fetch_sub(1, Ordering::SeqCst) - 1;
+                    // Hand what closed connections used back to the system
+                    // when all, or half of those open at the last trim,
+                    // are gone (a trim walks the whole heap: not per close).
+                    if open == 0 || open <= lp.open_at_trim / 2 {
+                        crate::abi::os::release_free_memory();
+                        lp.open_at_trim = open;
+                    }
                     if starved {
                         starved = !retry_accept(&mut lp, &poll, &listeners);
                     }
@@ -327,6 +335,9 @@ struct Loop {
     single_mode: bool,
     /// An accept error was logged and accepting has not recovered yet.
     accept_failing: bool,
+    /// Connections open when free memory was last given back (or the most
+    /// open since).
+    open_at_trim: usize,
 }
 
 impl Loop {
@@ -385,7 +396,8 @@ impl Loop {
             mem: Default::default(),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
-        srv.open_conns.fetch_add(1, Ordering::SeqCst);
+        let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
+        self.open_at_trim = self.open_at_trim.max(open);
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle

@@ -6,12 +6,12 @@
 //! the socket becomes writable; later replies queue behind it to keep each
 //! reply contiguous.
 
+use super::budget::Budget;
 use super::stream::Stream;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use super::budget::Budget;
 
 #[derive(Default)]
 struct Queue {
