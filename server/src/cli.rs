@@ -82,7 +82,11 @@ pub struct Options {
     /// `-D NAME.FLAG=N`.
     pub debug_flags: Vec<DebugFlag>,
     pub log: LogTo,
-    pub tls: String,
+    /// `--tls`: None when not given (TLS is then on if certificates load).
+    pub tls: Option<crate::protocol::negotiate::TlsMode>,
+    pub tls_certificates: Option<String>,
+    pub tls_psk: Option<String>,
+    pub tls_verify_peer: bool,
     pub user: Option<String>,
     pub group: Option<String>,
     pub plugin: Option<String>,
@@ -118,7 +122,10 @@ impl Default for Options {
             filters: Vec::new(),
             debug_flags: Vec::new(),
             log: LogTo::Stderr,
-            tls: "off".into(),
+            tls: None,
+            tls_certificates: None,
+            tls_psk: None,
+            tls_verify_peer: false,
             user: None,
             group: None,
             plugin: None,
@@ -339,16 +346,19 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                 o.threads = t as usize;
             }
             "tls" => {
+                use crate::protocol::negotiate::TlsMode;
                 let t = v();
-                match t.as_str() {
-                    "off" | "no" | "false" | "0" => o.tls = "off".into(),
-                    "on" | "require" | "yes" | "true" | "1" | "required" | "force" => {
-                        return Err(err("TLS is not supported by this build of nbdkit"))
-                    }
-                    _ => return Err(err(format!("--tls flag must be off|on|require"))),
-                }
+                o.tls = Some(match t.to_ascii_lowercase().as_str() {
+                    "require" | "required" | "force" => TlsMode::Require,
+                    _ => match crate::parse::boolean(&t).map_err(err)? {
+                        true => TlsMode::On,
+                        false => TlsMode::Off,
+                    },
+                });
             }
-            "tls-certificates" | "tls-psk" | "tls-verify-peer" => {}
+            "tls-certificates" => o.tls_certificates = Some(v()),
+            "tls-psk" => o.tls_psk = Some(v()),
+            "tls-verify-peer" => o.tls_verify_peer = true,
             "U" | "unix" if v() == "-" => o.unix = Some(v()),
             "U" | "unix" => o.unix = Some(absolute(&v())?),
             "u" | "user" => o.user = Some(v()),

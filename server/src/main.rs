@@ -15,6 +15,7 @@ mod net;
 mod parse;
 mod pool;
 mod protocol;
+mod tls;
 
 use backend::{Plugin, ThreadModel};
 use cli::{Mode, Options};
@@ -64,6 +65,10 @@ fn main() {
             return;
         }
         _ => {}
+    }
+    // Before the plugin loads, as nbdkit does (its errors come first).
+    if matches!(opts.mode, Mode::Serve) {
+        tls::setup(&opts);
     }
     if !opts.filters.is_empty() {
         die(format!(
@@ -196,10 +201,11 @@ fn bind(opts: &Options) -> Bound {
             exit(1)
         });
         let uri = if opts.export_name.is_empty() {
-            format!("nbd+unix://?socket={}", uri_quote(&p))
+            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(&p))
         } else {
             format!(
-                "nbd+unix:///{}?socket={}",
+                "{}+unix:///{}?socket={}",
+                tls::uri_scheme(),
                 uri_quote(&opts.export_name),
                 uri_quote(&p)
             )
@@ -226,7 +232,7 @@ fn bind(opts: &Options) -> Bound {
     } else {
         host
     };
-    let base = format!("nbd://{host}:{port}");
+    let base = format!("{}://{host}:{port}", tls::uri_scheme());
     let uri = if opts.export_name.is_empty() {
         base
     } else {
@@ -305,6 +311,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
             ("port", &b.port),
             ("unixsocket", &b.unixsocket),
             ("exportname", &opts.export_name),
+            ("tls", &tls::run_variable().to_string()),
         ] {
             script.push_str(&format!("{var}={}\n", sh_quote(val)));
         }
@@ -332,7 +339,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         readonly: opts.readonly,
         export_name: opts.export_name.clone(),
         no_sr: opts.no_sr,
-        tls: Default::default(),
+        tls: tls::mode(),
         mask_handshake: opts.mask_handshake,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
@@ -397,7 +404,7 @@ fn dump_config() {
         "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
          host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\nname=nbdkit\n\
          plugindir={pd}\nroot_tls_certificates_dir=/etc/pki/nbdkit\nsbindir={dir}\nselinux=no\n\
-         sysconfdir=/etc\ntls=no\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
+         sysconfdir=/etc\ntls=yes\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
         std::env::consts::ARCH,
         v = cli::VERSION
     );

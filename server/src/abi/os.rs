@@ -328,3 +328,10 @@ pub fn seek_data_hole(file: &std::fs::File, offset: u64, whence: libc::c_int) ->
         Ok(r as u64)
     }
 }
+
+/// Whether the process runs as root (effective uid 0), which picks
+/// nbdkit's default TLS certificate directory.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}

@@ -4,8 +4,9 @@
 
 use super::budget::{Admit, Charge, ConnMemory};
 use super::outbox::Outbox;
-use super::stream::Stream;
+use super::transport::Transport;
 use super::Server;
+use crate::abi::tls::Handshake;
 use crate::backend::ConnInfo;
 use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
@@ -29,7 +30,8 @@ pub const WAIT_MEMORY: u8 = 3;
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
     pub token: usize,
-    pub stream: Stream,
+    /// The socket, plain or TLS.
+    pub stream: Transport,
     pub outbox: Outbox,
     /// Held around backend calls under SERIALIZE_REQUESTS.
     pub req_lock: Mutex<()>,
@@ -114,6 +116,8 @@ pub enum Phase {
     Starting,
     ClientFlags,
     Options(Nego),
+    /// STARTTLS was accepted: the TLS handshake runs until done.
+    TlsHandshake(Nego),
     /// An option that needs the backend is running on the pool.
     Backend,
     Transmission(Option<PendingWrite>),
@@ -225,7 +229,9 @@ impl Conn {
             match self.shared.stream.read(&mut self.inbuf[self.end..]) {
                 Ok(0) => return Ok(Some(false)),
                 Ok(n) => {
-                    self.short_read = n < room;
+                    // TLS returns a record at a time, whatever is left in
+                    // the socket: only a plain short read drains it.
+                    self.short_read = n < room && !self.shared.stream.is_tls();
                     self.end += n;
                     return Ok(Some(true));
                 }
@@ -369,6 +375,7 @@ impl Conn {
                 Step::Progress
             }
             Phase::Options(_) => self.option(server),
+            Phase::TlsHandshake(_) => self.tls_handshake(server),
             Phase::Transmission(Some(_)) => self.write_payload(server),
             Phase::Transmission(None) => self.request(server),
         }
@@ -415,10 +422,58 @@ impl Conn {
                     BackendOption::InfoGo { option, req } => Job::InfoGo { option, req, nego },
                 }))
             }
-            NegoNext::StartTls => {
-                // Not offered until the TLS transport exists: the policy
-                // leaves TLS off, so negotiation never gets here.
-                log::error!("STARTTLS accepted with no TLS transport");
+            NegoNext::StartTls => self.start_tls(server, nego),
+        }
+    }
+
+    /// STARTTLS was answered: switch the transport to TLS.
+    fn start_tls(&mut self, server: &Server, nego: Nego) -> Step {
+        let Some(creds) = crate::tls::credentials() else {
+            log::error!("STARTTLS accepted without TLS credentials");
+            return Step::Want(self.begin_close(server));
+        };
+        // CVE-2021-3716: bytes the client sent after STARTTLS, before its
+        // TLS handshake, are never read as options (nor as TLS: a client
+        // cannot have sent its handshake before our reply).
+        let extra = self.end - self.start;
+        if extra > 0 {
+            log::debug!("discarding {extra} bytes sent after NBD_OPT_STARTTLS");
+        }
+        self.start = 0;
+        self.end = 0;
+        if let Err(e) = self.shared.stream.start_tls(&creds) {
+            log::error!("{e}");
+            return Step::Want(self.begin_close(server));
+        }
+        log::debug!("starting TLS handshake");
+        self.phase = Phase::TlsHandshake(nego);
+        Step::Progress
+    }
+
+    /// Run the TLS handshake as far as the socket allows.
+    fn tls_handshake(&mut self, server: &Server) -> Step {
+        let (out, r) = self.shared.stream.handshake();
+        if !out.is_empty() {
+            let _ = self.shared.outbox.send_raw(&self.shared.stream, &out);
+        }
+        match r {
+            Ok(Handshake::Again) => Step::Want(Want::Nothing),
+            Ok(Handshake::Done) => {
+                log::debug!("using TLS on this connection");
+                self.shared
+                    .info
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_tls = true;
+                let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
+                else {
+                    unreachable!()
+                };
+                self.phase = Phase::Options(nego);
+                Step::Progress
+            }
+            Err(e) => {
+                log::error!("{e}");
                 Step::Want(self.begin_close(server))
             }
         }

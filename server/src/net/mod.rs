@@ -12,6 +12,7 @@ pub mod inline;
 pub mod listen;
 pub mod outbox;
 pub mod stream;
+pub mod transport;
 
 use crate::backend::{ConnInfo, Plugin, ThreadModel};
 use crate::pool::{Pool, ThreadModelLocks};
@@ -385,7 +386,7 @@ impl Loop {
         let shared = Arc::new(Shared {
             token,
             ctx: format!("{}[{}]", srv.plugin_name, id),
-            stream,
+            stream: transport::Transport::new(stream),
             outbox,
             req_lock: Mutex::new(()),
             session: OnceLock::new(),
@@ -428,7 +429,10 @@ impl Loop {
             return;
         };
         if crate::lifecycle::shutdown_requested()
-            && matches!(c.phase, Phase::ClientFlags | Phase::Options(_))
+            && matches!(
+                c.phase,
+                Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
+            )
         {
             c.phase = Phase::Closing;
         }
@@ -491,6 +495,9 @@ impl Loop {
                 crate::logging::with_context(&sh.ctx, || drop(session));
             }
             // Flush what the client can still take; it may be gone.
+            if let Some(bye) = sh.stream.bye() {
+                let _ = sh.outbox.send_raw(&sh.stream, &bye);
+            }
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();
             log::debug!("connection closed");

@@ -16,8 +16,6 @@ use super::ProtocolError;
 /// `--tls`: whether TLS is offered, and whether it is required before
 /// anything but STARTTLS and ABORT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-// `On` and `Require` come from `--tls` once the TLS transport is wired.
-#[allow(dead_code)]
 pub enum TlsMode {
     #[default]
     Off,
