@@ -155,11 +155,14 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
     }
 }
 
+/// Reply `error` (an NBD error) to a request that is not run.
+pub fn reply_error(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32) {
+    error_reply(sink, r, caps, error, "");
+}
+
 /// Reply to a request that failed validation (the backend is not called).
 pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: &tx::Invalid) {
-    // Refusals that a client may repeat at will are logged by the caller
-    // once, not per request.
-    if inv.error == NBD_ESHUTDOWN || inv.error == NBD_ENOMEM {
+    if inv.error == NBD_ESHUTDOWN {
         log::debug!("{}", inv.msg);
     } else {
         log::error!("{}", inv.msg);

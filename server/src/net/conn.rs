@@ -97,6 +97,23 @@ impl ReplySink for Shared {
     }
 }
 
+/// Why a request is answered with an error without running it.
+pub enum Refusal {
+    /// It breaks the protocol or the export's limits (logged per request).
+    Invalid(tx::Invalid),
+    /// No memory for it (logged once per connection, by `no_memory`).
+    NoMemory,
+}
+
+impl Refusal {
+    fn reply(&self, sink: &dyn ReplySink, req: &Request, caps: &tx::ExportCaps) {
+        match self {
+            Refusal::Invalid(inv) => dispatch::reply_invalid(sink, req, caps, inv),
+            Refusal::NoMemory => dispatch::reply_error(sink, req, caps, NBD_ENOMEM),
+        }
+    }
+}
+
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
 pub struct PendingWrite {
@@ -105,7 +122,7 @@ pub struct PendingWrite {
     pub buf: Vec<u8>,
     pub filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
-    pub discard: Option<tx::Invalid>,
+    pub discard: Option<Refusal>,
     pub remaining: u64,
     /// The memory budget's grant for the payload.
     pub charge: Charge,
@@ -512,14 +529,18 @@ impl Conn {
             })
         } else {
             tx::validate(&req, &caps)
-        };
+        }
+        .map_err(Refusal::Invalid);
         let mut charge = Charge::default();
         if verdict.is_ok() && matches!(req.cmd, NBD_CMD_READ | NBD_CMD_WRITE) {
             match self.admit(server, u64::from(req.count)) {
                 Admit::Granted(c) => charge = c,
                 // The header stays unread until memory drains.
                 Admit::Wait => return Step::Want(Want::Nothing),
-                Admit::NoMemory => verdict = Err(self.no_memory(server, &req)),
+                Admit::NoMemory => {
+                    self.no_memory(server, &req);
+                    verdict = Err(Refusal::NoMemory);
+                }
             }
         }
         self.consume(REQUEST_LEN);
@@ -539,10 +560,11 @@ impl Conn {
                     None => {
                         server.budget.release(&self.shared.mem, pw.charge);
                         pw.charge = Charge::default();
-                        Err(self.no_memory(server, &pw.req))
+                        self.no_memory(server, &pw.req);
+                        Err(Refusal::NoMemory)
                     }
                 },
-                Err(inv) => Err(inv),
+                Err(refusal) => Err(refusal),
             };
             match buf {
                 Ok(buf) => {
@@ -553,11 +575,11 @@ impl Conn {
                     pw.remaining -= n as u64;
                     self.consume(n);
                 }
-                Err(inv) => {
+                Err(refusal) => {
                     let n = (plen as usize).min(self.end - self.start);
                     pw.remaining -= n as u64;
                     self.consume(n);
-                    pw.discard = Some(inv);
+                    pw.discard = Some(refusal);
                 }
             }
             self.phase = Phase::Transmission(Some(pw));
@@ -565,7 +587,7 @@ impl Conn {
         }
         match verdict {
             Ok(()) => self.submit(server, req, Vec::new(), charge),
-            Err(inv) => dispatch::reply_invalid(&*self.shared, &req, &caps, &inv),
+            Err(refusal) => refusal.reply(&*self.shared, &req, &caps),
         }
         Step::Progress
     }
@@ -592,22 +614,18 @@ impl Conn {
     /// A request that cannot have memory: refused with ENOMEM as nbdkit
     /// refuses one whose buffer it cannot allocate.  One log line per
     /// connection: a client that keeps asking gets the same answer.
-    fn no_memory(&mut self, server: &Server, req: &Request) -> tx::Invalid {
-        let msg = format!(
+    fn no_memory(&mut self, server: &Server, req: &Request) {
+        if self.nomem_logged {
+            return;
+        }
+        self.nomem_logged = true;
+        log::error!(
             "{}: out of memory for {} bytes (memory limit {}, {} in use)",
             tx::command_name(req.cmd),
             req.count,
             server.budget.limit(),
             server.budget.used()
         );
-        if !self.nomem_logged {
-            log::error!("{msg}");
-            self.nomem_logged = true;
-        }
-        tx::Invalid {
-            error: NBD_ENOMEM,
-            msg,
-        }
     }
 
     fn write_payload(&mut self, server: &Arc<Server>) -> Step {
@@ -656,7 +674,7 @@ impl Conn {
             unreachable!()
         };
         match pw.discard {
-            Some(inv) => dispatch::reply_invalid(&*self.shared, &pw.req, &self.caps(), &inv),
+            Some(refusal) => refusal.reply(&*self.shared, &pw.req, &self.caps()),
             None => self.submit(server, pw.req, pw.buf, pw.charge),
         }
         Step::Progress
