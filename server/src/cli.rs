@@ -16,6 +16,7 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [--filter=FILTER ...] [-f|--foreground]
        [-g|--group GROUP] [-i|--ipaddr IPADDR]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
+       [--memory-limit=SIZE]
        [-n|--newstyle] [--no-sparse-reads] [--no-sr] [-o|--oldstyle]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
@@ -65,6 +66,9 @@ pub struct Options {
     /// `-t`: requests in flight per connection (nbdkit's threads per
     /// connection); 0 means the default.
     pub threads: usize,
+    /// `--memory-limit`: bytes requests in flight may hold server-wide
+    /// (None: derived from the machine).
+    pub memory_limit: Option<u64>,
     pub port: Option<String>,
     pub unix: Option<String>,
     pub ipaddr: Option<String>,
@@ -110,6 +114,7 @@ impl Default for Options {
             readonly: false,
             export_name: String::new(),
             threads: 0,
+            memory_limit: None,
             port: None,
             unix: None,
             ipaddr: None,
@@ -248,6 +253,7 @@ const LONG: &[(&str, bool)] = &[
     ("ipv6-only", false),
     ("log", true),
     ("mask-handshake", true),
+    ("memory-limit", true),
     ("newstyle", false),
     ("new-style", false),
     ("no-sparse-reads", false),
@@ -328,6 +334,11 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                         ))
                     })?;
                 o.mask_handshake = m as u16;
+            }
+            "memory-limit" => {
+                let m =
+                    crate::parse::size(&v()).map_err(|e| err(format!("--memory-limit: {e}")))?;
+                o.memory_limit = Some(m);
             }
             "n" | "newstyle" | "new-style" => o.oldstyle = false,
             "no-sr" | "no-structured-replies" => o.no_sr = true,

@@ -13,7 +13,7 @@
 //! and is read.  `--no-sparse-reads` turns this off.
 
 use crate::backend::extents::{Extents, EXTENT_ZERO};
-use crate::backend::{Error, Flags, Handle};
+use crate::backend::{Error, Flags};
 use crate::dispatch::{give_back_read_buffer, take_read_buffer, ReplySink, Session};
 use crate::protocol::consts::NBD_CMD_FLAG_DF;
 use crate::protocol::transmission::{Reply, ReplyMode, Request};
@@ -159,7 +159,7 @@ pub fn zero_runs(s: &Session, r: &Request) -> Result<Option<Vec<Segment>>, Error
         || s.caps.reply_mode() == ReplyMode::Simple
         || r.flags & NBD_CMD_FLAG_DF != 0
         || r.count < SPARSE_READ_MIN
-        || !s.can_extents()?
+        || !s.ctx.can_extents()?
         || !policy.should_probe(r.count)
     {
         return Ok(None);
@@ -168,7 +168,7 @@ pub fn zero_runs(s: &Session, r: &Request) -> Result<Option<Vec<Segment>>, Error
         return Ok(None);
     };
     let t = Instant::now();
-    let listed = s.handle.extents(r.count, r.offset, Flags::NONE, &mut ex);
+    let listed = s.ctx.extents(r.count, r.offset, Flags::NONE, &mut ex);
     let map = match listed {
         Ok(()) => plan(r.offset, r.count, &ex),
         Err(e) => {
@@ -190,8 +190,8 @@ pub fn send(
     segs: &[Segment],
     sink: &dyn ReplySink,
 ) -> Result<(), Error> {
-    let h: &dyn Handle = &*s.handle;
-    let mut buf = take_read_buffer(r.count as usize);
+    let h = &s.ctx;
+    let mut buf = take_read_buffer(r.count as usize)?;
     let rel = |seg: &Segment| {
         (seg.offset - r.offset) as usize..(seg.offset - r.offset + seg.len) as usize
     };
@@ -233,7 +233,7 @@ pub fn send(
 mod tests {
     use super::*;
     use crate::backend::extents::EXTENT_HOLE;
-    use crate::backend::Result;
+    use crate::backend::{Context, Handle, Result};
     use crate::dispatch::execute;
     use crate::protocol::consts::*;
     use crate::protocol::transmission::ExportCaps;
@@ -302,6 +302,10 @@ mod tests {
             pos += len;
         }
         Disk { data, map }
+    }
+
+    fn context(disk: Disk) -> Context {
+        Context::new(std::sync::Arc::from("test"), Box::new(disk), false)
     }
 
     struct Capture(RefCell<Vec<u8>>);
@@ -391,7 +395,7 @@ mod tests {
                 extended,
                 ..Default::default()
             };
-            let s = Session::for_test(Box::new(disk), caps, true);
+            let s = Session::for_test(context(disk), caps, true);
             for _ in 0..4 {
                 let count = SPARSE_READ_MIN + r.below((size - SPARSE_READ_MIN).min(1 << 20) + 1);
                 let offset = r.below(size - count + 1);
@@ -446,7 +450,7 @@ mod tests {
                 structured,
                 ..Default::default()
             };
-            let s = Session::for_test(Box::new(disk), caps, enabled);
+            let s = Session::for_test(context(disk), caps, enabled);
             let sink = Capture(RefCell::new(Vec::new()));
             execute(&s, &req, &[], &sink);
             let head = if structured { 28 } else { 16 };
