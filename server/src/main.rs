@@ -74,6 +74,8 @@ fn main() {
         tls::setup(&opts);
     }
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    // -D nbdkit.FLAG=N: the server's own debug flags.
+    abi::plugin::set_server_debug_flags(&opts.debug_flags);
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or

@@ -23,6 +23,21 @@ use std::time::{Duration, Instant};
 pub static mut nbdkit_debug_backend_controlpath: c_int = 1;
 #[no_mangle]
 pub static mut nbdkit_debug_backend_datapath: c_int = 1;
+/// Whether `-v` shows the per-layer lines of connection set-up calls
+/// (open, prepare, can_*, ...): `-D nbdkit.backend.controlpath=0` hides them.
+pub fn debug_controlpath() -> bool {
+    // SAFETY: a plain int written only while `-D` flags are applied, before
+    // any connection; reading a copy of it is sound.
+    unsafe { std::ptr::addr_of!(nbdkit_debug_backend_controlpath).read() != 0 }
+}
+
+/// Whether `-v` shows the per-layer lines of data calls (pread, ...):
+/// `-D nbdkit.backend.datapath=0` hides them.
+pub fn debug_datapath() -> bool {
+    // SAFETY: as in debug_controlpath.
+    unsafe { std::ptr::addr_of!(nbdkit_debug_backend_datapath).read() != 0 }
+}
+
 /// TLS debug knobs nbdkit exports (unused here: no GnuTLS).
 #[no_mangle]
 pub static mut nbdkit_debug_tls_log: c_int = 0;

@@ -218,9 +218,14 @@ pub(super) fn open_library(
     // SAFETY: dlopen of a path; plugins and filters are trusted code.
     let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     if dl.is_null() {
+        // nbdkit points to the documentation for a plugin only.
+        let hint = if kind == "plugin" {
+            "\nUse 'nbdkit --help' or read the nbdkit(1) manual page for documentation."
+        } else {
+            ""
+        };
         return Err(format!(
-            "error: cannot open {kind} '{name}': {}\n\
-             Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
+            "error: cannot open {kind} '{name}': {}{hint}",
             dlerror()
         ));
     }
@@ -242,6 +247,16 @@ pub(super) fn open_library(
         return Err(format!("{shown}: {kind} registration function failed"));
     }
     Ok((dl, ptr))
+}
+
+/// Apply `-D nbdkit.FLAG=N`: the server's own flags are its exported
+/// `nbdkit_debug_FLAG` ints, found the way a plugin's are.
+pub fn set_server_debug_flags(debug: &[DebugFlag]) {
+    // SAFETY: dlopen(NULL) names the main program, which exports them.
+    let me = unsafe { libc::dlopen(std::ptr::null(), libc::RTLD_NOW) };
+    if !me.is_null() {
+        let _ = set_debug_flags(me, "nbdkit", debug);
+    }
 }
 
 /// Apply `-D NAME.FLAG=N` to the plugin or filter `name` loaded as `dl`:

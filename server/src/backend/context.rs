@@ -24,6 +24,25 @@ use super::{BlockSize, Error, Extents, Flags, Handle, Piece, Result, Support};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
+/// A `-v` line for a connection set-up call of a layer (nbdkit's
+/// "controlpath"; `-D nbdkit.backend.controlpath=0` hides them).
+macro_rules! controlpath {
+    ($($arg:tt)*) => {
+        if log::log_enabled!(log::Level::Debug) && crate::abi::exports::debug_controlpath() {
+            log::debug!($($arg)*)
+        }
+    };
+}
+/// A `-v` line for a data call of a layer (nbdkit's "datapath").
+macro_rules! datapath {
+    ($($arg:tt)*) => {
+        if log::log_enabled!(log::Level::Debug) && crate::abi::exports::debug_datapath() {
+            log::debug!($($arg)*)
+        }
+    };
+}
+pub(crate) use controlpath;
+
 /// Where emulated zeroing writes from (in .bss: no cost until touched).
 static ZERO_BUF: [u8; 1 << 20] = [0; 1 << 20];
 /// Largest read an emulated cache request makes at once.
@@ -91,7 +110,7 @@ impl Context {
     /// Prepare the layers below (innermost first), then this one.
     pub fn prepare(&self) -> Result<()> {
         self.handle.prepare_below()?;
-        log::debug!("{}: prepare readonly={}", self.name, self.readonly as i32);
+        controlpath!("{}: prepare readonly={}", self.name, self.readonly as i32);
         self.handle.prepare(self.readonly)?;
         self.connected.store(true, Ordering::Release);
         Ok(())
@@ -105,7 +124,7 @@ impl Context {
         }
         let mut r = Ok(());
         if self.connected.swap(false, Ordering::AcqRel) {
-            log::debug!("{}: finalize", self.name);
+            controlpath!("{}: finalize", self.name);
             r = self.handle.finalize();
         }
         let below = self.handle.finalize_below();
@@ -117,16 +136,16 @@ impl Context {
 
     pub fn get_size(&self) -> Result<u64> {
         cached(&self.answers.size, || {
-            log::debug!("{}: get_size", self.name);
+            controlpath!("{}: get_size", self.name);
             self.handle.get_size()
         })
     }
     pub fn export_description(&self) -> Result<Option<String>> {
-        log::debug!("{}: export_description", self.name);
+        controlpath!("{}: export_description", self.name);
         self.handle.export_description()
     }
     pub fn block_size(&self) -> Result<Option<BlockSize>> {
-        log::debug!("{}: block_size", self.name);
+        controlpath!("{}: block_size", self.name);
         self.handle.block_size()
     }
     pub fn can_write(&self) -> Result<bool> {
@@ -134,19 +153,19 @@ impl Context {
             return Ok(false);
         }
         cached(&self.answers.write, || {
-            log::debug!("{}: can_write", self.name);
+            controlpath!("{}: can_write", self.name);
             self.handle.can_write()
         })
     }
     pub fn can_flush(&self) -> Result<bool> {
         cached(&self.answers.flush, || {
-            log::debug!("{}: can_flush", self.name);
+            controlpath!("{}: can_flush", self.name);
             self.handle.can_flush()
         })
     }
     pub fn is_rotational(&self) -> Result<bool> {
         cached(&self.answers.rotational, || {
-            log::debug!("{}: is_rotational", self.name);
+            controlpath!("{}: is_rotational", self.name);
             self.handle.is_rotational()
         })
     }
@@ -155,7 +174,7 @@ impl Context {
             return Ok(false);
         }
         cached(&self.answers.trim, || {
-            log::debug!("{}: can_trim", self.name);
+            controlpath!("{}: can_trim", self.name);
             self.handle.can_trim()
         })
     }
@@ -164,7 +183,7 @@ impl Context {
             return Ok(Support::None);
         }
         cached(&self.answers.zero, || {
-            log::debug!("{}: can_zero", self.name);
+            controlpath!("{}: can_zero", self.name);
             self.handle.can_zero()
         })
     }
@@ -173,13 +192,13 @@ impl Context {
             return Ok(false);
         }
         cached(&self.answers.fast_zero, || {
-            log::debug!("{}: can_fast_zero", self.name);
+            controlpath!("{}: can_fast_zero", self.name);
             self.handle.can_fast_zero()
         })
     }
     pub fn can_extents(&self) -> Result<bool> {
         cached(&self.answers.extents, || {
-            log::debug!("{}: can_extents", self.name);
+            controlpath!("{}: can_extents", self.name);
             self.handle.can_extents()
         })
     }
@@ -188,19 +207,19 @@ impl Context {
             return Ok(Support::None);
         }
         cached(&self.answers.fua, || {
-            log::debug!("{}: can_fua", self.name);
+            controlpath!("{}: can_fua", self.name);
             self.handle.can_fua()
         })
     }
     pub fn can_multi_conn(&self) -> Result<bool> {
         cached(&self.answers.multi_conn, || {
-            log::debug!("{}: can_multi_conn", self.name);
+            controlpath!("{}: can_multi_conn", self.name);
             self.handle.can_multi_conn()
         })
     }
     pub fn can_cache(&self) -> Result<Support> {
         cached(&self.answers.cache, || {
-            log::debug!("{}: can_cache", self.name);
+            controlpath!("{}: can_cache", self.name);
             self.handle.can_cache()
         })
     }
@@ -233,7 +252,7 @@ impl Context {
     }
 
     pub fn pread(&self, buf: &mut [u8], offset: u64, flags: Flags) -> Result<()> {
-        log::debug!("{}: pread count={} offset={offset}", self.name, buf.len());
+        datapath!("{}: pread count={} offset={offset}", self.name, buf.len());
         self.check_range("pread", buf.len() as u64, offset)?;
         self.check_flags("pread", flags, 0)?;
         self.handle.pread(buf, offset, flags)
@@ -244,13 +263,13 @@ impl Context {
     pub fn read_shared(&self, count: u32, offset: u64) -> Option<Result<Vec<Piece>>> {
         let r = self.handle.read_shared(count, offset);
         if r.is_some() {
-            log::debug!("{}: pread count={count} offset={offset}", self.name);
+            datapath!("{}: pread count={count} offset={offset}", self.name);
         }
         r
     }
 
     pub fn pwrite(&self, buf: &[u8], offset: u64, flags: Flags) -> Result<()> {
-        log::debug!(
+        datapath!(
             "{}: pwrite count={} offset={offset} fua={}",
             self.name,
             buf.len(),
@@ -265,7 +284,7 @@ impl Context {
     }
 
     pub fn flush(&self, flags: Flags) -> Result<()> {
-        log::debug!("{}: flush", self.name);
+        datapath!("{}: flush", self.name);
         if !self.can_flush()? {
             return Err(refuse(&self.name, "flush: not supported".into()));
         }
@@ -274,7 +293,7 @@ impl Context {
     }
 
     pub fn trim(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
-        log::debug!(
+        datapath!(
             "{}: trim count={count} offset={offset} fua={}",
             self.name,
             flags.fua() as i32
@@ -288,7 +307,7 @@ impl Context {
     }
 
     pub fn zero(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
-        log::debug!(
+        datapath!(
             "{}: zero count={count} offset={offset} may_trim={} fua={} fast={}",
             self.name,
             flags.may_trim() as i32,
@@ -341,7 +360,7 @@ impl Context {
     }
 
     pub fn cache(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
-        log::debug!("{}: cache count={count} offset={offset}", self.name);
+        datapath!("{}: cache count={count} offset={offset}", self.name);
         if self.can_cache()? == Support::None {
             return Err(refuse(&self.name, "cache: not supported".into()));
         }
@@ -371,7 +390,7 @@ impl Context {
         flags: Flags,
         extents: &mut Extents,
     ) -> Result<()> {
-        log::debug!(
+        datapath!(
             "{}: extents count={count} offset={offset} req_one={}",
             self.name,
             flags.req_one() as i32
@@ -387,7 +406,7 @@ impl Context {
 
 impl Drop for Context {
     fn drop(&mut self) {
-        log::debug!("{}: close", self.name);
+        controlpath!("{}: close", self.name);
         // The handle (and, for a filter, the contexts below it) closes as
         // the field drops, after this line.
     }

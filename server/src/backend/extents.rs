@@ -125,10 +125,11 @@ impl Extents {
     }
 }
 
-/// The extents of `from..end` (at least) from the layer `ctx`; the layer
-/// may describe more, up to the end of its export.
-fn fetch(ctx: &Context, from: u64, end: u64, flags: Flags) -> Result<Vec<Extent>> {
-    let mut list = Extents::new(from, ctx.get_size()?)?;
+/// The extents of `from..end` (at least) from the layer `ctx`, in a list
+/// that ends at `limit` (what the caller's own list covers, as nbdkit
+/// hands the layer the caller's list).
+fn fetch(ctx: &Context, from: u64, end: u64, limit: u64, flags: Flags) -> Result<Vec<Extent>> {
+    let mut list = Extents::new(from, limit.max(end))?;
     ctx.extents(end - from, from, flags, &mut list)?;
     if list.count() == 0 {
         return Err(Error::eio(format!(
@@ -150,7 +151,7 @@ pub fn full(ctx: &Context, count: u64, offset: u64, flags: Flags) -> Result<Exte
     let flags = flags.without(Flags::REQ_ONE);
     let mut pos = offset;
     while pos < end {
-        for e in fetch(ctx, pos, end, flags)? {
+        for e in fetch(ctx, pos, end, end, flags)? {
             out.add(e.offset, e.length, e.kind)?;
             pos = e.offset + e.length;
         }
@@ -186,7 +187,7 @@ pub fn aligned(
     let mut pos = offset;
     while pos < end {
         if i == list.len() {
-            list = fetch(ctx, pos, end, flags)?;
+            list = fetch(ctx, pos, end, out.end(), flags)?;
             i = 0;
         }
         let e = list[i];
@@ -207,7 +208,7 @@ pub fn aligned(
             i += 1;
             while reached < block_end {
                 if i == list.len() {
-                    list = fetch(ctx, reached, end, flags)?;
+                    list = fetch(ctx, reached, end, out.end(), flags)?;
                     i = 0;
                 }
                 let e = list[i];

@@ -14,7 +14,7 @@
 //! the inside out.
 
 use super::connection::Connection;
-use super::context::Context;
+use super::context::{controlpath, Context};
 use super::filter::Filter;
 use super::{ConnInfo, Error, ExportEntry, Plugin, Result, ThreadModel};
 use std::sync::{Arc, Weak};
@@ -210,7 +210,7 @@ impl Stack {
     }
 
     pub fn preconnect(&self, index: usize, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
-        log::debug!("{}: preconnect", self.names[index]);
+        controlpath!("{}: preconnect", self.names[index]);
         match self.filters.get(index) {
             Some(f) => f.preconnect(self.below(index), conn, readonly),
             None => self.plugin().preconnect(&ConnInfo::new(conn, "", readonly)),
@@ -225,7 +225,7 @@ impl Stack {
         conn: &Arc<Connection>,
         readonly: bool,
     ) -> Result<Vec<ExportEntry>> {
-        log::debug!(
+        controlpath!(
             "{}: list_exports readonly={} tls={}",
             self.names[index],
             readonly as i32,
@@ -265,7 +265,7 @@ impl Stack {
         readonly: bool,
     ) -> Result<Option<String>> {
         let name = &self.names[index];
-        log::debug!(
+        controlpath!(
             "{name}: default_export readonly={} tls={}",
             readonly as i32,
             conn.is_tls() as i32
@@ -280,7 +280,7 @@ impl Stack {
             Ok(s.filter(|s| {
                 let ok = s.len() <= MAX_NAME;
                 if !ok {
-                    log::debug!("{name}: default_export: ignoring invalid string");
+                    controlpath!("{name}: default_export: ignoring invalid string");
                 }
                 ok
             }))
@@ -297,7 +297,7 @@ impl Stack {
         export_name: &str,
     ) -> Result<Context> {
         let name = &self.names[index];
-        log::debug!(
+        controlpath!(
             "{name}: open readonly={} exportname=\"{export_name}\" tls={}",
             readonly as i32,
             conn.is_tls() as i32
@@ -323,7 +323,7 @@ impl Stack {
                 .plugin()
                 .open(&ConnInfo::new(conn, export_name, readonly))?,
         };
-        log::debug!("{name}: open returned handle {:p}", handle.debug_address());
+        controlpath!("{name}: open returned handle {:p}", handle.debug_address());
         Ok(Context::new(name.clone(), handle, readonly))
     }
 

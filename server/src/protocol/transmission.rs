@@ -167,9 +167,25 @@ fn invalid(error: u32, name: &str, what: impl std::fmt::Display) -> Invalid {
     }
 }
 
+/// The command's name in the spec, as nbdkit's "invalid request" messages
+/// give it.
+pub fn nbd_command_name(cmd: u16) -> &'static str {
+    match cmd {
+        NBD_CMD_READ => "NBD_CMD_READ",
+        NBD_CMD_WRITE => "NBD_CMD_WRITE",
+        NBD_CMD_DISC => "NBD_CMD_DISC",
+        NBD_CMD_FLUSH => "NBD_CMD_FLUSH",
+        NBD_CMD_TRIM => "NBD_CMD_TRIM",
+        NBD_CMD_CACHE => "NBD_CMD_CACHE",
+        NBD_CMD_WRITE_ZEROES => "NBD_CMD_WRITE_ZEROES",
+        NBD_CMD_BLOCK_STATUS => "NBD_CMD_BLOCK_STATUS",
+        _ => "unknown",
+    }
+}
+
 /// Check a request against the export, as nbdkit 1.32 does, in its order.
 pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
-    let name = command_name(r.cmd);
+    let name = nbd_command_name(r.cmd);
     if caps.readonly && matches!(r.cmd, NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES) {
         return Err(invalid(
             NBD_EPERM,
