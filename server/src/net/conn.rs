@@ -6,7 +6,7 @@ use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
 use crate::abi::tls::Handshake;
-use crate::backend::ConnInfo;
+use crate::backend::Connection;
 use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
@@ -38,7 +38,9 @@ pub struct Shared {
     pub waiting: AtomicU8,
     /// Log context: `plugin[N]`.
     pub ctx: String,
-    pub info: Mutex<ConnInfo>,
+    /// What the connection owns across the layers (strings handed to C,
+    /// the default export each layer named).
+    pub conn: Arc<Connection>,
     /// Write payload buffers to reuse, so a write costs neither an
     /// allocation nor zeroing its buffer before the socket fills it.
     pub spare: Mutex<Vec<Vec<u8>>>,
@@ -442,11 +444,7 @@ impl Conn {
             Ok(Handshake::Again) => Step::Want(Want::Nothing),
             Ok(Handshake::Done) => {
                 log::debug!("using TLS on this connection");
-                self.shared
-                    .info
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_tls = true;
+                self.shared.conn.set_tls();
                 let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
                 else {
                     unreachable!()
@@ -702,21 +700,19 @@ enum Step {
 pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
     let mut out = Vec::new();
     let cfg = &server.cfg;
-    let plugin = &*server.plugin;
-    let info = |name: &str| {
-        let mut i = shared.info.lock().unwrap_or_else(|p| p.into_inner());
-        i.export_name = name.to_string();
-        i.clone()
+    let stack = &*server.stack;
+    let conn = &shared.conn;
+    let readonly = cfg.readonly;
+    let close = |out| Outcome {
+        bytes: out,
+        session: None,
+        next: Next::Close,
     };
     match job {
         Job::Preconnect => {
-            if let Err(e) = plugin.preconnect(&info("")) {
+            if let Err(e) = stack.preconnect(0, conn, readonly) {
                 log_backend_error("preconnect", &e);
-                return Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Close,
-                };
+                return close(out);
             }
             let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & cfg.mask_handshake;
             out.extend_from_slice(&hs::encode_greeting(flags));
@@ -727,15 +723,11 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::Oldstyle => {
-            if let Err(e) = plugin.preconnect(&info("")) {
+            if let Err(e) = stack.preconnect(0, conn, readonly) {
                 log_backend_error("preconnect", &e);
-                return Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Close,
-                };
+                return close(out);
             }
-            match dispatch::open_export(plugin, &info(&cfg.export_name), false) {
+            match dispatch::open_export(stack, conn, readonly, &cfg.export_name, false) {
                 Ok((s, i)) => {
                     out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
                     Outcome {
@@ -746,42 +738,28 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 }
                 Err(e) => {
                     log_backend_error("open", &e);
-                    Outcome {
-                        bytes: out,
-                        session: None,
-                        next: Next::Close,
-                    }
+                    close(out)
                 }
             }
         }
-        Job::ExportName(name, nego) => match resolve_and_open(server, &name, &nego, &info) {
-            Ok((s, i)) => {
-                hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
-                Outcome {
-                    bytes: out,
-                    session: Some(s),
-                    next: Next::Transmission,
+        Job::ExportName(name, nego) => {
+            match dispatch::open_export(stack, conn, readonly, &name, nego.structured) {
+                Ok((s, i)) => {
+                    hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
+                    Outcome {
+                        bytes: out,
+                        session: Some(s),
+                        next: Next::Transmission,
+                    }
+                }
+                Err(e) => {
+                    log_backend_error("NBD_OPT_EXPORT_NAME", &e);
+                    close(out)
                 }
             }
-            Err(e) => {
-                log_backend_error("NBD_OPT_EXPORT_NAME", &e);
-                Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Close,
-                }
-            }
-        },
+        }
         Job::List(nego) => {
-            let ci = info("");
-            let listed = plugin.list_exports(&ci).and_then(|l| match l {
-                Some(l) => Ok(l),
-                None => Ok(vec![crate::backend::ExportEntry {
-                    name: plugin.default_export(&ci)?.unwrap_or_default(),
-                    description: None,
-                }]),
-            });
-            match listed {
+            match stack.list_exports(0, conn, readonly) {
                 Ok(list) => {
                     for e in list {
                         hs::encode_rep_server(&mut out, &e.name, e.description.as_deref());
@@ -800,14 +778,20 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::InfoGo { option, req, nego } => {
-            match resolve_and_open(server, &req.export_name, &nego, &info) {
+            let opened =
+                dispatch::open_export(stack, conn, readonly, &req.export_name, nego.structured);
+            match opened {
                 Ok((s, i)) => {
-                    let resolved = shared
-                        .info
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .export_name
-                        .clone();
+                    // NBD_INFO_NAME names what "" resolved to.
+                    let resolved = if req.export_name.is_empty() {
+                        stack
+                            .default_export(0, conn, readonly)
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default()
+                    } else {
+                        req.export_name.clone()
+                    };
                     encode_info(&mut out, option, &req, &i, &resolved);
                     hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
                     if option == NBD_OPT_GO {
@@ -825,7 +809,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                         }
                     } else {
                         // INFO only describes the export: close it again.
-                        drop(s);
+                        s.close();
                         Outcome {
                             bytes: out,
                             session: None,
@@ -868,30 +852,6 @@ fn encode_info(out: &mut Vec<u8>, option: u32, req: &hs::InfoRequest, i: &Export
             _ => {}
         }
     }
-}
-
-/// `""` names the default export; then open it.
-fn resolve_and_open(
-    server: &Server,
-    name: &str,
-    nego: &Nego,
-    info: &dyn Fn(&str) -> ConnInfo,
-) -> Result<(Session, ExportInfo), crate::backend::Error> {
-    let plugin = &*server.plugin;
-    let name = if name.is_empty() {
-        match plugin.default_export(&info(""))? {
-            Some(n) => n,
-            None => {
-                return Err(crate::backend::Error::new(
-                    libc::ENOENT,
-                    "no default export",
-                ));
-            }
-        }
-    } else {
-        name.to_string()
-    };
-    dispatch::open_export(plugin, &info(&name), nego.structured)
 }
 
 /// A backend error during the handshake.  An empty message means the

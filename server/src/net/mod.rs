@@ -13,7 +13,7 @@ pub mod outbox;
 pub mod stream;
 pub mod transport;
 
-use crate::backend::{ConnInfo, Plugin, ThreadModel};
+use crate::backend::{Connection, Stack, ThreadModel};
 use crate::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Job, Outcome, Phase, Shared, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -53,7 +53,8 @@ pub struct Server {
     pub inline: inline::InlinePolicy,
     /// Connections admitted and not yet closed (their export closed).
     pub open_conns: AtomicUsize,
-    pub plugin: Box<dyn Plugin>,
+    /// The filters and the plugin.
+    pub stack: Arc<Stack>,
     pub plugin_name: String,
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
@@ -63,18 +64,14 @@ pub struct Server {
 }
 
 impl Server {
-    pub fn new(
-        plugin: Box<dyn Plugin>,
-        model: ThreadModel,
-        cfg: ServeConfig,
-        workers: usize,
-    ) -> (Arc<Server>, EventsRx) {
+    pub fn new(stack: Arc<Stack>, cfg: ServeConfig, workers: usize) -> (Arc<Server>, EventsRx) {
         let (tx, rx) = unbounded();
+        let model = stack.thread_model();
         let s = Arc::new(Server {
-            inline: inline::InlinePolicy::new(inline_mode(&*plugin, model)),
+            inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
-            plugin_name: plugin.name().to_string(),
-            plugin,
+            plugin_name: stack.plugin().name().to_string(),
+            stack,
             locks: ThreadModelLocks::new(model),
             cfg,
             pool: Pool::new(workers),
@@ -104,10 +101,10 @@ impl Server {
     }
 }
 
-fn inline_mode(plugin: &dyn Plugin, model: ThreadModel) -> inline::Mode {
+fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
     if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
         inline::Mode::Never
-    } else if plugin.nonblocking() && model == ThreadModel::Parallel {
+    } else if stack.nonblocking() && model == ThreadModel::Parallel {
         inline::Mode::Always
     } else {
         inline::Mode::Adaptive
@@ -356,13 +353,7 @@ impl Loop {
         }
         let id = NEXT_CONN.fetch_add(1, Ordering::SeqCst) as u64;
         let srv = &self.server;
-        let info = ConnInfo {
-            id,
-            fd: stream.raw_fd(),
-            export_name: String::new(),
-            readonly: srv.cfg.readonly,
-            is_tls: false,
-        };
+        let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
         let outbox = {
             let (reg, fd) = (self.registry.clone(), stream.raw_fd());
             outbox::Outbox::with_hook(Box::new(move |on| {
@@ -378,7 +369,7 @@ impl Loop {
             session: OnceLock::new(),
             inflight: AtomicUsize::new(0),
             waiting: AtomicU8::new(0),
-            info: Mutex::new(info),
+            conn,
             spare: Mutex::new(Vec::new()),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
@@ -476,7 +467,7 @@ impl Loop {
             };
             if let Some(session) = sh.session.take() {
                 let _g = srv.locks.enter(&sh.req_lock);
-                crate::logging::with_context(&sh.ctx, || drop(session));
+                crate::logging::with_context(&sh.ctx, || session.close());
             }
             // Flush what the client can still take; it may be gone.
             if let Some(bye) = sh.stream.bye() {
