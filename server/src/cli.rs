@@ -12,6 +12,7 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [--filter=FILTER ...] [-f|--foreground]
        [-g|--group GROUP] [-i|--ipaddr IPADDR]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
+       [--memory-limit=SIZE]
        [-n|--newstyle] [--no-sr] [-o|--oldstyle]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
@@ -60,6 +61,9 @@ pub struct Options {
     /// `-t`: requests in flight per connection (nbdkit's threads per
     /// connection); 0 means the default.
     pub threads: usize,
+    /// `--memory-limit`: bytes requests in flight may hold server-wide
+    /// (None: derived from the machine).
+    pub memory_limit: Option<u64>,
     pub port: Option<String>,
     pub unix: Option<String>,
     pub ipaddr: Option<String>,
@@ -100,6 +104,7 @@ impl Default for Options {
             readonly: false,
             export_name: String::new(),
             threads: 0,
+            memory_limit: None,
             port: None,
             unix: None,
             ipaddr: None,
@@ -236,6 +241,7 @@ const LONG: &[(&str, bool)] = &[
     ("ipv6-only", false),
     ("log", true),
     ("mask-handshake", true),
+    ("memory-limit", true),
     ("newstyle", false),
     ("new-style", false),
     ("no-sr", false),
@@ -314,6 +320,11 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                         ))
                     })?;
                 o.mask_handshake = m as u16;
+            }
+            "memory-limit" => {
+                let m =
+                    crate::parse::size(&v()).map_err(|e| err(format!("--memory-limit: {e}")))?;
+                o.memory_limit = Some(m);
             }
             "n" | "newstyle" | "new-style" => o.oldstyle = false,
             "no-sr" | "no-structured-replies" => o.no_sr = true,

@@ -179,6 +179,11 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
     }
 }
 
+/// Reply `error` (an NBD error) to a request that is not run.
+pub fn reply_error(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32) {
+    error_reply(sink, r, caps, error, "");
+}
+
 /// Reply to a request that failed validation (the backend is not called).
 pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: &tx::Invalid) {
     if inv.error == NBD_ESHUTDOWN {
@@ -277,7 +282,7 @@ fn read_copy(
     caps: &ExportCaps,
     sink: &dyn ReplySink,
 ) -> Result<(), Error> {
-    let mut buf = take_read_buffer(r.count as usize);
+    let mut buf = take_read_buffer(r.count as usize)?;
     let data = &mut buf[..r.count as usize];
     let res = h.pread(data, r.offset, Flags::NONE);
     if res.is_ok() {
@@ -309,12 +314,19 @@ const KEEP_READ_BUFFER: usize = 4 * 1024 * 1024;
 /// before is zeroed: like nbdkit's per-thread buffer, what a plugin leaves
 /// unwritten holds this thread's earlier reads.  (A plugin's `pread` must
 /// fill the whole buffer; nbdkit-plugin(3).)
-fn take_read_buffer(len: usize) -> Vec<u8> {
+fn take_read_buffer(len: usize) -> Result<Vec<u8>, Error> {
     let mut buf = READ_BUFFER.with(|b| b.take());
     if buf.len() < len {
+        if buf.try_reserve_exact(len - buf.len()).is_err() {
+            READ_BUFFER.with(|b| b.set(buf));
+            return Err(Error::new(
+                libc::ENOMEM,
+                format!("read: cannot allocate {len} bytes"),
+            ));
+        }
         buf.resize(len, 0);
     }
-    buf
+    Ok(buf)
 }
 
 fn give_back_read_buffer(buf: Vec<u8>) {

@@ -385,6 +385,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         mask_handshake: opts.mask_handshake,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
+        memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -856,7 +856,7 @@ impl Handle for CHandle {
         }
         // Emulate by writing zeroes.
         let wflags = flags.without(Flags::MAY_TRIM).without(Flags::FAST_ZERO);
-        let zeroes = vec![0u8; ZERO_CHUNK.min((count - done) as usize)];
+        let zeroes = crate::backend::error::try_zeroed(ZERO_CHUNK.min((count - done) as usize))?;
         while done < count {
             let n = (count - done).min(zeroes.len() as u64) as usize;
             self.do_pwrite(&zeroes[..n], offset + done, wflags)?;
@@ -882,7 +882,8 @@ impl Handle for CHandle {
                 Ok(())
             }
             Support::Emulate => {
-                let mut buf = vec![0u8; count.min(ZERO_CHUNK as u64) as usize];
+                let mut buf =
+                    crate::backend::error::try_zeroed(count.min(ZERO_CHUNK as u64) as usize)?;
                 let mut done = 0u64;
                 while done < count {
                     let n = (count - done).min(buf.len() as u64) as usize;

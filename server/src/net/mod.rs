@@ -6,6 +6,7 @@
 //! asked them to (a throttled connection, a finished handshake step, a
 //! closed connection), through a channel and one `Waker`.
 
+pub mod budget;
 pub mod conn;
 pub mod inline;
 pub mod listen;
@@ -37,6 +38,8 @@ pub struct ServeConfig {
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
     pub max_inflight: usize,
+    /// `--memory-limit`: bytes requests in flight may hold (see `budget`).
+    pub memory_limit: u64,
 }
 
 enum Event {
@@ -59,6 +62,7 @@ pub struct Server {
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
+    pub budget: Arc<budget::Budget>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
@@ -73,6 +77,7 @@ impl Server {
             plugin_name: stack.plugin().name().to_string(),
             stack,
             locks: ThreadModelLocks::new(model),
+            budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
             events: tx,
@@ -163,6 +168,7 @@ pub fn serve(
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
         accept_failing: false,
+        open_at_trim: 0,
     };
     if let Some(s) = single {
         lp.admit(&poll, s);
@@ -253,7 +259,14 @@ pub fn serve(
                     lp.drive(&poll, t);
                 }
                 Event::Closed => {
-                    server.open_conns.fetch_sub(1, Ordering::SeqCst);
+                    let open = server.open_conns.fetch_sub(1, Ordering::SeqCst) - 1;
+                    // Hand what closed connections used back to the system
+                    // when all, or half of those open at the last trim,
+                    // are gone (a trim walks the whole heap: not per close).
+                    if open == 0 || open <= lp.open_at_trim / 2 {
+                        crate::abi::os::release_free_memory();
+                        lp.open_at_trim = open;
+                    }
                     if starved {
                         starved = !retry_accept(&mut lp, &poll, &listeners);
                     }
@@ -323,6 +336,9 @@ struct Loop {
     single_mode: bool,
     /// An accept error was logged and accepting has not recovered yet.
     accept_failing: bool,
+    /// Connections open when free memory was last given back (or the most
+    /// open since).
+    open_at_trim: usize,
 }
 
 impl Loop {
@@ -356,9 +372,10 @@ impl Loop {
         let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
         let outbox = {
             let (reg, fd) = (self.registry.clone(), stream.raw_fd());
-            outbox::Outbox::with_hook(Box::new(move |on| {
-                stream::watch_writable(&reg, fd, Token(token), on)
-            }))
+            outbox::Outbox::with_hook(
+                Box::new(move |on| stream::watch_writable(&reg, fd, Token(token), on)),
+                srv.budget.clone(),
+            )
         };
         let shared = Arc::new(Shared {
             token,
@@ -371,9 +388,11 @@ impl Loop {
             waiting: AtomicU8::new(0),
             conn,
             spare: Mutex::new(Vec::new()),
+            mem: Default::default(),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
-        srv.open_conns.fetch_add(1, Ordering::SeqCst);
+        let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
+        self.open_at_trim = self.open_at_trim.max(open);
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle
