@@ -156,6 +156,13 @@ unsafe extern "C" fn push(
     let io = unsafe { &mut *(ptr as *mut Io) };
     // SAFETY: as above, `data` is valid for `len` bytes.
     let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
+    // Fallible: out of memory fails this send (and the connection), never
+    // the process.
+    if io.out.try_reserve(len).is_err() {
+        // SAFETY: the session is live (it is calling us).
+        unsafe { g::gnutls_transport_set_errno(io.session, libc::ENOMEM) };
+        return -1;
+    }
     io.out.extend_from_slice(bytes);
     len as isize
 }
