@@ -162,6 +162,7 @@ ref_plugin_exists() {
 #                               is left in $SEEN.
 #   same_run LABEL SCRIPT ARGS...  the same for `nbdkit -U - ARGS --run SCRIPT`
 #                               (a fresh server per side; server messages included)
+#   same_logs LABEL N           the two servers' stderr (norm_msgs) are the same
 #   norm_log FILE               a log filter's file less the timestamps
 #   $VIEW                       nbdinfo --json (less the uri), --map, data md5
 #   $PROBE URI OP...            python3 probe-ops.py (see the file)
@@ -218,7 +219,11 @@ same_seen() {
 # the socket in a fresh directory.
 norm_msgs() {
     sed -E 's/^nbdkit: ([a-z0-9_-]+)(\.[0-9]+|\[[0-9]+\]): /nbdkit: \1[*]: /
-            s#/tmp/nbdkit[A-Za-z0-9]+/socket#SOCK#g'
+            s#/tmp/nbdkit[A-Za-z0-9]+/socket#SOCK#g; s#/tmp/nbdkit[A-Za-z0-9]+/#TMPDIR/#g'
+}
+
+same_logs() {
+    _same "$1: server messages" "$(norm_msgs <"$T/ref-$2.log")" "$(norm_msgs <"$T/ours-$2.log")"
 }
 
 same_run() {
