@@ -162,6 +162,7 @@ ref_plugin_exists() {
 #                               is left in $SEEN.
 #   same_run LABEL SCRIPT ARGS...  the same for `nbdkit -U - ARGS --run SCRIPT`
 #                               (a fresh server per side; server messages included)
+#   same_refusal LABEL ARGS...  both refuse to start with ARGS: same message, status
 #   same_logs LABEL N           the two servers' stderr (norm_msgs) are the same
 #   norm_log FILE               a log filter's file less the timestamps
 #   $VIEW                       nbdinfo --json (less the uri), --map, data md5
@@ -220,6 +221,15 @@ same_seen() {
 norm_msgs() {
     sed -E 's/^nbdkit: ([a-z0-9_-]+)(\.[0-9]+|\[[0-9]+\]): /nbdkit: \1[*]: /
             s#/tmp/nbdkit[A-Za-z0-9]+/socket#SOCK#g; s#/tmp/nbdkit[A-Za-z0-9]+/#TMPDIR/#g'
+}
+
+same_refusal() {
+    local label=$1 a b
+    shift
+    a=$("$REF_NBDKIT" -U - "$@" --run true 2>&1 | norm_msgs; echo "status ${PIPESTATUS[0]}")
+    b=$("$NBDKIT" -U - "$@" --run true 2>&1 | norm_msgs; echo "status ${PIPESTATUS[0]}")
+    grep -q '^status 0$' <<<"$a" && fail "$label: C nbdkit did not refuse: $*"
+    _same "$label: refused" "$a" "$b"
 }
 
 same_logs() {
