@@ -13,6 +13,8 @@ command -v timeout >/dev/null || need+=(coreutils)
 command -v qemu-img >/dev/null || need+=(qemu-utils)
 command -v xorriso >/dev/null || need+=(xorriso)
 [ -x /sbin/debugfs ] || need+=(e2fsprogs)
+# xz for the xz filter test (compat 810).
+dpkg-query -W -f='${Status}' xz-utils 2>/dev/null | grep -q "ok installed" || need+=(xz-utils)
 [ -e /usr/lib/llvm-14/lib/libclang.so ] || ls /usr/lib/x86_64-linux-gnu/libclang-*.so* >/dev/null 2>&1 || need+=(libclang-dev)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing: ${need[*]}"
