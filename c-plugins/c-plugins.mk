@@ -14,7 +14,21 @@ CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(patsubst %,$(CPLUG_DIR)/threads-%.so,$(CPLUG_TMS)) \
                 $(CPLUG_DIR)/extents-shapes.so $(CPLUG_DIR)/blocksize.so
 
-c-plugins: $(CPLUG_SOS) $(CPLUG_DIR)/layout-check.stamp
+# C test filters (misbehaving on purpose; compat 821-824).  Built against
+# our include/nbdkit-filter.h once it exists, Debian's until then.
+CFILT_INC    := $(if $(wildcard include/nbdkit-filter.h),-I include,)
+CFILT_CFLAGS := $(filter-out -I include,$(CPLUG_CFLAGS)) $(CFILT_INC)
+CFILT_SOS    := $(patsubst %,$(CPLUG_DIR)/filter-%.so,fail badextents background version)
+
+c-plugins: $(CPLUG_SOS) $(CFILT_SOS) $(CPLUG_DIR)/filter-api5.so $(CPLUG_DIR)/layout-check.stamp
+
+$(CFILT_SOS): $(CPLUG_DIR)/%.so: c-plugins/%.c $(CPLUG_HDRS)
+	@mkdir -p $(CPLUG_DIR)
+	$(CPLUG_CC) $(CFILT_CFLAGS) $< -o $@ -lpthread
+
+$(CPLUG_DIR)/filter-api5.so: c-plugins/filter-version.c $(CPLUG_HDRS)
+	@mkdir -p $(CPLUG_DIR)
+	$(CPLUG_CC) $(CFILT_CFLAGS) -DOTHER_API $< -o $@
 
 $(CPLUG_DIR)/%.so: c-plugins/%.c $(CPLUG_HDRS)
 	@mkdir -p $(CPLUG_DIR)

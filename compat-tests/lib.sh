@@ -140,6 +140,9 @@ stop_server() {
     SERVER_PID[$name]=
 }
 
+# The server under test is the reference itself (NBDKIT=/usr/bin/nbdkit).
+is_reference() { [ "$(realpath "$NBDKIT")" = "$(realpath "$REF_NBDKIT")" ]; }
+
 server_alive() { kill -0 "${SERVER_PID[$1]}" 2>/dev/null; }
 
 # A plugin .so of the reference, for comparing it to our built-in.

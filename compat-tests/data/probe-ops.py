@@ -41,7 +41,11 @@ h = nbd.NBD()
 # what is compared is the server's answer, not libnbd's checks.
 h.set_strict_mode(0)
 h.add_meta_context("base:allocation")
-h.connect_uri(sys.argv[1])
+try:
+    h.connect_uri(sys.argv[1])
+except nbd.Error as e:
+    print("connect errno", e.errno)
+    sys.exit(1)
 
 
 def run(op):
