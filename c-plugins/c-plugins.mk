@@ -20,7 +20,8 @@ CFILT_INC    := $(if $(wildcard include/nbdkit-filter.h),-I include,)
 CFILT_CFLAGS := $(filter-out -I include,$(CPLUG_CFLAGS)) $(CFILT_INC)
 CFILT_SOS    := $(patsubst %,$(CPLUG_DIR)/filter-%.so,fail badextents background version)
 
-c-plugins: $(CPLUG_SOS) $(CFILT_SOS) $(CPLUG_DIR)/filter-api5.so $(CPLUG_DIR)/layout-check.stamp
+c-plugins: $(CPLUG_SOS) $(CFILT_SOS) $(CPLUG_DIR)/filter-api5.so $(CPLUG_DIR)/layout-check.stamp \
+           $(CPLUG_DIR)/filter-layout-check.stamp
 
 $(CFILT_SOS): $(CPLUG_DIR)/%.so: c-plugins/%.c $(CPLUG_HDRS)
 	@mkdir -p $(CPLUG_DIR)
@@ -64,6 +65,21 @@ $(CPLUG_DIR)/layout-check.stamp: c-plugins/layout.c $(CPLUG_HDRS)
 	else echo "layout: Debian's nbdkit headers not installed, skipped"; fi
 	@touch $@
 
-# Regenerate the committed bindgen output (server/src/abi/bindings.rs).
+# Regenerate the committed bindgen output (server/src/abi/bindings.rs, and
+# gnutls_bindings.rs for the TLS transport).
 bindings:
 	bash c-plugins/gen-bindings.sh server/src/abi/bindings.rs
+	bash scripts/gen-gnutls-bindings.sh server/src/abi/gnutls_bindings.rs
+
+# The same for struct nbdkit_filter and struct nbdkit_next_ops.
+$(CPLUG_DIR)/filter-layout-check.stamp: c-plugins/filter-layout.c $(CPLUG_HDRS)
+	@mkdir -p $(CPLUG_DIR)
+	$(CPLUG_CC) -Wall -I include $< -o $(CPLUG_DIR)/filter-layout-ours
+	$(CPLUG_DIR)/filter-layout-ours > $(CPLUG_DIR)/filter-layout-ours.txt
+	@if [ -e /usr/include/nbdkit-filter.h ]; then \
+	  $(CPLUG_CC) -Wall -I /usr/include $< -o $(CPLUG_DIR)/filter-layout-debian && \
+	  $(CPLUG_DIR)/filter-layout-debian > $(CPLUG_DIR)/filter-layout-debian.txt && \
+	  diff -u $(CPLUG_DIR)/filter-layout-debian.txt $(CPLUG_DIR)/filter-layout-ours.txt && \
+	  echo "layout: struct nbdkit_filter and nbdkit_next_ops match Debian's headers"; \
+	else echo "layout: Debian's nbdkit headers not installed, skipped"; fi
+	@touch $@

@@ -12,6 +12,7 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [--filter=FILTER ...] [-f|--foreground]
        [-g|--group GROUP] [-i|--ipaddr IPADDR]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
+       [--memory-limit=SIZE]
        [-n|--newstyle] [--no-sr] [-o|--oldstyle]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
@@ -60,6 +61,9 @@ pub struct Options {
     /// `-t`: requests in flight per connection (nbdkit's threads per
     /// connection); 0 means the default.
     pub threads: usize,
+    /// `--memory-limit`: bytes requests in flight may hold server-wide
+    /// (None: derived from the machine).
+    pub memory_limit: Option<u64>,
     pub port: Option<String>,
     pub unix: Option<String>,
     pub ipaddr: Option<String>,
@@ -78,7 +82,11 @@ pub struct Options {
     /// `-D NAME.FLAG=N`.
     pub debug_flags: Vec<DebugFlag>,
     pub log: LogTo,
-    pub tls: String,
+    /// `--tls`: None when not given (TLS is then on if certificates load).
+    pub tls: Option<crate::protocol::negotiate::TlsMode>,
+    pub tls_certificates: Option<String>,
+    pub tls_psk: Option<String>,
+    pub tls_verify_peer: bool,
     pub user: Option<String>,
     pub group: Option<String>,
     pub plugin: Option<String>,
@@ -96,6 +104,7 @@ impl Default for Options {
             readonly: false,
             export_name: String::new(),
             threads: 0,
+            memory_limit: None,
             port: None,
             unix: None,
             ipaddr: None,
@@ -113,7 +122,10 @@ impl Default for Options {
             filters: Vec::new(),
             debug_flags: Vec::new(),
             log: LogTo::Stderr,
-            tls: "off".into(),
+            tls: None,
+            tls_certificates: None,
+            tls_psk: None,
+            tls_verify_peer: false,
             user: None,
             group: None,
             plugin: None,
@@ -196,6 +208,20 @@ pub fn parse_c_int(s: &str) -> Option<i32> {
     i32::try_from(if neg { -v } else { v }).ok()
 }
 
+/// `path` made absolute against the current directory, as nbdkit does for
+/// the paths it uses after forking (which changes to `/`): the directory
+/// prepended, nothing resolved.
+fn absolute(path: &str) -> Result<String, CliError> {
+    if path.starts_with('/') {
+        return Ok(path.to_string());
+    }
+    if path.is_empty() {
+        return Err(err("cannot convert null or empty path to an absolute path"));
+    }
+    let cwd = std::env::current_dir().map_err(|e| err(format!("getcwd: {e}")))?;
+    Ok(format!("{}/{path}", cwd.display()))
+}
+
 /// Long options: name, whether it takes an argument.
 const LONG: &[(&str, bool)] = &[
     ("debug", true),
@@ -215,6 +241,7 @@ const LONG: &[(&str, bool)] = &[
     ("ipv6-only", false),
     ("log", true),
     ("mask-handshake", true),
+    ("memory-limit", true),
     ("newstyle", false),
     ("new-style", false),
     ("no-sr", false),
@@ -294,10 +321,15 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                     })?;
                 o.mask_handshake = m as u16;
             }
+            "memory-limit" => {
+                let m =
+                    crate::parse::size(&v()).map_err(|e| err(format!("--memory-limit: {e}")))?;
+                o.memory_limit = Some(m);
+            }
             "n" | "newstyle" | "new-style" => o.oldstyle = false,
             "no-sr" | "no-structured-replies" => o.no_sr = true,
             "o" | "oldstyle" | "old-style" => o.oldstyle = true,
-            "P" | "pidfile" | "pid-file" => o.pidfile = Some(v()),
+            "P" | "pidfile" | "pid-file" => o.pidfile = Some(absolute(&v())?),
             "p" | "port" => o.port = Some(v()),
             "r" | "readonly" | "read-only" => o.readonly = true,
             "run" => {
@@ -314,17 +346,21 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
                 o.threads = t as usize;
             }
             "tls" => {
+                use crate::protocol::negotiate::TlsMode;
                 let t = v();
-                match t.as_str() {
-                    "off" | "no" | "false" | "0" => o.tls = "off".into(),
-                    "on" | "require" | "yes" | "true" | "1" | "required" | "force" => {
-                        return Err(err("TLS is not supported by this build of nbdkit"))
-                    }
-                    _ => return Err(err(format!("--tls flag must be off|on|require"))),
-                }
+                o.tls = Some(match t.to_ascii_lowercase().as_str() {
+                    "require" | "required" | "force" => TlsMode::Require,
+                    _ => match crate::parse::boolean(&t).map_err(err)? {
+                        true => TlsMode::On,
+                        false => TlsMode::Off,
+                    },
+                });
             }
-            "tls-certificates" | "tls-psk" | "tls-verify-peer" => {}
-            "U" | "unix" => o.unix = Some(v()),
+            "tls-certificates" => o.tls_certificates = Some(v()),
+            "tls-psk" => o.tls_psk = Some(v()),
+            "tls-verify-peer" => o.tls_verify_peer = true,
+            "U" | "unix" if v() == "-" => o.unix = Some(v()),
+            "U" | "unix" => o.unix = Some(absolute(&v())?),
             "u" | "user" => o.user = Some(v()),
             "v" | "verbose" => o.verbose = true,
             "V" | "version" => o.mode = Mode::Version,

@@ -15,8 +15,9 @@ mod net;
 mod parse;
 mod pool;
 mod protocol;
+mod tls;
 
-use backend::{Plugin, ThreadModel};
+use backend::{Layers, Stack};
 use cli::{Mode, Options};
 use std::io::Write;
 use std::process::exit;
@@ -51,7 +52,7 @@ fn main() {
     logging::init(opts.verbose, opts.log == cli::LogTo::Null);
 
     match opts.mode {
-        Mode::Version => {
+        Mode::Version if opts.plugin.is_none() => {
             println!("nbdkit {}", cli::VERSION);
             return;
         }
@@ -65,15 +66,12 @@ fn main() {
         }
         _ => {}
     }
-    if !opts.filters.is_empty() {
-        die(format!(
-            "--filter={}: filters are not supported yet",
-            opts.filters[0]
-        ));
+    // Before the plugin loads, as nbdkit does (its errors come first).
+    if matches!(opts.mode, Mode::Serve) {
+        tls::setup(&opts);
     }
-
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
-    let mut plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
+    let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or
         // the plugin path).
@@ -92,11 +90,47 @@ fn main() {
             .map(|d| format!(": {d}"))
             .unwrap_or_default()
     );
+    // As nbdkit: the last --filter is loaded first (it is the innermost).
+    let mut filters = Vec::with_capacity(opts.filters.len());
+    for name in opts.filters.iter().rev() {
+        match backend::registry::load_filter(name, &opts.debug_flags) {
+            Ok(f) => filters.push(f),
+            Err(e) => {
+                eprintln!("nbdkit: {e}");
+                exit(1)
+            }
+        }
+    }
+    filters.reverse();
+    let mut layers = Layers { filters, plugin };
+
+    if opts.mode == Mode::Version {
+        println!("nbdkit {}", cli::VERSION);
+        for f in &layers.filters {
+            println!("{} {}", f.name(), f.version().unwrap_or(""));
+        }
+        let p = &layers.plugin;
+        match p.version() {
+            Some(v) => println!("{} {v}", p.name()),
+            None => println!("{}", p.name()),
+        }
+        return;
+    }
     if opts.mode == Mode::Help {
         print!("{}", cli::USAGE);
+        for f in &layers.filters {
+            match f.longname() {
+                Some(l) => println!("\nfilter: {} ({l})", f.name()),
+                None => println!("\nfilter: {}", f.name()),
+            }
+            println!("({})", f.path());
+            if let Some(h) = f.config_help() {
+                println!("{h}");
+            }
+        }
         let path = backend::registry::plugin_path(&plugin_arg);
-        println!("\nplugin: {}\n({})", plugin.name(), path.display());
-        if let Some(h) = plugin.config_help() {
+        println!("\nplugin: {}\n({})", layers.plugin.name(), path.display());
+        if let Some(h) = layers.plugin.config_help() {
             println!("{h}");
         }
         return;
@@ -105,27 +139,36 @@ fn main() {
         // The parameters first (a language plugin loads its script in
         // .config, and the script may choose the thread model), but not
         // .config_complete, so missing required parameters are fine.
-        config_params(&mut *plugin, &opts);
-        dump_plugin(&*plugin, &plugin_arg);
+        config_params(&mut layers, &opts);
+        dump_plugin(&layers, &plugin_arg);
         return;
     }
 
     lifecycle::set_stdio_safe(!opts.single);
-    configure(&mut *plugin, &opts);
-    if let Err(e) = plugin.get_ready() {
+    configure(&mut layers, &opts);
+    let model = match layers.thread_model() {
+        Ok(m) => m,
+        Err(e) => {
+            if !e.msg.is_empty() {
+                eprintln!("nbdkit: error: {e}");
+            }
+            exit(1)
+        }
+    };
+    log::debug!("using thread model: {}", model.name());
+    if let Err(e) = layers.get_ready(model) {
         // An empty message: the plugin reported it with nbdkit_error.
         if e.msg.is_empty() {
             exit(1)
         }
-        die(format!("{}: get_ready: {e}", plugin.name()))
+        die(format!("{}: get_ready: {e}", layers.plugin.name()))
     }
-    let model = plugin.thread_model().min(plugin.max_thread_model());
-    exit(run(plugin, model, &opts));
+    exit(run(Stack::new(layers, model), &opts));
 }
 
-fn configure(plugin: &mut dyn Plugin, opts: &Options) {
-    config_params(plugin, opts);
-    if let Err(e) = plugin.config_complete() {
+fn configure(layers: &mut Layers, opts: &Options) {
+    config_params(layers, opts);
+    if let Err(e) = layers.config_complete() {
         if e.msg.is_empty() {
             exit(1)
         }
@@ -133,15 +176,20 @@ fn configure(plugin: &mut dyn Plugin, opts: &Options) {
     }
 }
 
-/// `.config` for every parameter, in command-line order.
-fn config_params(plugin: &mut dyn Plugin, opts: &Options) {
+/// `.config` for every parameter, in command-line order, through the
+/// filters to the plugin.
+fn config_params(layers: &mut Layers, opts: &Options) {
     for (k, v) in &opts.params {
         let key = match k {
             Some(k) => k.clone(),
             // Language plugins take their script as a bare parameter.
-            None => plugin.magic_config_key().unwrap_or("script").to_string(),
+            None => layers
+                .plugin
+                .magic_config_key()
+                .unwrap_or("script")
+                .to_string(),
         };
-        if let Err(e) = plugin.config(&key, v) {
+        if let Err(e) = layers.config(&key, v) {
             if e.msg.is_empty() {
                 exit(1)
             }
@@ -196,10 +244,11 @@ fn bind(opts: &Options) -> Bound {
             exit(1)
         });
         let uri = if opts.export_name.is_empty() {
-            format!("nbd+unix://?socket={}", uri_quote(&p))
+            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(&p))
         } else {
             format!(
-                "nbd+unix:///{}?socket={}",
+                "{}+unix:///{}?socket={}",
+                tls::uri_scheme(),
                 uri_quote(&opts.export_name),
                 uri_quote(&p)
             )
@@ -226,7 +275,7 @@ fn bind(opts: &Options) -> Bound {
     } else {
         host
     };
-    let base = format!("nbd://{host}:{port}");
+    let base = format!("{}://{host}:{port}", tls::uri_scheme());
     let uri = if opts.export_name.is_empty() {
         base
     } else {
@@ -241,7 +290,7 @@ fn bind(opts: &Options) -> Bound {
     }
 }
 
-fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
+fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     if opts.exit_with_parent {
         if let Err(e) = abi::os::exit_with_parent() {
             die(format!("--exit-with-parent: {e}"))
@@ -267,7 +316,6 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     }
 
     // Fork only when not captive (--run), not -s, and not -f.
-    let mut plugin = plugin;
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
         match abi::os::daemonize() {
@@ -284,12 +332,12 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     if let Some(d) = daemon {
         d.ready();
     }
-    if let Err(e) = plugin.after_fork() {
+    if let Err(e) = stack.after_fork() {
         // An empty message: the plugin reported it with nbdkit_error.
         if e.msg.is_empty() {
             exit(1)
         }
-        die(format!("{}: after_fork: {e}", plugin.name()))
+        die(format!("{}: after_fork: {e}", stack.plugin().name()))
     }
 
     // Captive mode: run the command, and exit with its status.
@@ -305,6 +353,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
             ("port", &b.port),
             ("unixsocket", &b.unixsocket),
             ("exportname", &opts.export_name),
+            ("tls", &tls::run_variable().to_string()),
         ] {
             script.push_str(&format!("{var}={}\n", sh_quote(val)));
         }
@@ -332,9 +381,11 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         readonly: opts.readonly,
         export_name: opts.export_name.clone(),
         no_sr: opts.no_sr,
+        tls: tls::mode(),
         mask_handshake: opts.mask_handshake,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
+        memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -344,7 +395,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         Some(b) => (b.listeners, b.tmpdir, b.unixsocket),
         None => (Vec::new(), None, String::new()),
     };
-    let (server, rx) = net::Server::new(plugin, model, cfg, workers);
+    let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
     if let Err(e) = served {
         log::error!("event loop: {e}");
@@ -359,10 +410,15 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     match std::sync::Arc::try_unwrap(server) {
-        Ok(mut srv) => {
-            srv.plugin.cleanup();
-            // Dropping the plugin unloads it.
+        Ok(srv) => {
             drop(srv);
+            stack.cleanup();
+            // Dropping the last reference unloads the plugin and filters.
+            if std::sync::Arc::strong_count(&stack) == 1 {
+                drop(stack);
+            } else {
+                log::debug!("contexts still open at exit; skipping unload");
+            }
         }
         Err(_) => log::debug!("workers still hold the server at exit; skipping unload"),
     }
@@ -395,13 +451,14 @@ fn dump_config() {
         "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
          host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\nname=nbdkit\n\
          plugindir={pd}\nroot_tls_certificates_dir=/etc/pki/nbdkit\nsbindir={dir}\nselinux=no\n\
-         sysconfdir=/etc\ntls=no\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
+         sysconfdir=/etc\ntls=yes\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
         std::env::consts::ARCH,
         v = cli::VERSION
     );
 }
 
-fn dump_plugin(p: &dyn Plugin, arg: &str) {
+fn dump_plugin(layers: &Layers, arg: &str) {
+    let p = &*layers.plugin;
     let mut o = std::io::stdout().lock();
     let path = backend::registry::plugin_path(arg);
     let path = std::fs::canonicalize(&path).unwrap_or(path);
@@ -413,11 +470,11 @@ fn dump_plugin(p: &dyn Plugin, arg: &str) {
     let (api, size) = p.dump_abi();
     let _ = writeln!(o, "api_version={api}\nstruct_size={size}");
     let _ = writeln!(o, "max_thread_model={}", p.max_thread_model().name());
-    let _ = writeln!(
-        o,
-        "thread_model={}",
-        p.thread_model().min(p.max_thread_model()).name()
-    );
+    // The model the server would run with: the filters may narrow it.
+    let model = layers
+        .thread_model()
+        .unwrap_or_else(|_| p.thread_model().min(p.max_thread_model()));
+    let _ = writeln!(o, "thread_model={}", model.name());
     let _ = writeln!(o, "errno_is_preserved={}", p.errno_is_preserved() as i32);
     if let Some(m) = p.magic_config_key() {
         let _ = writeln!(o, "magic_config_key={m}");

@@ -6,8 +6,12 @@
 pub mod bindings;
 pub mod context;
 pub mod exports;
+pub mod filter;
+#[allow(clippy::all)]
+pub mod gnutls_bindings;
 pub mod os;
 pub mod plugin;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -6,13 +6,15 @@
 //! asked them to (a throttled connection, a finished handshake step, a
 //! closed connection), through a channel and one `Waker`.
 
+pub mod budget;
 pub mod conn;
 pub mod inline;
 pub mod listen;
 pub mod outbox;
 pub mod stream;
+pub mod transport;
 
-use crate::backend::{ConnInfo, Plugin, ThreadModel};
+use crate::backend::{Connection, Stack, ThreadModel};
 use crate::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Job, Outcome, Phase, Shared, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -30,10 +32,14 @@ pub struct ServeConfig {
     pub readonly: bool,
     pub export_name: String,
     pub no_sr: bool,
+    /// `--tls`: what option negotiation offers and requires.
+    pub tls: crate::protocol::negotiate::TlsMode,
     pub mask_handshake: u16,
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
     pub max_inflight: usize,
+    /// `--memory-limit`: bytes requests in flight may hold (see `budget`).
+    pub memory_limit: u64,
 }
 
 enum Event {
@@ -50,29 +56,28 @@ pub struct Server {
     pub inline: inline::InlinePolicy,
     /// Connections admitted and not yet closed (their export closed).
     pub open_conns: AtomicUsize,
-    pub plugin: Box<dyn Plugin>,
+    /// The filters and the plugin.
+    pub stack: Arc<Stack>,
     pub plugin_name: String,
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
+    pub budget: Arc<budget::Budget>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
 
 impl Server {
-    pub fn new(
-        plugin: Box<dyn Plugin>,
-        model: ThreadModel,
-        cfg: ServeConfig,
-        workers: usize,
-    ) -> (Arc<Server>, EventsRx) {
+    pub fn new(stack: Arc<Stack>, cfg: ServeConfig, workers: usize) -> (Arc<Server>, EventsRx) {
         let (tx, rx) = unbounded();
+        let model = stack.thread_model();
         let s = Arc::new(Server {
-            inline: inline::InlinePolicy::new(inline_mode(&*plugin, model)),
+            inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
-            plugin_name: plugin.name().to_string(),
-            plugin,
+            plugin_name: stack.plugin().name().to_string(),
+            stack,
             locks: ThreadModelLocks::new(model),
+            budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
             events: tx,
@@ -88,15 +93,23 @@ impl Server {
         }
     }
 
+    /// What option negotiation needs to know of the settings.
+    pub fn policy(&self) -> crate::protocol::negotiate::Policy {
+        crate::protocol::negotiate::Policy {
+            tls: self.cfg.tls,
+            no_sr: self.cfg.no_sr,
+        }
+    }
+
     pub fn resume(&self, token: usize) {
         self.notify(Event::Resume(token));
     }
 }
 
-fn inline_mode(plugin: &dyn Plugin, model: ThreadModel) -> inline::Mode {
+fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
     if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
         inline::Mode::Never
-    } else if plugin.nonblocking() && model == ThreadModel::Parallel {
+    } else if stack.nonblocking() && model == ThreadModel::Parallel {
         inline::Mode::Always
     } else {
         inline::Mode::Adaptive
@@ -151,6 +164,8 @@ pub fn serve(
         queued: VecDeque::new(),
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
+        accept_failing: false,
+        open_at_trim: 0,
     };
     if let Some(s) = single {
         lp.admit(&poll, s);
@@ -158,6 +173,8 @@ pub fn serve(
 
     let mut events = Events::with_capacity(1024);
     let mut stopping = false;
+    // An accept failed for want of descriptors or memory.
+    let mut starved = false;
     loop {
         if crate::lifecycle::shutdown_requested() && !stopping {
             stopping = true;
@@ -181,11 +198,20 @@ pub fn serve(
         if lp.single_mode && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        if let Err(e) = poll.poll(&mut events, None) {
+        // Out of descriptors, the listeners' queues are retried when a
+        // connection closes (its descriptor is free then) and, in case
+        // something else frees one, after a pause: never in a tight loop,
+        // and never only when yet another client connects (the listeners
+        // are edge-triggered: clients already queued raise no new edge).
+        let timeout = starved.then_some(ACCEPT_RETRY);
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
+        }
+        if starved && events.is_empty() {
+            starved = !retry_accept(&mut lp, &poll, &listeners);
         }
         for ev in events.iter() {
             match ev.token() {
@@ -197,17 +223,11 @@ pub fn serve(
                     }
                     crate::lifecycle::request_shutdown();
                 }
-                Token(i) if i < listeners.len() => loop {
-                    match listeners[i].accept() {
-                        Ok(s) => lp.admit(&poll, s),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            log::error!("accept: {e}");
-                            break;
-                        }
+                Token(i) if i < listeners.len() => {
+                    if !accept_all(&mut lp, &poll, &listeners[i]) {
+                        starved = true;
                     }
-                },
+                }
                 Token(t) => {
                     if let Some(c) = lp.conns.get_mut(&t) {
                         if ev.is_read_closed() || ev.is_error() {
@@ -236,7 +256,17 @@ pub fn serve(
                     lp.drive(&poll, t);
                 }
                 Event::Closed => {
-                    server.open_conns.fetch_sub(1, Ordering::SeqCst);
+                    let open = server.open_conns.fetch_sub(1, Ordering::SeqCst) - 1;
+                    // Hand what closed connections used back to the system
+                    // when all, or half of those open at the last trim,
+                    // are gone (a trim walks the whole heap: not per close).
+                    if open == 0 || open <= lp.open_at_trim / 2 {
+                        crate::abi::os::release_free_memory();
+                        lp.open_at_trim = open;
+                    }
+                    if starved {
+                        starved = !retry_accept(&mut lp, &poll, &listeners);
+                    }
                     while lp.can_admit() {
                         match lp.queued.pop_front() {
                             Some(s) => lp.admit(&poll, s),
@@ -249,6 +279,49 @@ pub fn serve(
     }
 }
 
+/// How long the loop waits before trying again to accept after running
+/// out of descriptors, when no connection closed meanwhile.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Accept every connection queued on `l`.  False when accepting stopped
+/// for want of resources (descriptors, memory) with clients still queued.
+fn accept_all(lp: &mut Loop, poll: &Poll, l: &Listener) -> bool {
+    loop {
+        match l.accept() {
+            Ok(s) => lp.admit(poll, s),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A client that gave up while queued: the next may be fine.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            Err(e) => {
+                let starved = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                // One line per episode, not per retry.
+                if !lp.accept_failing {
+                    log::error!("accept: {}", crate::net::listen::strerror(&e));
+                    lp.accept_failing = true;
+                }
+                return !starved;
+            }
+        }
+    }
+}
+
+/// Accept on every listener after a resource shortage.  True once every
+/// queue is drained.
+fn retry_accept(lp: &mut Loop, poll: &Poll, listeners: &[Listener]) -> bool {
+    let mut all = true;
+    for l in listeners {
+        all &= accept_all(lp, poll, l);
+    }
+    if all {
+        lp.accept_failing = false;
+    }
+    all
+}
+
 struct Loop {
     server: Arc<Server>,
     /// For workers to ask for writable events on a connection.
@@ -258,6 +331,11 @@ struct Loop {
     queued: VecDeque<Stream>,
     next_token: usize,
     single_mode: bool,
+    /// An accept error was logged and accepting has not recovered yet.
+    accept_failing: bool,
+    /// Connections open when free memory was last given back (or the most
+    /// open since).
+    open_at_trim: usize,
 }
 
 impl Loop {
@@ -288,33 +366,30 @@ impl Loop {
         }
         let id = NEXT_CONN.fetch_add(1, Ordering::SeqCst) as u64;
         let srv = &self.server;
-        let info = ConnInfo {
-            id,
-            fd: stream.raw_fd(),
-            export_name: String::new(),
-            readonly: srv.cfg.readonly,
-            is_tls: false,
-        };
+        let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
         let outbox = {
             let (reg, fd) = (self.registry.clone(), stream.raw_fd());
-            outbox::Outbox::with_hook(Box::new(move |on| {
-                stream::watch_writable(&reg, fd, Token(token), on)
-            }))
+            outbox::Outbox::with_hook(
+                Box::new(move |on| stream::watch_writable(&reg, fd, Token(token), on)),
+                srv.budget.clone(),
+            )
         };
         let shared = Arc::new(Shared {
             token,
             ctx: format!("{}[{}]", srv.plugin_name, id),
-            stream,
+            stream: transport::Transport::new(stream),
             outbox,
             req_lock: Mutex::new(()),
             session: OnceLock::new(),
             inflight: AtomicUsize::new(0),
             waiting: AtomicU8::new(0),
-            info: Mutex::new(info),
+            conn,
             spare: Mutex::new(Vec::new()),
+            mem: Default::default(),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
-        srv.open_conns.fetch_add(1, Ordering::SeqCst);
+        let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
+        self.open_at_trim = self.open_at_trim.max(open);
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle
@@ -345,7 +420,10 @@ impl Loop {
             return;
         };
         if crate::lifecycle::shutdown_requested()
-            && matches!(c.phase, Phase::ClientFlags | Phase::Options(_))
+            && matches!(
+                c.phase,
+                Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
+            )
         {
             c.phase = Phase::Closing;
         }
@@ -405,12 +483,18 @@ impl Loop {
             };
             if let Some(session) = sh.session.take() {
                 let _g = srv.locks.enter(&sh.req_lock);
-                crate::logging::with_context(&sh.ctx, || drop(session));
+                crate::logging::with_context(&sh.ctx, || session.close());
             }
             // Flush what the client can still take; it may be gone.
+            if let Some(bye) = sh.stream.bye() {
+                let _ = sh.outbox.send_raw(&sh.stream, &bye);
+            }
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();
             log::debug!("connection closed");
+            // Close the socket before telling the loop, which may be
+            // waiting for a free descriptor to accept the next client.
+            drop(shared);
             srv.notify(Event::Closed);
         }));
     }
