@@ -10,7 +10,7 @@ static struct nbdkit_filter filter = {
   .longname = "built for another nbdkit",
 };
 
-NBDKIT_DLL_PUBLIC struct nbdkit_filter *
+struct nbdkit_filter *
 filter_init (void)
 {
 #ifdef OTHER_API

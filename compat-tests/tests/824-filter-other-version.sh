@@ -9,12 +9,12 @@ need_filters
 [ -e "$C_PLUGINS/filter-version.so" ] || skip "C test filters not built"
 
 for f in "$C_PLUGINS/filter-version.so" "$C_PLUGINS/filter-api5.so" nosuch "$T/nosuch.so"; do
-    for extra in "1M --run true" "--version" "--dump-plugin"; do
+    for extra in "-U - memory 1M --run true" "memory --version" "memory --dump-plugin"; do
         # shellcheck disable=SC2086
-        a=$("$REF_NBDKIT" -U - --filter="$f" memory $extra 2>&1; echo "status $?")
+        a=$("$REF_NBDKIT" --filter="$f" $extra 2>&1; echo "status $?")
         # shellcheck disable=SC2086
-        b=$("$NBDKIT" -U - --filter="$f" memory $extra 2>&1; echo "status $?")
-        _same "--filter=$(basename "$f") memory $extra" "$a" "$b"
+        b=$("$NBDKIT" --filter="$f" $extra 2>&1; echo "status $?")
+        _same "--filter=$(basename "$f") $extra" "$a" "$b"
         expect_match "refused" "status 1" "$b"
     done
 done
