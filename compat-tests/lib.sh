@@ -167,6 +167,11 @@ ref_plugin_exists() {
 #                               (a fresh server per side; server messages included)
 #   same_refusal LABEL ARGS...  both refuse to start with ARGS: same message, status
 #   same_logs LABEL N           the two servers' stderr (norm_msgs) are the same
+#   logged_pair LABEL VIEW ARGS...  the usual filter check: pair $((n + 1)) with
+#                               the log filter's logfile=flog-SIDE-N (ARGS must
+#                               include --filter=log), the VIEW script, then $ops
+#                               through $PROBE, then the logs compared; leaves
+#                               $VIEWED and $PROBED, and n incremented
 #   norm_log FILE               a log filter's file less the timestamps
 #   $VIEW                       nbdinfo --json (less the uri), --map, data md5
 #   $PROBE URI OP...            python3 probe-ops.py (see the file)
@@ -182,6 +187,19 @@ need_filters() {
     for f in "$@"; do
         [ -e "$FILTERDIR/nbdkit-$f-filter.so" ] || skip "Debian's $f filter not installed"
     done
+}
+
+logged_pair() {
+    local label=$1 view=$2
+    shift 2
+    n=$((n + 1))
+    start_pair $n "$@" logfile="$T/flog-@SIDE@-$n"
+    same_seen "$label: view" $n "$view"
+    VIEWED=$SEEN
+    same_seen "$label: requests" $n "\$PROBE \"\$uri\" $ops"
+    PROBED=$SEEN
+    stop_pair $n
+    _same "$label: requests seen below" "$(norm_log "$T/flog-ref-$n")" "$(norm_log "$T/flog-ours-$n")"
 }
 
 norm_log() { sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ //' "$1"; }

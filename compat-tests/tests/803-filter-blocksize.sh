@@ -8,17 +8,7 @@ need_filters blocksize blocksize-policy log
 
 ops="r:1:10 r:4095:2 w:5000:20000:3 r:0:32k z:1:100k:fua t:1:9000 b:0:1M c:0:100 f r:0:64k w:65535:3:7"
 n=0
-check() {               # check LABEL ARGS...
-    local label=$1
-    shift
-    n=$((n + 1))
-    start_pair $n "$@" logfile="$T/flog-@SIDE@-$n"
-    same_seen "$label: view" $n "$VIEW"
-    same_seen "$label: requests" $n "\$PROBE \"\$uri\" $ops"
-    PROBED=$SEEN
-    stop_pair $n
-    _same "$label: requests seen below" "$(norm_log flog-ref-$n)" "$(norm_log flog-ours-$n)"
-}
+check() { logged_pair "$1" "$VIEW" "${@:2}"; }
 check "blocksize minblock=4k maxdata=8k" \
     --filter=blocksize --filter=log memory 1M minblock=4k maxdata=8k
 expect_match "an unaligned read becomes aligned below" "Read id=1 offset=0x0 count=0x1000" "$SEEN"

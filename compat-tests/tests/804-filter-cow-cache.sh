@@ -11,16 +11,9 @@ truncate -s 2M orig
 ops="r:0:4k w:1000:5000:1 r:0:8k z:64k:64k t:128k:64k r:60k:80k b:0:2M f c:1M:64k r:1M:64k w:2097151:1:2 b:0:2M:reqone"
 n=0
 check() {               # check LABEL ARGS...: also compares each side's file
-    local label=$1
-    shift
-    n=$((n + 1))
-    cp orig "img-ref-$n"; cp orig "img-ours-$n"
-    start_pair $n "$@" logfile="$T/flog-@SIDE@-$n"
-    same_seen "$label: requests" $n "\$PROBE \"\$uri\" $ops"
-    same_seen "$label: view" $n "$VIEW"
-    stop_pair $n
-    _same "$label: requests seen by the plugin" "$(norm_log flog-ref-$n)" "$(norm_log flog-ours-$n)"
-    _same "$label: the file afterwards" "$(md5sum <img-ref-$n)" "$(md5sum <img-ours-$n)"
+    cp orig "img-ref-$((n + 1))"; cp orig "img-ours-$((n + 1))"
+    logged_pair "$1" "$VIEW" "${@:2}"
+    _same "$1: the file afterwards" "$(md5sum <img-ref-$n)" "$(md5sum <img-ours-$n)"
 }
 img() { echo "$T/img-@SIDE@-$((n + 1))"; }
 
