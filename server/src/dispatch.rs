@@ -74,7 +74,7 @@ pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
     readonly: bool,
-    export_name: &str,
+    export_name: &[u8],
     structured: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
