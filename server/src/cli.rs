@@ -5,6 +5,10 @@ use crate::backend::registry::DebugFlag;
 
 pub const VERSION: &str = "1.32.5";
 
+/// `--timeout`'s default (the option is nbdkit 1.42's): a client that has
+/// not finished negotiating by then is disconnected (CVE-2024-7409).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [-D|--debug PLUGIN|FILTER|nbdkit.FLAG=N]
@@ -13,11 +17,12 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [-g|--group GROUP] [-i|--ipaddr IPADDR]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
        [--memory-limit=SIZE]
-       [-n|--newstyle] [--no-sr] [-o|--oldstyle]
+       [-n|--newstyle] [--no-sparse-reads] [--no-sr] [-o|--oldstyle]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
        [--selinux-label=LABEL] [-s|--single] [--swap]
-       [-t|--threads THREADS] [--tls=off|on|require]
+       [-t|--threads THREADS] [--timeout=TIMEOUT]
+       [--tls=off|on|require]
        [--tls-certificates=/path/to/certificates]
        [--tls-psk=/path/to/pskfile] [--tls-verify-peer]
        [-U|--unix SOCKET|-] [-u|--user USER]
@@ -73,6 +78,11 @@ pub struct Options {
     pub pidfile: Option<String>,
     pub oldstyle: bool,
     pub no_sr: bool,
+    /// `--no-sparse-reads`: never answer reads with hole chunks.
+    pub no_sparse_reads: bool,
+    /// `--timeout`: how long a client may take to negotiate (`None`: no
+    /// limit, `--timeout=0`).
+    pub timeout: Option<std::time::Duration>,
     pub mask_handshake: u16,
     pub run: Option<String>,
     pub single: bool,
@@ -114,6 +124,8 @@ impl Default for Options {
             pidfile: None,
             oldstyle: false,
             no_sr: false,
+            no_sparse_reads: false,
+            timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             mask_handshake: u16::MAX,
             run: None,
             single: false,
@@ -244,6 +256,7 @@ const LONG: &[(&str, bool)] = &[
     ("memory-limit", true),
     ("newstyle", false),
     ("new-style", false),
+    ("no-sparse-reads", false),
     ("no-sr", false),
     ("no-structured-replies", false),
     ("oldstyle", false),
@@ -259,6 +272,7 @@ const LONG: &[(&str, bool)] = &[
     ("stdin", false),
     ("swap", false),
     ("threads", true),
+    ("timeout", true),
     ("tls", true),
     ("tls-certificates", true),
     ("tls-psk", true),
@@ -328,6 +342,11 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
             }
             "n" | "newstyle" | "new-style" => o.oldstyle = false,
             "no-sr" | "no-structured-replies" => o.no_sr = true,
+            "no-sparse-reads" => o.no_sparse_reads = true,
+            "timeout" => {
+                let d = crate::parse::delay(&v()).map_err(|e| err(format!("--timeout: {e}")))?;
+                o.timeout = (!d.is_zero()).then_some(d);
+            }
             "o" | "oldstyle" | "old-style" => o.oldstyle = true,
             "P" | "pidfile" | "pid-file" => o.pidfile = Some(absolute(&v())?),
             "p" | "port" => o.port = Some(v()),
