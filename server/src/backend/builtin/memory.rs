@@ -77,7 +77,7 @@ impl Plugin for MemoryPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = Some(crate::parse::size(value).map_err(Error::einval)?);
+                self.size = Some(crate::parse::size(value.as_bytes()).map_err(Error::einval)?);
                 Ok(())
             }
             "allocator" => check_allocator(value),
