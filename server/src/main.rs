@@ -17,8 +17,10 @@ mod pool;
 mod protocol;
 
 use backend::{Plugin, ThreadModel};
-use cli::{Mode, Options};
+use cli::{ErrorKind, Mode, Options, UnixSocket};
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::exit;
 
 fn die(msg: impl std::fmt::Display) -> ! {
@@ -33,30 +35,56 @@ fn die_raw(msg: String) -> ! {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    abi::os::default_sigpipe();
+    let mut argv = std::env::args_os();
+    let argv0 = argv
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nbdkit".into());
+    let args: Vec<OsString> = argv.collect();
     let opts = match cli::parse(&args) {
         Ok(o) => o,
         Err(e) => {
-            if e.usage {
-                eprintln!("nbdkit: {}", e.msg);
-                eprint!("{}", cli::USAGE);
-            } else if e.msg.starts_with("no plugins given") || e.msg.contains("cannot be used") {
-                eprintln!("nbdkit: {}", e.msg);
-            } else {
-                eprintln!("nbdkit: error: {}", e.msg);
+            match e.kind {
+                // getopt's own words, after the program name, then usage.
+                ErrorKind::Getopt => {
+                    eprintln!("{argv0}: {}", e.msg);
+                    eprint!("{}", cli::USAGE);
+                }
+                ErrorKind::Plain => eprintln!("nbdkit: {}", e.msg),
+                ErrorKind::Error => eprintln!("nbdkit: error: {}", e.msg),
+            }
+            if let Some(t) = e.then {
+                eprintln!("{t}");
             }
             exit(1)
         }
     };
-    logging::init(opts.verbose, opts.log == cli::LogTo::Null);
+    logging::init(
+        opts.verbose,
+        match opts.log {
+            cli::LogTo::Default | cli::LogTo::Stderr => logging::Sink::Stderr,
+            cli::LogTo::Syslog => logging::Sink::Syslog,
+            cli::LogTo::Null => logging::Sink::Null,
+        },
+    );
 
+    log::debug!("nbdkit {}", cli::VERSION);
     match opts.mode {
-        Mode::Version => {
+        Mode::Version if opts.plugin.is_none() => {
             println!("nbdkit {}", cli::VERSION);
             return;
         }
         Mode::DumpConfig => {
             dump_config();
+            return;
+        }
+        Mode::LongOptions => {
+            print!("{}", cli::long_options_text());
+            return;
+        }
+        Mode::ShortOptions => {
+            print!("{}", cli::short_options_text());
             return;
         }
         Mode::Help if opts.plugin.is_none() => {
@@ -73,6 +101,8 @@ fn main() {
     }
 
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    let plugin_file = backend::registry::plugin_path(&plugin_arg);
+    log::debug!("registering plugin {}", plugin_file.display());
     let mut plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or
@@ -84,22 +114,36 @@ fn main() {
     };
 
     log::debug!(
-        "loaded plugin {} ({}){}",
-        plugin.name(),
-        plugin.longname().unwrap_or("no long name"),
-        plugin
-            .description()
-            .map(|d| format!(": {d}"))
-            .unwrap_or_default()
+        "registered plugin {} (name {})",
+        plugin_file.display(),
+        plugin.name()
     );
-    if opts.mode == Mode::Help {
-        print!("{}", cli::USAGE);
-        let path = backend::registry::plugin_path(&plugin_arg);
-        println!("\nplugin: {}\n({})", plugin.name(), path.display());
-        if let Some(h) = plugin.config_help() {
-            println!("{h}");
+    warn_unused_debug_flags(&opts.debug_flags, &*plugin);
+    match opts.mode {
+        Mode::Help => {
+            print!("{}", cli::USAGE);
+            let path = backend::registry::plugin_path(&plugin_arg);
+            let longname = plugin.longname().map(|l| format!(" ({l})"));
+            println!(
+                "\nplugin: {}{}\n({})",
+                plugin.name(),
+                longname.unwrap_or_default(),
+                path.display()
+            );
+            if let Some(h) = plugin.config_help() {
+                println!("{h}");
+            }
+            return;
         }
-        return;
+        Mode::Version => {
+            println!("nbdkit {}", cli::VERSION);
+            match plugin.version() {
+                Some(v) => println!("{} {v}", plugin.name()),
+                None => println!("{}", plugin.name()),
+            }
+            return;
+        }
+        _ => {}
     }
     if opts.mode == Mode::DumpPlugin {
         // The parameters first (a language plugin loads its script in
@@ -123,6 +167,33 @@ fn main() {
     exit(run(plugin, model, &opts));
 }
 
+/// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
+/// NAME that is no plugin or filter, or an `nbdkit.FLAG` the server does
+/// not have.  (A C plugin warns itself when NAME is it but the variable
+/// is missing.)
+fn warn_unused_debug_flags(flags: &[backend::registry::DebugFlag], plugin: &dyn Plugin) {
+    // In nbdkit's order: the plugin's (as it loads), the server's, then
+    // the ones nothing used.
+    for f in flags.iter().filter(|f| f.name == plugin.name()) {
+        plugin.check_debug_flag(f);
+    }
+    for f in flags.iter().filter(|f| f.name == "nbdkit") {
+        if !abi::exports::set_server_debug_flag(&f.flag, f.value) {
+            log::warn!(
+                "-D nbdkit.{}: nbdkit does not contain a global variable called nbdkit_debug_{}",
+                f.flag,
+                f.flag.replace('.', "_")
+            );
+        }
+    }
+    for f in flags
+        .iter()
+        .filter(|f| f.name != "nbdkit" && f.name != plugin.name())
+    {
+        log::warn!("debug flag -D {}.{} was not used", f.name, f.flag);
+    }
+}
+
 fn configure(plugin: &mut dyn Plugin, opts: &Options) {
     config_params(plugin, opts);
     if let Err(e) = plugin.config_complete() {
@@ -141,7 +212,7 @@ fn config_params(plugin: &mut dyn Plugin, opts: &Options) {
             // Language plugins take their script as a bare parameter.
             None => plugin.magic_config_key().unwrap_or("script").to_string(),
         };
-        if let Err(e) = plugin.config(&key, v) {
+        if let Err(e) = plugin.config_os(&key, v) {
             if e.msg.is_empty() {
                 exit(1)
             }
@@ -151,8 +222,17 @@ fn config_params(plugin: &mut dyn Plugin, opts: &Options) {
 }
 
 /// `s` as one shell word: in single quotes, each ' written as '\''.
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+fn sh_quote(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'\''];
+    for &c in s {
+        if c == b'\'' {
+            out.extend_from_slice(br"'\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push(b'\'');
+    out
 }
 
 /// `s` for a URI's path or query, as nbdkit writes it: ASCII letters,
@@ -181,14 +261,15 @@ struct Bound {
 fn bind(opts: &Options) -> Bound {
     let export_q = |base: &str| format!("{base}/{}", uri_quote(&opts.export_name));
     if let Some(u) = &opts.unix {
-        let (path, tmpdir) = if u == "-" {
-            let dir = std::env::temp_dir().join(format!("nbdkit{}", std::process::id()));
-            if let Err(e) = std::fs::create_dir(&dir) {
-                die(format!("mkdtemp: {}: {e}", dir.display()))
+        let (path, tmpdir) = match u {
+            // A new directory of its own, mode 0700 and unguessable, as
+            // nbdkit's mkdtemp makes it.
+            UnixSocket::Temp => {
+                let dir = abi::os::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
+                    .unwrap_or_else(|e| die(format!("mkdtemp: {e}")));
+                (dir.join("socket"), Some(dir))
             }
-            (dir.join("socket"), Some(dir))
-        } else {
-            (std::path::PathBuf::from(u), None)
+            UnixSocket::Path(p) => (p.clone(), None),
         };
         let p = path.to_string_lossy().to_string();
         let l = net::listen::bind_unix(&p).unwrap_or_else(|e| {
@@ -270,15 +351,20 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     let mut plugin = plugin;
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
-        match abi::os::daemonize() {
+        match abi::os::daemonize(opts.verbose) {
             Ok(d) => daemon = Some(d),
             Err(e) => die(format!("fork: {e}")),
+        }
+        log::debug!("forked into background (new pid = {})", std::process::id());
+        // Its stderr is gone (unless -v): errors go to syslog.
+        if opts.log == cli::LogTo::Default {
+            logging::set_sink(logging::Sink::Syslog);
         }
     }
     if let Some(p) = &opts.pidfile {
         let write = std::fs::write(p, format!("{}\n", std::process::id()));
         if let Err(e) = write {
-            die(format!("{p}: {e}"))
+            die(format!("{}: {e}", p.display()))
         }
     }
     if let Some(d) = daemon {
@@ -298,19 +384,22 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         // As in nbdkit, $uri and the rest are shell variables of the
         // command's shell, not exported: a program the command starts
         // sees them only if the command passes them on.
-        let mut script = String::new();
+        let mut script = Vec::new();
         for (var, val) in [
-            ("uri", &b.uri),
-            ("nbd", &b.uri),
-            ("port", &b.port),
-            ("unixsocket", &b.unixsocket),
-            ("exportname", &opts.export_name),
+            ("uri", b.uri.as_bytes()),
+            ("nbd", b.uri.as_bytes()),
+            ("port", b.port.as_bytes()),
+            ("unixsocket", b.unixsocket.as_bytes()),
+            ("exportname", opts.export_name.as_bytes()),
         ] {
-            script.push_str(&format!("{var}={}\n", sh_quote(val)));
+            script.extend_from_slice(var.as_bytes());
+            script.push(b'=');
+            script.extend_from_slice(&sh_quote(val));
+            script.push(b'\n');
         }
-        script.push_str(cmd);
+        script.extend_from_slice(cmd.as_bytes());
         let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(script);
+        c.arg("-c").arg(OsStr::from_bytes(&script));
         match c.spawn() {
             Ok(mut child) => {
                 let st = run_status.clone();
@@ -332,7 +421,8 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         readonly: opts.readonly,
         export_name: opts.export_name.clone(),
         no_sr: opts.no_sr,
-        mask_handshake: opts.mask_handshake,
+        // Only the low 16 bits are handshake flags.
+        mask_handshake: opts.mask_handshake as u16,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
     };
@@ -401,7 +491,7 @@ fn dump_config() {
     );
 }
 
-fn dump_plugin(p: &dyn Plugin, arg: &str) {
+fn dump_plugin(p: &dyn Plugin, arg: &OsStr) {
     let mut o = std::io::stdout().lock();
     let path = backend::registry::plugin_path(arg);
     let path = std::fs::canonicalize(&path).unwrap_or(path);
@@ -435,6 +525,8 @@ fn dump_plugin(p: &dyn Plugin, arg: &str) {
 #[cfg(test)]
 mod tests {
     use super::{sh_quote, uri_quote};
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn uri_quote_keeps_unreserved_and_slash() {
@@ -446,9 +538,12 @@ mod tests {
     #[test]
     fn sh_quote_survives_the_shell() {
         for s in ["", "plain", "it's", "$x `y` \"z\" \\ '' \n"] {
+            let mut script = b"v=".to_vec();
+            script.extend_from_slice(&sh_quote(s.as_bytes()));
+            script.extend_from_slice(b"\nprintf %s \"$v\"");
             let out = std::process::Command::new("/bin/sh")
                 .arg("-c")
-                .arg(format!("v={}\nprintf %s \"$v\"", sh_quote(s)))
+                .arg(OsStr::from_bytes(&script))
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8(out.stdout).unwrap(), s);

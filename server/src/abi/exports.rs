@@ -29,6 +29,22 @@ pub static mut nbdkit_debug_tls_log: c_int = 0;
 #[no_mangle]
 pub static mut nbdkit_debug_tls_session: c_int = 0;
 
+/// `-D nbdkit.FLAG=N`: set the server's own debug variable
+/// `nbdkit_debug_FLAG` (dots in FLAG become `_`); false if there is none.
+pub fn set_server_debug_flag(flag: &str, value: c_int) -> bool {
+    let var = match flag.replace('.', "_").as_str() {
+        "backend_controlpath" => &raw mut nbdkit_debug_backend_controlpath,
+        "backend_datapath" => &raw mut nbdkit_debug_backend_datapath,
+        "tls_log" => &raw mut nbdkit_debug_tls_log,
+        "tls_session" => &raw mut nbdkit_debug_tls_session,
+        _ => return false,
+    };
+    // SAFETY: var points at one of the statics above; no thread reads
+    // them yet.
+    unsafe { *var = value };
+    true
+}
+
 /// Report an error as `nbdkit_error` does: log it and remember it as the
 /// message of the failing callback.
 pub fn error(msg: &str) {
