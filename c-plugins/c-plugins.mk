@@ -50,6 +50,8 @@ $(CPLUG_DIR)/layout-check.stamp: c-plugins/layout.c $(CPLUG_HDRS)
 	else echo "layout: Debian's nbdkit headers not installed, skipped"; fi
 	@touch $@
 
-# Regenerate the committed bindgen output (server/src/abi/bindings.rs).
+# Regenerate the committed bindgen output (server/src/abi/bindings.rs, and
+# gnutls_bindings.rs for the TLS transport).
 bindings:
 	bash c-plugins/gen-bindings.sh server/src/abi/bindings.rs
+	bash scripts/gen-gnutls-bindings.sh server/src/abi/gnutls_bindings.rs

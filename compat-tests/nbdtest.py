@@ -354,6 +354,38 @@ class RawClient:
         return error, handle, data
 
 
+def read_greetings(sel, got, secs, close=False):
+    """For many raw clients registered (EVENT_READ) in the selector sel,
+    with got[sock] the bytes each has read so far: read until every one
+    has its 18-byte newstyle greeting or secs pass.  A greeted socket is
+    unregistered (and with close, closed).  Returns (greeted sockets,
+    number the server closed before greeting them)."""
+    done, closed = [], 0
+    end = time.time() + secs
+    while sel.get_map() and time.time() < end:
+        for key, _ in sel.select(timeout=0.2):
+            s = key.fileobj
+            try:
+                data = s.recv(64)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:
+                data = b""
+            if not data:
+                closed += 1
+                sel.unregister(s)
+                continue
+            got[s] += data
+            if len(got[s]) >= 18:
+                if not got[s].startswith(b"NBDMAGICIHAVEOPT"):
+                    raise Fail("not a newstyle greeting: %r" % got[s][:18])
+                sel.unregister(s)
+                done.append(s)
+                if close:
+                    s.close()
+    return done, closed
+
+
 # ---------------------------------------------------------------------
 # A client that reads and writes throughout another test and checks data.
 

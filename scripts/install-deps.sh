@@ -18,6 +18,8 @@ packages=(
   util-linux            # unshare, mkfs
   coreutils             # timeout, truncate
   libclang-dev          # bindgen (bindings check)
+  libgnutls28-dev       # the TLS transport links GnuTLS; bindgen reads its header
+  gnutls-bin            # certtool, psktool: the TLS tests make their keys
 )
 
 installed() {

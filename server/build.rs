@@ -9,6 +9,8 @@ fn main() {
         .warnings(true)
         .extra_warnings(true)
         .compile("nbdkit_shim");
+    // The TLS transport: GnuTLS, linked dynamically (never libssl).
+    println!("cargo:rustc-link-lib=dylib=gnutls");
     let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/abi/exports.list");
     // For the binary and for the unit tests, which load plugins too.
     println!("cargo:rustc-link-arg=-Wl,--dynamic-list={}", list.display());

@@ -99,9 +99,10 @@ pub struct Options {
     /// `-D NAME.FLAG=N`.
     pub debug_flags: Vec<DebugFlag>,
     pub log: LogTo,
-    pub tls: String,
-    pub tls_certificates: Option<PathBuf>,
-    pub tls_psk: Option<PathBuf>,
+    /// `--tls`: None when not given (TLS is then on if certificates load).
+    pub tls: Option<crate::protocol::negotiate::TlsMode>,
+    pub tls_certificates: Option<String>,
+    pub tls_psk: Option<String>,
     pub tls_verify_peer: bool,
     pub user: Option<OsString>,
     pub group: Option<OsString>,
@@ -139,7 +140,7 @@ impl Default for Options {
             filters: Vec::new(),
             debug_flags: Vec::new(),
             log: LogTo::Default,
-            tls: "off".into(),
+            tls: None,
             tls_certificates: None,
             tls_psk: None,
             tls_verify_peer: false,
@@ -483,15 +484,18 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
         Opt::Single => o.single = true,
         Opt::Swap => o.swap = true,
         Opt::Threads => o.threads = parse_unsigned("threads", b)? as usize,
-        Opt::Tls => match b {
-            b"off" | b"no" | b"false" | b"0" => o.tls = "off".into(),
-            b"on" | b"require" | b"yes" | b"true" | b"1" | b"required" | b"force" => {
-                return Err(error("TLS is not supported by this build of nbdkit"))
-            }
-            _ => return Err(error(format!("could not decipher boolean ({})", lossy(v)))),
-        },
-        Opt::TlsCertificates => o.tls_certificates = Some(absolute(v)?),
-        Opt::TlsPsk => o.tls_psk = Some(absolute(v)?),
+        Opt::Tls => {
+            use crate::protocol::negotiate::TlsMode;
+            o.tls = Some(match b.to_ascii_lowercase().as_slice() {
+                b"require" | b"required" | b"force" => TlsMode::Require,
+                _ => match crate::parse::boolean(b).map_err(error)? {
+                    true => TlsMode::On,
+                    false => TlsMode::Off,
+                },
+            });
+        }
+        Opt::TlsCertificates => o.tls_certificates = Some(lossy(v)),
+        Opt::TlsPsk => o.tls_psk = Some(lossy(v)),
         Opt::TlsVerifyPeer => o.tls_verify_peer = true,
         Opt::Unix if b == b"-" => o.unix = Some(UnixSocket::Temp),
         Opt::Unix => o.unix = Some(UnixSocket::Path(absolute(v)?)),
@@ -784,6 +788,8 @@ mod tests {
             "-U /x --vsock null",
             "-s --dump-plugin null",
             "-s -U /x null",
+            "-s -p 1 --version null",
+            "-s -p 1 --help null",
         ] {
             assert!(bad(s), "{s}");
         }
@@ -793,8 +799,6 @@ mod tests {
             "--dump-plugin -p 1 null",
             "--dump-plugin --run x null",
             "-s -i ::1 null",
-            "-s -p 1 --version null",
-            "-s -p 1 --help null",
             "-U /x --run x null",
         ] {
             assert!(!bad(s), "{s}");

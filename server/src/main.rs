@@ -15,6 +15,7 @@ mod net;
 mod parse;
 mod pool;
 mod protocol;
+mod tls;
 
 use backend::{Plugin, ThreadModel};
 use cli::{ErrorKind, Mode, Options, UnixSocket};
@@ -92,6 +93,10 @@ fn main() {
             return;
         }
         _ => {}
+    }
+    // Before the plugin loads, as nbdkit does (its errors come first).
+    if matches!(opts.mode, Mode::Serve) {
+        tls::setup(&opts);
     }
     if !opts.filters.is_empty() {
         die(format!(
@@ -277,10 +282,11 @@ fn bind(opts: &Options) -> Bound {
             exit(1)
         });
         let uri = if opts.export_name.is_empty() {
-            format!("nbd+unix://?socket={}", uri_quote(&p))
+            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(&p))
         } else {
             format!(
-                "nbd+unix:///{}?socket={}",
+                "{}+unix:///{}?socket={}",
+                tls::uri_scheme(),
                 uri_quote(&opts.export_name),
                 uri_quote(&p)
             )
@@ -307,7 +313,7 @@ fn bind(opts: &Options) -> Bound {
     } else {
         host
     };
-    let base = format!("nbd://{host}:{port}");
+    let base = format!("{}://{host}:{port}", tls::uri_scheme());
     let uri = if opts.export_name.is_empty() {
         base
     } else {
@@ -385,12 +391,14 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         // command's shell, not exported: a program the command starts
         // sees them only if the command passes them on.
         let mut script = Vec::new();
+        let tls_var = tls::run_variable().to_string();
         for (var, val) in [
             ("uri", b.uri.as_bytes()),
             ("nbd", b.uri.as_bytes()),
             ("port", b.port.as_bytes()),
             ("unixsocket", b.unixsocket.as_bytes()),
             ("exportname", opts.export_name.as_bytes()),
+            ("tls", tls_var.as_bytes()),
         ] {
             script.extend_from_slice(var.as_bytes());
             script.push(b'=');
@@ -421,6 +429,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         readonly: opts.readonly,
         export_name: opts.export_name.clone(),
         no_sr: opts.no_sr,
+        tls: tls::mode(),
         // Only the low 16 bits are handshake flags.
         mask_handshake: opts.mask_handshake as u16,
         oldstyle: opts.oldstyle,
@@ -485,7 +494,7 @@ fn dump_config() {
         "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
          host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\nname=nbdkit\n\
          plugindir={pd}\nroot_tls_certificates_dir=/etc/pki/nbdkit\nsbindir={dir}\nselinux=no\n\
-         sysconfdir=/etc\ntls=no\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
+         sysconfdir=/etc\ntls=yes\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
         std::env::consts::ARCH,
         v = cli::VERSION
     );

@@ -25,12 +25,18 @@ struct State {
     /// Workers started on demand, without waiting for a stall, up to this.
     target: usize,
     watching: bool,
+    /// The watcher waits on `Inner::watch` until work queues up with no
+    /// worker idle (so an idle server has no thread waking up).
+    watcher_parked: bool,
+    /// The pool is dropped: the watcher ends.
+    closed: bool,
     last_progress: Instant,
 }
 
 struct Inner {
     state: Mutex<State>,
     wake: Condvar,
+    watch: Condvar,
 }
 
 /// A set of workers sized to the machine, parked on a condition variable
@@ -50,9 +56,12 @@ impl Pool {
                 total: 0,
                 target: initial.max(1),
                 watching: false,
+                watcher_parked: false,
+                closed: false,
                 last_progress: Instant::now(),
             }),
             wake: Condvar::new(),
+            watch: Condvar::new(),
         });
         Pool { inner }
     }
@@ -62,23 +71,10 @@ impl Pool {
     /// worker when queued work has made no progress for a while.
     fn start_watcher(&self, st: &mut State) {
         st.watching = true;
-        let weak = Arc::downgrade(&self.inner);
+        let inner = self.inner.clone();
         let _ = std::thread::Builder::new()
             .name("nbdkit-pool-watch".into())
-            .spawn(move || loop {
-                std::thread::sleep(STALL * 2);
-                let Some(inner) = weak.upgrade() else { return };
-                let p = Pool { inner };
-                let mut st = p.lock();
-                if !st.jobs.is_empty()
-                    && st.idle == 0
-                    && st.total < MAX_WORKERS
-                    && st.last_progress.elapsed() > STALL
-                {
-                    st.last_progress = Instant::now();
-                    p.spawn_worker(&mut st);
-                }
-            });
+            .spawn(move || watcher(inner));
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -86,15 +82,7 @@ impl Pool {
     }
 
     fn spawn_worker(&self, st: &mut State) {
-        let n = st.total;
-        let inner = self.inner.clone();
-        let spawned = std::thread::Builder::new()
-            .name(format!("nbdkit-worker-{n}"))
-            .spawn(move || worker(inner));
-        match spawned {
-            Ok(_) => st.total += 1,
-            Err(e) => log::warn!("could not start a worker thread: {e}"),
-        }
+        spawn_worker(&self.inner, st);
     }
 
     pub fn submit(&self, job: Job) {
@@ -102,6 +90,10 @@ impl Pool {
         st.jobs.push_back(job);
         if !st.watching {
             self.start_watcher(&mut st);
+        }
+        if st.idle == 0 && st.watcher_parked {
+            st.watcher_parked = false;
+            self.inner.watch.notify_one();
         }
         if st.idle > 0 {
             self.inner.wake.notify_one();
@@ -111,6 +103,54 @@ impl Pool {
             st.last_progress = Instant::now();
             self.spawn_worker(&mut st);
         }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let mut st = self.lock();
+        st.closed = true;
+        self.inner.watch.notify_one();
+    }
+}
+
+/// Sleeps until work is queued with every worker busy, then checks every
+/// `2 * STALL` whether it moves, adding a worker when it does not.
+fn watcher(inner: Arc<Inner>) {
+    let lock = || inner.state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut st = lock();
+    loop {
+        if st.closed {
+            return;
+        }
+        if st.jobs.is_empty() || st.idle > 0 {
+            st.watcher_parked = true;
+            st = inner.watch.wait(st).unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
+        drop(st);
+        std::thread::sleep(STALL * 2);
+        st = lock();
+        if !st.jobs.is_empty()
+            && st.idle == 0
+            && st.total < MAX_WORKERS
+            && st.last_progress.elapsed() > STALL
+        {
+            st.last_progress = Instant::now();
+            spawn_worker(&inner, &mut st);
+        }
+    }
+}
+
+fn spawn_worker(inner: &Arc<Inner>, st: &mut State) {
+    let n = st.total;
+    let inner = inner.clone();
+    let spawned = std::thread::Builder::new()
+        .name(format!("nbdkit-worker-{n}"))
+        .spawn(move || worker(inner));
+    match spawned {
+        Ok(_) => st.total += 1,
+        Err(e) => log::warn!("could not start a worker thread: {e}"),
     }
 }
 

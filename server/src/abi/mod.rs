@@ -6,8 +6,11 @@
 pub mod bindings;
 pub mod context;
 pub mod exports;
+#[allow(clippy::all)]
+pub mod gnutls_bindings;
 pub mod os;
 pub mod plugin;
+pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -203,6 +203,17 @@ pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     }
 }
 
+/// Set the backlog of a listening socket (calling `listen` again on one
+/// only changes its queue length; the kernel caps it at
+/// `net.core.somaxconn`).
+pub fn set_listen_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen takes only integers; a bad fd is an error, not UB.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// How many times the calling thread has given up the CPU of its own
 /// accord (to sleep, wait for I/O or a lock), as opposed to being
 /// preempted.
@@ -317,4 +328,11 @@ pub fn seek_data_hole(file: &std::fs::File, offset: u64, whence: libc::c_int) ->
     } else {
         Ok(r as u64)
     }
+}
+
+/// Whether the process runs as root (effective uid 0), which picks
+/// nbdkit's default TLS certificate directory.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
 }

@@ -3,12 +3,14 @@
 //! parses the handshake and requests from the bytes the loop reads.
 
 use super::outbox::Outbox;
-use super::stream::Stream;
+use super::transport::Transport;
 use super::Server;
+use crate::abi::tls::Handshake;
 use crate::backend::ConnInfo;
 use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
+use crate::protocol::negotiate::{BackendOption, Nego, Next as NegoNext};
 use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -24,7 +26,8 @@ pub const WAIT_BACKLOG: u8 = 2;
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
     pub token: usize,
-    pub stream: Stream,
+    /// The socket, plain or TLS.
+    pub stream: Transport,
     pub outbox: Outbox,
     /// Held around backend calls under SERIALIZE_REQUESTS.
     pub req_lock: Mutex<()>,
@@ -82,15 +85,6 @@ impl ReplySink for Shared {
     }
 }
 
-/// What negotiation has settled so far.
-#[derive(Debug, Default, Clone)]
-pub struct Nego {
-    pub no_zeroes: bool,
-    pub structured: bool,
-    pub base_allocation: bool,
-    pub options: u32,
-}
-
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
 pub struct PendingWrite {
@@ -108,6 +102,8 @@ pub enum Phase {
     Starting,
     ClientFlags,
     Options(Nego),
+    /// STARTTLS was accepted: the TLS handshake runs until done.
+    TlsHandshake(Nego),
     /// An option that needs the backend is running on the pool.
     Backend,
     Transmission(Option<PendingWrite>),
@@ -218,7 +214,9 @@ impl Conn {
             match self.shared.stream.read(&mut self.inbuf[self.end..]) {
                 Ok(0) => return Ok(Some(false)),
                 Ok(n) => {
-                    self.short_read = n < room;
+                    // TLS returns a record at a time, whatever is left in
+                    // the socket: only a plain short read drains it.
+                    self.short_read = n < room && !self.shared.stream.is_tls();
                     self.end += n;
                     return Ok(Some(true));
                 }
@@ -348,22 +346,18 @@ impl Conn {
                 }
                 let flags = u32::from_be_bytes(self.avail()[..4].try_into().unwrap());
                 self.consume(4);
-                let known = NBD_FLAG_C_FIXED_NEWSTYLE | NBD_FLAG_C_NO_ZEROES;
-                if flags & !known != 0 {
-                    log::error!(
-                        "{}",
-                        crate::protocol::ProtocolError::UnknownClientFlags(flags)
-                    );
-                    return Step::Want(self.begin_close());
-                }
-                let nego = Nego {
-                    no_zeroes: flags & NBD_FLAG_C_NO_ZEROES != 0,
-                    ..Default::default()
+                let nego = match Nego::from_client_flags(flags) {
+                    Ok(n) => n,
+                    Err(e) => {
+                        log::error!("{e}");
+                        return Step::Want(self.begin_close());
+                    }
                 };
                 self.phase = Phase::Options(nego);
                 Step::Progress
             }
             Phase::Options(_) => self.option(server),
+            Phase::TlsHandshake(_) => self.tls_handshake(),
             Phase::Transmission(Some(_)) => self.write_payload(server),
             Phase::Transmission(None) => self.request(server),
         }
@@ -385,125 +379,86 @@ impl Conn {
         if avail.len() < total {
             return Step::NeedBytes;
         }
-        let payload = avail[OPTION_HEADER_LEN..total].to_vec();
-        self.consume(total);
+        let payload = &self.inbuf[self.start + OPTION_HEADER_LEN..self.start + total];
         let Phase::Options(nego) = &mut self.phase else {
             unreachable!()
         };
-        let mut nego = nego.clone();
-        nego.options += 1;
-        if nego.options > MAX_NR_OPTIONS {
-            log::error!("client spent too much time negotiating without selecting an export");
+        log::debug!("newstyle negotiation: {}", hs::option_name(hdr.option));
+        let t = nego.option(&server.policy(), hdr.option, payload);
+        let nego = nego.clone();
+        self.consume(total);
+        if let Some(e) = &t.error {
+            log::error!("{e}");
+        }
+        if !t.reply.is_empty() {
+            self.send(&t.reply);
+        }
+        match t.next {
+            NegoNext::Options => Step::Progress,
+            NegoNext::Close => Step::Want(self.begin_close()),
+            NegoNext::Backend(b) => {
+                self.phase = Phase::Backend;
+                Step::Want(Want::Backend(match b {
+                    BackendOption::ExportName(n) => Job::ExportName(n, nego),
+                    BackendOption::List => Job::List(nego),
+                    BackendOption::InfoGo { option, req } => Job::InfoGo { option, req, nego },
+                }))
+            }
+            NegoNext::StartTls => self.start_tls(nego),
+        }
+    }
+
+    /// STARTTLS was answered: switch the transport to TLS.
+    fn start_tls(&mut self, nego: Nego) -> Step {
+        let Some(creds) = crate::tls::credentials() else {
+            log::error!("STARTTLS accepted without TLS credentials");
+            return Step::Want(self.begin_close());
+        };
+        // CVE-2021-3716: bytes the client sent after STARTTLS, before its
+        // TLS handshake, are never read as options (nor as TLS: a client
+        // cannot have sent its handshake before our reply).
+        let extra = self.end - self.start;
+        if extra > 0 {
+            log::debug!("discarding {extra} bytes sent after NBD_OPT_STARTTLS");
+        }
+        self.start = 0;
+        self.end = 0;
+        if let Err(e) = self.shared.stream.start_tls(&creds) {
+            log::error!("{e}");
             return Step::Want(self.begin_close());
         }
-        let opt = hdr.option;
-        let name = hs::option_name(opt);
-        log::debug!("newstyle negotiation: {name}");
-        let mut out = Vec::new();
-        let reply_err = |out: &mut Vec<u8>, code: u32, msg: &str| {
-            hs::encode_option_reply(out, opt, code, msg.as_bytes());
-        };
-        match opt {
-            NBD_OPT_EXPORT_NAME => match hs::parse_export_name(&payload) {
-                Ok(n) => {
-                    self.phase = Phase::Backend;
-                    return Step::Want(Want::Backend(Job::ExportName(n, nego)));
-                }
-                Err(hs::InvalidOption(m)) => {
-                    log::error!("{name}: {m}");
-                    return Step::Want(self.begin_close());
-                }
-            },
-            NBD_OPT_ABORT => {
-                hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-                self.send(&out);
-                return Step::Want(self.begin_close());
-            }
-            NBD_OPT_LIST => {
-                if !payload.is_empty() {
-                    reply_err(
-                        &mut out,
-                        NBD_REP_ERR_INVALID,
-                        "NBD_OPT_LIST: payload must be empty",
-                    );
-                } else {
-                    self.phase = Phase::Backend;
-                    return Step::Want(Want::Backend(Job::List(nego)));
-                }
-            }
-            NBD_OPT_INFO | NBD_OPT_GO => match hs::parse_info(&payload, &name) {
-                Ok(req) => {
-                    self.phase = Phase::Backend;
-                    return Step::Want(Want::Backend(Job::InfoGo {
-                        option: opt,
-                        req,
-                        nego,
-                    }));
-                }
-                Err(hs::InvalidOption(m)) => {
-                    log::error!("{m}");
-                    reply_err(&mut out, NBD_REP_ERR_INVALID, &m);
-                }
-            },
-            NBD_OPT_STRUCTURED_REPLY => {
-                if server.cfg.no_sr {
-                    reply_err(&mut out, NBD_REP_ERR_UNSUP, "");
-                } else if !payload.is_empty() {
-                    reply_err(&mut out, NBD_REP_ERR_INVALID, "payload must be empty");
-                } else if nego.structured {
-                    reply_err(
-                        &mut out,
-                        NBD_REP_ERR_INVALID,
-                        "structured replies already negotiated",
-                    );
-                } else {
-                    nego.structured = true;
-                    hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-                }
-            }
-            NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
-                let listing = opt == NBD_OPT_LIST_META_CONTEXT;
-                if !nego.structured {
-                    reply_err(
-                        &mut out,
-                        NBD_REP_ERR_INVALID,
-                        "structured replies not negotiated",
-                    );
-                } else {
-                    match hs::parse_meta(&payload, &name) {
-                        Err(hs::InvalidOption(m)) => {
-                            log::error!("{m}");
-                            reply_err(&mut out, NBD_REP_ERR_INVALID, &m);
-                        }
-                        Ok(m) => {
-                            let matched = if listing && m.queries.is_empty() {
-                                true
-                            } else {
-                                m.queries
-                                    .iter()
-                                    .any(|q| hs::query_matches_base_allocation(q, listing))
-                            };
-                            if !listing {
-                                nego.base_allocation = matched;
-                            }
-                            if matched {
-                                hs::encode_meta_context(
-                                    &mut out,
-                                    opt,
-                                    BASE_ALLOCATION_ID,
-                                    BASE_ALLOCATION,
-                                );
-                            }
-                            hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-                        }
-                    }
-                }
-            }
-            _ => reply_err(&mut out, NBD_REP_ERR_UNSUP, ""),
-        }
-        self.send(&out);
-        self.phase = Phase::Options(nego);
+        log::debug!("starting TLS handshake");
+        self.phase = Phase::TlsHandshake(nego);
         Step::Progress
+    }
+
+    /// Run the TLS handshake as far as the socket allows.
+    fn tls_handshake(&mut self) -> Step {
+        let (out, r) = self.shared.stream.handshake();
+        if !out.is_empty() {
+            let _ = self.shared.outbox.send_raw(&self.shared.stream, &out);
+        }
+        match r {
+            Ok(Handshake::Again) => Step::Want(Want::Nothing),
+            Ok(Handshake::Done) => {
+                log::debug!("using TLS on this connection");
+                self.shared
+                    .info
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_tls = true;
+                let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
+                else {
+                    unreachable!()
+                };
+                self.phase = Phase::Options(nego);
+                Step::Progress
+            }
+            Err(e) => {
+                log::error!("{e}");
+                Step::Want(self.begin_close())
+            }
+        }
     }
 
     fn caps(&self) -> tx::ExportCaps {

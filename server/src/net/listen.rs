@@ -42,7 +42,7 @@ impl Listener {
 
 /// `%m`-style text of an I/O error: without Rust's " (os error N)", and
 /// for a failed name lookup only the resolver's own words.
-fn strerror(e: &io::Error) -> String {
+pub fn strerror(e: &io::Error) -> String {
     let s = e.to_string();
     let s = s
         .strip_prefix("failed to lookup address information: ")
@@ -128,9 +128,16 @@ pub fn bind_tcp(
     Ok(out)
 }
 
+/// nbdkit listens with a backlog of `SOMAXCONN` (4096 in glibc), which the
+/// kernel caps at `net.core.somaxconn`.  std's TCP bind asks for only 128:
+/// a burst of connections beyond that would be dropped by the kernel
+/// before the loop could accept them.
+const BACKLOG: i32 = 4096;
+
 fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
     // std's bind sets SO_REUSEADDR on Unix, as nbdkit does.
     let l = std::net::TcpListener::bind(sa)?;
+    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
     l.set_nonblocking(true)?;
     Ok(TcpListener::from_std(l))
 }
@@ -167,6 +174,8 @@ pub fn bind_unix(path: &str) -> Result<Listener, String> {
         Err(_) => std::os::unix::net::UnixListener::bind(path).map_err(err)?,
     };
     l.set_nonblocking(true)
+        .map_err(|e| format!("{path}: {e}"))?;
+    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
         .map_err(|e| format!("{path}: {e}"))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))
 }

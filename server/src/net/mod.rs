@@ -11,6 +11,7 @@ pub mod inline;
 pub mod listen;
 pub mod outbox;
 pub mod stream;
+pub mod transport;
 
 use crate::backend::{ConnInfo, Plugin, ThreadModel};
 use crate::pool::{Pool, ThreadModelLocks};
@@ -30,6 +31,8 @@ pub struct ServeConfig {
     pub readonly: bool,
     pub export_name: String,
     pub no_sr: bool,
+    /// `--tls`: what option negotiation offers and requires.
+    pub tls: crate::protocol::negotiate::TlsMode,
     pub mask_handshake: u16,
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
@@ -85,6 +88,14 @@ impl Server {
         let _ = self.events.send(ev);
         if let Some(w) = self.waker.get() {
             let _ = w.wake();
+        }
+    }
+
+    /// What option negotiation needs to know of the settings.
+    pub fn policy(&self) -> crate::protocol::negotiate::Policy {
+        crate::protocol::negotiate::Policy {
+            tls: self.cfg.tls,
+            no_sr: self.cfg.no_sr,
         }
     }
 
@@ -151,6 +162,7 @@ pub fn serve(
         queued: VecDeque::new(),
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
+        accept_failing: false,
     };
     if let Some(s) = single {
         lp.admit(&poll, s);
@@ -158,6 +170,8 @@ pub fn serve(
 
     let mut events = Events::with_capacity(1024);
     let mut stopping = false;
+    // An accept failed for want of descriptors or memory.
+    let mut starved = false;
     loop {
         if crate::lifecycle::shutdown_requested() && !stopping {
             stopping = true;
@@ -181,11 +195,20 @@ pub fn serve(
         if lp.single_mode && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        if let Err(e) = poll.poll(&mut events, None) {
+        // Out of descriptors, the listeners' queues are retried when a
+        // connection closes (its descriptor is free then) and, in case
+        // something else frees one, after a pause: never in a tight loop,
+        // and never only when yet another client connects (the listeners
+        // are edge-triggered: clients already queued raise no new edge).
+        let timeout = starved.then_some(ACCEPT_RETRY);
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
+        }
+        if starved && events.is_empty() {
+            starved = !retry_accept(&mut lp, &poll, &listeners);
         }
         for ev in events.iter() {
             match ev.token() {
@@ -197,17 +220,11 @@ pub fn serve(
                     }
                     crate::lifecycle::request_shutdown();
                 }
-                Token(i) if i < listeners.len() => loop {
-                    match listeners[i].accept() {
-                        Ok(s) => lp.admit(&poll, s),
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => {
-                            log::error!("accept: {e}");
-                            break;
-                        }
+                Token(i) if i < listeners.len() => {
+                    if !accept_all(&mut lp, &poll, &listeners[i]) {
+                        starved = true;
                     }
-                },
+                }
                 Token(t) => {
                     if let Some(c) = lp.conns.get_mut(&t) {
                         if ev.is_read_closed() || ev.is_error() {
@@ -237,6 +254,9 @@ pub fn serve(
                 }
                 Event::Closed => {
                     server.open_conns.fetch_sub(1, Ordering::SeqCst);
+                    if starved {
+                        starved = !retry_accept(&mut lp, &poll, &listeners);
+                    }
                     while lp.can_admit() {
                         match lp.queued.pop_front() {
                             Some(s) => lp.admit(&poll, s),
@@ -249,6 +269,49 @@ pub fn serve(
     }
 }
 
+/// How long the loop waits before trying again to accept after running
+/// out of descriptors, when no connection closed meanwhile.
+const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Accept every connection queued on `l`.  False when accepting stopped
+/// for want of resources (descriptors, memory) with clients still queued.
+fn accept_all(lp: &mut Loop, poll: &Poll, l: &Listener) -> bool {
+    loop {
+        match l.accept() {
+            Ok(s) => lp.admit(poll, s),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            // A client that gave up while queued: the next may be fine.
+            Err(e) if e.raw_os_error() == Some(libc::ECONNABORTED) => continue,
+            Err(e) => {
+                let starved = matches!(
+                    e.raw_os_error(),
+                    Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                );
+                // One line per episode, not per retry.
+                if !lp.accept_failing {
+                    log::error!("accept: {}", crate::net::listen::strerror(&e));
+                    lp.accept_failing = true;
+                }
+                return !starved;
+            }
+        }
+    }
+}
+
+/// Accept on every listener after a resource shortage.  True once every
+/// queue is drained.
+fn retry_accept(lp: &mut Loop, poll: &Poll, listeners: &[Listener]) -> bool {
+    let mut all = true;
+    for l in listeners {
+        all &= accept_all(lp, poll, l);
+    }
+    if all {
+        lp.accept_failing = false;
+    }
+    all
+}
+
 struct Loop {
     server: Arc<Server>,
     /// For workers to ask for writable events on a connection.
@@ -258,6 +321,8 @@ struct Loop {
     queued: VecDeque<Stream>,
     next_token: usize,
     single_mode: bool,
+    /// An accept error was logged and accepting has not recovered yet.
+    accept_failing: bool,
 }
 
 impl Loop {
@@ -304,7 +369,7 @@ impl Loop {
         let shared = Arc::new(Shared {
             token,
             ctx: format!("{}[{}]", srv.plugin_name, id),
-            stream,
+            stream: transport::Transport::new(stream),
             outbox,
             req_lock: Mutex::new(()),
             session: OnceLock::new(),
@@ -345,7 +410,10 @@ impl Loop {
             return;
         };
         if crate::lifecycle::shutdown_requested()
-            && matches!(c.phase, Phase::ClientFlags | Phase::Options(_))
+            && matches!(
+                c.phase,
+                Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
+            )
         {
             c.phase = Phase::Closing;
         }
@@ -408,9 +476,15 @@ impl Loop {
                 crate::logging::with_context(&sh.ctx, || drop(session));
             }
             // Flush what the client can still take; it may be gone.
+            if let Some(bye) = sh.stream.bye() {
+                let _ = sh.outbox.send_raw(&sh.stream, &bye);
+            }
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();
             log::debug!("connection closed");
+            // Close the socket before telling the loop, which may be
+            // waiting for a free descriptor to accept the next client.
+            drop(shared);
             srv.notify(Event::Closed);
         }));
     }

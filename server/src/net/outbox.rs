@@ -7,6 +7,7 @@
 //! reply contiguous.
 
 use super::stream::Stream;
+use super::transport::Transport;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -120,14 +121,45 @@ impl Outbox {
         self.backlog.store(0, Ordering::SeqCst);
     }
 
-    /// Send one reply made of `parts`.  Returns an error only when the
-    /// connection is broken (the reply is then dropped).
-    pub fn send(&self, stream: &Stream, parts: &[&[u8]]) -> io::Result<()> {
-        let worker = !on_loop();
-        let mut q = self.lock();
+    /// Send one reply made of `parts` (encrypted first if the transport
+    /// uses TLS).  Returns an error only when the connection is broken (the
+    /// reply is then dropped).
+    pub fn send(&self, t: &Transport, parts: &[&[u8]]) -> io::Result<()> {
+        let q = self.lock();
         if self.is_broken() {
             return Err(io::ErrorKind::BrokenPipe.into());
         }
+        // Sealed under the queue's lock: TLS records must reach the socket
+        // in the order they were made.
+        match t.seal(parts) {
+            Ok(None) => self.send_locked(q, &t.stream, parts),
+            Ok(Some(sealed)) => self.send_locked(q, &t.stream, &[&sealed]),
+            Err(e) => {
+                let mut q = q;
+                log::error!("{e}");
+                self.break_off(&mut q);
+                Err(e)
+            }
+        }
+    }
+
+    /// Send bytes as they are, bypassing TLS: the TLS handshake's own
+    /// records and the close_notify.
+    pub fn send_raw(&self, stream: &Stream, bytes: &[u8]) -> io::Result<()> {
+        let q = self.lock();
+        if self.is_broken() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        self.send_locked(q, stream, &[bytes])
+    }
+
+    fn send_locked(
+        &self,
+        mut q: MutexGuard<'_, Queue>,
+        stream: &Stream,
+        parts: &[&[u8]],
+    ) -> io::Result<()> {
+        let worker = !on_loop();
         let total: usize = parts.iter().map(|p| p.len()).sum();
         let done = if q.chunks.is_empty() {
             match write_now(stream, parts, 0, worker) {

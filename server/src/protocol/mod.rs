@@ -4,6 +4,7 @@
 
 pub mod consts;
 pub mod handshake;
+pub mod negotiate;
 pub mod transmission;
 
 use std::fmt;

@@ -1,0 +1,3 @@
+/* The part of GnuTLS nbdkit-rs uses: bindgen reads this (through
+ * scripts/gen-gnutls-bindings.sh) to write server/src/abi/gnutls_bindings.rs. */
+#include <gnutls/gnutls.h>

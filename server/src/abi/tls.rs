@@ -1,0 +1,361 @@
+//! GnuTLS for the TLS transport: server credentials (X.509 certificates or
+//! pre-shared keys) loaded once, and one session per connection.
+//!
+//! A session never touches the socket for writing: GnuTLS's push callback
+//! appends ciphertext to a buffer the caller takes ([`Session::take_output`])
+//! and writes through the connection's outbox, so partial writes, ordering
+//! and slow readers are handled exactly as for plaintext.  Reading uses a
+//! pull callback doing a non-blocking `recv`, so `GNUTLS_E_AGAIN` means
+//! "wait for readable" and the session runs on the event loop.
+
+use super::gnutls_bindings as g;
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::io;
+use std::os::fd::RawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// GnuTLS's message for an error code.
+fn strerror(code: c_int) -> String {
+    // SAFETY: gnutls_strerror returns a static NUL-terminated string for
+    // any code (an "unknown error" text for codes it does not know).
+    unsafe { CStr::from_ptr(g::gnutls_strerror(code)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn check(what: &str, r: c_int) -> Result<c_int, String> {
+    if r < 0 {
+        Err(format!("{what}: {}", strerror(r)))
+    } else {
+        Ok(r)
+    }
+}
+
+fn cpath(p: &Path) -> Result<CString, String> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| format!("{}: path contains NUL", p.display()))
+}
+
+enum Creds {
+    X509(g::gnutls_certificate_credentials_t),
+    Psk(g::gnutls_psk_server_credentials_t),
+}
+
+/// Loaded server credentials, shared by every session.
+pub struct Credentials {
+    creds: Creds,
+    verify_peer: bool,
+}
+
+// SAFETY: GnuTLS credentials are only read once loaded, and GnuTLS
+// documents read-only use of credentials from many threads as safe.
+unsafe impl Send for Credentials {}
+// SAFETY: as above: sessions only read the credentials.
+unsafe impl Sync for Credentials {}
+
+impl Drop for Credentials {
+    fn drop(&mut self) {
+        match self.creds {
+            // SAFETY: allocated by us in x509()/psk(), freed once here; every
+            // session holds an Arc to these credentials, so none is left.
+            Creds::X509(c) => unsafe { g::gnutls_certificate_free_credentials(c) },
+            // SAFETY: as above.
+            Creds::Psk(c) => unsafe { g::gnutls_psk_free_server_credentials(c) },
+        }
+    }
+}
+
+impl Credentials {
+    /// `ca-cert.pem`, optional `ca-crl.pem`, `server-cert.pem` and
+    /// `server-key.pem` from `dir`.  Errors read as nbdkit's
+    /// ("loading PATH: why").
+    pub fn x509(dir: &Path, verify_peer: bool) -> Result<Credentials, String> {
+        let mut raw: g::gnutls_certificate_credentials_t = std::ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer.
+        check("gnutls_certificate_allocate_credentials", unsafe {
+            g::gnutls_certificate_allocate_credentials(&mut raw)
+        })?;
+        // From here `creds` frees `raw` on every error path.
+        let creds = Credentials {
+            creds: Creds::X509(raw),
+            verify_peer,
+        };
+        let ca_path = dir.join("ca-cert.pem");
+        let ca = cpath(&ca_path)?;
+        // SAFETY: `raw` is live; `ca` is a NUL-terminated path.
+        check(&format!("loading {}", ca_path.display()), unsafe {
+            g::gnutls_certificate_set_x509_trust_file(raw, ca.as_ptr(), g::GNUTLS_X509_FMT_PEM)
+        })?;
+        let crl = dir.join("ca-crl.pem");
+        if crl.exists() {
+            let what = format!("loading {}", crl.display());
+            let crl = cpath(&crl)?;
+            // SAFETY: as above.
+            check(&what, unsafe {
+                g::gnutls_certificate_set_x509_crl_file(raw, crl.as_ptr(), g::GNUTLS_X509_FMT_PEM)
+            })?;
+        }
+        let (cert_path, key_path) = (dir.join("server-cert.pem"), dir.join("server-key.pem"));
+        let what = format!(
+            "loading server certificate and key ({}, {})",
+            cert_path.display(),
+            key_path.display()
+        );
+        let cert = cpath(&cert_path)?;
+        let key = cpath(&key_path)?;
+        // SAFETY: as above, both paths NUL-terminated.
+        check(&what, unsafe {
+            g::gnutls_certificate_set_x509_key_file(
+                raw,
+                cert.as_ptr(),
+                key.as_ptr(),
+                g::GNUTLS_X509_FMT_PEM,
+            )
+        })?;
+        Ok(creds)
+    }
+
+    /// A psktool `username:hexkey` file.  GnuTLS reads it at each
+    /// handshake, so a bad file shows only when a client connects.
+    pub fn psk(file: &Path) -> Result<Credentials, String> {
+        let mut raw: g::gnutls_psk_server_credentials_t = std::ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer.
+        check("gnutls_psk_allocate_server_credentials", unsafe {
+            g::gnutls_psk_allocate_server_credentials(&mut raw)
+        })?;
+        let creds = Credentials {
+            creds: Creds::Psk(raw),
+            verify_peer: false,
+        };
+        let f = cpath(file)?;
+        // SAFETY: `raw` is live; `f` is a NUL-terminated path.
+        check("gnutls_psk_set_server_credentials_file", unsafe {
+            g::gnutls_psk_set_server_credentials_file(raw, f.as_ptr())
+        })?;
+        Ok(creds)
+    }
+}
+
+/// What the callbacks reach through GnuTLS's transport pointer.
+struct Io {
+    fd: RawFd,
+    session: g::gnutls_session_t,
+    /// Ciphertext produced and not yet taken by the writer.
+    out: Vec<u8>,
+}
+
+unsafe extern "C" fn push(
+    ptr: g::gnutls_transport_ptr_t,
+    data: *const c_void,
+    len: usize,
+) -> isize {
+    // SAFETY: GnuTLS passes back the pointer we gave it: the session's
+    // boxed Io, alive as long as the session; `data` holds `len` bytes.
+    let io = unsafe { &mut *(ptr as *mut Io) };
+    // SAFETY: as above, `data` is valid for `len` bytes.
+    let bytes = unsafe { std::slice::from_raw_parts(data as *const u8, len) };
+    io.out.extend_from_slice(bytes);
+    len as isize
+}
+
+unsafe extern "C" fn pull(ptr: g::gnutls_transport_ptr_t, data: *mut c_void, len: usize) -> isize {
+    // SAFETY: as in push().
+    let io = unsafe { &mut *(ptr as *mut Io) };
+    // SAFETY: `data` is writable for `len` bytes; the fd is the
+    // connection's socket, open while the session exists.
+    let r = unsafe { libc::recv(io.fd, data, len, 0) };
+    if r < 0 {
+        let e = io::Error::last_os_error()
+            .raw_os_error()
+            .unwrap_or(libc::EIO);
+        // SAFETY: the session is live (it is calling us).
+        unsafe { g::gnutls_transport_set_errno(io.session, e) };
+    }
+    r
+}
+
+/// One connection's TLS session (server side).
+pub struct Session {
+    raw: g::gnutls_session_t,
+    io: Box<Io>,
+    _creds: Arc<Credentials>,
+}
+
+// SAFETY: a GnuTLS session may be used from any thread as long as one
+// thread at a time uses it; callers keep it behind a Mutex.
+unsafe impl Send for Session {}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: initialised in new() and deinitialised once here.
+        unsafe { g::gnutls_deinit(self.raw) };
+    }
+}
+
+/// How a handshake step ended.
+pub enum Handshake {
+    Done,
+    /// Wait for the socket to be readable, then call again.
+    Again,
+}
+
+impl Session {
+    /// A server session reading from `fd` (a non-blocking socket).
+    pub fn new(creds: &Arc<Credentials>, fd: RawFd) -> Result<Session, String> {
+        let mut raw: g::gnutls_session_t = std::ptr::null_mut();
+        // SAFETY: `raw` is a valid out-pointer.
+        check("gnutls_init", unsafe {
+            g::gnutls_init(&mut raw, g::GNUTLS_SERVER | g::GNUTLS_NONBLOCK)
+        })?;
+        let mut s = Session {
+            raw,
+            io: Box::new(Io {
+                fd,
+                session: raw,
+                out: Vec::new(),
+            }),
+            _creds: creds.clone(),
+        };
+        let (priority, kind, cred): (&CStr, _, *mut c_void) = match creds.creds {
+            Creds::X509(c) => (c"NORMAL", g::GNUTLS_CRD_CERTIFICATE, c as *mut c_void),
+            Creds::Psk(c) => (
+                c"NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK",
+                g::GNUTLS_CRD_PSK,
+                c as *mut c_void,
+            ),
+        };
+        // SAFETY: the session is live; the priority string is static.
+        check("gnutls_priority_set_direct", unsafe {
+            g::gnutls_priority_set_direct(raw, priority.as_ptr(), std::ptr::null_mut())
+        })?;
+        // SAFETY: the credentials outlive the session (it holds an Arc).
+        check("gnutls_credentials_set", unsafe {
+            g::gnutls_credentials_set(raw, kind, cred)
+        })?;
+        if creds.verify_peer {
+            // SAFETY: the session is live; no hostname is checked (NULL).
+            unsafe {
+                g::gnutls_certificate_server_set_request(raw, g::GNUTLS_CERT_REQUIRE);
+                g::gnutls_session_set_verify_cert(raw, std::ptr::null(), 0);
+            }
+        }
+        let io = &mut *s.io as *mut Io as g::gnutls_transport_ptr_t;
+        // SAFETY: `io` is boxed, so its address is stable for the session's
+        // life, and the callbacks only use it as an Io.
+        unsafe {
+            g::gnutls_transport_set_ptr2(raw, io, io);
+            g::gnutls_transport_set_push_function(raw, Some(push));
+            g::gnutls_transport_set_pull_function(raw, Some(pull));
+        }
+        Ok(s)
+    }
+
+    /// One step of the handshake.  Err carries the log line.
+    pub fn handshake(&mut self) -> Result<Handshake, String> {
+        loop {
+            // SAFETY: the session is live and set up in new().
+            let r = unsafe { g::gnutls_handshake(self.raw) };
+            if r == 0 {
+                return Ok(Handshake::Done);
+            }
+            if r == g::GNUTLS_E_AGAIN {
+                return Ok(Handshake::Again);
+            }
+            // SAFETY: a pure function of the code.
+            if r == g::GNUTLS_E_INTERRUPTED || unsafe { g::gnutls_error_is_fatal(r) } == 0 {
+                continue;
+            }
+            return Err(format!("gnutls_handshake: {} ({r})", strerror(r)));
+        }
+    }
+
+    /// Plaintext into `buf`: Ok(0) at the end of the stream, WouldBlock
+    /// when the socket has nothing more now.
+    pub fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            // SAFETY: `buf` is writable for its length; the session is live.
+            let r = unsafe { g::gnutls_record_recv(self.raw, buf.as_mut_ptr().cast(), buf.len()) };
+            if r >= 0 {
+                return Ok(r as usize);
+            }
+            let r = r as c_int;
+            if r == g::GNUTLS_E_AGAIN {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            // SAFETY: a pure function of the code.
+            if r == g::GNUTLS_E_INTERRUPTED || unsafe { g::gnutls_error_is_fatal(r) } == 0 {
+                continue;
+            }
+            return Err(io::Error::other(format!(
+                "gnutls_record_recv: {}",
+                strerror(r)
+            )));
+        }
+    }
+
+    /// Encrypt `parts` as one corked run of records; the ciphertext is
+    /// then in [`Session::take_output`].
+    pub fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        // SAFETY: the session is live.
+        unsafe { g::gnutls_record_cork(self.raw) };
+        for p in parts {
+            let mut p = *p;
+            while !p.is_empty() {
+                // SAFETY: `p` is readable for its length.
+                let r = unsafe { g::gnutls_record_send(self.raw, p.as_ptr().cast(), p.len()) };
+                if r < 0 {
+                    return Err(io::Error::other(format!(
+                        "gnutls_record_send: {}",
+                        strerror(r as c_int)
+                    )));
+                }
+                p = &p[r as usize..];
+            }
+        }
+        loop {
+            // SAFETY: the session is live.  The push callback never blocks,
+            // so waiting for the flush cannot stall.
+            let r = unsafe { g::gnutls_record_uncork(self.raw, g::GNUTLS_RECORD_WAIT) };
+            if r >= 0 {
+                return Ok(());
+            }
+            let r = r as c_int;
+            if r != g::GNUTLS_E_AGAIN && r != g::GNUTLS_E_INTERRUPTED {
+                return Err(io::Error::other(format!(
+                    "gnutls_record_uncork: {}",
+                    strerror(r)
+                )));
+            }
+        }
+    }
+
+    /// Send a close_notify (its bytes are then in the output).
+    pub fn bye(&mut self) {
+        // SAFETY: the session is live; SHUT_WR does not wait for the peer.
+        unsafe { g::gnutls_bye(self.raw, g::GNUTLS_SHUT_WR) };
+    }
+
+    /// Ciphertext produced since the last call, to be written in order.
+    pub fn take_output(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.io.out)
+    }
+
+    /// GnuTLS's description of the negotiated session, for debug lines.
+    pub fn description(&self) -> String {
+        // SAFETY: the session is live; the returned string is ours to free
+        // with gnutls_free (or NULL).
+        unsafe {
+            let p = g::gnutls_session_get_desc(self.raw);
+            if p.is_null() {
+                return String::new();
+            }
+            let s = CStr::from_ptr(p).to_string_lossy().into_owned();
+            if let Some(free) = g::gnutls_free {
+                free(p.cast());
+            }
+            s
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The bytes of one connection, plain or TLS.  Reading goes through
+//! [`Transport::read`]; replies go through the outbox, which asks
+//! [`Transport::seal`] to encrypt them first when TLS is on, so the rest
+//! of the connection code does not care which.  A connection starts plain
+//! and may switch once, at STARTTLS.
+
+use super::stream::Stream;
+use crate::abi::tls::{Credentials, Handshake, Session};
+use std::io;
+use std::ops::Deref;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+pub struct Transport {
+    pub stream: Stream,
+    tls: OnceLock<Mutex<Session>>,
+    /// The TLS handshake completed (a close_notify then makes sense).
+    established: AtomicBool,
+}
+
+impl Deref for Transport {
+    type Target = Stream;
+    fn deref(&self) -> &Stream {
+        &self.stream
+    }
+}
+
+impl Transport {
+    pub fn new(stream: Stream) -> Transport {
+        Transport {
+            stream,
+            tls: OnceLock::new(),
+            established: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.tls.get().is_some()
+    }
+
+    fn session(&self) -> Option<MutexGuard<'_, Session>> {
+        self.tls
+            .get()
+            .map(|m| m.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Plaintext from the client.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.session() {
+            Some(mut s) => s.recv(buf),
+            None => self.stream.read(buf),
+        }
+    }
+
+    /// Switch to TLS (after STARTTLS was answered).  The handshake is then
+    /// run by [`Transport::handshake`].
+    pub fn start_tls(&self, creds: &Arc<Credentials>) -> Result<(), String> {
+        let s = Session::new(creds, self.stream.raw_fd())?;
+        self.tls
+            .set(Mutex::new(s))
+            .map_err(|_| "STARTTLS on a connection already using TLS".to_string())
+    }
+
+    /// One handshake step: what to write to the socket, and how it ended.
+    pub fn handshake(&self) -> (Vec<u8>, Result<Handshake, String>) {
+        let Some(mut s) = self.session() else {
+            return (Vec::new(), Err("TLS handshake without a session".into()));
+        };
+        let r = s.handshake();
+        if matches!(r, Ok(Handshake::Done)) {
+            self.established.store(true, Ordering::SeqCst);
+            log::debug!("TLS handshake completed: {}", s.description());
+        }
+        (s.take_output(), r)
+    }
+
+    /// With TLS, the ciphertext for `parts` (and anything the session
+    /// produced before it, in order); without, None: send `parts` as they
+    /// are.  Called under the outbox's lock, so records reach the socket
+    /// in the order they were sealed.
+    pub fn seal(&self, parts: &[&[u8]]) -> io::Result<Option<Vec<u8>>> {
+        match self.session() {
+            None => Ok(None),
+            Some(mut s) => {
+                s.send(parts)?;
+                Ok(Some(s.take_output()))
+            }
+        }
+    }
+
+    /// The close_notify to send before closing, if TLS is on.
+    pub fn bye(&self) -> Option<Vec<u8>> {
+        if !self.established.load(Ordering::SeqCst) {
+            return None;
+        }
+        let mut s = self.session()?;
+        s.bye();
+        Some(s.take_output())
+    }
+}

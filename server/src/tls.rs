@@ -1,0 +1,148 @@
+//! TLS settings from the command line, settled once at start-up as nbdkit
+//! 1.32.5 settles them: `--tls-psk` wins over certificates; certificates
+//! come from `--tls-certificates` or nbdkit's default directories; a
+//! `--tls` that was not given means "on if certificates load".
+
+use crate::abi::tls::Credentials;
+use crate::cli::Options;
+use crate::protocol::negotiate::TlsMode;
+use std::path::PathBuf;
+use std::process::exit;
+use std::sync::{Arc, OnceLock};
+
+/// What the server offers, after loading credentials.
+pub struct Settings {
+    pub mode: TlsMode,
+    /// Present whenever `mode` is not `Off`.
+    pub creds: Option<Arc<Credentials>>,
+}
+
+static SETTINGS: OnceLock<Settings> = OnceLock::new();
+
+/// The settled mode (`Off` before [`setup`] runs).
+pub fn mode() -> TlsMode {
+    SETTINGS.get().map(|s| s.mode).unwrap_or_default()
+}
+
+pub fn credentials() -> Option<Arc<Credentials>> {
+    SETTINGS.get().and_then(|s| s.creds.clone())
+}
+
+/// `$tls` for `--run`: empty when off, `1` on, `2` required.
+pub fn run_variable() -> &'static str {
+    match mode() {
+        TlsMode::Off => "",
+        TlsMode::On => "1",
+        TlsMode::Require => "2",
+    }
+}
+
+/// `nbd` or `nbds` for the URIs `--run` gets: nbds only when required.
+pub fn uri_scheme() -> &'static str {
+    if mode() == TlsMode::Require {
+        "nbds"
+    } else {
+        "nbd"
+    }
+}
+
+/// nbdkit's default certificate directories: `/etc/pki/nbdkit` for root,
+/// else `$HOME/.pki/nbdkit` then `$HOME/.config/pki/nbdkit`.
+fn default_dirs() -> Vec<PathBuf> {
+    if crate::abi::os::is_root() {
+        return vec![PathBuf::from("/etc/pki/nbdkit")];
+    }
+    match std::env::var_os("HOME") {
+        Some(h) => {
+            let h = PathBuf::from(h);
+            vec![h.join(".pki/nbdkit"), h.join(".config/pki/nbdkit")]
+        }
+        None => Vec::new(),
+    }
+}
+
+/// A directory holds what X.509 needs when its three files are readable.
+fn has_certificates(dir: &std::path::Path) -> bool {
+    ["ca-cert.pem", "server-cert.pem", "server-key.pem"]
+        .iter()
+        .all(|f| std::fs::File::open(dir.join(f)).is_ok())
+}
+
+const TRY_SETTING: &str = "Try setting ‘--tls-certificates=/path/to/certificates’ or read\n\
+                           the \"TLS\" section in nbdkit(1).";
+
+/// Settle the TLS settings, exiting with nbdkit's message and status on
+/// the errors nbdkit refuses to start with.
+pub fn setup(opts: &Options) {
+    let settings = settle(opts);
+    let _ = SETTINGS.set(settings);
+}
+
+fn settle(opts: &Options) -> Settings {
+    let off = Settings {
+        mode: TlsMode::Off,
+        creds: None,
+    };
+    if opts.tls == Some(TlsMode::Require) && opts.oldstyle {
+        eprintln!("nbdkit: cannot use oldstyle protocol (-o) and require TLS");
+        exit(1);
+    }
+    if opts.tls == Some(TlsMode::Off) {
+        return off;
+    }
+    let mode = opts.tls.unwrap_or(TlsMode::On);
+    if let Some(psk) = &opts.tls_psk {
+        // Only that the file can be opened is checked here: GnuTLS reads
+        // it at each handshake, as in nbdkit.
+        if let Err(e) = std::fs::File::open(psk) {
+            let e = crate::net::listen::strerror(&e);
+            eprintln!("{psk}: {e}");
+            exit(1);
+        }
+        let creds =
+            Credentials::psk(std::path::Path::new(psk)).unwrap_or_else(|e| gnutls_error(&e));
+        log::debug!("TLS enabled using: Pre-Shared Keys (PSK)");
+        return Settings {
+            mode,
+            creds: Some(Arc::new(creds)),
+        };
+    }
+    let dirs = match &opts.tls_certificates {
+        Some(d) => vec![PathBuf::from(d)],
+        None => default_dirs(),
+    };
+    for dir in dirs {
+        if !has_certificates(&dir) {
+            continue;
+        }
+        let creds =
+            Credentials::x509(&dir, opts.tls_verify_peer).unwrap_or_else(|e| gnutls_error(&e));
+        log::debug!(
+            "successfully loaded TLS certificates from {}",
+            dir.display()
+        );
+        log::debug!("TLS enabled using: X.509 certificates");
+        return Settings {
+            mode,
+            creds: Some(Arc::new(creds)),
+        };
+    }
+    match opts.tls {
+        Some(TlsMode::Require) => {
+            eprintln!("nbdkit: --tls=require but could not load TLS certificates.\n{TRY_SETTING}");
+            exit(1);
+        }
+        Some(TlsMode::On) => eprintln!(
+            "nbdkit: warning: --tls=on but could not load TLS certificates.\n\
+             TLS will be disabled and TLS connections will be rejected.\n{TRY_SETTING}"
+        ),
+        _ => {}
+    }
+    log::debug!("TLS disabled: could not load TLS certificates");
+    off
+}
+
+fn gnutls_error(e: &str) -> ! {
+    eprintln!("nbdkit: GnuTLS error: {e}");
+    exit(1)
+}
