@@ -14,7 +14,7 @@ CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(patsubst %,$(CPLUG_DIR)/threads-%.so,$(CPLUG_TMS)) \
                 $(CPLUG_DIR)/extents-shapes.so $(CPLUG_DIR)/blocksize.so
 
-c-plugins: $(CPLUG_SOS) $(CPLUG_DIR)/layout-check.stamp
+c-plugins: $(CPLUG_SOS) $(CPLUG_DIR)/layout-check.stamp $(CPLUG_DIR)/filter-layout-check.stamp
 
 $(CPLUG_DIR)/%.so: c-plugins/%.c $(CPLUG_HDRS)
 	@mkdir -p $(CPLUG_DIR)
@@ -55,3 +55,16 @@ $(CPLUG_DIR)/layout-check.stamp: c-plugins/layout.c $(CPLUG_HDRS)
 bindings:
 	bash c-plugins/gen-bindings.sh server/src/abi/bindings.rs
 	bash scripts/gen-gnutls-bindings.sh server/src/abi/gnutls_bindings.rs
+
+# The same for struct nbdkit_filter and struct nbdkit_next_ops.
+$(CPLUG_DIR)/filter-layout-check.stamp: c-plugins/filter-layout.c $(CPLUG_HDRS)
+	@mkdir -p $(CPLUG_DIR)
+	$(CPLUG_CC) -Wall -I include $< -o $(CPLUG_DIR)/filter-layout-ours
+	$(CPLUG_DIR)/filter-layout-ours > $(CPLUG_DIR)/filter-layout-ours.txt
+	@if [ -e /usr/include/nbdkit-filter.h ]; then \
+	  $(CPLUG_CC) -Wall -I /usr/include $< -o $(CPLUG_DIR)/filter-layout-debian && \
+	  $(CPLUG_DIR)/filter-layout-debian > $(CPLUG_DIR)/filter-layout-debian.txt && \
+	  diff -u $(CPLUG_DIR)/filter-layout-debian.txt $(CPLUG_DIR)/filter-layout-ours.txt && \
+	  echo "layout: struct nbdkit_filter and nbdkit_next_ops match Debian's headers"; \
+	else echo "layout: Debian's nbdkit headers not installed, skipped"; fi
+	@touch $@

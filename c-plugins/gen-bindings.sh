@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Write bindgen's view of include/ (the plugin ABI at API version 2) to the
+# Write bindgen's view of include/ (the plugin ABI at API version 2, the filter ABI) to the
 # file named by $1.  Used by `make bindings` and scripts/bindings-check.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,11 +12,11 @@ fi
 tmp=$(mktemp --suffix=.rs)
 trap 'rm -f "$tmp"' EXIT
 bindgen c-plugins/bindings.h \
-  --allowlist-type 'nbdkit_plugin' \
+  --allowlist-type 'nbdkit_plugin|nbdkit_filter|nbdkit_next_ops' \
   --allowlist-var 'NBDKIT_.*' \
   --blocklist-type 'nbdkit_extents|nbdkit_exports' \
   --no-doc-comments --use-core --no-rustfmt-bindings \
-  --raw-line '//! bindgen output for include/nbdkit-plugin.h at API version 2.' \
+  --raw-line '//! bindgen output for include/nbdkit-plugin.h (API version 2) and nbdkit-filter.h.' \
   --raw-line '//! Regenerate with `make bindings`; scripts/bindings-check.sh checks it.' \
   --raw-line '#![allow(non_camel_case_types, non_upper_case_globals, dead_code)]' \
   --raw-line '// The opaque lists are the ones the exported functions take.' \

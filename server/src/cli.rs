@@ -15,6 +15,7 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [--filter=FILTER ...] [-f|--foreground]
        [-g|--group GROUP] [-i|--ipaddr IPADDR]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
+       [--memory-limit=SIZE]
        [-n|--newstyle] [--no-sr] [-o|--oldstyle]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
@@ -80,6 +81,9 @@ pub struct Options {
     /// `-t`: requests in flight per connection (nbdkit's threads per
     /// connection); 0 means the default.
     pub threads: usize,
+    /// `--memory-limit`: bytes requests in flight may hold server-wide
+    /// (None: derived from the machine).
+    pub memory_limit: Option<u64>,
     pub port: Option<String>,
     pub unix: Option<UnixSocket>,
     pub ipaddr: Option<String>,
@@ -122,6 +126,7 @@ impl Default for Options {
             readonly: false,
             export_name: String::new(),
             threads: 0,
+            memory_limit: None,
             port: None,
             unix: None,
             ipaddr: None,
@@ -289,6 +294,7 @@ enum Opt {
     Log,
     LongOptions,
     MaskHandshake,
+    MemoryLimit,
     Newstyle,
     NoSr,
     Oldstyle,
@@ -363,6 +369,11 @@ const LONG: &[(&str, bool, Opt)] = &[
     ("vsock", false, Opt::Vsock),
 ];
 
+/// Our own long options, which nbdkit 1.32.5 does not have: recognised
+/// only when spelled out in full and not listed by `--long-options`, so
+/// every abbreviation nbdkit accepts or refuses still means the same.
+const EXTRA_LONG: &[(&str, bool, Opt)] = &[("memory-limit", true, Opt::MemoryLimit)];
+
 /// nbdkit's short options (its getopt string), in `--short-options` order.
 const SHORT: &[(u8, bool, Opt)] = &[
     (b'4', false, Opt::Ipv4),
@@ -406,7 +417,8 @@ pub fn short_options_text() -> String {
 /// option; else it is ambiguous (listing the first candidate and every
 /// later one that means something else).
 fn find_long(name: &[u8], shown: &str) -> Result<(&'static str, bool, Opt), CliError> {
-    if let Some(e) = LONG.iter().find(|(n, _, _)| n.as_bytes() == name) {
+    let mut exact = LONG.iter().chain(EXTRA_LONG);
+    if let Some(e) = exact.find(|(n, _, _)| n.as_bytes() == name) {
         return Ok(*e);
     }
     let mut cands = LONG
@@ -473,6 +485,10 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
         Opt::LongOptions => o.mode = Mode::LongOptions,
         Opt::ShortOptions => o.mode = Mode::ShortOptions,
         Opt::MaskHandshake => o.mask_handshake = parse_unsigned("mask-handshake", b)?,
+        Opt::MemoryLimit => {
+            let m = crate::parse::size(b).map_err(|e| error(format!("--memory-limit: {e}")))?;
+            o.memory_limit = Some(m);
+        }
         Opt::Newstyle => o.oldstyle = false,
         Opt::NoSr => o.no_sr = true,
         Opt::Oldstyle => o.oldstyle = true,
@@ -728,6 +744,27 @@ mod tests {
             p("--swap=1 null").unwrap_err().msg,
             "option '--swap' doesn't allow an argument"
         );
+    }
+
+    #[test]
+    fn our_own_options_only_in_full() {
+        assert_eq!(
+            p("--memory-limit=1M null").unwrap().memory_limit,
+            Some(1 << 20)
+        );
+        assert_eq!(
+            p("--memory-limit 2K null").unwrap().memory_limit,
+            Some(2048)
+        );
+        assert_eq!(
+            p("--m").unwrap_err().msg,
+            "option '--mask-handshake' requires an argument"
+        );
+        assert_eq!(
+            p("--memory-lim=1 null").unwrap_err().kind,
+            ErrorKind::Getopt
+        );
+        assert!(!long_options_text().contains("memory"));
     }
 
     #[test]

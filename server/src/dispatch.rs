@@ -3,19 +3,30 @@
 //! Knows the protocol's values but not sockets or the event loop.
 
 use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
-use crate::backend::{piece_slices, BlockSize, ConnInfo, Error, Flags, Handle, Plugin, Support};
+use crate::backend::{
+    piece_slices, BlockSize, Connection, Context, Error, Flags, Stack, Support, ThreadModel,
+};
 use crate::protocol::consts::*;
 use crate::protocol::transmission::{self as tx, ExportCaps, Request};
-use std::sync::OnceLock;
+use std::sync::Arc;
 
-/// An open export on one connection.
+/// An open export on one connection: the outermost layer's context (which
+/// owns the contexts below it) and what was advertised.
 pub struct Session {
-    pub handle: Box<dyn Handle>,
+    pub ctx: Context,
     pub caps: ExportCaps,
-    pub fua: Support,
-    /// Asked on the first block-status request only: some plugins probe the
-    /// disk to answer, and most clients never ask.
-    can_extents: OnceLock<bool>,
+}
+
+impl Session {
+    /// Finalize every layer, then close them (outermost first).  A failed
+    /// finalize is logged by the layer; the close happens regardless.
+    pub fn close(self) {
+        if let Err(e) = self.ctx.finalize() {
+            if !e.msg.is_empty() {
+                log::error!("{e}");
+            }
+        }
+    }
 }
 
 /// What the handshake tells the client about an export.
@@ -57,20 +68,41 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
     }
 }
 
-/// Open the export for a client and gather what it advertises.
+/// Open the export for a client (every layer, then prepare them) and
+/// gather what it advertises, asking in nbdkit's order.
 pub fn open_export(
-    plugin: &dyn Plugin,
-    conn: &ConnInfo,
+    stack: &Stack,
+    conn: &Arc<Connection>,
+    readonly: bool,
+    export_name: &str,
     structured: bool,
 ) -> Result<(Session, ExportInfo), Error> {
-    let handle = plugin.open(conn)?;
-    let size = handle.get_size()?;
+    let ctx = stack.open_top(conn, readonly, export_name)?;
+    match advertise(stack, &ctx, structured) {
+        Ok((caps, info)) => Ok((Session { ctx, caps }, info)),
+        Err(e) => {
+            Session {
+                ctx,
+                caps: ExportCaps::default(),
+            }
+            .close();
+            Err(e)
+        }
+    }
+}
+
+fn advertise(
+    stack: &Stack,
+    ctx: &Context,
+    structured: bool,
+) -> Result<(ExportCaps, ExportInfo), Error> {
+    let size = ctx.get_size()?;
     if size > i64::MAX as u64 {
         return Err(Error::eio(format!(
             "get_size: plugin returned invalid size {size}"
         )));
     }
-    let readonly = conn.readonly || !handle.can_write()?;
+    let readonly = !ctx.can_write()?;
     let mut eflags = NBD_FLAG_HAS_FLAGS;
     let mut caps = ExportCaps {
         size,
@@ -78,65 +110,57 @@ pub fn open_export(
         structured,
         ..Default::default()
     };
-    let mut fua = Support::None;
     if readonly {
         eflags |= NBD_FLAG_READ_ONLY;
     } else {
-        caps.can_zero = handle.can_zero()?;
+        caps.can_zero = ctx.can_zero()? != Support::None;
         if caps.can_zero {
             eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
-            caps.can_fast_zero = handle.can_fast_zero()?;
+            caps.can_fast_zero = ctx.can_fast_zero()?;
             if caps.can_fast_zero {
                 eflags |= NBD_FLAG_SEND_FAST_ZERO;
             }
         }
-        caps.can_trim = handle.can_trim()?;
+        caps.can_trim = ctx.can_trim()?;
         if caps.can_trim {
             eflags |= NBD_FLAG_SEND_TRIM;
         }
-        fua = handle.can_fua()?;
-        caps.can_fua = fua != Support::None;
+        caps.can_fua = ctx.can_fua()? != Support::None;
         if caps.can_fua {
             eflags |= NBD_FLAG_SEND_FUA;
         }
     }
-    caps.can_flush = handle.can_flush()?;
+    caps.can_flush = ctx.can_flush()?;
     if caps.can_flush {
         eflags |= NBD_FLAG_SEND_FLUSH;
     }
-    if handle.is_rotational()? {
+    if ctx.is_rotational()? {
         eflags |= NBD_FLAG_ROTATIONAL;
     }
     if structured {
         eflags |= NBD_FLAG_SEND_DF;
     }
-    if handle.can_multi_conn()? {
+    // Useless when connections are served one at a time.
+    if ctx.can_multi_conn()? && stack.thread_model() > ThreadModel::SerializeConnections {
         eflags |= NBD_FLAG_CAN_MULTI_CONN;
     }
-    caps.can_cache = handle.can_cache()? != Support::None;
+    caps.can_cache = ctx.can_cache()? != Support::None;
     if caps.can_cache {
         eflags |= NBD_FLAG_SEND_CACHE;
     }
-    let block_size = handle.block_size()?;
+    ctx.can_extents()?;
+    let block_size = ctx.block_size()?;
     if let Some(b) = block_size {
         check_block_size(b)?;
     }
-    let description = handle.export_description()?;
+    let description = ctx.export_description()?;
     let info = ExportInfo {
         size,
         eflags,
         description,
         block_size,
     };
-    Ok((
-        Session {
-            handle,
-            caps,
-            fua,
-            can_extents: OnceLock::new(),
-        },
-        info,
-    ))
+    Ok((caps, info))
 }
 
 /// Where a reply goes: one call per reply, parts sent contiguously.
@@ -155,6 +179,11 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
     }
 }
 
+/// Reply `error` (an NBD error) to a request that is not run.
+pub fn reply_error(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32) {
+    error_reply(sink, r, caps, error, "");
+}
+
 /// Reply to a request that failed validation (the backend is not called).
 pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: &tx::Invalid) {
     if inv.error == NBD_ESHUTDOWN {
@@ -165,25 +194,16 @@ pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: 
     error_reply(sink, r, caps, inv.error, "");
 }
 
-/// Run one validated request and send its reply.
+/// Run one validated request and send its reply.  FUA goes down with the
+/// request: the plugin layer turns it into a flush when it cannot do it
+/// natively (as nbdkit's does).
 pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
-    let h = &*s.handle;
+    let h = &s.ctx;
     let caps = &s.caps;
-    let fua_flag = r.flags & NBD_CMD_FLAG_FUA != 0;
-    // FUA the plugin cannot do natively is a flush after the write.
-    let (flags, flush_after) = match (fua_flag, s.fua) {
-        (true, Support::Native) => (Flags(Flags::FUA), false),
-        (true, _) => (Flags::NONE, true),
-        (false, _) => (Flags::NONE, false),
-    };
-    let after = |res: Result<(), Error>| {
-        res.and_then(|()| {
-            if flush_after {
-                h.flush(Flags::NONE)
-            } else {
-                Ok(())
-            }
-        })
+    let flags = if r.flags & NBD_CMD_FLAG_FUA != 0 {
+        Flags(Flags::FUA)
+    } else {
+        Flags::NONE
     };
     let (off, count) = (r.offset, r.count as u64);
     let result = match r.cmd {
@@ -191,9 +211,9 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
             Ok(()) => return,
             Err(e) => Err(e),
         },
-        NBD_CMD_WRITE => after(h.pwrite(payload, off, flags)),
+        NBD_CMD_WRITE => h.pwrite(payload, off, flags),
         NBD_CMD_FLUSH => h.flush(Flags::NONE),
-        NBD_CMD_TRIM => after(h.trim(count, off, flags)),
+        NBD_CMD_TRIM => h.trim(count, off, flags),
         NBD_CMD_WRITE_ZEROES => {
             let mut f = flags.0;
             if r.flags & NBD_CMD_FLAG_NO_HOLE == 0 {
@@ -202,7 +222,7 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
             if r.flags & NBD_CMD_FLAG_FAST_ZERO != 0 {
                 f |= Flags::FAST_ZERO;
             }
-            after(h.zero(count, off, Flags(f)))
+            h.zero(count, off, Flags(f))
         }
         NBD_CMD_CACHE => h.cache(count, off, Flags::NONE),
         NBD_CMD_BLOCK_STATUS => match block_status(s, r) {
@@ -236,7 +256,7 @@ const SHARED_READ_MIN: u32 = 64 * 1024;
 /// Read and send the reply: from the backend's own memory when it offers
 /// that for a large read, else copied into this thread's buffer.  Err if
 /// the backend failed (nothing sent).
-fn read(h: &dyn Handle, r: &Request, caps: &ExportCaps, sink: &dyn ReplySink) -> Result<(), Error> {
+fn read(h: &Context, r: &Request, caps: &ExportCaps, sink: &dyn ReplySink) -> Result<(), Error> {
     let shared = if r.count >= SHARED_READ_MIN {
         h.read_shared(r.count, r.offset)
     } else {
@@ -257,12 +277,12 @@ fn read(h: &dyn Handle, r: &Request, caps: &ExportCaps, sink: &dyn ReplySink) ->
 }
 
 fn read_copy(
-    h: &dyn Handle,
+    h: &Context,
     r: &Request,
     caps: &ExportCaps,
     sink: &dyn ReplySink,
 ) -> Result<(), Error> {
-    let mut buf = take_read_buffer(r.count as usize);
+    let mut buf = take_read_buffer(r.count as usize)?;
     let data = &mut buf[..r.count as usize];
     let res = h.pread(data, r.offset, Flags::NONE);
     if res.is_ok() {
@@ -294,12 +314,19 @@ const KEEP_READ_BUFFER: usize = 4 * 1024 * 1024;
 /// before is zeroed: like nbdkit's per-thread buffer, what a plugin leaves
 /// unwritten holds this thread's earlier reads.  (A plugin's `pread` must
 /// fill the whole buffer; nbdkit-plugin(3).)
-fn take_read_buffer(len: usize) -> Vec<u8> {
+fn take_read_buffer(len: usize) -> Result<Vec<u8>, Error> {
     let mut buf = READ_BUFFER.with(|b| b.take());
     if buf.len() < len {
+        if buf.try_reserve_exact(len - buf.len()).is_err() {
+            READ_BUFFER.with(|b| b.set(buf));
+            return Err(Error::new(
+                libc::ENOMEM,
+                format!("read: cannot allocate {len} bytes"),
+            ));
+        }
         buf.resize(len, 0);
     }
-    buf
+    Ok(buf)
 }
 
 fn give_back_read_buffer(buf: Vec<u8>) {
@@ -320,17 +347,7 @@ fn give_back_read_buffer(buf: Vec<u8>) {
 /// still respects the advertised minimum block size, and the reply ends
 /// there.
 fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
-    let can = match s.can_extents.get() {
-        Some(c) => *c,
-        None => {
-            let c = s.handle.can_extents()?;
-            *s.can_extents.get_or_init(|| c)
-        }
-    };
     let req_one = r.flags & NBD_CMD_FLAG_REQ_ONE != 0;
-    if !can {
-        return Ok(vec![(r.count, 0)]);
-    }
     let off = r.offset;
     let count = u64::from(r.count);
     let req_end = off
@@ -343,7 +360,7 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
     } else {
         Flags::NONE
     };
-    s.handle.extents(count, off, flags, &mut ex)?;
+    s.ctx.extents(count, off, flags, &mut ex)?;
     let list = ex.as_slice();
     match list.first() {
         None => return Err(Error::einval("plugin must return at least one extent")),

@@ -17,7 +17,7 @@ mod pool;
 mod protocol;
 mod tls;
 
-use backend::{Plugin, ThreadModel};
+use backend::{Layers, Stack};
 use cli::{ErrorKind, Mode, Options, UnixSocket};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
@@ -98,17 +98,10 @@ fn main() {
     if matches!(opts.mode, Mode::Serve) {
         tls::setup(&opts);
     }
-    if !opts.filters.is_empty() {
-        die(format!(
-            "--filter={}: filters are not supported yet",
-            opts.filters[0]
-        ));
-    }
-
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
     log::debug!("registering plugin {}", plugin_file.display());
-    let mut plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
+    let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or
         // the plugin path).
@@ -123,62 +116,95 @@ fn main() {
         plugin_file.display(),
         plugin.name()
     );
-    warn_unused_debug_flags(&opts.debug_flags, &*plugin);
-    match opts.mode {
-        Mode::Help => {
-            print!("{}", cli::USAGE);
-            let path = backend::registry::plugin_path(&plugin_arg);
-            let longname = plugin.longname().map(|l| format!(" ({l})"));
-            println!(
-                "\nplugin: {}{}\n({})",
-                plugin.name(),
-                longname.unwrap_or_default(),
-                path.display()
-            );
-            if let Some(h) = plugin.config_help() {
+    // As nbdkit: the last --filter is loaded first (it is the innermost).
+    let mut filters = Vec::with_capacity(opts.filters.len());
+    for name in opts.filters.iter().rev() {
+        match backend::registry::load_filter(name, &opts.debug_flags) {
+            Ok(f) => filters.push(f),
+            Err(e) => {
+                eprintln!("nbdkit: {e}");
+                exit(1)
+            }
+        }
+    }
+    filters.reverse();
+    let mut layers = Layers { filters, plugin };
+    warn_unused_debug_flags(&opts.debug_flags, &layers);
+
+    if opts.mode == Mode::Version {
+        println!("nbdkit {}", cli::VERSION);
+        for f in &layers.filters {
+            println!("{} {}", f.name(), f.version().unwrap_or(""));
+        }
+        let p = &layers.plugin;
+        match p.version() {
+            Some(v) => println!("{} {v}", p.name()),
+            None => println!("{}", p.name()),
+        }
+        return;
+    }
+    if opts.mode == Mode::Help {
+        print!("{}", cli::USAGE);
+        for f in &layers.filters {
+            match f.longname() {
+                Some(l) => println!("\nfilter: {} ({l})", f.name()),
+                None => println!("\nfilter: {}", f.name()),
+            }
+            println!("({})", f.path());
+            if let Some(h) = f.config_help() {
                 println!("{h}");
             }
-            return;
         }
-        Mode::Version => {
-            println!("nbdkit {}", cli::VERSION);
-            match plugin.version() {
-                Some(v) => println!("{} {v}", plugin.name()),
-                None => println!("{}", plugin.name()),
-            }
-            return;
+        let p = &layers.plugin;
+        match p.longname() {
+            Some(l) => println!("\nplugin: {} ({l})", p.name()),
+            None => println!("\nplugin: {}", p.name()),
         }
-        _ => {}
+        println!("({})", plugin_file.display());
+        if let Some(h) = p.config_help() {
+            println!("{h}");
+        }
+        return;
     }
     if opts.mode == Mode::DumpPlugin {
         // The parameters first (a language plugin loads its script in
         // .config, and the script may choose the thread model), but not
         // .config_complete, so missing required parameters are fine.
-        config_params(&mut *plugin, &opts);
-        dump_plugin(&*plugin, &plugin_arg);
+        config_params(&mut layers, &opts);
+        dump_plugin(&layers, &plugin_arg);
         return;
     }
 
     lifecycle::set_stdio_safe(!opts.single);
-    configure(&mut *plugin, &opts);
-    if let Err(e) = plugin.get_ready() {
+    configure(&mut layers, &opts);
+    let model = match layers.thread_model() {
+        Ok(m) => m,
+        Err(e) => {
+            if !e.msg.is_empty() {
+                eprintln!("nbdkit: error: {e}");
+            }
+            exit(1)
+        }
+    };
+    log::debug!("using thread model: {}", model.name());
+    if let Err(e) = layers.get_ready(model) {
         // An empty message: the plugin reported it with nbdkit_error.
         if e.msg.is_empty() {
             exit(1)
         }
-        die(format!("{}: get_ready: {e}", plugin.name()))
+        die(format!("{}: get_ready: {e}", layers.plugin.name()))
     }
-    let model = plugin.thread_model().min(plugin.max_thread_model());
-    exit(run(plugin, model, &opts));
+    exit(run(Stack::new(layers, model), &opts));
 }
 
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
 /// NAME that is no plugin or filter, or an `nbdkit.FLAG` the server does
 /// not have.  (A C plugin warns itself when NAME is it but the variable
 /// is missing.)
-fn warn_unused_debug_flags(flags: &[backend::registry::DebugFlag], plugin: &dyn Plugin) {
+fn warn_unused_debug_flags(flags: &[backend::registry::DebugFlag], layers: &Layers) {
+    let plugin = &layers.plugin;
     // In nbdkit's order: the plugin's (as it loads), the server's, then
-    // the ones nothing used.
+    // the ones nothing used.  (Filters set theirs as they load.)
     for f in flags.iter().filter(|f| f.name == plugin.name()) {
         plugin.check_debug_flag(f);
     }
@@ -194,14 +220,15 @@ fn warn_unused_debug_flags(flags: &[backend::registry::DebugFlag], plugin: &dyn 
     for f in flags
         .iter()
         .filter(|f| f.name != "nbdkit" && f.name != plugin.name())
+        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
     {
         log::warn!("debug flag -D {}.{} was not used", f.name, f.flag);
     }
 }
 
-fn configure(plugin: &mut dyn Plugin, opts: &Options) {
-    config_params(plugin, opts);
-    if let Err(e) = plugin.config_complete() {
+fn configure(layers: &mut Layers, opts: &Options) {
+    config_params(layers, opts);
+    if let Err(e) = layers.config_complete() {
         if e.msg.is_empty() {
             exit(1)
         }
@@ -209,15 +236,20 @@ fn configure(plugin: &mut dyn Plugin, opts: &Options) {
     }
 }
 
-/// `.config` for every parameter, in command-line order.
-fn config_params(plugin: &mut dyn Plugin, opts: &Options) {
+/// `.config` for every parameter, in command-line order, through the
+/// filters to the plugin.
+fn config_params(layers: &mut Layers, opts: &Options) {
     for (k, v) in &opts.params {
         let key = match k {
             Some(k) => k.clone(),
             // Language plugins take their script as a bare parameter.
-            None => plugin.magic_config_key().unwrap_or("script").to_string(),
+            None => layers
+                .plugin
+                .magic_config_key()
+                .unwrap_or("script")
+                .to_string(),
         };
-        if let Err(e) = plugin.config_os(&key, v) {
+        if let Err(e) = layers.config(&key, v) {
             if e.msg.is_empty() {
                 exit(1)
             }
@@ -242,9 +274,9 @@ fn sh_quote(s: &[u8]) -> Vec<u8> {
 
 /// `s` for a URI's path or query, as nbdkit writes it: ASCII letters,
 /// digits and `/.-_~` as they are, every other byte as %XX.
-fn uri_quote(s: &str) -> String {
+fn uri_quote(s: &[u8]) -> String {
     let mut out = String::new();
-    for &c in s.as_bytes() {
+    for &c in s {
         if c.is_ascii_alphanumeric() || b"/.-_~".contains(&c) {
             out.push(c as char);
         } else {
@@ -259,12 +291,12 @@ struct Bound {
     listeners: Vec<net::listen::Listener>,
     uri: String,
     port: String,
-    unixsocket: String,
+    unixsocket: std::path::PathBuf,
     tmpdir: Option<std::path::PathBuf>,
 }
 
 fn bind(opts: &Options) -> Bound {
-    let export_q = |base: &str| format!("{base}/{}", uri_quote(&opts.export_name));
+    let export_q = |base: &str| format!("{base}/{}", uri_quote(opts.export_name.as_bytes()));
     if let Some(u) = &opts.unix {
         let (path, tmpdir) = match u {
             // A new directory of its own, mode 0700 and unguessable, as
@@ -276,26 +308,26 @@ fn bind(opts: &Options) -> Bound {
             }
             UnixSocket::Path(p) => (p.clone(), None),
         };
-        let p = path.to_string_lossy().to_string();
-        let l = net::listen::bind_unix(&p).unwrap_or_else(|e| {
+        let p = path.as_os_str().as_bytes();
+        let l = net::listen::bind_unix(&path).unwrap_or_else(|e| {
             eprintln!("{e}");
             exit(1)
         });
         let uri = if opts.export_name.is_empty() {
-            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(&p))
+            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(p))
         } else {
             format!(
                 "{}+unix:///{}?socket={}",
                 tls::uri_scheme(),
-                uri_quote(&opts.export_name),
-                uri_quote(&p)
+                uri_quote(opts.export_name.as_bytes()),
+                uri_quote(p)
             )
         };
         return Bound {
             listeners: vec![l],
             uri,
             port: String::new(),
-            unixsocket: p,
+            unixsocket: path.clone(),
             tmpdir,
         };
     }
@@ -323,12 +355,12 @@ fn bind(opts: &Options) -> Bound {
         listeners: ls,
         uri,
         port,
-        unixsocket: String::new(),
+        unixsocket: std::path::PathBuf::new(),
         tmpdir: None,
     }
 }
 
-fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
+fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     if opts.exit_with_parent {
         if let Err(e) = abi::os::exit_with_parent() {
             die(format!("--exit-with-parent: {e}"))
@@ -354,7 +386,6 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     }
 
     // Fork only when not captive (--run), not -s, and not -f.
-    let mut plugin = plugin;
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
         match abi::os::daemonize(opts.verbose) {
@@ -376,12 +407,12 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
     if let Some(d) = daemon {
         d.ready();
     }
-    if let Err(e) = plugin.after_fork() {
+    if let Err(e) = stack.after_fork() {
         // An empty message: the plugin reported it with nbdkit_error.
         if e.msg.is_empty() {
             exit(1)
         }
-        die(format!("{}: after_fork: {e}", plugin.name()))
+        die(format!("{}: after_fork: {e}", stack.plugin().name()))
     }
 
     // Captive mode: run the command, and exit with its status.
@@ -396,7 +427,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
             ("uri", b.uri.as_bytes()),
             ("nbd", b.uri.as_bytes()),
             ("port", b.port.as_bytes()),
-            ("unixsocket", b.unixsocket.as_bytes()),
+            ("unixsocket", b.unixsocket.as_os_str().as_bytes()),
             ("exportname", opts.export_name.as_bytes()),
             ("tls", tls_var.as_bytes()),
         ] {
@@ -434,6 +465,7 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         mask_handshake: opts.mask_handshake as u16,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
+        memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -441,9 +473,9 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         * 2;
     let (listeners, tmpdir, unixsocket) = match bound {
         Some(b) => (b.listeners, b.tmpdir, b.unixsocket),
-        None => (Vec::new(), None, String::new()),
+        None => (Vec::new(), None, std::path::PathBuf::new()),
     };
-    let (server, rx) = net::Server::new(plugin, model, cfg, workers);
+    let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
     if let Err(e) = served {
         log::error!("event loop: {e}");
@@ -458,16 +490,21 @@ fn run(plugin: Box<dyn Plugin>, model: ThreadModel, opts: &Options) -> i32 {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
     match std::sync::Arc::try_unwrap(server) {
-        Ok(mut srv) => {
-            srv.plugin.cleanup();
-            // Dropping the plugin unloads it.
+        Ok(srv) => {
             drop(srv);
+            stack.cleanup();
+            // Dropping the last reference unloads the plugin and filters.
+            if std::sync::Arc::strong_count(&stack) == 1 {
+                drop(stack);
+            } else {
+                log::debug!("contexts still open at exit; skipping unload");
+            }
         }
         Err(_) => log::debug!("workers still hold the server at exit; skipping unload"),
     }
     if let Some(d) = tmpdir {
         let _ = std::fs::remove_dir_all(d);
-    } else if !unixsocket.is_empty() {
+    } else if !unixsocket.as_os_str().is_empty() {
         let _ = std::fs::remove_file(&unixsocket);
     }
     if let Some(p) = &opts.pidfile {
@@ -500,7 +537,8 @@ fn dump_config() {
     );
 }
 
-fn dump_plugin(p: &dyn Plugin, arg: &OsStr) {
+fn dump_plugin(layers: &Layers, arg: &OsStr) {
+    let p = &*layers.plugin;
     let mut o = std::io::stdout().lock();
     let path = backend::registry::plugin_path(arg);
     let path = std::fs::canonicalize(&path).unwrap_or(path);
@@ -512,11 +550,11 @@ fn dump_plugin(p: &dyn Plugin, arg: &OsStr) {
     let (api, size) = p.dump_abi();
     let _ = writeln!(o, "api_version={api}\nstruct_size={size}");
     let _ = writeln!(o, "max_thread_model={}", p.max_thread_model().name());
-    let _ = writeln!(
-        o,
-        "thread_model={}",
-        p.thread_model().min(p.max_thread_model()).name()
-    );
+    // The model the server would run with: the filters may narrow it.
+    let model = layers
+        .thread_model()
+        .unwrap_or_else(|_| p.thread_model().min(p.max_thread_model()));
+    let _ = writeln!(o, "thread_model={}", model.name());
     let _ = writeln!(o, "errno_is_preserved={}", p.errno_is_preserved() as i32);
     if let Some(m) = p.magic_config_key() {
         let _ = writeln!(o, "magic_config_key={m}");
@@ -539,9 +577,9 @@ mod tests {
 
     #[test]
     fn uri_quote_keeps_unreserved_and_slash() {
-        assert_eq!(uri_quote("a/b.c-d_e~F9"), "a/b.c-d_e~F9");
-        assert_eq!(uri_quote("fo'o $x"), "fo%27o%20%24x");
-        assert_eq!(uri_quote("é?&="), "%C3%A9%3F%26%3D");
+        assert_eq!(uri_quote("a/b.c-d_e~F9".as_bytes()), "a/b.c-d_e~F9");
+        assert_eq!(uri_quote("fo'o $x".as_bytes()), "fo%27o%20%24x");
+        assert_eq!(uri_quote("é?&=".as_bytes()), "%C3%A9%3F%26%3D");
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! `nbdkit_printf_intern` and their `v` forms) are in `shim.c`, which
 //! formats the message and calls the `nbdkit_rs_*` functions here.
 //!
-//! Functions only filters use (`nbdkit_next_context_open`, ...) are stubs
-//! that fail with an error: this server does not load C filters yet.
+//! Functions only filters use (`nbdkit_next_context_open`, ...) hand over
+//! to the filter adapter (`filter.rs`).
 #![allow(non_upper_case_globals)]
 // The C types keep the names nbdkit's headers give them.
 #![allow(non_camel_case_types)]
@@ -12,7 +12,7 @@
 
 use super::context::{self, current_conn, intern};
 use super::os;
-use crate::backend::{ExportEntry, Extents};
+use crate::backend::{ExportEntry, ExportList, Extents};
 use crate::lifecycle;
 use libc::{c_char, c_int, c_uint, c_void, size_t, sockaddr, socklen_t};
 use std::ffi::{CStr, CString};
@@ -517,7 +517,7 @@ pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
         return -1;
     }
     let until = Instant::now() + Duration::new(sec as u64, nsec.min(999_999_999));
-    let client = current_conn().map_or(-1, |c| c.info.fd);
+    let client = current_conn().map_or(-1, |c| c.fd);
     let shutdown = os::shutdown_fd();
     // Without the eventfd, wake now and then to look at the flag.
     let max_wait = if shutdown.is_some() {
@@ -573,7 +573,7 @@ pub extern "C" fn nbdkit_shutdown() {
 #[no_mangle]
 pub extern "C" fn nbdkit_export_name() -> *const c_char {
     match current_conn() {
-        Some(c) => c.export_name.as_ptr(),
+        Some(c) => c.export_name_ptr(),
         None => {
             error("no connection in this thread");
             std::ptr::null()
@@ -584,7 +584,7 @@ pub extern "C" fn nbdkit_export_name() -> *const c_char {
 #[no_mangle]
 pub extern "C" fn nbdkit_is_tls() -> c_int {
     match current_conn() {
-        Some(c) => c.info.is_tls as c_int,
+        Some(c) => c.is_tls() as c_int,
         None => {
             error("no connection in this thread");
             -1
@@ -594,7 +594,7 @@ pub extern "C" fn nbdkit_is_tls() -> c_int {
 
 fn conn_fd(func: &str) -> Option<c_int> {
     match current_conn() {
-        Some(c) if c.info.fd >= 0 => Some(c.info.fd),
+        Some(c) if c.fd >= 0 => Some(c.fd),
         Some(_) => {
             error(&format!("{func}: no client socket (stdin/stdout)"));
             None
@@ -698,8 +698,8 @@ pub unsafe extern "C" fn nbdkit_strndup_intern(s: *const c_char, n: size_t) -> *
 // cbindgen declares them as the incomplete `struct nbdkit_extents` &c. that
 // include/ (and nbdkit-filter.h) use: scripts/cbindgen-check.sh then
 // compiles our signatures against those headers.  The pointers really
-// point at the server's own types ([`Extents`], [`Exports`]); the filter
-// ones are never dereferenced, as filters are not supported.
+// point at the server's own types ([`Extents`], [`Exports`], and for the
+// filter ones the adapter's types in `filter.rs`).
 
 /// `struct nbdkit_extents`: really an [`Extents`].
 pub struct nbdkit_extents {
@@ -711,18 +711,20 @@ pub struct nbdkit_exports {
     _opaque: [u8; 0],
 }
 
-/// `nbdkit_backend` (`struct nbdkit_backend` to filters).
-pub struct nbdkit_backend {
+/// `nbdkit_backend` (`struct nbdkit_backend` to filters).  The filter
+/// types have names of their own here (renamed for C in cbindgen.toml):
+/// bindgen's view of nbdkit-filter.h has the real `nbdkit_next_ops` table.
+pub struct OpaqueBackend {
     _opaque: [u8; 0],
 }
 
 /// `nbdkit_context` (`struct nbdkit_context` to filters).
-pub struct nbdkit_context {
+pub struct OpaqueContext {
     _opaque: [u8; 0],
 }
 
 /// `nbdkit_next` (`struct nbdkit_next_ops` to filters).
-pub struct nbdkit_next_ops {
+pub struct OpaqueNext {
     _opaque: [u8; 0],
 }
 
@@ -798,39 +800,73 @@ pub unsafe extern "C" fn nbdkit_get_extent(e: *const nbdkit_extents, i: size_t) 
     }
 }
 
-#[no_mangle]
-pub extern "C" fn nbdkit_extents_aligned(
-    _next: *mut nbdkit_next_ops,
-    _count: u32,
-    _offset: u64,
-    _flags: u32,
-    _align: u32,
-    _extents: *mut nbdkit_extents,
-    err: *mut c_int,
-) -> c_int {
-    error("nbdkit_extents_aligned: filters are not supported by this server");
+/// Map a failure of an extents helper to C: log it, set `*err`.
+fn extents_fail(e: &crate::backend::Error, err: *mut c_int) {
+    if !e.msg.is_empty() {
+        error(&e.msg);
+    }
     if !err.is_null() {
         // SAFETY: err points to the filter's int.
-        unsafe { *err = libc::ENOTSUP };
+        unsafe { *err = e.errno };
     }
-    -1
 }
 
 #[no_mangle]
-pub extern "C" fn nbdkit_extents_full(
-    _next: *mut nbdkit_next_ops,
-    _count: u32,
-    _offset: u64,
-    _flags: u32,
+pub unsafe extern "C" fn nbdkit_extents_aligned(
+    next: *mut OpaqueNext,
+    count: u32,
+    offset: u64,
+    flags: u32,
+    align: u32,
+    extents: *mut nbdkit_extents,
+    err: *mut c_int,
+) -> c_int {
+    if next.is_null() || extents.is_null() {
+        extents_fail(
+            &crate::backend::Error::einval("nbdkit_extents_aligned: NULL argument"),
+            err,
+        );
+        return -1;
+    }
+    // SAFETY: a next context the server handed the filter.
+    let ctx = unsafe { super::filter::next_context(next) };
+    // SAFETY: a list the server made.
+    let out = unsafe { &mut *(extents as *mut Extents) };
+    let flags = crate::backend::Flags(flags);
+    match crate::backend::extents::aligned(ctx, count.into(), offset, flags, align, out) {
+        Ok(()) => 0,
+        Err(e) => {
+            extents_fail(&e, err);
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_extents_full(
+    next: *mut OpaqueNext,
+    count: u32,
+    offset: u64,
+    flags: u32,
     err: *mut c_int,
 ) -> *mut nbdkit_extents {
-    // nbdkit-filter(3): returns a new list, or NULL with *err set.
-    error("nbdkit_extents_full: filters are not supported by this server");
-    if !err.is_null() {
-        // SAFETY: err points to the filter's int.
-        unsafe { *err = libc::ENOTSUP };
+    if next.is_null() {
+        extents_fail(
+            &crate::backend::Error::einval("nbdkit_extents_full: NULL argument"),
+            err,
+        );
+        return std::ptr::null_mut();
     }
-    std::ptr::null_mut()
+    // SAFETY: a next context the server handed the filter.
+    let ctx = unsafe { super::filter::next_context(next) };
+    let flags = crate::backend::Flags(flags);
+    match crate::backend::extents::full(ctx, count.into(), offset, flags) {
+        Ok(list) => Box::into_raw(Box::new(list)) as *mut nbdkit_extents,
+        Err(e) => {
+            extents_fail(&e, err);
+            std::ptr::null_mut()
+        }
+    }
 }
 
 // ---- exports ----
@@ -843,14 +879,27 @@ pub struct Exports {
 }
 
 impl Exports {
-    pub fn entries(&self) -> Vec<ExportEntry> {
-        self.list
-            .iter()
-            .map(|(n, d)| ExportEntry {
-                name: n.to_string_lossy().into_owned(),
-                description: d.as_ref().map(|d| d.to_string_lossy().into_owned()),
-            })
-            .collect()
+    /// What the layer listed, as the stack takes it.
+    pub fn into_list(self) -> ExportList {
+        ExportList {
+            entries: self
+                .list
+                .iter()
+                .map(|(n, d)| ExportEntry {
+                    name: n.to_string_lossy().into_owned(),
+                    description: d.as_ref().map(|d| d.to_string_lossy().into_owned()),
+                })
+                .collect(),
+            use_default: self.use_default,
+        }
+    }
+
+    /// Add what a layer below listed (for a filter's `next` call).
+    pub fn extend(&mut self, entries: Vec<ExportEntry>) {
+        let c = |s: String| CString::new(s.replace('\0', "")).unwrap_or_default();
+        for e in entries {
+            self.list.push((c(e.name), e.description.map(c)));
+        }
     }
 }
 
@@ -942,35 +991,37 @@ pub unsafe extern "C" fn nbdkit_use_default_export(e: *mut nbdkit_exports) -> c_
     0
 }
 
-// ---- filter-only API: not supported here ----
+// ---- contexts a filter manages (abi/filter.rs does the work) ----
 
 #[no_mangle]
-pub extern "C" fn nbdkit_next_context_open(
-    _backend: *mut nbdkit_backend,
-    _readonly: c_int,
-    _exportname: *const c_char,
-    _shared: c_int,
-) -> *mut nbdkit_next_ops {
-    error("nbdkit_next_context_open: filters are not supported by this server");
-    std::ptr::null_mut()
+pub unsafe extern "C" fn nbdkit_next_context_open(
+    backend: *mut OpaqueBackend,
+    readonly: c_int,
+    exportname: *const c_char,
+    shared: c_int,
+) -> *mut OpaqueNext {
+    // SAFETY: the pointers are the filter's, as nbdkit-filter(3) says.
+    unsafe { super::filter::next_context_open(backend, readonly, exportname, shared) }
 }
 
 #[no_mangle]
-pub extern "C" fn nbdkit_next_context_close(_next: *mut nbdkit_next_ops) {}
-
-#[no_mangle]
-pub extern "C" fn nbdkit_context_get_backend(_context: *mut nbdkit_context) -> *mut nbdkit_backend {
-    error("nbdkit_context_get_backend: filters are not supported by this server");
-    std::ptr::null_mut()
+pub unsafe extern "C" fn nbdkit_next_context_close(next: *mut OpaqueNext) {
+    // SAFETY: the filter hands back a context it no longer uses.
+    unsafe { super::filter::next_context_close(next) }
 }
 
 #[no_mangle]
-pub extern "C" fn nbdkit_context_set_next(
-    _context: *mut nbdkit_context,
-    _next: *mut nbdkit_next_ops,
-) -> *mut nbdkit_next_ops {
-    error("nbdkit_context_set_next: filters are not supported by this server");
-    std::ptr::null_mut()
+pub extern "C" fn nbdkit_context_get_backend(context: *mut OpaqueContext) -> *mut OpaqueBackend {
+    super::filter::context_get_backend(context)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_context_set_next(
+    context: *mut OpaqueContext,
+    next: *mut OpaqueNext,
+) -> *mut OpaqueNext {
+    // SAFETY: the filter's own context and a context from the server.
+    unsafe { super::filter::context_set_next(context, next) }
 }
 
 extern "C" {

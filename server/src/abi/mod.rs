@@ -6,6 +6,7 @@
 pub mod bindings;
 pub mod context;
 pub mod exports;
+pub mod filter;
 #[allow(clippy::all)]
 pub mod gnutls_bindings;
 pub mod os;

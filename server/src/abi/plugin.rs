@@ -2,12 +2,12 @@
 //! nbdkit 1.32's defaults and emulation where a callback is missing.
 
 use super::bindings::nbdkit_plugin;
-use super::context::{self, Call, ConnState};
+use super::context::Call;
 use super::exports::{self, Exports};
 use crate::backend::registry::DebugFlag;
 use crate::backend::{
-    BlockSize, ConnInfo, Error, ExportEntry, Extents, Flags, Handle, Plugin, Result, Support,
-    ThreadModel,
+    BlockSize, ConnInfo, Connection, Error, ExportList, Extents, Flags, Handle, Plugin, Result,
+    Support, ThreadModel,
 };
 use libc::{c_char, c_int, c_void};
 use std::ffi::{CStr, CString};
@@ -37,7 +37,7 @@ unsafe impl Send for Lib {}
 // SAFETY: as above.
 unsafe impl Sync for Lib {}
 
-fn opt_str(p: *const c_char) -> Option<String> {
+pub(super) fn opt_str(p: *const c_char) -> Option<String> {
     if p.is_null() {
         None
     } else {
@@ -46,7 +46,7 @@ fn opt_str(p: *const c_char) -> Option<String> {
     }
 }
 
-fn dlerror() -> String {
+pub(super) fn dlerror() -> String {
     // SAFETY: dlerror returns a thread-local string or NULL.
     let e = unsafe { libc::dlerror() };
     opt_str(e).unwrap_or_else(|| "unknown dlopen error".into())
@@ -73,7 +73,7 @@ impl Lib {
     /// and map -1 to an error.
     fn call_int(
         &self,
-        conn: Option<&Arc<ConnState>>,
+        conn: Option<&Arc<Connection>>,
         what: &str,
         f: impl FnOnce() -> c_int,
     ) -> Result<c_int> {
@@ -122,36 +122,9 @@ pub fn load(
     name: &str,
     debug: &[DebugFlag],
 ) -> std::result::Result<Box<dyn Plugin>, String> {
-    exports::ensure_linked();
+    let (dl, ptr) = open_library(path, "plugin", name)?;
+    let ptr = ptr as *const nbdkit_plugin;
     let shown = path.display().to_string();
-    let cpath = {
-        use std::os::unix::ffi::OsStrExt;
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{shown}: invalid path"))?
-    };
-    // SAFETY: dlopen of a path; plugins are trusted code by design.
-    let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
-    if dl.is_null() {
-        return Err(format!(
-            "error: cannot open plugin '{name}': {}\n\
-             Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
-            dlerror()
-        ));
-    }
-    // SAFETY: clear any stale error, then look up the entry point.
-    let init = unsafe {
-        libc::dlerror();
-        libc::dlsym(dl, c"plugin_init".as_ptr())
-    };
-    if init.is_null() {
-        return Err(format!("{shown}: {}", dlerror()));
-    }
-    // SAFETY: plugin_init has this signature in every nbdkit plugin.
-    let init: unsafe extern "C" fn() -> *const nbdkit_plugin = unsafe { std::mem::transmute(init) };
-    // SAFETY: calling the plugin's registration function.
-    let ptr = unsafe { init() };
-    if ptr.is_null() {
-        return Err(format!("{shown}: plugin registration function failed"));
-    }
     // SAFETY: the first 16 bytes (_struct_size, _api_version,
     // _thread_model) exist in every version of the struct.
     let (struct_size, api_version, tm) = unsafe {
@@ -202,26 +175,7 @@ pub fn load(
         ));
     };
 
-    for f in debug.iter().filter(|f| f.name == pname) {
-        let sym = format!(
-            "{}_debug_{}",
-            pname.replace('-', "_"),
-            f.flag.replace('.', "_")
-        );
-        let csym = CString::new(sym.clone()).map_err(|_| format!("invalid debug flag {sym}"))?;
-        // SAFETY: looking up a data symbol in the plugin.
-        let v = unsafe { libc::dlsym(dl, csym.as_ptr()) };
-        if v.is_null() {
-            log::warn!(
-                "-D {}.{}: {pname} does not contain a global variable called {sym}",
-                f.name,
-                f.flag
-            );
-            continue;
-        }
-        // SAFETY: by nbdkit's convention the symbol is an int.
-        unsafe { *(v as *mut c_int) = f.value };
-    }
+    set_debug_flags(dl, &pname, debug)?;
 
     let lib = Lib {
         p,
@@ -247,6 +201,81 @@ pub fn load(
         config_strings: Vec::new(),
         lib: Arc::new(lib),
     }))
+}
+
+/// dlopen a plugin's or filter's `.so` (`kind` is "plugin" or "filter")
+/// and call its registration function (`plugin_init`, `filter_init`).
+/// Returns the library and the struct the function returned, or nbdkit's
+/// message.
+pub(super) fn open_library(
+    path: &Path,
+    kind: &str,
+    name: &str,
+) -> std::result::Result<(*mut c_void, *const c_void), String> {
+    exports::ensure_linked();
+    let shown = path.display().to_string();
+    let cpath = {
+        use std::os::unix::ffi::OsStrExt;
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{shown}: invalid path"))?
+    };
+    // SAFETY: dlopen of a path; plugins and filters are trusted code.
+    let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if dl.is_null() {
+        return Err(format!(
+            "error: cannot open {kind} '{name}': {}\n\
+             Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
+            dlerror()
+        ));
+    }
+    let sym = CString::new(format!("{kind}_init")).expect("no NUL");
+    // SAFETY: clear any stale error, then look up the entry point.
+    let init = unsafe {
+        libc::dlerror();
+        libc::dlsym(dl, sym.as_ptr())
+    };
+    if init.is_null() {
+        return Err(format!("{shown}: {}", dlerror()));
+    }
+    // SAFETY: the registration function takes nothing and returns a
+    // pointer to the library's struct, in every nbdkit plugin and filter.
+    let init: unsafe extern "C" fn() -> *const c_void = unsafe { std::mem::transmute(init) };
+    // SAFETY: calling the registration function.
+    let ptr = unsafe { init() };
+    if ptr.is_null() {
+        return Err(format!("{shown}: {kind} registration function failed"));
+    }
+    Ok((dl, ptr))
+}
+
+/// Apply `-D NAME.FLAG=N` to the plugin or filter `name` loaded as `dl`:
+/// set its global `int NAME_debug_FLAG` (dots in FLAG and dashes in NAME
+/// become underscores), warning when it has none.
+pub(super) fn set_debug_flags(
+    dl: *mut c_void,
+    name: &str,
+    debug: &[DebugFlag],
+) -> std::result::Result<(), String> {
+    for f in debug.iter().filter(|f| f.name == name) {
+        let sym = format!(
+            "{}_debug_{}",
+            name.replace('-', "_"),
+            f.flag.replace('.', "_")
+        );
+        let csym = CString::new(sym.clone()).map_err(|_| format!("invalid debug flag {sym}"))?;
+        // SAFETY: looking up a data symbol in the loaded library.
+        let v = unsafe { libc::dlsym(dl, csym.as_ptr()) };
+        if v.is_null() {
+            log::warn!(
+                "-D {}.{}: {name} does not contain a global variable called {sym}",
+                f.name,
+                f.flag
+            );
+            continue;
+        }
+        // SAFETY: by nbdkit's convention the symbol is an int.
+        unsafe { *(v as *mut c_int) = f.value };
+    }
+    Ok(())
 }
 
 impl CPlugin {
@@ -338,7 +367,7 @@ impl Plugin for CPlugin {
         log::debug!("{}: get_ready", self.name);
         self.void_call("get_ready", self.p().get_ready)
     }
-    fn after_fork(&mut self) -> Result<()> {
+    fn after_fork(&self) -> Result<()> {
         log::debug!("{}: after_fork", self.name);
         self.void_call("after_fork", self.p().after_fork)
     }
@@ -416,46 +445,32 @@ impl Plugin for CPlugin {
         let Some(f) = self.p().preconnect else {
             return Ok(());
         };
-        let st = context::conn_state(conn);
-        let r = self.lib.call_int(Some(&st), "preconnect", || {
-            // SAFETY: the plugin's preconnect callback.
-            unsafe { f(c_bool(conn.readonly)) }
-        });
-        if r.is_err() {
-            context::forget_conn(conn.id);
-        }
-        r.map(|_| ())
+        self.lib
+            .call_int(Some(&conn.conn), "preconnect", || {
+                // SAFETY: the plugin's preconnect callback.
+                unsafe { f(c_bool(conn.readonly)) }
+            })
+            .map(|_| ())
     }
-    fn list_exports(&self, conn: &ConnInfo) -> Result<Option<Vec<ExportEntry>>> {
+    fn list_exports(&self, conn: &ConnInfo) -> Result<Option<ExportList>> {
         let Some(f) = self.p().list_exports else {
             return Ok(None);
         };
-        let st = context::conn_state(conn);
         let mut list = Exports::default();
         let lp = &mut list as *mut Exports as *mut super::exports::nbdkit_exports;
-        self.lib.call_int(Some(&st), "list_exports", || {
+        self.lib.call_int(Some(&conn.conn), "list_exports", || {
             // SAFETY: the plugin fills the list through nbdkit_add_export.
-            unsafe { f(c_bool(conn.readonly), c_bool(conn.is_tls), lp) }
+            unsafe { f(c_bool(conn.readonly), c_bool(conn.is_tls()), lp) }
         })?;
-        let mut entries = list.entries();
-        if list.use_default {
-            if let Some(d) = self.default_export(conn)? {
-                entries.push(ExportEntry {
-                    name: d,
-                    description: None,
-                });
-            }
-        }
-        Ok(Some(entries))
+        Ok(Some(list.into_list()))
     }
     fn default_export(&self, conn: &ConnInfo) -> Result<Option<String>> {
         let Some(f) = self.p().default_export else {
             return Ok(Some(String::new()));
         };
-        let st = context::conn_state(conn);
-        let call = Call::enter(Some(&st));
+        let call = Call::enter(Some(&conn.conn));
         // SAFETY: the plugin's default_export callback.
-        let r = unsafe { f(c_bool(conn.readonly), c_bool(conn.is_tls)) };
+        let r = unsafe { f(c_bool(conn.readonly), c_bool(conn.is_tls())) };
         if r.is_null() {
             // NULL means "no default export" unless the plugin reported an
             // error; either way the client cannot use "".
@@ -475,8 +490,9 @@ impl Plugin for CPlugin {
         Ok(opt_str(r))
     }
     fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>> {
-        let st = context::conn_state(conn);
-        context::forget_conn(conn.id);
+        let st = conn.conn.clone();
+        // What nbdkit_export_name answers from here on.
+        st.set_export_name(&conn.export_name);
         let f = self.p().open.expect("checked at load");
         let call = Call::enter(Some(&st));
         // SAFETY: errno of this thread.
@@ -488,7 +504,6 @@ impl Plugin for CPlugin {
             return Err(self.lib.fail(&call, saved, "open"));
         }
         drop(call);
-        log::debug!("{}: open returned handle {h:p}", self.name);
         Ok(Box::new(CHandle {
             lib: self.lib.clone(),
             h,
@@ -496,7 +511,7 @@ impl Plugin for CPlugin {
             can: Default::default(),
         }))
     }
-    fn cleanup(&mut self) {
+    fn cleanup(&self) {
         if let Some(f) = self.p().cleanup {
             let _c = Call::enter(None);
             // SAFETY: the plugin's cleanup callback.
@@ -531,7 +546,7 @@ struct Caps {
 pub struct CHandle {
     lib: Arc<Lib>,
     h: *mut c_void,
-    conn: Arc<ConnState>,
+    conn: Arc<Connection>,
     can: Caps,
 }
 
@@ -649,6 +664,9 @@ impl Drop for CHandle {
 }
 
 impl Handle for CHandle {
+    fn debug_address(&self) -> *const () {
+        self.h as *const ()
+    }
     fn export_description(&self) -> Result<Option<String>> {
         let Some(f) = self.p().export_description else {
             return Ok(None);
@@ -721,10 +739,14 @@ impl Handle for CHandle {
         let has = self.p().trim.is_some() || self.p()._trim_v1.is_some();
         self.can("can_trim", self.p().can_trim, has)
     }
-    fn can_zero(&self) -> Result<bool> {
-        // Zeroing is always possible: natively or by writing zeroes.
-        self.zero_native()?;
-        self.can_write()
+    fn can_zero(&self) -> Result<Support> {
+        // Zeroing is always possible when writing is: natively or by
+        // writing zeroes.
+        Ok(if self.zero_native()? {
+            Support::Native
+        } else {
+            Support::Emulate
+        })
     }
     fn can_fast_zero(&self) -> Result<bool> {
         if let Some(f) = self.p().can_fast_zero {
@@ -849,7 +871,7 @@ impl Handle for CHandle {
         }
         // Emulate by writing zeroes.
         let wflags = flags.without(Flags::MAY_TRIM).without(Flags::FAST_ZERO);
-        let zeroes = vec![0u8; ZERO_CHUNK.min((count - done) as usize)];
+        let zeroes = crate::backend::error::try_zeroed(ZERO_CHUNK.min((count - done) as usize))?;
         while done < count {
             let n = (count - done).min(zeroes.len() as u64) as usize;
             self.do_pwrite(&zeroes[..n], offset + done, wflags)?;
@@ -875,7 +897,8 @@ impl Handle for CHandle {
                 Ok(())
             }
             Support::Emulate => {
-                let mut buf = vec![0u8; count.min(ZERO_CHUNK as u64) as usize];
+                let mut buf =
+                    crate::backend::error::try_zeroed(count.min(ZERO_CHUNK as u64) as usize)?;
                 let mut done = 0u64;
                 while done < count {
                     let n = (count - done).min(buf.len() as u64) as usize;

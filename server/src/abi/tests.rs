@@ -38,14 +38,8 @@ fn debian_plugin(name: &str) -> Option<PathBuf> {
     }
 }
 
-fn conn(id: u64, export: &str) -> ConnInfo {
-    ConnInfo {
-        id,
-        fd: -1,
-        export_name: export.into(),
-        readonly: false,
-        is_tls: false,
-    }
+fn conn(_id: u64, export: &str) -> ConnInfo {
+    ConnInfo::detached(export, false)
 }
 
 fn start(path: &std::path::Path, cfg: &[(&str, &str)]) -> Box<dyn Plugin> {
@@ -95,7 +89,7 @@ fn debian_memory_plugin_round_trip() {
     let h = p.open(&conn(1, "")).unwrap();
     assert_eq!(h.get_size().unwrap(), 1 << 20);
     assert!(h.can_write().unwrap());
-    assert!(h.can_zero().unwrap());
+    assert_eq!(h.can_zero().unwrap(), crate::backend::Support::Native);
     assert!(h.can_extents().unwrap());
     assert_eq!(h.can_fua().unwrap(), Support::Native);
     h.pwrite(&[7u8; 4096], 8192, Flags(Flags::FUA)).unwrap();
@@ -232,13 +226,13 @@ fn everything_plugin() {
     p.preconnect(&c).unwrap();
     let list = p.list_exports(&c).unwrap().unwrap();
     let names: Vec<_> = list
+        .entries
         .iter()
         .map(|e| (e.name.as_str(), e.description.as_deref()))
         .collect();
-    assert_eq!(
-        names,
-        [("a", Some("export a")), ("b", None), ("dflt", None)]
-    );
+    assert_eq!(names, [("a", Some("export a")), ("b", None)]);
+    // The default export is listed too, resolved by the stack.
+    assert!(list.use_default);
     assert_eq!(p.default_export(&c).unwrap().as_deref(), Some("dflt"));
     let h = p.open(&conn(7, "b")).unwrap();
     assert_eq!(
@@ -431,14 +425,11 @@ fn debian_python_plugin_with_a_script() {
 
 #[test]
 fn nanosleep_ends_when_the_client_hangs_up() {
-    use super::context::ConnState;
+    use crate::backend::Connection;
     use std::os::fd::AsRawFd;
     use std::time::{Duration, Instant};
     let (ours, client) = std::os::unix::net::UnixStream::pair().unwrap();
-    let st = ConnState::new(&ConnInfo {
-        fd: ours.as_raw_fd(),
-        ..conn(1, "")
-    });
+    let st = std::sync::Arc::new(Connection::new(ours.as_raw_fd(), false, 1));
     let call = Call::enter(Some(&st));
 
     // The client is still there: the whole sleep.

@@ -37,6 +37,16 @@ impl Error {
     }
 }
 
+/// A zeroed buffer of `len` bytes, or ENOMEM if memory cannot be had
+/// (allocation on the request path must not abort the server).
+pub fn try_zeroed(len: usize) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len)
+        .map_err(|_| Error::new(libc::ENOMEM, format!("cannot allocate {len} bytes")))?;
+    v.resize(len, 0);
+    Ok(v)
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.msg.is_empty() {

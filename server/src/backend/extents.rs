@@ -7,7 +7,7 @@
 //! the start; anything at or past the end is ignored.  Adjacent extents of
 //! the same type are merged.  All arithmetic is 64-bit and checked.
 
-use super::{Error, Result};
+use super::{Context, Error, Flags, Result};
 
 /// `NBDKIT_EXTENT_HOLE`: the range reads as unallocated.
 pub const EXTENT_HOLE: u32 = 1;
@@ -80,7 +80,9 @@ impl Extents {
                 ));
             }
         }
-        let Some(stop) = offset.checked_add(length).filter(|s| *s <= i64::MAX as u64) else {
+        // Past the end is clipped below: only a sum that wraps is an error
+        // (filters such as extentlist describe "the rest" as 2^64-1 bytes).
+        let Some(stop) = offset.checked_add(length) else {
             return Err(Error::new(
                 libc::ERANGE,
                 format!("nbdkit_add_extent: offset {offset} + length {length} overflows"),
@@ -121,6 +123,108 @@ impl Extents {
         });
         Ok(())
     }
+}
+
+/// The extents of `from..end` (at least) from the layer `ctx`; the layer
+/// may describe more, up to the end of its export.
+fn fetch(ctx: &Context, from: u64, end: u64, flags: Flags) -> Result<Vec<Extent>> {
+    let mut list = Extents::new(from, ctx.get_size()?)?;
+    ctx.extents(end - from, from, flags, &mut list)?;
+    if list.count() == 0 {
+        return Err(Error::eio(format!(
+            "{}: extents: no extents returned at offset {from}",
+            ctx.name()
+        )));
+    }
+    Ok(list.list)
+}
+
+/// `nbdkit_extents_full`: a new list covering all of
+/// `offset..offset+count`, asking the layer as many times as it takes
+/// (without REQ_ONE, so each answer is as long as the layer likes).
+pub fn full(ctx: &Context, count: u64, offset: u64, flags: Flags) -> Result<Extents> {
+    let end = offset
+        .checked_add(count)
+        .ok_or_else(|| Error::einval("nbdkit_extents_full: range overflows"))?;
+    let mut out = Extents::new(offset, end)?;
+    let flags = flags.without(Flags::REQ_ONE);
+    let mut pos = offset;
+    while pos < end {
+        for e in fetch(ctx, pos, end, flags)? {
+            out.add(e.offset, e.length, e.kind)?;
+            pos = e.offset + e.length;
+        }
+    }
+    Ok(out)
+}
+
+/// `nbdkit_extents_aligned`: add to `out` extents for the aligned range
+/// `offset..offset+count` such that each starts and ends on a multiple of
+/// `align` (a power of 2).  Where the layer reports several extents within
+/// one block, the block becomes one extent whose type is what all of them
+/// share (the intersection of their hole and zero bits).  With REQ_ONE,
+/// stops after the first extent added.
+pub fn aligned(
+    ctx: &Context,
+    count: u64,
+    offset: u64,
+    flags: Flags,
+    align: u32,
+    out: &mut Extents,
+) -> Result<()> {
+    let align = u64::from(align);
+    if !align.is_power_of_two() || offset % align != 0 || count % align != 0 {
+        return Err(Error::einval(format!(
+            "nbdkit_extents_aligned: count {count} and offset {offset} must be multiples of {align}"
+        )));
+    }
+    let end = offset
+        .checked_add(count)
+        .ok_or_else(|| Error::einval("nbdkit_extents_aligned: range overflows"))?;
+    let mut list = Vec::new();
+    let mut i = 0;
+    let mut pos = offset;
+    while pos < end {
+        if i == list.len() {
+            list = fetch(ctx, pos, end, flags)?;
+            i = 0;
+        }
+        let e = list[i];
+        let e_end = e.offset + e.length;
+        if e_end - pos >= align {
+            // Whole blocks of this extent, as they are.
+            let stop = e_end / align * align;
+            out.add(pos, stop - pos, e.kind)?;
+            pos = stop;
+            if pos == e_end {
+                i += 1;
+            }
+        } else {
+            // The block at pos holds several extents: merge them.
+            let block_end = pos + align;
+            let mut kind = e.kind;
+            let mut reached = e_end;
+            i += 1;
+            while reached < block_end {
+                if i == list.len() {
+                    list = fetch(ctx, reached, end, flags)?;
+                    i = 0;
+                }
+                let e = list[i];
+                kind &= e.kind;
+                reached = e.offset + e.length;
+                if reached <= block_end {
+                    i += 1;
+                }
+            }
+            out.add(pos, align, kind)?;
+            pos = block_end;
+        }
+        if flags.req_one() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -258,7 +362,7 @@ mod tests {
                 let overlaps = matches!(stop, Some(s) if s > start) && off < end;
                 let want_err = len != 0
                     && (!raw.is_empty() && off != pos
-                        || stop.map_or(true, |s| s > MAX)
+                        || stop.is_none()
                         || (e_was_empty(&raw, start, end) && overlaps && off > start));
                 assert_eq!(
                     res.is_err(),
@@ -364,7 +468,9 @@ mod tests {
         e.add(1 << 62, (1 << 62) - 1, 3).unwrap();
         assert_eq!(e.as_slice().len(), 1);
         assert_eq!(e.as_slice()[0].length, MAX - (G4 - 1));
-        assert!(e.add(MAX, 1, 0).is_err());
+        // Past the end of the list: ignored, as C nbdkit does.
+        assert!(e.add(MAX, 1, 0).is_ok());
+        assert!(e.add(MAX + 1, u64::MAX, 0).is_err());
         assert!(Extents::new(0, MAX + 1).is_err());
         assert!(Extents::new(2, 1).is_err());
     }

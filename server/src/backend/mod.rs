@@ -1,24 +1,33 @@
 //! The backend: what serves the data behind an export.
 //!
-//! A backend is a [`Plugin`] (process-wide: configuration, lifecycle, opening
-//! connections) and, per connection, a [`Handle`] (the data calls).  Built-in
-//! plugins implement these in Rust; the C adapter in `abi/` implements them
-//! over a loaded `.so`; filters wrap another backend's traits.
+//! A backend is a [`Stack`] of layers: zero or more [`Filter`]s over one
+//! [`Plugin`] (process-wide: configuration, lifecycle, opening
+//! connections).  Per connection, each layer has a [`Handle`] (the data
+//! calls) inside a [`Context`] (what the server caches and checks around
+//! it).  Built-in plugins implement these in Rust; the C adapters in `abi/`
+//! implement them over a loaded `.so`.
 //!
 //! Lengths and offsets are 64-bit everywhere here.  Callers (the protocol
 //! dispatch) have already validated ranges, flags and sizes against what the
 //! handle advertised, so implementations can trust `offset + count <= size`.
 
 pub mod builtin;
+pub mod connection;
+pub mod context;
 pub mod error;
 pub mod extents;
+pub mod filter;
 pub mod registry;
+pub mod stack;
 
+pub use connection::Connection;
+pub use context::Context;
 pub use error::{Error, Result};
 pub use extents::Extents;
+pub use filter::Filter;
+pub use stack::{Below, Layers, Stack};
 
 use std::io::Write;
-use std::os::fd::RawFd;
 
 /// Request flags as nbdkit passes them to plugins (`NBDKIT_FLAG_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -117,19 +126,44 @@ pub struct ExportEntry {
     pub description: Option<String>,
 }
 
-/// What a plugin may know about the connection it serves.  Shared with the
-/// handle for its lifetime (the C adapter publishes it to `nbdkit_peer_*`,
-/// `nbdkit_export_name` and `nbdkit_is_tls`).
-#[derive(Debug, Clone)]
+/// A layer's answer to `list_exports`: the exports, and whether the layer
+/// also listed its default export (by `nbdkit_use_default_export`), which
+/// the stack resolves to a name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExportList {
+    pub entries: Vec<ExportEntry>,
+    pub use_default: bool,
+}
+
+/// The connection a plugin call is for, with the arguments of `open` (the
+/// export name and read-only flag the layer above chose).
+#[derive(Clone)]
 pub struct ConnInfo {
-    /// Connection number, for log lines (`nbdkit: memory[3]: ...`).
-    pub id: u64,
-    /// The connected socket, for `getpeername`/`SO_PEERCRED`.  `-1` when
-    /// there is none (e.g. `-s` on a pipe).
-    pub fd: RawFd,
+    /// What the connection owns (its id, socket, interned strings); the C
+    /// adapter publishes it to `nbdkit_peer_*`, `nbdkit_export_name` and
+    /// `nbdkit_is_tls`.
+    pub conn: std::sync::Arc<Connection>,
     pub export_name: String,
     pub readonly: bool,
-    pub is_tls: bool,
+}
+
+impl ConnInfo {
+    pub fn new(conn: &std::sync::Arc<Connection>, export_name: &str, readonly: bool) -> ConnInfo {
+        ConnInfo {
+            conn: conn.clone(),
+            export_name: export_name.to_string(),
+            readonly,
+        }
+    }
+    pub fn is_tls(&self) -> bool {
+        self.conn.is_tls()
+    }
+    /// A connection of its own, for tests and one-off opens.
+    #[cfg(test)]
+    pub fn detached(export_name: &str, readonly: bool) -> ConnInfo {
+        let conn = std::sync::Arc::new(Connection::new(-1, false, 1));
+        ConnInfo::new(&conn, export_name, readonly)
+    }
 }
 
 /// Process-wide part of a backend.
@@ -190,7 +224,7 @@ pub trait Plugin: Send + Sync {
     fn get_ready(&mut self) -> Result<()> {
         Ok(())
     }
-    fn after_fork(&mut self) -> Result<()> {
+    fn after_fork(&self) -> Result<()> {
         Ok(())
     }
     /// The thread model the plugin was compiled with (`max_thread_model=`
@@ -221,7 +255,7 @@ pub trait Plugin: Send + Sync {
     }
     /// `None` means the plugin does not list exports: the server answers with
     /// the default export only.
-    fn list_exports(&self, _conn: &ConnInfo) -> Result<Option<Vec<ExportEntry>>> {
+    fn list_exports(&self, _conn: &ConnInfo) -> Result<Option<ExportList>> {
         Ok(None)
     }
     /// The canonical name of the export `""` resolves to; `None` means the
@@ -230,7 +264,7 @@ pub trait Plugin: Send + Sync {
         Ok(Some(String::new()))
     }
     fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>>;
-    fn cleanup(&mut self) {}
+    fn cleanup(&self) {}
     /// True when every data call returns within microseconds and never
     /// blocks (in-memory plugins).  The event loop may then run a small
     /// request itself rather than hand it to a worker and back.
@@ -268,13 +302,34 @@ pub fn piece_slices(pieces: &[Piece]) -> Vec<&[u8]> {
     out
 }
 
-/// Per-connection part of a backend.  Dropping it closes it.
+/// Per-connection part of a layer.  Dropping it closes it.
 ///
 /// Methods take `&self`: the server calls them from several worker threads at
 /// once unless the thread model forbids it, so implementations use interior
-/// mutability.  The `can_*` answers are asked once per connection, after
-/// open, and cached by the caller.
+/// mutability.  The [`Context`] around the handle caches the `can_*`
+/// answers (each is asked at most once), checks requests against them, and
+/// logs each call.
 pub trait Handle: Send + Sync {
+    /// Prepare the layers below this one (a filter's), before this one.
+    fn prepare_below(&self) -> Result<()> {
+        Ok(())
+    }
+    /// After open, before the first other call (filters' `.prepare`).
+    fn prepare(&self, _readonly: bool) -> Result<()> {
+        Ok(())
+    }
+    /// Before close (filters' `.finalize`).
+    fn finalize(&self) -> Result<()> {
+        Ok(())
+    }
+    /// Finalize the layers below this one, after this one.
+    fn finalize_below(&self) -> Result<()> {
+        Ok(())
+    }
+    /// What `-v` prints as the handle `open` returned.
+    fn debug_address(&self) -> *const () {
+        self as *const Self as *const ()
+    }
     fn export_description(&self) -> Result<Option<String>> {
         Ok(None)
     }
@@ -294,8 +349,11 @@ pub trait Handle: Send + Sync {
     fn can_trim(&self) -> Result<bool> {
         Ok(false)
     }
-    fn can_zero(&self) -> Result<bool> {
-        Ok(false)
+    /// `NBDKIT_ZERO_*`: none, emulated by writing zeroes, or native (a
+    /// native zero may still fall back to writing when it fails with
+    /// ENOTSUP).
+    fn can_zero(&self) -> Result<Support> {
+        Ok(Support::None)
     }
     fn can_fast_zero(&self) -> Result<bool> {
         Ok(false)

@@ -2,7 +2,7 @@
 //! short name resolved in the plugin directory, or a path to a `.so`.
 
 use super::builtin;
-use super::Plugin;
+use super::{Filter, Plugin};
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,12 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_PLUGIN_DIR: &str = match option_env!("NBDKIT_PLUGINDIR") {
     Some(d) => d,
     None => "/usr/lib/x86_64-linux-gnu/nbdkit/plugins",
+};
+
+/// Debian's filter directory; `NBDKIT_FILTERDIR` at build time overrides it.
+pub const DEFAULT_FILTER_DIR: &str = match option_env!("NBDKIT_FILTERDIR") {
+    Some(d) => d,
+    None => "/usr/lib/x86_64-linux-gnu/nbdkit/filters",
 };
 
 /// A `-D NAME.FLAG=VALUE` setting from the command line.
@@ -40,6 +46,21 @@ pub fn plugin_path(name: &OsStr) -> PathBuf {
     } else {
         PathBuf::from(name)
     }
+}
+
+/// Where the `.so` for a filter name (`FILTERDIR/nbdkit-NAME-filter.so`)
+/// or path is.
+pub fn filter_path(name: &str) -> PathBuf {
+    if is_short_name(OsStr::new(name)) {
+        Path::new(DEFAULT_FILTER_DIR).join(format!("nbdkit-{name}-filter.so"))
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// Load the filter `--filter=name` names.
+pub fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filter>, String> {
+    crate::abi::filter::load(&filter_path(name), name, debug_flags)
 }
 
 /// Load the plugin `name` as nbdkit would.  Our built-ins answer their own

@@ -2,11 +2,12 @@
 //! open export, in-flight count) and the loop-owned state machine that
 //! parses the handshake and requests from the bytes the loop reads.
 
+use super::budget::{Admit, Charge, ConnMemory};
 use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
 use crate::abi::tls::Handshake;
-use crate::backend::ConnInfo;
+use crate::backend::Connection;
 use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
@@ -22,6 +23,9 @@ use std::time::Instant;
 pub const WAIT_SLOTS: u8 = 1;
 /// The loop waits for queued reply bytes to drain.
 pub const WAIT_BACKLOG: u8 = 2;
+/// The loop waits for memory: a request's header is read but the budget
+/// had no room for it.
+pub const WAIT_MEMORY: u8 = 3;
 
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
@@ -33,25 +37,33 @@ pub struct Shared {
     pub req_lock: Mutex<()>,
     pub session: OnceLock<Session>,
     pub inflight: AtomicUsize,
-    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`]; 0:
-    /// it has not): the worker that sees the cause gone wakes the loop.
+    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`],
+    /// [`WAIT_MEMORY`]; 0: it has not): the worker that sees the cause gone
+    /// wakes the loop.
     pub waiting: AtomicU8,
     /// Log context: `plugin[N]`.
     pub ctx: String,
-    pub info: Mutex<ConnInfo>,
+    /// What the connection owns across the layers (strings handed to C,
+    /// the default export each layer named).
+    pub conn: Arc<Connection>,
     /// Write payload buffers to reuse, so a write costs neither an
     /// allocation nor zeroing its buffer before the socket fills it.
     pub spare: Mutex<Vec<Vec<u8>>>,
+    /// Memory charged to this connection's requests in flight.
+    pub mem: ConnMemory,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
 const KEEP_BUFFER: usize = 4 * 1024 * 1024;
 const KEEP_BUFFERS: usize = 16;
+/// Most bytes of spare buffers one connection keeps.
+const KEEP_BYTES: usize = 8 * 1024 * 1024;
 
 impl Shared {
-    /// A buffer of at least `len` bytes.  Its contents are stale: the
-    /// caller overwrites the first `len` before anything reads them.
-    fn take_buffer(&self, len: usize) -> Vec<u8> {
+    /// A buffer of at least `len` bytes, or None if memory cannot be had.
+    /// Its contents are stale: the caller overwrites the first `len` before
+    /// anything reads them.
+    fn take_buffer(&self, len: usize) -> Option<Vec<u8>> {
         let mut buf = self
             .spare
             .lock()
@@ -59,9 +71,10 @@ impl Shared {
             .pop()
             .unwrap_or_default();
         if buf.len() < len {
+            buf.try_reserve_exact(len - buf.len()).ok()?;
             buf.resize(len, 0);
         }
-        buf
+        Some(buf)
     }
 
     fn give_back(&self, buf: Vec<u8>) {
@@ -69,7 +82,8 @@ impl Shared {
             return;
         }
         let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
-        if spare.len() < KEEP_BUFFERS {
+        let kept: usize = spare.iter().map(|b| b.len()).sum();
+        if spare.len() < KEEP_BUFFERS && kept + buf.len() <= KEEP_BYTES {
             spare.push(buf);
         }
     }
@@ -85,6 +99,23 @@ impl ReplySink for Shared {
     }
 }
 
+/// Why a request is answered with an error without running it.
+pub enum Refusal {
+    /// It breaks the protocol or the export's limits (logged per request).
+    Invalid(tx::Invalid),
+    /// No memory for it (logged once per connection, by `no_memory`).
+    NoMemory,
+}
+
+impl Refusal {
+    fn reply(&self, sink: &dyn ReplySink, req: &Request, caps: &tx::ExportCaps) {
+        match self {
+            Refusal::Invalid(inv) => dispatch::reply_invalid(sink, req, caps, inv),
+            Refusal::NoMemory => dispatch::reply_error(sink, req, caps, NBD_ENOMEM),
+        }
+    }
+}
+
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
 pub struct PendingWrite {
@@ -93,8 +124,10 @@ pub struct PendingWrite {
     pub buf: Vec<u8>,
     pub filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
-    pub discard: Option<tx::Invalid>,
+    pub discard: Option<Refusal>,
     pub remaining: u64,
+    /// The memory budget's grant for the payload.
+    pub charge: Charge,
 }
 
 pub enum Phase {
@@ -128,13 +161,13 @@ pub struct Conn {
     pub start: usize,
     pub end: usize,
     pub phase: Phase,
+    /// A request was refused for want of memory (logged once).
+    nomem_logged: bool,
 }
 
 const INBUF: usize = 256 * 1024;
 /// Largest request the loop runs itself for a nonblocking plugin.
 const INLINE_MAX: u32 = 64 * 1024;
-/// Stop reading requests while this much reply data waits for the client.
-const MAX_BACKLOG: usize = 64 * 1024 * 1024;
 
 /// What a backend job for a handshake option produced.
 pub struct Outcome {
@@ -182,6 +215,7 @@ impl Conn {
             start: 0,
             end: 0,
             phase: Phase::Starting,
+            nomem_logged: false,
         }
     }
 
@@ -238,7 +272,7 @@ impl Conn {
         let busy = || {
             if s.inflight.load(Ordering::SeqCst) >= server.cfg.max_inflight {
                 WAIT_SLOTS
-            } else if s.outbox.backlog() > MAX_BACKLOG {
+            } else if over_share(server, s) {
                 WAIT_BACKLOG
             } else {
                 0
@@ -285,7 +319,7 @@ impl Conn {
             )
         {
             log::debug!("client went away while replies were being sent");
-            return self.begin_close();
+            return self.begin_close(server);
         }
         // A read that did not fill the buffer took all the socket had, and
         // bytes arriving after it raise a new readiness event (epoll reports
@@ -322,17 +356,20 @@ impl Conn {
                     if let Some(what) = what {
                         log::error!("{what}: conn->recv: Bad message");
                     }
-                    return self.begin_close();
+                    return self.begin_close(server);
                 }
                 Err(e) => {
                     log::debug!("read: {e}");
-                    return self.begin_close();
+                    return self.begin_close(server);
                 }
             }
         }
     }
 
-    pub fn begin_close(&mut self) -> Want {
+    pub fn begin_close(&mut self, server: &Server) -> Want {
+        if let Phase::Transmission(Some(pw)) = &self.phase {
+            server.budget.release(&self.shared.mem, pw.charge);
+        }
         self.phase = Phase::Closing;
         Want::Close
     }
@@ -350,14 +387,14 @@ impl Conn {
                     Ok(n) => n,
                     Err(e) => {
                         log::error!("{e}");
-                        return Step::Want(self.begin_close());
+                        return Step::Want(self.begin_close(server));
                     }
                 };
                 self.phase = Phase::Options(nego);
                 Step::Progress
             }
             Phase::Options(_) => self.option(server),
-            Phase::TlsHandshake(_) => self.tls_handshake(),
+            Phase::TlsHandshake(_) => self.tls_handshake(server),
             Phase::Transmission(Some(_)) => self.write_payload(server),
             Phase::Transmission(None) => self.request(server),
         }
@@ -372,7 +409,7 @@ impl Conn {
             Ok(h) => h,
             Err(e) => {
                 log::error!("{e}");
-                return Step::Want(self.begin_close());
+                return Step::Want(self.begin_close(server));
             }
         };
         let total = OPTION_HEADER_LEN + hdr.length as usize;
@@ -395,7 +432,7 @@ impl Conn {
         }
         match t.next {
             NegoNext::Options => Step::Progress,
-            NegoNext::Close => Step::Want(self.begin_close()),
+            NegoNext::Close => Step::Want(self.begin_close(server)),
             NegoNext::Backend(b) => {
                 self.phase = Phase::Backend;
                 Step::Want(Want::Backend(match b {
@@ -404,15 +441,15 @@ impl Conn {
                     BackendOption::InfoGo { option, req } => Job::InfoGo { option, req, nego },
                 }))
             }
-            NegoNext::StartTls => self.start_tls(nego),
+            NegoNext::StartTls => self.start_tls(server, nego),
         }
     }
 
     /// STARTTLS was answered: switch the transport to TLS.
-    fn start_tls(&mut self, nego: Nego) -> Step {
+    fn start_tls(&mut self, server: &Server, nego: Nego) -> Step {
         let Some(creds) = crate::tls::credentials() else {
             log::error!("STARTTLS accepted without TLS credentials");
-            return Step::Want(self.begin_close());
+            return Step::Want(self.begin_close(server));
         };
         // CVE-2021-3716: bytes the client sent after STARTTLS, before its
         // TLS handshake, are never read as options (nor as TLS: a client
@@ -425,7 +462,7 @@ impl Conn {
         self.end = 0;
         if let Err(e) = self.shared.stream.start_tls(&creds) {
             log::error!("{e}");
-            return Step::Want(self.begin_close());
+            return Step::Want(self.begin_close(server));
         }
         log::debug!("starting TLS handshake");
         self.phase = Phase::TlsHandshake(nego);
@@ -433,7 +470,7 @@ impl Conn {
     }
 
     /// Run the TLS handshake as far as the socket allows.
-    fn tls_handshake(&mut self) -> Step {
+    fn tls_handshake(&mut self, server: &Server) -> Step {
         let (out, r) = self.shared.stream.handshake();
         if !out.is_empty() {
             let _ = self.shared.outbox.send_raw(&self.shared.stream, &out);
@@ -442,11 +479,7 @@ impl Conn {
             Ok(Handshake::Again) => Step::Want(Want::Nothing),
             Ok(Handshake::Done) => {
                 log::debug!("using TLS on this connection");
-                self.shared
-                    .info
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .is_tls = true;
+                self.shared.conn.set_tls();
                 let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
                 else {
                     unreachable!()
@@ -456,7 +489,7 @@ impl Conn {
             }
             Err(e) => {
                 log::error!("{e}");
-                Step::Want(self.begin_close())
+                Step::Want(self.begin_close(server))
             }
         }
     }
@@ -478,23 +511,37 @@ impl Conn {
             Ok(r) => r,
             Err(e) => {
                 log::error!("{e}");
-                return Step::Want(self.begin_close());
+                return Step::Want(self.begin_close(server));
             }
         };
-        self.consume(REQUEST_LEN);
         if req.cmd == NBD_CMD_DISC {
+            self.consume(REQUEST_LEN);
             log::debug!("client sent NBD_CMD_DISC, closing connection");
-            return Step::Want(self.begin_close());
+            return Step::Want(self.begin_close(server));
         }
         let caps = self.caps();
-        let verdict = if crate::lifecycle::shutdown_requested() {
+        let mut verdict = if crate::lifecycle::shutdown_requested() {
             Err(tx::Invalid {
                 error: NBD_ESHUTDOWN,
                 msg: "server is shutting down".into(),
             })
         } else {
             tx::validate(&req, &caps)
-        };
+        }
+        .map_err(Refusal::Invalid);
+        let mut charge = Charge::default();
+        if verdict.is_ok() && matches!(req.cmd, NBD_CMD_READ | NBD_CMD_WRITE) {
+            match self.admit(server, u64::from(req.count)) {
+                Admit::Granted(c) => charge = c,
+                // The header stays unread until memory drains.
+                Admit::Wait => return Step::Want(Want::Nothing),
+                Admit::NoMemory => {
+                    self.no_memory(server, &req);
+                    verdict = Err(Refusal::NoMemory);
+                }
+            }
+        }
+        self.consume(REQUEST_LEN);
         let plen = req.payload_len();
         if plen > 0 {
             let mut pw = PendingWrite {
@@ -503,31 +550,80 @@ impl Conn {
                 filled: 0,
                 discard: None,
                 remaining: plen as u64,
+                charge,
             };
-            match verdict {
-                Ok(()) => {
+            let buf = match verdict {
+                Ok(()) => match self.shared.take_buffer(plen as usize) {
+                    Some(b) => Ok(b),
+                    None => {
+                        server.budget.release(&self.shared.mem, pw.charge);
+                        pw.charge = Charge::default();
+                        self.no_memory(server, &pw.req);
+                        Err(Refusal::NoMemory)
+                    }
+                },
+                Err(refusal) => Err(refusal),
+            };
+            match buf {
+                Ok(buf) => {
                     let n = (plen as usize).min(self.end - self.start);
-                    pw.buf = self.shared.take_buffer(plen as usize);
+                    pw.buf = buf;
                     pw.buf[..n].copy_from_slice(&self.inbuf[self.start..self.start + n]);
                     pw.filled = n;
                     pw.remaining -= n as u64;
                     self.consume(n);
                 }
-                Err(inv) => {
+                Err(refusal) => {
                     let n = (plen as usize).min(self.end - self.start);
                     pw.remaining -= n as u64;
                     self.consume(n);
-                    pw.discard = Some(inv);
+                    pw.discard = Some(refusal);
                 }
             }
             self.phase = Phase::Transmission(Some(pw));
             return Step::Progress;
         }
         match verdict {
-            Ok(()) => self.submit(server, req, Vec::new()),
-            Err(inv) => dispatch::reply_invalid(&*self.shared, &req, &caps, &inv),
+            Ok(()) => self.submit(server, req, Vec::new(), charge),
+            Err(refusal) => refusal.reply(&*self.shared, &req, &caps),
         }
         Step::Progress
+    }
+
+    /// Ask the budget for `cost` bytes.  Before answering Wait, publish it
+    /// (so the worker that gives memory back wakes the loop) and ask again
+    /// (so one that did so meanwhile is not missed).
+    fn admit(&self, server: &Server, cost: u64) -> Admit {
+        let s = &self.shared;
+        let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
+        match ask() {
+            Admit::Wait => {
+                s.waiting.store(WAIT_MEMORY, Ordering::SeqCst);
+                let again = ask();
+                if again != Admit::Wait {
+                    s.waiting.store(0, Ordering::SeqCst);
+                }
+                again
+            }
+            other => other,
+        }
+    }
+
+    /// A request that cannot have memory: refused with ENOMEM as nbdkit
+    /// refuses one whose buffer it cannot allocate.  One log line per
+    /// connection: a client that keeps asking gets the same answer.
+    fn no_memory(&mut self, server: &Server, req: &Request) {
+        if self.nomem_logged {
+            return;
+        }
+        self.nomem_logged = true;
+        log::error!(
+            "{}: out of memory for {} bytes (memory limit {}, {} in use)",
+            tx::command_name(req.cmd),
+            req.count,
+            server.budget.limit(),
+            server.budget.used()
+        );
     }
 
     fn write_payload(&mut self, server: &Arc<Server>) -> Step {
@@ -552,7 +648,7 @@ impl Conn {
             match r {
                 Ok(0) => {
                     log::error!("read data: conn->recv: Bad message");
-                    return Step::Want(self.begin_close());
+                    return Step::Want(self.begin_close(server));
                 }
                 Ok(n) => {
                     pw.filled += n;
@@ -565,7 +661,7 @@ impl Conn {
                 }
                 Err(e) => {
                     log::debug!("read: {e}");
-                    return Step::Want(self.begin_close());
+                    return Step::Want(self.begin_close(server));
                 }
             }
         }
@@ -576,15 +672,16 @@ impl Conn {
             unreachable!()
         };
         match pw.discard {
-            Some(inv) => dispatch::reply_invalid(&*self.shared, &pw.req, &self.caps(), &inv),
-            None => self.submit(server, pw.req, pw.buf),
+            Some(refusal) => refusal.reply(&*self.shared, &pw.req, &self.caps()),
+            None => self.submit(server, pw.req, pw.buf, pw.charge),
         }
         Step::Progress
     }
 
     /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `req.count` bytes.
-    fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>) {
+    /// in its first `req.count` bytes; `charge` is given back to the budget
+    /// once the reply is sent or queued (the outbox counts what it queues).
+    fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>, charge: Charge) {
         let plen = req.payload_len() as usize;
         // With nothing else in flight, a quick request is answered here:
         // a hand-off to a worker and back would cost more than the call.
@@ -616,6 +713,7 @@ impl Conn {
                     crate::abi::os::voluntary_switches() > before
                 });
                 self.shared.give_back(payload);
+                server.budget.release(&self.shared.mem, charge);
                 return;
             }
         }
@@ -634,6 +732,7 @@ impl Conn {
                 }
             }
             shared.give_back(payload);
+            srv.budget.release(&shared.mem, charge);
             let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
             // Wake a loop waiting for slots once a few are free, not at
             // every completion: it then reads several requests per wake-up.
@@ -641,7 +740,8 @@ impl Conn {
             let wake = match shared.waiting.load(Ordering::SeqCst) {
                 0 => false,
                 WAIT_SLOTS => left <= max - (max / 4).max(1),
-                _ => shared.outbox.backlog() <= MAX_BACKLOG,
+                WAIT_BACKLOG => !over_share(&srv, &shared),
+                _ => true,
             };
             let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
             let token = shared.token;
@@ -667,6 +767,12 @@ impl Conn {
             Next::Close => Phase::Closing,
         };
     }
+}
+
+/// Whether a connection holds more than its share of the memory budget
+/// (requests in flight and replies waiting for the client).
+fn over_share(server: &Server, s: &Shared) -> bool {
+    s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
 }
 
 /// Replies from requests run on the loop go to the connection's cork.
@@ -702,21 +808,19 @@ enum Step {
 pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
     let mut out = Vec::new();
     let cfg = &server.cfg;
-    let plugin = &*server.plugin;
-    let info = |name: &str| {
-        let mut i = shared.info.lock().unwrap_or_else(|p| p.into_inner());
-        i.export_name = name.to_string();
-        i.clone()
+    let stack = &*server.stack;
+    let conn = &shared.conn;
+    let readonly = cfg.readonly;
+    let close = |out| Outcome {
+        bytes: out,
+        session: None,
+        next: Next::Close,
     };
     match job {
         Job::Preconnect => {
-            if let Err(e) = plugin.preconnect(&info("")) {
+            if let Err(e) = stack.preconnect(0, conn, readonly) {
                 log_backend_error("preconnect", &e);
-                return Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Close,
-                };
+                return close(out);
             }
             let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & cfg.mask_handshake;
             out.extend_from_slice(&hs::encode_greeting(flags));
@@ -727,15 +831,11 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::Oldstyle => {
-            if let Err(e) = plugin.preconnect(&info("")) {
+            if let Err(e) = stack.preconnect(0, conn, readonly) {
                 log_backend_error("preconnect", &e);
-                return Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Close,
-                };
+                return close(out);
             }
-            match dispatch::open_export(plugin, &info(&cfg.export_name), false) {
+            match dispatch::open_export(stack, conn, readonly, &cfg.export_name, false) {
                 Ok((s, i)) => {
                     out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
                     Outcome {
@@ -746,42 +846,28 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 }
                 Err(e) => {
                     log_backend_error("open", &e);
-                    Outcome {
-                        bytes: out,
-                        session: None,
-                        next: Next::Close,
-                    }
+                    close(out)
                 }
             }
         }
-        Job::ExportName(name, nego) => match resolve_and_open(server, &name, &nego, &info) {
-            Ok((s, i)) => {
-                hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
-                Outcome {
-                    bytes: out,
-                    session: Some(s),
-                    next: Next::Transmission,
+        Job::ExportName(name, nego) => {
+            match dispatch::open_export(stack, conn, readonly, &name, nego.structured) {
+                Ok((s, i)) => {
+                    hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
+                    Outcome {
+                        bytes: out,
+                        session: Some(s),
+                        next: Next::Transmission,
+                    }
+                }
+                Err(e) => {
+                    log_backend_error("NBD_OPT_EXPORT_NAME", &e);
+                    close(out)
                 }
             }
-            Err(e) => {
-                log_backend_error("NBD_OPT_EXPORT_NAME", &e);
-                Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Close,
-                }
-            }
-        },
+        }
         Job::List(nego) => {
-            let ci = info("");
-            let listed = plugin.list_exports(&ci).and_then(|l| match l {
-                Some(l) => Ok(l),
-                None => Ok(vec![crate::backend::ExportEntry {
-                    name: plugin.default_export(&ci)?.unwrap_or_default(),
-                    description: None,
-                }]),
-            });
-            match listed {
+            match stack.list_exports(0, conn, readonly) {
                 Ok(list) => {
                     for e in list {
                         hs::encode_rep_server(&mut out, &e.name, e.description.as_deref());
@@ -800,14 +886,20 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::InfoGo { option, req, nego } => {
-            match resolve_and_open(server, &req.export_name, &nego, &info) {
+            let opened =
+                dispatch::open_export(stack, conn, readonly, &req.export_name, nego.structured);
+            match opened {
                 Ok((s, i)) => {
-                    let resolved = shared
-                        .info
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .export_name
-                        .clone();
+                    // NBD_INFO_NAME names what "" resolved to.
+                    let resolved = if req.export_name.is_empty() {
+                        stack
+                            .default_export(0, conn, readonly)
+                            .ok()
+                            .flatten()
+                            .unwrap_or_default()
+                    } else {
+                        req.export_name.clone()
+                    };
                     encode_info(&mut out, option, &req, &i, &resolved);
                     hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
                     if option == NBD_OPT_GO {
@@ -825,7 +917,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                         }
                     } else {
                         // INFO only describes the export: close it again.
-                        drop(s);
+                        s.close();
                         Outcome {
                             bytes: out,
                             session: None,
@@ -868,30 +960,6 @@ fn encode_info(out: &mut Vec<u8>, option: u32, req: &hs::InfoRequest, i: &Export
             _ => {}
         }
     }
-}
-
-/// `""` names the default export; then open it.
-fn resolve_and_open(
-    server: &Server,
-    name: &str,
-    nego: &Nego,
-    info: &dyn Fn(&str) -> ConnInfo,
-) -> Result<(Session, ExportInfo), crate::backend::Error> {
-    let plugin = &*server.plugin;
-    let name = if name.is_empty() {
-        match plugin.default_export(&info(""))? {
-            Some(n) => n,
-            None => {
-                return Err(crate::backend::Error::new(
-                    libc::ENOENT,
-                    "no default export",
-                ));
-            }
-        }
-    } else {
-        name.to_string()
-    };
-    dispatch::open_export(plugin, &info(&name), nego.structured)
 }
 
 /// A backend error during the handshake.  An empty message means the

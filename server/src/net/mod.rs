@@ -6,6 +6,7 @@
 //! asked them to (a throttled connection, a finished handshake step, a
 //! closed connection), through a channel and one `Waker`.
 
+pub mod budget;
 pub mod conn;
 pub mod inline;
 pub mod listen;
@@ -13,7 +14,7 @@ pub mod outbox;
 pub mod stream;
 pub mod transport;
 
-use crate::backend::{ConnInfo, Plugin, ThreadModel};
+use crate::backend::{Connection, Stack, ThreadModel};
 use crate::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Job, Outcome, Phase, Shared, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -37,6 +38,8 @@ pub struct ServeConfig {
     pub oldstyle: bool,
     /// Requests in flight per connection (`-t`).
     pub max_inflight: usize,
+    /// `--memory-limit`: bytes requests in flight may hold (see `budget`).
+    pub memory_limit: u64,
 }
 
 enum Event {
@@ -53,29 +56,28 @@ pub struct Server {
     pub inline: inline::InlinePolicy,
     /// Connections admitted and not yet closed (their export closed).
     pub open_conns: AtomicUsize,
-    pub plugin: Box<dyn Plugin>,
+    /// The filters and the plugin.
+    pub stack: Arc<Stack>,
     pub plugin_name: String,
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
+    pub budget: Arc<budget::Budget>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
 
 impl Server {
-    pub fn new(
-        plugin: Box<dyn Plugin>,
-        model: ThreadModel,
-        cfg: ServeConfig,
-        workers: usize,
-    ) -> (Arc<Server>, EventsRx) {
+    pub fn new(stack: Arc<Stack>, cfg: ServeConfig, workers: usize) -> (Arc<Server>, EventsRx) {
         let (tx, rx) = unbounded();
+        let model = stack.thread_model();
         let s = Arc::new(Server {
-            inline: inline::InlinePolicy::new(inline_mode(&*plugin, model)),
+            inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
-            plugin_name: plugin.name().to_string(),
-            plugin,
+            plugin_name: stack.plugin().name().to_string(),
+            stack,
             locks: ThreadModelLocks::new(model),
+            budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
             events: tx,
@@ -104,10 +106,10 @@ impl Server {
     }
 }
 
-fn inline_mode(plugin: &dyn Plugin, model: ThreadModel) -> inline::Mode {
+fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
     if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
         inline::Mode::Never
-    } else if plugin.nonblocking() && model == ThreadModel::Parallel {
+    } else if stack.nonblocking() && model == ThreadModel::Parallel {
         inline::Mode::Always
     } else {
         inline::Mode::Adaptive
@@ -163,6 +165,7 @@ pub fn serve(
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
         accept_failing: false,
+        open_at_trim: 0,
     };
     if let Some(s) = single {
         lp.admit(&poll, s);
@@ -253,7 +256,14 @@ pub fn serve(
                     lp.drive(&poll, t);
                 }
                 Event::Closed => {
-                    server.open_conns.fetch_sub(1, Ordering::SeqCst);
+                    let open = server.open_conns.fetch_sub(1, Ordering::SeqCst) - 1;
+                    // Hand what closed connections used back to the system
+                    // when all, or half of those open at the last trim,
+                    // are gone (a trim walks the whole heap: not per close).
+                    if open == 0 || open <= lp.open_at_trim / 2 {
+                        crate::abi::os::release_free_memory();
+                        lp.open_at_trim = open;
+                    }
                     if starved {
                         starved = !retry_accept(&mut lp, &poll, &listeners);
                     }
@@ -323,6 +333,9 @@ struct Loop {
     single_mode: bool,
     /// An accept error was logged and accepting has not recovered yet.
     accept_failing: bool,
+    /// Connections open when free memory was last given back (or the most
+    /// open since).
+    open_at_trim: usize,
 }
 
 impl Loop {
@@ -353,18 +366,13 @@ impl Loop {
         }
         let id = NEXT_CONN.fetch_add(1, Ordering::SeqCst) as u64;
         let srv = &self.server;
-        let info = ConnInfo {
-            id,
-            fd: stream.raw_fd(),
-            export_name: String::new(),
-            readonly: srv.cfg.readonly,
-            is_tls: false,
-        };
+        let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
         let outbox = {
             let (reg, fd) = (self.registry.clone(), stream.raw_fd());
-            outbox::Outbox::with_hook(Box::new(move |on| {
-                stream::watch_writable(&reg, fd, Token(token), on)
-            }))
+            outbox::Outbox::with_hook(
+                Box::new(move |on| stream::watch_writable(&reg, fd, Token(token), on)),
+                srv.budget.clone(),
+            )
         };
         let shared = Arc::new(Shared {
             token,
@@ -375,11 +383,13 @@ impl Loop {
             session: OnceLock::new(),
             inflight: AtomicUsize::new(0),
             waiting: AtomicU8::new(0),
-            info: Mutex::new(info),
+            conn,
             spare: Mutex::new(Vec::new()),
+            mem: Default::default(),
         });
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
-        srv.open_conns.fetch_add(1, Ordering::SeqCst);
+        let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
+        self.open_at_trim = self.open_at_trim.max(open);
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle
@@ -473,7 +483,7 @@ impl Loop {
             };
             if let Some(session) = sh.session.take() {
                 let _g = srv.locks.enter(&sh.req_lock);
-                crate::logging::with_context(&sh.ctx, || drop(session));
+                crate::logging::with_context(&sh.ctx, || session.close());
             }
             // Flush what the client can still take; it may be gone.
             if let Some(bye) = sh.stream.bye() {

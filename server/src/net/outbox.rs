@@ -6,12 +6,13 @@
 //! the socket becomes writable; later replies queue behind it to keep each
 //! reply contiguous.
 
+use super::budget::Budget;
 use super::stream::Stream;
 use super::transport::Transport;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 #[derive(Default)]
 struct Queue {
@@ -35,6 +36,8 @@ pub struct Outbox {
     backlog: AtomicUsize,
     broken: AtomicBool,
     hook: Option<BacklogHook>,
+    /// The server's memory budget, which counts every queued byte.
+    budget: Option<Arc<Budget>>,
 }
 
 std::thread_local! {
@@ -96,10 +99,27 @@ fn write_now(
 }
 
 impl Outbox {
-    pub fn with_hook(hook: BacklogHook) -> Outbox {
+    pub fn with_hook(hook: BacklogHook, budget: Arc<Budget>) -> Outbox {
         Outbox {
+            q: Mutex::default(),
+            backlog: AtomicUsize::new(0),
+            broken: AtomicBool::new(false),
             hook: Some(hook),
-            ..Default::default()
+            budget: Some(budget),
+        }
+    }
+
+    fn grow(&self, n: usize) {
+        self.backlog.fetch_add(n, Ordering::SeqCst);
+        if let Some(b) = &self.budget {
+            b.backlog_added(n);
+        }
+    }
+
+    fn shrink(&self, n: usize) {
+        self.backlog.fetch_sub(n, Ordering::SeqCst);
+        if let Some(b) = &self.budget {
+            b.backlog_removed(n);
         }
     }
 
@@ -117,8 +137,9 @@ impl Outbox {
     fn break_off(&self, q: &mut Queue) {
         self.broken.store(true, Ordering::SeqCst);
         q.chunks.clear();
+        q.chunks.shrink_to_fit();
         q.sent = 0;
-        self.backlog.store(0, Ordering::SeqCst);
+        self.shrink(self.backlog());
     }
 
     /// Send one reply made of `parts` (encrypted first if the transport
@@ -175,7 +196,14 @@ impl Outbox {
         if done == total {
             return Ok(());
         }
-        let mut rest = Vec::with_capacity(total - done);
+        let mut rest = Vec::new();
+        if rest.try_reserve_exact(total - done).is_err() {
+            // The reply cannot be kept: the client will never see it, so
+            // the connection cannot go on.
+            log::error!("queueing a reply of {} bytes: out of memory", total - done);
+            self.break_off(&mut q);
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
         let mut skip = done;
         for p in parts {
             if skip >= p.len() {
@@ -185,7 +213,7 @@ impl Outbox {
             rest.extend_from_slice(&p[skip..]);
             skip = 0;
         }
-        self.backlog.fetch_add(rest.len(), Ordering::SeqCst);
+        self.grow(rest.len());
         if q.chunks.is_empty() {
             self.tell(true);
         }
@@ -219,14 +247,16 @@ impl Outbox {
                     let len = front.len();
                     q.chunks.pop_front();
                     q.sent = 0;
-                    self.backlog.fetch_sub(len - sent, Ordering::SeqCst);
+                    self.shrink(len - sent);
                     if q.chunks.is_empty() {
+                        // Let a large queue's memory go.
+                        q.chunks.shrink_to_fit();
                         self.tell(false);
                     }
                 }
                 Ok(n) => {
                     q.sent = n;
-                    self.backlog.fetch_sub(n - sent, Ordering::SeqCst);
+                    self.shrink(n - sent);
                     return Ok(());
                 }
                 Err(e) => {
@@ -246,5 +276,12 @@ impl Outbox {
 
     pub fn is_broken(&self) -> bool {
         self.broken.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Outbox {
+    fn drop(&mut self) {
+        // What a closed connection never sent goes back to the budget.
+        self.shrink(self.backlog());
     }
 }

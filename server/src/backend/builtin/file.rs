@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::backend::extents::{EXTENT_HOLE, EXTENT_ZERO};
 use crate::backend::{
-    ConnInfo, Error, ExportEntry, Extents, Flags, Handle, Plugin, Result, Support,
+    ConnInfo, Error, ExportEntry, ExportList, Extents, Flags, Handle, Plugin, Result, Support,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -223,12 +223,15 @@ impl Plugin for FilePlugin {
         writeln!(out, "file_falloc_fl_punch_hole=yes")?;
         writeln!(out, "file_falloc_fl_zero_range=yes")
     }
-    fn list_exports(&self, _conn: &ConnInfo) -> Result<Option<Vec<ExportEntry>>> {
+    fn list_exports(&self, _conn: &ConnInfo) -> Result<Option<ExportList>> {
         let Some(dir) = &self.dir else {
-            return Ok(Some(vec![ExportEntry {
-                name: String::new(),
-                description: None,
-            }]));
+            return Ok(Some(ExportList {
+                entries: vec![ExportEntry {
+                    name: String::new(),
+                    description: None,
+                }],
+                use_default: false,
+            }));
         };
         let shown = dir.display();
         let entries = std::fs::read_dir(dir).map_err(|e| io_error("opendir", &shown, &e))?;
@@ -247,7 +250,10 @@ impl Plugin for FilePlugin {
                 _ => {}
             }
         }
-        Ok(Some(list))
+        Ok(Some(ExportList {
+            entries: list,
+            use_default: false,
+        }))
     }
     fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>> {
         let (path, shown): (PathBuf, String) = match (&self.file, &self.dir) {
@@ -393,8 +399,8 @@ impl Handle for FileHandle {
     fn can_trim(&self) -> Result<bool> {
         Ok(true)
     }
-    fn can_zero(&self) -> Result<bool> {
-        Ok(true)
+    fn can_zero(&self) -> Result<Support> {
+        Ok(Support::Native)
     }
     fn can_fast_zero(&self) -> Result<bool> {
         // nbdkit's file plugin has no can_fast_zero, so the server answers
@@ -546,13 +552,7 @@ mod tests {
     }
 
     fn conn(readonly: bool, export: &str) -> ConnInfo {
-        ConnInfo {
-            id: 1,
-            fd: -1,
-            export_name: export.into(),
-            readonly,
-            is_tls: false,
-        }
+        ConnInfo::detached(export, readonly)
     }
 
     fn plugin_for(path: &Path) -> FilePlugin {
@@ -737,7 +737,7 @@ mod tests {
         p.config("dir", dir.to_str().unwrap()).unwrap();
         p.config_complete().unwrap();
         let list = p.list_exports(&conn(false, "")).unwrap().unwrap();
-        let names: Vec<_> = list.iter().map(|e| e.name.as_str()).collect();
+        let names: Vec<_> = list.entries.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, vec!["a.img"]);
         let h = p.open(&conn(false, "a.img")).unwrap();
         assert_eq!(h.get_size().unwrap(), 1024);

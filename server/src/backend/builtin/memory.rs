@@ -159,8 +159,8 @@ impl Handle for MemoryHandle {
     fn can_trim(&self) -> Result<bool> {
         Ok(true)
     }
-    fn can_zero(&self) -> Result<bool> {
-        Ok(true)
+    fn can_zero(&self) -> Result<Support> {
+        Ok(Support::Native)
     }
     fn can_fast_zero(&self) -> Result<bool> {
         Ok(true)
@@ -219,13 +219,7 @@ mod tests {
     use crate::backend::extents::{EXTENT_HOLE, EXTENT_ZERO};
 
     fn conn() -> ConnInfo {
-        ConnInfo {
-            id: 1,
-            fd: -1,
-            export_name: String::new(),
-            readonly: false,
-            is_tls: false,
-        }
+        ConnInfo::detached("", false)
     }
 
     fn ready(size: &str) -> MemoryPlugin {

@@ -85,8 +85,8 @@ impl Handle for NullHandle {
     fn can_trim(&self) -> Result<bool> {
         Ok(true)
     }
-    fn can_zero(&self) -> Result<bool> {
-        Ok(true)
+    fn can_zero(&self) -> Result<Support> {
+        Ok(Support::Native)
     }
     fn can_fast_zero(&self) -> Result<bool> {
         Ok(true)
@@ -140,13 +140,7 @@ mod tests {
     use super::*;
 
     fn conn() -> ConnInfo {
-        ConnInfo {
-            id: 1,
-            fd: -1,
-            export_name: String::new(),
-            readonly: false,
-            is_tls: false,
-        }
+        ConnInfo::detached("", false)
     }
 
     #[test]

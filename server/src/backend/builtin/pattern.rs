@@ -115,13 +115,7 @@ mod tests {
     use super::*;
 
     fn conn() -> ConnInfo {
-        ConnInfo {
-            id: 1,
-            fd: -1,
-            export_name: String::new(),
-            readonly: false,
-            is_tls: false,
-        }
+        ConnInfo::detached("", false)
     }
 
     fn hex(b: &[u8]) -> String {

@@ -1,0 +1,94 @@
+//! What one client connection owns across every layer of the stack: who
+//! the client is, the export name its plugin was opened with, the strings
+//! interned for it, and the default export each layer named for it.
+//!
+//! The network side creates one per accepted connection and every backend
+//! call of that connection gets it; it goes away with the connection (and
+//! with it the interned strings), so nothing is kept in a process-wide map.
+
+use std::ffi::{c_char, CString};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+pub struct Connection {
+    /// The connected socket, for `getpeername`/`SO_PEERCRED`, or -1.
+    pub fd: RawFd,
+    /// Set once the client has completed STARTTLS.
+    is_tls: AtomicBool,
+    /// Strings handed to C for the life of the connection; the export name
+    /// (`nbdkit_export_name`) is the one at `export_name`.
+    strings: Mutex<Strings>,
+    /// Per layer (outermost first): the export `""` resolves to there,
+    /// asked once per connection as nbdkit does.
+    default_exports: Box<[OnceLock<Option<String>>]>,
+}
+
+#[derive(Default)]
+struct Strings {
+    interned: Vec<CString>,
+    export_name: Option<usize>,
+}
+
+impl Connection {
+    pub fn new(fd: RawFd, is_tls: bool, layers: usize) -> Connection {
+        Connection {
+            fd,
+            is_tls: AtomicBool::new(is_tls),
+            strings: Mutex::new(Strings::default()),
+            default_exports: (0..layers).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        self.is_tls.load(Ordering::Acquire)
+    }
+    pub fn set_tls(&self) {
+        self.is_tls.store(true, Ordering::Release);
+    }
+
+    fn strings(&self) -> std::sync::MutexGuard<'_, Strings> {
+        self.strings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keep `s` until the connection closes; its bytes do not move.
+    pub fn intern(&self, s: CString) -> *const c_char {
+        let p = s.as_ptr();
+        self.strings().interned.push(s);
+        p
+    }
+
+    /// The name the plugin was (or is being) opened with.
+    pub fn set_export_name(&self, name: &str) {
+        let c = CString::new(name.replace('\0', "")).unwrap_or_default();
+        let mut st = self.strings();
+        st.interned.push(c);
+        st.export_name = Some(st.interned.len() - 1);
+    }
+
+    /// `nbdkit_export_name`'s answer: valid until the connection closes.
+    pub fn export_name_ptr(&self) -> *const c_char {
+        let st = self.strings();
+        match st.export_name {
+            Some(i) => st.interned[i].as_ptr(),
+            None => c"".as_ptr(),
+        }
+    }
+
+    /// The default export cached for layer `index`, computing it with `f`
+    /// the first time.  Failures are not cached.
+    pub fn default_export<E>(
+        &self,
+        index: usize,
+        f: impl FnOnce() -> Result<Option<String>, E>,
+    ) -> Result<Option<String>, E> {
+        let Some(cell) = self.default_exports.get(index) else {
+            return f();
+        };
+        if let Some(v) = cell.get() {
+            return Ok(v.clone());
+        }
+        let v = f()?;
+        Ok(cell.get_or_init(|| v).clone())
+    }
+}

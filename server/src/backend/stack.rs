@@ -1,0 +1,352 @@
+//! The layered backend (nbdkit's `backend.c`): zero or more filters over
+//! one plugin, the first `--filter` outermost.  Layer 0 is the one the
+//! client talks to; the plugin is the last.
+//!
+//! Configuration goes through [`Layers`], which owns the layers mutably
+//! (each filter's `config` gets the rest of the stack as its `next`).  Once
+//! configured they become a [`Stack`], shared by every connection and
+//! read-only from then on, where each layer reaches the one below through
+//! a [`Below`] link that stays put until the stack is dropped.
+//!
+//! Lifecycle order is nbdkit's: `config` and `config_complete` from the
+//! outside in, `get_ready` and `after_fork` from the plugin out, `cleanup`
+//! from the outside in, unload the plugin first and then the filters from
+//! the inside out.
+
+use super::connection::Connection;
+use super::context::Context;
+use super::filter::Filter;
+use super::{ConnInfo, Error, ExportEntry, Plugin, Result, ThreadModel};
+use std::ffi::OsStr;
+use std::sync::{Arc, Weak};
+
+/// nbdkit ignores a default export name longer than an NBD string.
+const MAX_NAME: usize = 4096;
+
+/// The layers while they are being configured.
+pub struct Layers {
+    /// Outermost first.
+    pub filters: Vec<Box<dyn Filter>>,
+    pub plugin: Box<dyn Plugin>,
+}
+
+fn config_at(
+    filters: &mut [Box<dyn Filter>],
+    plugin: &mut dyn Plugin,
+    key: &str,
+    value: &OsStr,
+) -> Result<()> {
+    match filters.split_first_mut() {
+        None => plugin.config_os(key, value),
+        Some((f, rest)) => {
+            log::debug!(
+                "{}: config key={key}, value={}",
+                f.name(),
+                value.to_string_lossy()
+            );
+            f.config(&mut |k, v| config_at(rest, plugin, k, v), key, value)
+        }
+    }
+}
+
+fn config_complete_at(filters: &mut [Box<dyn Filter>], plugin: &mut dyn Plugin) -> Result<()> {
+    match filters.split_first_mut() {
+        None => plugin.config_complete(),
+        Some((f, rest)) => {
+            log::debug!("{}: config_complete", f.name());
+            f.config_complete(&mut || config_complete_at(rest, plugin))
+        }
+    }
+}
+
+impl Layers {
+    /// `key=value` from the command line (the value's bytes as given),
+    /// offered to each layer from the outside in until one takes it.
+    pub fn config(&mut self, key: &str, value: &OsStr) -> Result<()> {
+        config_at(&mut self.filters, &mut *self.plugin, key, value)
+    }
+
+    pub fn config_complete(&mut self) -> Result<()> {
+        config_complete_at(&mut self.filters, &mut *self.plugin)
+    }
+
+    /// The most restrictive model of the plugin and every filter.
+    pub fn thread_model(&self) -> Result<ThreadModel> {
+        let mut m = self
+            .plugin
+            .thread_model()
+            .min(self.plugin.max_thread_model());
+        for f in &self.filters {
+            m = m.min(f.thread_model()?);
+        }
+        Ok(m)
+    }
+
+    /// The plugin, then each filter from the inside out.
+    pub fn get_ready(&mut self, model: ThreadModel) -> Result<()> {
+        self.plugin.get_ready()?;
+        for f in self.filters.iter_mut().rev() {
+            log::debug!("{}: get_ready thread_model={}", f.name(), model as i32);
+            f.get_ready(model)?;
+        }
+        Ok(())
+    }
+}
+
+/// The layer at `index` as the layer above sees it: how a filter passes
+/// set-up calls down, and what C filters get as their `nbdkit_backend`.
+pub struct Below {
+    stack: Weak<Stack>,
+    index: usize,
+}
+
+impl Below {
+    /// The stack this link belongs to, while it exists.
+    pub fn stack(&self) -> Result<Arc<Stack>> {
+        self.stack
+            .upgrade()
+            .ok_or_else(|| Error::new(libc::ESHUTDOWN, "the server is shutting down"))
+    }
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    pub fn preconnect(&self, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
+        self.stack()?.preconnect(self.index, conn, readonly)
+    }
+    pub fn list_exports(&self, conn: &Arc<Connection>, readonly: bool) -> Result<Vec<ExportEntry>> {
+        self.stack()?.list_exports(self.index, conn, readonly)
+    }
+    pub fn default_export(&self, conn: &Arc<Connection>, readonly: bool) -> Result<Option<String>> {
+        self.stack()?.default_export(self.index, conn, readonly)
+    }
+    pub fn open(
+        &self,
+        conn: &Arc<Connection>,
+        readonly: bool,
+        export_name: &str,
+    ) -> Result<Context> {
+        self.stack()?.open(self.index, conn, readonly, export_name)
+    }
+}
+
+pub struct Stack {
+    /// Outermost first.
+    filters: Vec<Box<dyn Filter>>,
+    /// Always present until the stack is dropped (taken out to unload it
+    /// before the filters, as nbdkit does).
+    plugin: Option<Box<dyn Plugin>>,
+    /// Each layer's name, shared by its contexts for debug lines.
+    names: Vec<Arc<str>>,
+    /// `links[i]` reaches layer `i`.
+    links: Vec<Below>,
+    model: ThreadModel,
+}
+
+impl Stack {
+    pub fn new(layers: Layers, model: ThreadModel) -> Arc<Stack> {
+        let Layers { filters, plugin } = layers;
+        let mut names: Vec<Arc<str>> = filters.iter().map(|f| Arc::from(f.name())).collect();
+        names.push(Arc::from(plugin.name()));
+        Arc::new_cyclic(|weak| Stack {
+            links: (0..names.len())
+                .map(|index| Below {
+                    stack: weak.clone(),
+                    index,
+                })
+                .collect(),
+            filters,
+            plugin: Some(plugin),
+            names,
+            model,
+        })
+    }
+
+    pub fn plugin(&self) -> &dyn Plugin {
+        self.plugin.as_deref().expect("present until drop")
+    }
+    /// How many layers (filters and the plugin).
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+    pub fn thread_model(&self) -> ThreadModel {
+        self.model
+    }
+    /// Every call returns quickly and never blocks: only a plugin that says
+    /// so, with no filter (a filter may sleep, e.g. delay, rate).
+    pub fn nonblocking(&self) -> bool {
+        self.filters.is_empty() && self.plugin().nonblocking()
+    }
+
+    fn below(&self, index: usize) -> &Below {
+        &self.links[index + 1]
+    }
+
+    /// The link that reaches layer `index` (stable while the stack lives).
+    pub fn link(&self, index: usize) -> &Below {
+        &self.links[index]
+    }
+
+    /// The plugin, then each filter from the inside out.
+    pub fn after_fork(&self) -> Result<()> {
+        self.plugin().after_fork()?;
+        for (i, f) in self.filters.iter().enumerate().rev() {
+            log::debug!("{}: after_fork", f.name());
+            f.after_fork(self.below(i))?;
+        }
+        Ok(())
+    }
+
+    /// Each filter from the outside in, then the plugin.
+    pub fn cleanup(&self) {
+        for (i, f) in self.filters.iter().enumerate() {
+            log::debug!("{}: cleanup", f.name());
+            f.cleanup(self.below(i));
+        }
+        log::debug!("{}: cleanup", self.plugin().name());
+        self.plugin().cleanup();
+    }
+
+    pub fn preconnect(&self, index: usize, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
+        log::debug!("{}: preconnect", self.names[index]);
+        match self.filters.get(index) {
+            Some(f) => f.preconnect(self.below(index), conn, readonly),
+            None => self.plugin().preconnect(&ConnInfo::new(conn, "", readonly)),
+        }
+    }
+
+    /// The exports layer `index` lists, with "the default export" resolved
+    /// to its name at that layer.
+    pub fn list_exports(
+        &self,
+        index: usize,
+        conn: &Arc<Connection>,
+        readonly: bool,
+    ) -> Result<Vec<ExportEntry>> {
+        log::debug!(
+            "{}: list_exports readonly={} tls={}",
+            self.names[index],
+            readonly as i32,
+            conn.is_tls() as i32
+        );
+        let list = match self.filters.get(index) {
+            Some(f) => f.list_exports(self.below(index), conn, readonly)?,
+            None => match self
+                .plugin()
+                .list_exports(&ConnInfo::new(conn, "", readonly))?
+            {
+                Some(l) => l,
+                None => super::ExportList {
+                    entries: Vec::new(),
+                    use_default: true,
+                },
+            },
+        };
+        let mut entries = list.entries;
+        if list.use_default {
+            if let Some(name) = self.default_export(index, conn, readonly)? {
+                entries.push(ExportEntry {
+                    name,
+                    description: None,
+                });
+            }
+        }
+        Ok(entries)
+    }
+
+    /// The canonical name `""` stands for at layer `index` (asked once per
+    /// connection); `None` if that layer has no default export.
+    pub fn default_export(
+        &self,
+        index: usize,
+        conn: &Arc<Connection>,
+        readonly: bool,
+    ) -> Result<Option<String>> {
+        let name = &self.names[index];
+        log::debug!(
+            "{name}: default_export readonly={} tls={}",
+            readonly as i32,
+            conn.is_tls() as i32
+        );
+        conn.default_export(index, || {
+            let s = match self.filters.get(index) {
+                Some(f) => f.default_export(self.below(index), conn, readonly)?,
+                None => self
+                    .plugin()
+                    .default_export(&ConnInfo::new(conn, "", readonly))?,
+            };
+            Ok(s.filter(|s| {
+                let ok = s.len() <= MAX_NAME;
+                if !ok {
+                    log::debug!("{name}: default_export: ignoring invalid string");
+                }
+                ok
+            }))
+        })
+    }
+
+    /// Open layer `index` (and, through it, the layers below it that it
+    /// opens) for a connection.
+    pub fn open(
+        &self,
+        index: usize,
+        conn: &Arc<Connection>,
+        readonly: bool,
+        export_name: &str,
+    ) -> Result<Context> {
+        let name = &self.names[index];
+        log::debug!(
+            "{name}: open readonly={} exportname=\"{export_name}\" tls={}",
+            readonly as i32,
+            conn.is_tls() as i32
+        );
+        let resolved;
+        let export_name = if export_name.is_empty() {
+            match self.default_export(index, conn, readonly)? {
+                Some(n) => {
+                    resolved = n;
+                    resolved.as_str()
+                }
+                None => {
+                    log::error!("default export (\"\") not permitted");
+                    return Err(Error::new(libc::EINVAL, String::new()));
+                }
+            }
+        } else {
+            export_name
+        };
+        let handle = match self.filters.get(index) {
+            Some(f) => f.open(self.below(index), conn, readonly, export_name)?,
+            None => self
+                .plugin()
+                .open(&ConnInfo::new(conn, export_name, readonly))?,
+        };
+        log::debug!("{name}: open returned handle {:p}", handle.debug_address());
+        Ok(Context::new(name.clone(), handle, readonly))
+    }
+
+    /// Open the outermost layer and prepare the whole stack, as the
+    /// protocol does for NBD_OPT_GO.
+    pub fn open_top(
+        &self,
+        conn: &Arc<Connection>,
+        readonly: bool,
+        export_name: &str,
+    ) -> Result<Context> {
+        let ctx = self.open(0, conn, readonly, export_name)?;
+        if let Err(e) = ctx.prepare() {
+            // The layers that did prepare are finalized before the close.
+            let _ = ctx.finalize();
+            return Err(e);
+        }
+        Ok(ctx)
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        drop(self.plugin.take());
+        while let Some(f) = self.filters.pop() {
+            drop(f);
+        }
+    }
+}
