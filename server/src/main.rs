@@ -385,6 +385,8 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         bound = Some(bind(opts));
     }
 
+    change_user(opts);
+
     // Fork only when not captive (--run), not -s, and not -f.
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
@@ -512,6 +514,50 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     }
     let code = *run_status.lock().unwrap();
     code.unwrap_or(0)
+}
+
+/// `-u USER` / `-g GROUP`: a name, else a number in C syntax; resolved
+/// and applied as nbdkit does, once the sockets are bound and before
+/// forking (so the pid file is written as the new user).  The group
+/// first (and as the only supplementary group), then the user.
+fn change_user(opts: &Options) {
+    let resolve =
+        |v: &OsStr, what: &str, opt: &str, kind: &str, by_name: fn(&OsStr) -> Option<u32>| {
+            if let Some(id) = by_name(v) {
+                return id;
+            }
+            match parse::integer(what, v.as_bytes(), true, i32::MIN as i128, i32::MAX as i128) {
+                Ok(n) => n as u32,
+                Err(e) => {
+                    log::error!("{e}");
+                    eprintln!(
+                        "nbdkit: {opt} option: {} is not a valid {kind} name or {}id",
+                        v.to_string_lossy(),
+                        &kind[..1]
+                    );
+                    exit(1)
+                }
+            }
+        };
+    let uid = opts
+        .user
+        .as_deref()
+        .map(|u| resolve(u, "parseuser", "-u", "user", abi::os::user_id));
+    let gid = opts
+        .group
+        .as_deref()
+        .map(|g| resolve(g, "parsegroup", "-g", "group", abi::os::group_id));
+    if uid.is_none() && gid.is_none() {
+        return;
+    }
+    if let Err(e) = abi::os::change_ids(uid, gid) {
+        die(e)
+    }
+    log::debug!(
+        "changed user to uid={} gid={}",
+        uid.map_or(-1, |u| u as i64),
+        gid.map_or(-1, |g| g as i64)
+    );
 }
 
 fn dump_config() {

@@ -125,6 +125,56 @@ pub fn syslog(priority: libc::c_int, msg: &str) {
     unsafe { libc::syslog(priority, c"%s".as_ptr(), m.as_ptr()) };
 }
 
+/// The uid of user `name` in the password database.
+pub fn user_id(name: &std::ffi::OsStr) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes()).ok()?;
+    // SAFETY: getpwnam with a NUL-terminated name; the result (static
+    // storage) is read at once, before any other lookup (single-threaded
+    // start-up).
+    let pw = unsafe { libc::getpwnam(n.as_ptr()) };
+    // SAFETY: non-NULL pointer returned by getpwnam.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
+}
+
+/// The gid of group `name` in the group database.
+pub fn group_id(name: &std::ffi::OsStr) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes()).ok()?;
+    // SAFETY: as in user_id, with getgrnam.
+    let gr = unsafe { libc::getgrnam(n.as_ptr()) };
+    // SAFETY: non-NULL pointer returned by getgrnam.
+    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
+}
+
+/// Drop privileges as nbdkit's `-u`/`-g`: the group (also as the only
+/// supplementary group) before the user, whose change is irreversible.
+/// The error is the whole message.
+pub fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), String> {
+    let os = || io::Error::last_os_error().to_string();
+    let os = || {
+        let s = os();
+        s.split(" (os error").next().unwrap_or_default().to_string()
+    };
+    if let Some(g) = gid {
+        // SAFETY: setgroups with a one-element array that outlives the call.
+        if unsafe { libc::setgroups(1, &g) } == -1 {
+            return Err(format!("setgroups: {}", os()));
+        }
+        // SAFETY: setgid takes a plain integer.
+        if unsafe { libc::setgid(g) } == -1 {
+            return Err(format!("setgid: {}", os()));
+        }
+    }
+    if let Some(u) = uid {
+        // SAFETY: setuid takes a plain integer.
+        if unsafe { libc::setuid(u) } == -1 {
+            return Err(format!("setuid: {}", os()));
+        }
+    }
+    Ok(())
+}
+
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
 pub fn exit_with_parent() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.
