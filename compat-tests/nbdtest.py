@@ -28,6 +28,7 @@ import traceback
 
 NBDKIT = os.environ.get("NBDKIT") or sys.exit("NBDKIT is not set (run through compat-tests/run)")
 REF_NBDKIT = os.environ.get("REF_NBDKIT", "/usr/bin/nbdkit")
+C_PLUGINS = os.environ.get("C_PLUGINS", "")
 T = os.getcwd()
 
 _servers = []
@@ -224,6 +225,8 @@ REPLY_MAGIC_OPT = 0x3e889045565a9
 REQUEST_MAGIC = 0x25609513
 SIMPLE_REPLY_MAGIC = 0x67446698
 STRUCTURED_REPLY_MAGIC = 0x668e33ef
+EXTENDED_REQUEST_MAGIC = 0x21e41c71
+EXTENDED_REPLY_MAGIC = 0x6e8a278c
 
 FLAG_FIXED_NEWSTYLE = 1
 FLAG_NO_ZEROES = 2
@@ -232,6 +235,10 @@ OPT_EXPORT_NAME = 1
 OPT_ABORT = 2
 OPT_LIST = 3
 OPT_GO = 7
+OPT_STRUCTURED_REPLY = 8
+OPT_LIST_META_CONTEXT = 9
+OPT_SET_META_CONTEXT = 10
+OPT_EXTENDED_HEADERS = 11
 
 REP_ACK = 1
 REP_SERVER = 2
@@ -241,6 +248,8 @@ REP_ERR_POLICY = (1 << 31) + 2
 REP_ERR_INVALID = (1 << 31) + 3
 REP_ERR_UNKNOWN = (1 << 31) + 6
 REP_ERR_TOO_BIG = (1 << 31) + 9
+REP_ERR_EXT_HEADER_REQD = (1 << 31) + 10
+REP_META_CONTEXT = 4
 
 CMD_READ = 0
 CMD_WRITE = 1
@@ -250,6 +259,19 @@ CMD_TRIM = 4
 CMD_CACHE = 5
 CMD_WRITE_ZEROES = 6
 CMD_BLOCK_STATUS = 7
+
+FLAG_FUA = 1 << 0
+FLAG_DF = 1 << 2
+FLAG_REQ_ONE = 1 << 3
+FLAG_PAYLOAD_LEN = 1 << 5
+
+REPLY_FLAG_DONE = 1
+REPLY_TYPE_NONE = 0
+REPLY_TYPE_OFFSET_DATA = 1
+REPLY_TYPE_OFFSET_HOLE = 2
+REPLY_TYPE_BLOCK_STATUS = 5
+REPLY_TYPE_BLOCK_STATUS_EXT = 6
+REPLY_TYPE_ERROR = (1 << 15) + 1
 
 EPERM, EIO, ENOMEM, EINVAL, ENOSPC, EOVERFLOW, ENOTSUP, ESHUTDOWN = 1, 5, 12, 22, 28, 75, 95, 108
 
@@ -345,6 +367,78 @@ class RawClient:
     # --- transmission
     def request(self, cmd, offset=0, length=0, handle=1, flags=0, payload=b""):
         self.send(struct.pack(">IHHQQI", REQUEST_MAGIC, flags, cmd, handle, offset, length) + payload)
+
+    def simple_option(self, opt, data=b""):
+        """Send an option with a single reply; returns (reply type, data)."""
+        self.send_option(opt, data)
+        o, rtype, rdata = self.option_reply()
+        if o != opt:
+            raise Fail("reply to option %d came for option %d" % (opt, o))
+        return rtype, rdata
+
+    def set_meta_context(self, *names, export=b""):
+        """NBD_OPT_SET_META_CONTEXT; returns {name: id} and the final reply type."""
+        data = struct.pack(">I", len(export)) + export + struct.pack(">I", len(names))
+        for n in names:
+            data += struct.pack(">I", len(n)) + n
+        self.send_option(OPT_SET_META_CONTEXT, data)
+        ids = {}
+        while True:
+            _, rtype, rdata = self.option_reply()
+            if rtype != REP_META_CONTEXT:
+                return ids, rtype
+            (cid,) = struct.unpack(">I", rdata[:4])
+            ids[rdata[4:]] = cid
+
+    def handshake_ext(self, export=b"", extended=True, structured=False, meta=()):
+        """Fixed newstyle handshake asking for extended headers (and/or
+        structured replies, meta contexts) before GO.  Sets self.extended."""
+        self.greeting()
+        self.client_flags()
+        self.extended = False
+        if extended:
+            rtype, _ = self.simple_option(OPT_EXTENDED_HEADERS)
+            if rtype != REP_ACK:
+                raise Fail("NBD_OPT_EXTENDED_HEADERS: reply type %#x" % rtype)
+            self.extended = True
+        if structured:
+            rtype, _ = self.simple_option(OPT_STRUCTURED_REPLY)
+            if rtype != REP_ACK:
+                raise Fail("NBD_OPT_STRUCTURED_REPLY: reply type %#x" % rtype)
+        if meta:
+            self.set_meta_context(*meta, export=export)
+        rtype, data = self.go(export)
+        if rtype != REP_ACK:
+            raise Fail("NBD_OPT_GO failed: reply type %#x %r" % (rtype, data))
+        return self
+
+    def ext_request(self, cmd, offset=0, length=0, handle=1, flags=0, payload=b""):
+        """A 32-byte extended request (64-bit length)."""
+        self.send(struct.pack(">IHHQQQ", EXTENDED_REQUEST_MAGIC, flags, cmd, handle, offset, length)
+                  + payload)
+
+    def chunk(self):
+        """One structured or extended reply chunk: a dict with flags, type,
+        handle, offset (extended header only), payload."""
+        (magic,) = struct.unpack(">I", self.recv_exact(4))
+        if magic == STRUCTURED_REPLY_MAGIC:
+            flags, typ, handle, length = struct.unpack(">HHQI", self.recv_exact(16))
+            offset = None
+        elif magic == EXTENDED_REPLY_MAGIC:
+            flags, typ, handle, offset, length = struct.unpack(">HHQQQ", self.recv_exact(28))
+        else:
+            raise Fail("expected a reply chunk, got magic %#x" % magic)
+        return {"flags": flags, "type": typ, "handle": handle, "offset": offset,
+                "payload": self.recv_exact(length)}
+
+    def reply_chunks(self):
+        """Chunks up to and including the one flagged DONE."""
+        out = []
+        while True:
+            c = self.chunk()
+            out.append(c)
+            if c["flags"] & REPLY_FLAG_DONE:
+                return out
 
     def simple_reply(self, read_len=0):
         magic, error, handle = struct.unpack(">IIQ", self.recv_exact(16))
@@ -486,3 +580,36 @@ def bad_input(scenario, size="128M", log_lines=1):
         expect_eq("number of log lines for the bad client (nbdkit 1.32.5 logs %d)" % log_lines,
                   log_lines, len(new))
     expect_eq("exit status after SIGTERM", 0, srv.stop())
+
+
+def read_chunks_data(chunks, offset, count):
+    """Reassemble the chunks of a read reply as a client does: returns the
+    bytes, and the chunk types in order.  Fails on an error chunk, bytes
+    outside the request, bytes sent twice or never."""
+    buf = bytearray(count)
+    seen = bytearray(count)
+    types = []
+    for c in chunks:
+        p = c["payload"]
+        types.append(c["type"])
+        if c["type"] == REPLY_TYPE_OFFSET_DATA:
+            (o,) = struct.unpack(">Q", p[:8])
+            data, n = p[8:], len(p) - 8
+        elif c["type"] == REPLY_TYPE_OFFSET_HOLE:
+            o, n = struct.unpack(">QI", p)
+            data = bytes(n)
+        elif c["type"] == REPLY_TYPE_ERROR:
+            err, mlen = struct.unpack(">IH", p[:6])
+            raise Fail("read failed: error %d %r" % (err, p[6:6 + mlen]))
+        else:
+            raise Fail("unexpected chunk type %d in a read reply" % c["type"])
+        if o < offset or o + n > offset + count:
+            raise Fail("chunk %d+%d outside the request %d+%d" % (o, n, offset, count))
+        r = o - offset
+        if any(seen[r:r + n]):
+            raise Fail("bytes at %d sent twice" % o)
+        buf[r:r + n] = data
+        seen[r:r + n] = b"\1" * n
+    if not all(seen):
+        raise Fail("some bytes of the read were never sent")
+    return bytes(buf), types

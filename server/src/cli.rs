@@ -8,6 +8,10 @@ use std::path::PathBuf;
 
 pub const VERSION: &str = "1.32.5";
 
+/// `--timeout`'s default (the option is nbdkit 1.42's): a client that has
+/// not finished negotiating by then is disconnected (CVE-2024-7409).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [-D|--debug PLUGIN|FILTER|nbdkit.FLAG=N]
@@ -16,11 +20,12 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [-g|--group GROUP] [-i|--ipaddr IPADDR]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
        [--memory-limit=SIZE]
-       [-n|--newstyle] [--no-sr] [-o|--oldstyle]
+       [-n|--newstyle] [--no-sparse-reads] [--no-sr] [-o|--oldstyle]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
        [--selinux-label=LABEL] [-s|--single] [--swap]
-       [-t|--threads THREADS] [--tls=off|on|require]
+       [-t|--threads THREADS] [--timeout=TIMEOUT]
+       [--tls=off|on|require]
        [--tls-certificates=/path/to/certificates]
        [--tls-psk=/path/to/pskfile] [--tls-verify-peer]
        [-U|--unix SOCKET|-] [-u|--user USER]
@@ -93,6 +98,11 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     pub oldstyle: bool,
     pub no_sr: bool,
+    /// `--no-sparse-reads`: never answer reads with hole chunks.
+    pub no_sparse_reads: bool,
+    /// `--timeout`: how long a client may take to negotiate (`None`: no
+    /// limit, `--timeout=0`).
+    pub timeout: Option<std::time::Duration>,
     pub mask_handshake: u32,
     pub run: Option<OsString>,
     pub single: bool,
@@ -136,6 +146,8 @@ impl Default for Options {
             pidfile: None,
             oldstyle: false,
             no_sr: false,
+            no_sparse_reads: false,
+            timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             mask_handshake: u32::MAX,
             run: None,
             single: false,
@@ -295,6 +307,8 @@ enum Opt {
     LongOptions,
     MaskHandshake,
     MemoryLimit,
+    NoSparseReads,
+    Timeout,
     Newstyle,
     NoSr,
     Oldstyle,
@@ -372,7 +386,11 @@ const LONG: &[(&str, bool, Opt)] = &[
 /// Our own long options, which nbdkit 1.32.5 does not have: recognised
 /// only when spelled out in full and not listed by `--long-options`, so
 /// every abbreviation nbdkit accepts or refuses still means the same.
-const EXTRA_LONG: &[(&str, bool, Opt)] = &[("memory-limit", true, Opt::MemoryLimit)];
+const EXTRA_LONG: &[(&str, bool, Opt)] = &[
+    ("memory-limit", true, Opt::MemoryLimit),
+    ("no-sparse-reads", false, Opt::NoSparseReads),
+    ("timeout", true, Opt::Timeout),
+];
 
 /// nbdkit's short options (its getopt string), in `--short-options` order.
 const SHORT: &[(u8, bool, Opt)] = &[
@@ -488,6 +506,11 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
         Opt::MemoryLimit => {
             let m = crate::parse::size(b).map_err(|e| error(format!("--memory-limit: {e}")))?;
             o.memory_limit = Some(m);
+        }
+        Opt::NoSparseReads => o.no_sparse_reads = true,
+        Opt::Timeout => {
+            let d = crate::parse::delay(&lossy(v)).map_err(|e| error(format!("--timeout: {e}")))?;
+            o.timeout = (!d.is_zero()).then_some(d);
         }
         Opt::Newstyle => o.oldstyle = false,
         Opt::NoSr => o.no_sr = true,
@@ -765,6 +788,9 @@ mod tests {
             ErrorKind::Getopt
         );
         assert!(!long_options_text().contains("memory"));
+        assert!(p("--no-sparse-reads null").unwrap().no_sparse_reads);
+        assert_eq!(p("--timeout=0 null").unwrap().timeout, None);
+        assert_eq!(p("--tim=0 null").unwrap_err().kind, ErrorKind::Getopt);
     }
 
     #[test]

@@ -7,7 +7,8 @@ use crate::backend::{
     piece_slices, BlockSize, Connection, Context, Error, Flags, Stack, Support, ThreadModel,
 };
 use crate::protocol::consts::*;
-use crate::protocol::transmission::{self as tx, ExportCaps, Request};
+use crate::protocol::transmission::{self as tx, ExportCaps, Reply, Request};
+use crate::sparse_read::{self as sparse, SparsePolicy};
 use std::sync::Arc;
 
 /// An open export on one connection: the outermost layer's context (which
@@ -15,9 +16,22 @@ use std::sync::Arc;
 pub struct Session {
     pub ctx: Context,
     pub caps: ExportCaps,
+    /// Whether and when reads look for zeroes to send as holes.
+    pub sparse: SparsePolicy,
 }
 
 impl Session {
+    /// A session over one layer with these capabilities, for tests that
+    /// drive requests without a handshake.
+    #[cfg(test)]
+    pub fn for_test(ctx: Context, caps: ExportCaps, sparse_reads: bool) -> Session {
+        Session {
+            ctx,
+            caps,
+            sparse: SparsePolicy::new(sparse_reads),
+        }
+    }
+
     /// Finalize every layer, then close them (outermost first).  A failed
     /// finalize is logged by the layer; the close happens regardless.
     pub fn close(self) {
@@ -69,21 +83,27 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
 }
 
 /// Open the export for a client (every layer, then prepare them) and
-/// gather what it advertises, asking in nbdkit's order.
+/// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
+/// large structured reads may send zeroes as holes; only without filters,
+/// whose calls (a log filter's lines, a filter's own costs) would show
+/// extents requests the client never made.
 pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
     readonly: bool,
     export_name: &str,
     structured: bool,
+    sparse_reads: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
+    let sparse = SparsePolicy::new(sparse_reads && stack.len() == 1);
     match advertise(stack, &ctx, structured) {
-        Ok((caps, info)) => Ok((Session { ctx, caps }, info)),
+        Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
         Err(e) => {
             Session {
                 ctx,
                 caps: ExportCaps::default(),
+                sparse,
             }
             .close();
             Err(e)
@@ -168,15 +188,12 @@ pub trait ReplySink {
     fn send(&self, parts: &[&[u8]]);
 }
 
+/// Send a request's error reply: with structured replies, an error chunk
+/// carrying `msg` for the client to show.
 fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32, msg: &str) {
-    let structured_cmd = matches!(r.cmd, NBD_CMD_READ | NBD_CMD_BLOCK_STATUS);
-    if caps.structured && structured_cmd {
-        let mut out = Vec::with_capacity(32 + msg.len());
-        tx::encode_error_chunk(&mut out, r.handle, error, msg);
-        sink.send(&[&out]);
-    } else {
-        sink.send(&[&tx::encode_simple_reply(r.handle, error)]);
-    }
+    let mut out = Vec::with_capacity(48 + msg.len().min(MAX_ERROR_MESSAGE));
+    Reply::to(r, caps).error(&mut out, error, msg);
+    sink.send(&[&out]);
 }
 
 /// Reply `error` (an NBD error) to a request that is not run.
@@ -191,7 +208,7 @@ pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: 
     } else {
         log::error!("{}", inv.msg);
     }
-    error_reply(sink, r, caps, inv.error, "");
+    error_reply(sink, r, caps, inv.error, &inv.msg);
 }
 
 /// Run one validated request and send its reply.  FUA goes down with the
@@ -205,9 +222,11 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
     } else {
         Flags::NONE
     };
-    let (off, count) = (r.offset, r.count as u64);
+    // 64-bit effect lengths (extended headers) go to the backend as they
+    // are; the C adapter splits them for 32-bit plugin callbacks.
+    let (off, count) = (r.offset, r.count);
     let result = match r.cmd {
-        NBD_CMD_READ => match read(h, r, caps, sink) {
+        NBD_CMD_READ => match read(s, r, sink) {
             Ok(()) => return,
             Err(e) => Err(e),
         },
@@ -227,8 +246,8 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
         NBD_CMD_CACHE => h.cache(count, off, Flags::NONE),
         NBD_CMD_BLOCK_STATUS => match block_status(s, r) {
             Ok(descs) => {
-                let mut out = Vec::with_capacity(32 + descs.len() * 8);
-                tx::encode_block_status(&mut out, r.handle, BASE_ALLOCATION_ID, &descs);
+                let mut out = Vec::with_capacity(48 + descs.len() * 16);
+                Reply::to(r, caps).block_status(&mut out, BASE_ALLOCATION_ID, &descs);
                 sink.send(&[&out]);
                 return;
             }
@@ -237,60 +256,60 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
         _ => Err(Error::einval("unknown command")),
     };
     match result {
-        Ok(()) => sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS)]),
+        Ok(()) => sink.send(&[&Reply::to(r, caps).ok()]),
         Err(e) => {
             if !e.msg.is_empty() {
                 log::error!("{}: {}", tx::command_name(r.cmd), e.msg);
             }
             let fast = r.flags & NBD_CMD_FLAG_FAST_ZERO != 0;
             let err = tx::nbd_error(e.errno, caps.structured, fast);
-            error_reply(sink, r, caps, err, "");
+            error_reply(sink, r, caps, err, e.client_message());
         }
     }
 }
 
 /// Reads at least this large are sent from the backend's own memory when
 /// it offers that; smaller ones are cheaper to copy.
-const SHARED_READ_MIN: u32 = 64 * 1024;
+const SHARED_READ_MIN: u64 = 64 * 1024;
 
-/// Read and send the reply: from the backend's own memory when it offers
-/// that for a large read, else copied into this thread's buffer.  Err if
-/// the backend failed (nothing sent).
-fn read(h: &Context, r: &Request, caps: &ExportCaps, sink: &dyn ReplySink) -> Result<(), Error> {
+/// Read and send the reply: holes as hole chunks when that is worth it
+/// (see [`sparse`]), else the data, from the backend's own memory when it
+/// offers that for a large read, else copied into this thread's buffer.
+/// Err if the backend failed (nothing sent).
+fn read(s: &Session, r: &Request, sink: &dyn ReplySink) -> Result<(), Error> {
+    let h = &s.ctx;
+    let reply = Reply::to(r, &s.caps);
+    if let Some(map) = sparse::zero_runs(s, r)? {
+        return sparse::send(s, r, &reply, &map, sink);
+    }
+    // Reads are at most 64 MiB (validated), so the count fits.
     let shared = if r.count >= SHARED_READ_MIN {
-        h.read_shared(r.count, r.offset)
+        h.read_shared(r.count as u32, r.offset)
     } else {
         None
     };
     let Some(pieces) = shared else {
-        return read_copy(h, r, caps, sink);
+        let t = std::time::Instant::now();
+        let res = read_copy(h, r, &reply, sink);
+        s.sparse.record_read(r.count, t.elapsed());
+        return res;
     };
     let pieces = pieces?;
-    let chunk = tx::encode_read_chunk(r.handle, r.offset, r.count);
-    let simple = tx::encode_simple_reply(r.handle, NBD_SUCCESS);
-    let head: &[u8] = if caps.structured { &chunk } else { &simple };
+    let head = reply.read_ok(r.count);
     let mut parts = Vec::with_capacity(pieces.len() + 1);
-    parts.push(head);
+    parts.push(&*head);
     parts.extend(piece_slices(&pieces));
     sink.send(&parts);
     Ok(())
 }
 
-fn read_copy(
-    h: &Context,
-    r: &Request,
-    caps: &ExportCaps,
-    sink: &dyn ReplySink,
-) -> Result<(), Error> {
-    let mut buf = take_read_buffer(r.count as usize)?;
-    let data = &mut buf[..r.count as usize];
+fn read_copy(h: &Context, r: &Request, reply: &Reply, sink: &dyn ReplySink) -> Result<(), Error> {
+    let len = r.count as usize;
+    let mut buf = take_read_buffer(len)?;
+    let data = &mut buf[..len];
     let res = h.pread(data, r.offset, Flags::NONE);
     if res.is_ok() {
-        if caps.structured {
-            sink.send(&[&tx::encode_read_chunk(r.handle, r.offset, r.count), data]);
-        } else {
-            sink.send(&[&tx::encode_simple_reply(r.handle, NBD_SUCCESS), data]);
-        }
+        sink.send(&[&reply.read_ok(r.count), data]);
     }
     give_back_read_buffer(buf);
     res
@@ -314,7 +333,7 @@ const KEEP_READ_BUFFER: usize = 4 * 1024 * 1024;
 /// before is zeroed: like nbdkit's per-thread buffer, what a plugin leaves
 /// unwritten holds this thread's earlier reads.  (A plugin's `pread` must
 /// fill the whole buffer; nbdkit-plugin(3).)
-fn take_read_buffer(len: usize) -> Result<Vec<u8>, Error> {
+pub fn take_read_buffer(len: usize) -> Result<Vec<u8>, Error> {
     let mut buf = READ_BUFFER.with(|b| b.take());
     if buf.len() < len {
         if buf.try_reserve_exact(len - buf.len()).is_err() {
@@ -329,7 +348,7 @@ fn take_read_buffer(len: usize) -> Result<Vec<u8>, Error> {
     Ok(buf)
 }
 
-fn give_back_read_buffer(buf: Vec<u8>) {
+pub fn give_back_read_buffer(buf: Vec<u8>) {
     if buf.len() <= KEEP_READ_BUFFER {
         READ_BUFFER.with(|b| b.set(buf));
     }
@@ -341,15 +360,15 @@ fn give_back_read_buffer(buf: Vec<u8>) {
 /// offset up to the end of the export: the descriptors start exactly at
 /// the offset and stop with the first one that runs past the end of the
 /// request (the protocol allows that for the last descriptor; like nbdkit
-/// 1.32, one ending exactly at the end is followed by one more) unless the client set REQ_ONE, when there is exactly one,
-/// clipped to the request.  Lengths are 64-bit until the last step, where
-/// an extent longer than the 32-bit field is cut to the largest length that
-/// still respects the advertised minimum block size, and the reply ends
-/// there.
-fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
+/// 1.32, one ending exactly at the end is followed by one more) unless the
+/// client set REQ_ONE, when there is exactly one, clipped to the request.
+/// Lengths are 64-bit; with compact headers (32-bit descriptor lengths) an
+/// extent longer than that is cut to the largest length that still
+/// respects the advertised minimum block size, and the reply ends there.
+fn block_status(s: &Session, r: &Request) -> Result<Vec<(u64, u32)>, Error> {
     let req_one = r.flags & NBD_CMD_FLAG_REQ_ONE != 0;
     let off = r.offset;
-    let count = u64::from(r.count);
+    let count = r.count;
     let req_end = off
         .checked_add(count)
         .filter(|e| *e <= s.caps.size)
@@ -373,11 +392,15 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
         }
         Some(_) => {}
     }
-    let align = s
-        .caps
-        .block_size
-        .map_or(1, |(min, _)| u64::from(min.max(1)));
-    let longest = u64::from(u32::MAX) / align * align;
+    let longest = if s.caps.extended {
+        u64::MAX
+    } else {
+        let align = s
+            .caps
+            .block_size
+            .map_or(1, |(min, _)| u64::from(min.max(1)));
+        u64::from(u32::MAX) / align * align
+    };
     let mut descs = Vec::new();
     let mut pos = off;
     for e in list {
@@ -388,7 +411,7 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u32, u32)>, Error> {
         }
         let cut = len > longest;
         len = len.min(longest);
-        descs.push((len as u32, e.kind & (EXTENT_HOLE | EXTENT_ZERO)));
+        descs.push((len, e.kind & (EXTENT_HOLE | EXTENT_ZERO)));
         pos += len;
         if req_one || cut || pos > req_end || descs.len() >= MAX_DESCRIPTORS {
             break;

@@ -15,6 +15,9 @@ mod net;
 mod parse;
 mod pool;
 mod protocol;
+mod sparse_read;
+#[cfg(test)]
+mod test_rng;
 mod tls;
 
 use backend::{Layers, Stack};
@@ -468,6 +471,8 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
         memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
+        sparse_reads: !opts.no_sparse_reads,
+        handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -148,6 +148,47 @@ pub fn size(s: &[u8]) -> Result<u64, String> {
         .ok_or_else(|| format!("overflow computing size ({text})"))
 }
 
+/// Parse a delay as nbdkit_parse_delay(3) does: a non-negative decimal
+/// number of seconds, or with a unit `s`, `ms`, `us`/`μs` or `ns`.
+pub fn delay(s: &str) -> Result<std::time::Duration, String> {
+    let t = s.trim();
+    let num_len = t
+        .bytes()
+        .take_while(|b| b.is_ascii_digit() || *b == b'.')
+        .count();
+    let (num, unit) = t.split_at(num_len);
+    let scale_ns: u128 = match unit {
+        "" | "s" => 1_000_000_000,
+        "ms" => 1_000_000,
+        "us" | "μs" => 1_000,
+        "ns" => 1,
+        _ => return Err(format!("could not parse delay: {s}")),
+    };
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if whole.is_empty() && frac.is_empty() || frac.contains('.') {
+        return Err(format!("could not parse delay: {s}"));
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| format!("delay too large: {s}"))?
+    };
+    let mut ns = whole
+        .checked_mul(scale_ns)
+        .ok_or_else(|| format!("delay too large: {s}"))?;
+    // Digits after the point, each a tenth of the one before.
+    let mut place = scale_ns;
+    for d in frac.bytes() {
+        place /= 10;
+        ns += u128::from(d - b'0') * place;
+    }
+    let secs = u64::try_from(ns / 1_000_000_000).map_err(|_| format!("delay too large: {s}"))?;
+    if secs > u64::from(u32::MAX) {
+        return Err(format!("delay too large: {s}"));
+    }
+    Ok(std::time::Duration::new(secs, (ns % 1_000_000_000) as u32))
+}
+
 /// Parse a boolean such as `on`, `yes`, `1`, `true` (any case).
 pub fn boolean(s: &[u8]) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_slice() {

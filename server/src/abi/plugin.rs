@@ -56,8 +56,8 @@ impl Lib {
     /// Turn a failed callback (-1) into an [`Error`]: errno from
     /// `nbdkit_set_error`, else `errno` if the plugin preserves it, else
     /// EIO.  The message is empty: the plugin's `nbdkit_error` text was
-    /// already logged when it was called (and nbdkit prints nothing more),
-    /// which is the server's convention for "already reported".
+    /// already logged when it was called (and nbdkit prints nothing more);
+    /// that text is kept as the reason the client is given.
     fn fail(&self, call: &Call, saved_errno: i32, _what: &str) -> Error {
         let mut errno = call.error();
         if errno == 0 && self.errno_is_preserved {
@@ -66,7 +66,7 @@ impl Lib {
         if errno == 0 {
             errno = libc::EIO;
         }
-        Error::new(errno, String::new())
+        Error::reported(errno, call.take_msg())
     }
 
     /// Run callback `f` (returning a C int) under a fresh per-thread context

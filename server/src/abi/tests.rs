@@ -125,6 +125,46 @@ fn load_failures_use_nbdkits_messages() {
     }
 }
 
+/// 64-bit effect lengths (extended headers) reach a C plugin, whose
+/// callbacks take 32-bit counts, split into pieces covering the whole
+/// range: data past 4 GiB inside a 5 GiB zero request is zeroed too.
+#[test]
+fn sixty_four_bit_lengths_split_for_c_callbacks() {
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(path) = debian_plugin("memory") else {
+        return;
+    };
+    let p = start(&path, &[("size", "8G")]);
+    let h = p.open(&conn(1, "")).unwrap();
+    let at = [(1u64 << 30) - 1, 4 << 30, (9 << 29) + 7, (5 << 30) - 4];
+    for off in at {
+        h.pwrite(b"DATA", off, Flags::NONE).unwrap();
+    }
+    h.pwrite(b"KEEP", 5 << 30, Flags::NONE).unwrap();
+    h.zero(5 << 30, 0, Flags::NONE).unwrap();
+    let mut b = [0u8; 4];
+    for off in at {
+        h.pread(&mut b, off, Flags::NONE).unwrap();
+        assert_eq!(&b, &[0; 4], "zeroed at {off}");
+    }
+    h.pread(&mut b, 5 << 30, Flags::NONE).unwrap();
+    assert_eq!(&b, b"KEEP", "the byte after the range is untouched");
+    for off in at {
+        h.pwrite(b"DATA", off, Flags::NONE).unwrap();
+    }
+    h.trim(5 << 30, 0, Flags::NONE).unwrap();
+    for off in at {
+        h.pread(&mut b, off, Flags::NONE).unwrap();
+        assert_eq!(&b, &[0; 4], "trimmed at {off}");
+    }
+    h.pread(&mut b, 5 << 30, Flags::NONE).unwrap();
+    assert_eq!(&b, b"KEEP");
+    // A 64-bit extents request is clipped for the callback, not wrapped.
+    let mut e = Extents::new(1 << 30, 8 << 30).unwrap();
+    h.extents(7 << 30, 1 << 30, Flags::NONE, &mut e).unwrap();
+    assert_eq!(e.as_slice()[0].offset, 1 << 30);
+}
+
 #[test]
 fn api_v1_plugin() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -160,9 +200,10 @@ fn errno_paths() {
     let (Some(pres), Some(nopres)) = (c_plugin("errors"), c_plugin("errors-noerrno")) else {
         return;
     };
-    // `_msg` is what the plugin logs with nbdkit_error; the Error carries
-    // no message (already reported), as the server's convention wants.
-    for (path, mode, errno, _msg) in [
+    // `msg` is what the plugin logs with nbdkit_error; the Error carries
+    // no message of its own (already reported), and keeps that text as the
+    // reason for the client.
+    for (path, mode, errno, msg) in [
         (&pres, "seterr", libc::ENOSPC, "pread: failing with ENOSPC"),
         (
             &pres,
@@ -195,6 +236,7 @@ fn errno_paths() {
             "{} mode={mode}",
             path.display()
         );
+        assert_eq!(e.client_message(), msg);
         // The error does not leak into the next, successful call.
         h.pread(&mut b, 0, Flags::NONE).unwrap();
     }

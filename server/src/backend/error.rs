@@ -12,6 +12,9 @@ pub struct Error {
     /// Human-readable context; may be empty when the plugin already logged
     /// its own message with `nbdkit_error`.
     pub msg: String,
+    /// What the plugin said with `nbdkit_error` as it failed: already in
+    /// the log (so `msg` is empty), and the reason the client is given.
+    pub reported: Option<String>,
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -21,7 +24,22 @@ impl Error {
         Error {
             errno,
             msg: msg.into(),
+            reported: None,
         }
+    }
+    /// A failure the plugin already logged with `nbdkit_error` (its text,
+    /// if it gave one).
+    pub fn reported(errno: i32, text: Option<String>) -> Self {
+        Error {
+            errno,
+            msg: String::new(),
+            reported: text,
+        }
+    }
+    /// The reason to give the client: the plugin's own words, else the
+    /// server's message (empty when there is neither).
+    pub fn client_message(&self) -> &str {
+        self.reported.as_deref().unwrap_or(&self.msg)
     }
     pub fn einval(msg: impl Into<String>) -> Self {
         Self::new(libc::EINVAL, msg)

@@ -279,22 +279,7 @@ mod tests {
         assert_eq!(e.as_slice()[0].length, (1 << 33) + 7);
     }
 
-    /// A tiny deterministic PRNG (xorshift64*), so failures reproduce.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: u64) -> u64 {
-            self.next() % n
-        }
-        fn pick<T: Copy>(&mut self, xs: &[T]) -> T {
-            xs[self.below(xs.len() as u64) as usize]
-        }
-    }
+    use crate::test_rng::Rng;
 
     const MAX: u64 = i64::MAX as u64;
     const G4: u64 = 1 << 32;

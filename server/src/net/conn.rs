@@ -12,7 +12,7 @@ use crate::dispatch::{self, ExportInfo, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{BackendOption, Nego, Next as NegoNext};
-use crate::protocol::transmission::{self as tx, Request, REQUEST_LEN};
+use crate::protocol::transmission::{self as tx, Request};
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
@@ -120,7 +120,7 @@ impl Refusal {
 /// the backend will get.
 pub struct PendingWrite {
     pub req: Request,
-    /// At least `req.count` bytes; the payload is its first `req.count`.
+    /// At least the payload's length; the payload is its first bytes.
     pub buf: Vec<u8>,
     pub filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
@@ -161,13 +161,16 @@ pub struct Conn {
     pub start: usize,
     pub end: usize,
     pub phase: Phase,
+    /// The handshake ran out of time while a backend job was running: the
+    /// connection closes when the job reports back.
+    expired: bool,
     /// A request was refused for want of memory (logged once).
     nomem_logged: bool,
 }
 
 const INBUF: usize = 256 * 1024;
 /// Largest request the loop runs itself for a nonblocking plugin.
-const INLINE_MAX: u32 = 64 * 1024;
+const INLINE_MAX: u64 = 64 * 1024;
 
 /// What a backend job for a handshake option produced.
 pub struct Outcome {
@@ -215,7 +218,26 @@ impl Conn {
             start: 0,
             end: 0,
             phase: Phase::Starting,
+            expired: false,
             nomem_logged: false,
+        }
+    }
+
+    /// Still in the handshake (the `--timeout` limit applies).
+    pub fn negotiating(&self) -> bool {
+        !matches!(self.phase, Phase::Transmission(_) | Phase::Closing) && !self.expired
+    }
+
+    /// The handshake ran out of time: stop negotiating.  True when the
+    /// connection can close now; else it closes when its backend job
+    /// reports back.
+    pub fn expire(&mut self) -> bool {
+        if matches!(self.phase, Phase::Starting | Phase::Backend) {
+            self.expired = true;
+            false
+        } else {
+            self.phase = Phase::Closing;
+            true
         }
     }
 
@@ -503,11 +525,22 @@ impl Conn {
     }
 
     fn request(&mut self, server: &Arc<Server>) -> Step {
+        let caps = self.caps();
+        let hlen = Request::header_len(caps.extended);
         let avail = self.avail();
-        if avail.len() < REQUEST_LEN {
+        let started = if avail.len() >= 4 {
+            Request::check_magic(avail, caps.extended)
+        } else {
+            Ok(())
+        };
+        if let Err(e) = started {
+            log::error!("{e}");
+            return Step::Want(self.begin_close(server));
+        }
+        if avail.len() < hlen {
             return Step::NeedBytes;
         }
-        let req = match Request::parse(avail[..REQUEST_LEN].try_into().unwrap()) {
+        let req = match Request::parse(&avail[..hlen], caps.extended) {
             Ok(r) => r,
             Err(e) => {
                 log::error!("{e}");
@@ -515,11 +548,10 @@ impl Conn {
             }
         };
         if req.cmd == NBD_CMD_DISC {
-            self.consume(REQUEST_LEN);
+            self.consume(hlen);
             log::debug!("client sent NBD_CMD_DISC, closing connection");
             return Step::Want(self.begin_close(server));
         }
-        let caps = self.caps();
         let mut verdict = if crate::lifecycle::shutdown_requested() {
             Err(tx::Invalid {
                 error: NBD_ESHUTDOWN,
@@ -531,7 +563,7 @@ impl Conn {
         .map_err(Refusal::Invalid);
         let mut charge = Charge::default();
         if verdict.is_ok() && matches!(req.cmd, NBD_CMD_READ | NBD_CMD_WRITE) {
-            match self.admit(server, u64::from(req.count)) {
+            match self.admit(server, req.count) {
                 Admit::Granted(c) => charge = c,
                 // The header stays unread until memory drains.
                 Admit::Wait => return Step::Want(Want::Nothing),
@@ -541,7 +573,7 @@ impl Conn {
                 }
             }
         }
-        self.consume(REQUEST_LEN);
+        self.consume(hlen);
         let plen = req.payload_len();
         if plen > 0 {
             let mut pw = PendingWrite {
@@ -549,7 +581,7 @@ impl Conn {
                 buf: Vec::new(),
                 filled: 0,
                 discard: None,
-                remaining: plen as u64,
+                remaining: plen,
                 charge,
             };
             let buf = match verdict {
@@ -643,7 +675,7 @@ impl Conn {
                 self.consume(n);
                 return Step::Progress;
             }
-            let plen = pw.req.count as usize;
+            let plen = pw.req.payload_len() as usize;
             let r = self.shared.stream.read(&mut pw.buf[pw.filled..plen]);
             match r {
                 Ok(0) => {
@@ -679,8 +711,9 @@ impl Conn {
     }
 
     /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `req.count` bytes; `charge` is given back to the budget
-    /// once the reply is sent or queued (the outbox counts what it queues).
+    /// in its first `req.payload_len()` bytes; `charge` is given back to
+    /// the budget once the reply is sent or queued (the outbox counts what
+    /// it queues).
     fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>, charge: Charge) {
         let plen = req.payload_len() as usize;
         // With nothing else in flight, a quick request is answered here:
@@ -754,6 +787,11 @@ impl Conn {
 
     /// Apply what a backend job produced.
     pub fn finish_backend(&mut self, out: Outcome) {
+        if self.expired {
+            // Nothing more is said; a session the job opened is dropped.
+            self.phase = Phase::Closing;
+            return;
+        }
         if !out.bytes.is_empty() {
             self.send(&out.bytes);
         }
@@ -835,7 +873,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 log_backend_error("preconnect", &e);
                 return close(out);
             }
-            match dispatch::open_export(stack, conn, readonly, &cfg.export_name, false) {
+            match dispatch::open_export(stack, conn, readonly, &cfg.export_name, false, false) {
                 Ok((s, i)) => {
                     out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
                     Outcome {
@@ -851,7 +889,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::ExportName(name, nego) => {
-            match dispatch::open_export(stack, conn, readonly, &name, nego.structured) {
+            match dispatch::open_export(
+                stack,
+                conn,
+                readonly,
+                &name,
+                nego.structured,
+                cfg.sparse_reads,
+            ) {
                 Ok((s, i)) => {
                     hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
                     Outcome {
@@ -886,8 +931,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::InfoGo { option, req, nego } => {
-            let opened =
-                dispatch::open_export(stack, conn, readonly, &req.export_name, nego.structured);
+            let opened = dispatch::open_export(
+                stack,
+                conn,
+                readonly,
+                &req.export_name,
+                nego.structured,
+                cfg.sparse_reads,
+            );
             match opened {
                 Ok((s, i)) => {
                     // NBD_INFO_NAME names what "" resolved to.
@@ -905,6 +956,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     if option == NBD_OPT_GO {
                         let mut s = s;
                         s.caps.base_allocation = nego.base_allocation;
+                        s.caps.extended = nego.extended;
                         if req.requests.contains(&NBD_INFO_BLOCK_SIZE) {
                             if let Some(b) = i.block_size {
                                 s.caps.block_size = Some((b.minimum, b.maximum));

@@ -24,6 +24,7 @@ use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 use stream::Stream;
 
 /// Settings that shape how connections are served.
@@ -40,6 +41,12 @@ pub struct ServeConfig {
     pub max_inflight: usize,
     /// `--memory-limit`: bytes requests in flight may hold (see `budget`).
     pub memory_limit: u64,
+    /// Large structured reads may send zeroes as holes (off with
+    /// `--no-sparse-reads`).
+    pub sparse_reads: bool,
+    /// A client must finish negotiating within this (`--timeout`; `None`:
+    /// no limit).
+    pub handshake_timeout: Option<std::time::Duration>,
 }
 
 enum Event {
@@ -162,6 +169,7 @@ pub fn serve(
         server: server.clone(),
         conns: HashMap::new(),
         queued: VecDeque::new(),
+        handshakes: VecDeque::new(),
         next_token: FIRST_CONN,
         single_mode: single.is_some(),
         accept_failing: false,
@@ -203,7 +211,11 @@ pub fn serve(
         // something else frees one, after a pause: never in a tight loop,
         // and never only when yet another client connects (the listeners
         // are edge-triggered: clients already queued raise no new edge).
-        let timeout = starved.then_some(ACCEPT_RETRY);
+        // A handshake running out of time wakes the loop too.
+        let timeout = match (starved.then_some(ACCEPT_RETRY), lp.handshake_wait()) {
+            (Some(a), Some(h)) => Some(a.min(h)),
+            (a, h) => a.or(h),
+        };
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
@@ -246,6 +258,7 @@ pub fn serve(
                 }
             }
         }
+        lp.expire_handshakes(&poll);
         while let Ok(ev) = rx.try_recv() {
             match ev {
                 Event::Resume(t) => lp.drive(&poll, t),
@@ -329,6 +342,11 @@ struct Loop {
     conns: HashMap<usize, Conn>,
     /// Accepted but waiting their turn under SERIALIZE_CONNECTIONS.
     queued: VecDeque<Stream>,
+    /// Connections still negotiating, with when they must be done
+    /// (`--timeout`), in accept order: one limit for all, so the front
+    /// expires first.  Entries of connections that got through are
+    /// dropped from the front as the loop comes by.
+    handshakes: VecDeque<(Instant, usize)>,
     next_token: usize,
     single_mode: bool,
     /// An accept error was logged and accepting has not recovered yet.
@@ -390,6 +408,9 @@ impl Loop {
         log::debug!("accepted connection {id} from {}", shared.stream.peer());
         let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
         self.open_at_trim = self.open_at_trim.max(open);
+        if let Some(limit) = srv.cfg.handshake_timeout {
+            self.handshakes.push_back((Instant::now() + limit, token));
+        }
         self.conns.insert(token, Conn::new(shared));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle
@@ -397,6 +418,52 @@ impl Loop {
             Job::Preconnect
         };
         self.run_backend(token, job);
+    }
+
+    /// How long the loop may wait for events before the oldest handshake
+    /// runs out of time (`None`: no handshake is pending).  Connections past
+    /// their handshake leave the queue here, at no cost to them.
+    fn handshake_wait(&mut self) -> Option<Duration> {
+        while let Some(&(_, token)) = self.handshakes.front() {
+            match self.conns.get(&token) {
+                Some(c) if c.negotiating() => break,
+                _ => {
+                    self.handshakes.pop_front();
+                }
+            }
+        }
+        let &(deadline, _) = self.handshakes.front()?;
+        Some(deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Disconnect clients whose time to negotiate ran out (CVE-2024-7409:
+    /// a client holding a connection open without ever finishing).
+    fn expire_handshakes(&mut self, poll: &Poll) {
+        let Some(limit) = self.server.cfg.handshake_timeout else {
+            return;
+        };
+        let mut now = None;
+        while let Some(&(deadline, token)) = self.handshakes.front() {
+            if deadline > *now.get_or_insert_with(Instant::now) {
+                break;
+            }
+            self.handshakes.pop_front();
+            let Some(c) = self.conns.get_mut(&token) else {
+                continue;
+            };
+            if !c.negotiating() {
+                continue;
+            }
+            crate::logging::with_context(&c.shared.ctx.clone(), || {
+                log::error!(
+                    "client did not complete the handshake within {} (--timeout), disconnecting",
+                    humanize(limit)
+                )
+            });
+            if c.expire() {
+                self.try_close(poll, token);
+            }
+        }
     }
 
     fn run_backend(&self, token: usize, job: Job) {
@@ -497,5 +564,17 @@ impl Loop {
             drop(shared);
             srv.notify(Event::Closed);
         }));
+    }
+}
+
+/// A limit as a person would write it: `60 seconds`, `1.5 seconds`, `200 ms`.
+fn humanize(d: Duration) -> String {
+    if d.subsec_nanos() == 0 {
+        let s = d.as_secs();
+        format!("{s} second{}", if s == 1 { "" } else { "s" })
+    } else if d >= Duration::from_secs(1) {
+        format!("{} seconds", d.as_secs_f64())
+    } else {
+        format!("{} ms", d.as_secs_f64() * 1000.0)
     }
 }

@@ -24,6 +24,7 @@ pub const NBD_OPT_GO: u32 = 7;
 pub const NBD_OPT_STRUCTURED_REPLY: u32 = 8;
 pub const NBD_OPT_LIST_META_CONTEXT: u32 = 9;
 pub const NBD_OPT_SET_META_CONTEXT: u32 = 10;
+pub const NBD_OPT_EXTENDED_HEADERS: u32 = 11;
 
 // Option replies.
 pub const NBD_REP_ACK: u32 = 1;
@@ -39,6 +40,7 @@ pub const NBD_REP_ERR_UNKNOWN: u32 = 0x8000_0006;
 pub const NBD_REP_ERR_SHUTDOWN: u32 = 0x8000_0007;
 pub const NBD_REP_ERR_BLOCK_SIZE_REQD: u32 = 0x8000_0008;
 pub const NBD_REP_ERR_TOO_BIG: u32 = 0x8000_0009;
+pub const NBD_REP_ERR_EXT_HEADER_REQD: u32 = 0x8000_000a;
 
 // NBD_REP_INFO types.
 pub const NBD_INFO_EXPORT: u16 = 0;
@@ -63,6 +65,9 @@ pub const NBD_FLAG_SEND_FAST_ZERO: u16 = 1 << 11;
 pub const NBD_REQUEST_MAGIC: u32 = 0x2560_9513;
 pub const NBD_SIMPLE_REPLY_MAGIC: u32 = 0x6744_6698;
 pub const NBD_STRUCTURED_REPLY_MAGIC: u32 = 0x668e_33ef;
+/// Requests and replies once NBD_OPT_EXTENDED_HEADERS is negotiated.
+pub const NBD_EXTENDED_REQUEST_MAGIC: u32 = 0x21e4_1c71;
+pub const NBD_EXTENDED_REPLY_MAGIC: u32 = 0x6e8a_278c;
 
 pub const NBD_CMD_READ: u16 = 0;
 pub const NBD_CMD_WRITE: u16 = 1;
@@ -78,12 +83,17 @@ pub const NBD_CMD_FLAG_NO_HOLE: u16 = 1 << 1;
 pub const NBD_CMD_FLAG_DF: u16 = 1 << 2;
 pub const NBD_CMD_FLAG_REQ_ONE: u16 = 1 << 3;
 pub const NBD_CMD_FLAG_FAST_ZERO: u16 = 1 << 4;
+/// Extended headers only: *length* is the payload that follows.
+pub const NBD_CMD_FLAG_PAYLOAD_LEN: u16 = 1 << 5;
 
 pub const NBD_REPLY_FLAG_DONE: u16 = 1 << 0;
 pub const NBD_REPLY_TYPE_NONE: u16 = 0;
 pub const NBD_REPLY_TYPE_OFFSET_DATA: u16 = 1;
+pub const NBD_REPLY_TYPE_OFFSET_HOLE: u16 = 2;
 pub const NBD_REPLY_TYPE_BLOCK_STATUS: u16 = 5;
+pub const NBD_REPLY_TYPE_BLOCK_STATUS_EXT: u16 = 6;
 pub const NBD_REPLY_TYPE_ERROR: u16 = (1 << 15) + 1;
+pub const NBD_REPLY_TYPE_ERROR_OFFSET: u16 = (1 << 15) + 2;
 
 // Error values on the wire.
 pub const NBD_SUCCESS: u32 = 0;
@@ -108,5 +118,8 @@ pub const MAX_REQUEST_SIZE: u32 = 64 * 1024 * 1024;
 pub const MAX_OPTION_LENGTH: u32 = 64 * 1024;
 /// Longest export name or meta context query (the spec's limit).
 pub const MAX_STRING: usize = 4096;
+/// Longest error message sent in an error chunk: the spec's SHOULD for
+/// strings (its MUST is 4096).
+pub const MAX_ERROR_MESSAGE: usize = 256;
 /// Option rounds before a client is considered abusive (nbdkit: 32).
 pub const MAX_NR_OPTIONS: u32 = 32;

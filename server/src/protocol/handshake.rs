@@ -219,6 +219,7 @@ pub fn option_name(opt: u32) -> String {
         NBD_OPT_STRUCTURED_REPLY => "NBD_OPT_STRUCTURED_REPLY".into(),
         NBD_OPT_LIST_META_CONTEXT => "NBD_OPT_LIST_META_CONTEXT".into(),
         NBD_OPT_SET_META_CONTEXT => "NBD_OPT_SET_META_CONTEXT".into(),
+        NBD_OPT_EXTENDED_HEADERS => "NBD_OPT_EXTENDED_HEADERS".into(),
         n => format!("option {n}"),
     }
 }

@@ -14,8 +14,17 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProtocolError {
     BadOptionMagic(u64),
-    OptionTooLong { option: u32, length: u32 },
+    OptionTooLong {
+        option: u32,
+        length: u32,
+    },
     BadRequestMagic(u32),
+    /// An extended request announcing a payload longer than any request
+    /// may carry: the spec says to disconnect rather than read it.
+    PayloadTooLong {
+        cmd: u16,
+        length: u64,
+    },
     UnknownClientFlags(u32),
 }
 
@@ -31,6 +40,12 @@ impl fmt::Display for ProtocolError {
                 handshake::option_name(*option)
             ),
             ProtocolError::BadRequestMagic(m) => write!(f, "invalid request: magic {m:#x}"),
+            ProtocolError::PayloadTooLong { cmd, length } => write!(
+                f,
+                "invalid request: {}: payload length {length} is larger than {}, disconnecting",
+                transmission::command_name(*cmd),
+                consts::MAX_REQUEST_SIZE
+            ),
             ProtocolError::UnknownClientFlags(fl) => {
                 write!(f, "handshake: client sent unknown flags {fl:#x}")
             }

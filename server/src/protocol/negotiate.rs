@@ -36,6 +36,9 @@ pub struct Policy {
 pub struct Nego {
     pub no_zeroes: bool,
     pub structured: bool,
+    /// NBD_OPT_EXTENDED_HEADERS was accepted: 32-byte request and reply
+    /// headers in transmission.  Implies `structured`.
+    pub extended: bool,
     pub base_allocation: bool,
     /// The connection switched to TLS (STARTTLS was accepted).
     pub tls: bool,
@@ -144,6 +147,12 @@ impl Nego {
             return Transition::reply(error_reply(opt, NBD_REP_ERR_TLS_REQD, ""));
         }
         match opt {
+            // The spec forbids EXPORT_NAME after extended headers (it has
+            // no way to confirm them); it cannot be answered with an
+            // error, so the connection ends.
+            NBD_OPT_EXPORT_NAME if self.extended => Transition::close(Some(format!(
+                "{name}: not allowed after NBD_OPT_EXTENDED_HEADERS, use NBD_OPT_GO"
+            ))),
             NBD_OPT_EXPORT_NAME => match hs::parse_export_name(payload) {
                 Ok(n) => Transition::backend(BackendOption::ExportName(n)),
                 Err(InvalidOption(m)) => Transition::close(Some(format!("{name}: {m}"))),
@@ -173,22 +182,8 @@ impl Nego {
                     error: Some(m),
                 },
             },
-            NBD_OPT_STRUCTURED_REPLY => {
-                let reply = if policy.no_sr {
-                    error_reply(opt, NBD_REP_ERR_UNSUP, "")
-                } else if !payload.is_empty() {
-                    error_reply(opt, NBD_REP_ERR_INVALID, "payload must be empty")
-                } else if self.structured {
-                    error_reply(
-                        opt,
-                        NBD_REP_ERR_INVALID,
-                        "structured replies already negotiated",
-                    )
-                } else {
-                    self.structured = true;
-                    error_reply(opt, NBD_REP_ACK, "")
-                };
-                Transition::reply(reply)
+            NBD_OPT_STRUCTURED_REPLY | NBD_OPT_EXTENDED_HEADERS => {
+                Transition::reply(self.reply_framing(policy, opt, payload))
             }
             NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
                 self.meta_context(opt, &name, payload)
@@ -211,6 +206,7 @@ impl Nego {
         } else {
             self.tls = true;
             self.structured = false;
+            self.extended = false;
             self.base_allocation = false;
             return Transition {
                 reply: error_reply(opt, NBD_REP_ACK, ""),
@@ -219,6 +215,38 @@ impl Nego {
             };
         };
         Transition::reply(error_reply(opt, code, ""))
+    }
+
+    /// NBD_OPT_STRUCTURED_REPLY and NBD_OPT_EXTENDED_HEADERS, which settle
+    /// how transmission replies are framed, in the spec's order: `--no-sr`
+    /// refuses both (extended headers imply structured replies, which that
+    /// option turns off); a payload is invalid; asking twice is invalid;
+    /// extended headers may follow structured replies (an upgrade) but not
+    /// the reverse (no way back to compact headers: EXT_HEADER_REQD).
+    /// Meta contexts already selected stay selected: `base:allocation`
+    /// reports 32-bit flags, which both header sizes carry (as
+    /// NBD_REPLY_TYPE_BLOCK_STATUS_EXT under extended headers).
+    fn reply_framing(&mut self, policy: &Policy, opt: u32, payload: &[u8]) -> Vec<u8> {
+        let extended = opt == NBD_OPT_EXTENDED_HEADERS;
+        let (code, msg) = if policy.no_sr {
+            (NBD_REP_ERR_UNSUP, "")
+        } else if !payload.is_empty() {
+            (NBD_REP_ERR_INVALID, "payload must be empty")
+        } else if self.extended && extended {
+            (NBD_REP_ERR_INVALID, "extended headers already negotiated")
+        } else if self.extended {
+            (
+                NBD_REP_ERR_EXT_HEADER_REQD,
+                "extended headers already negotiated",
+            )
+        } else if self.structured && !extended {
+            (NBD_REP_ERR_INVALID, "structured replies already negotiated")
+        } else {
+            self.structured = true;
+            self.extended = extended;
+            (NBD_REP_ACK, "")
+        };
+        error_reply(opt, code, msg)
     }
 
     fn meta_context(&mut self, opt: u32, name: &str, payload: &[u8]) -> Transition {
@@ -405,6 +433,71 @@ mod tests {
             NBD_REP_ERR_UNSUP
         );
         assert!(!n.structured);
+    }
+
+    #[test]
+    fn extended_headers_in_the_spec_order() {
+        let mut n = Nego::default();
+        let eh = NBD_OPT_EXTENDED_HEADERS;
+        assert_eq!(only_reply(&n.option(&OFF, eh, b"x")), NBD_REP_ERR_INVALID);
+        assert!(!n.extended && !n.structured);
+        assert_eq!(only_reply(&n.option(&OFF, eh, b"")), NBD_REP_ACK);
+        assert!(
+            n.extended && n.structured,
+            "extended headers imply structured replies"
+        );
+        assert_eq!(only_reply(&n.option(&OFF, eh, b"")), NBD_REP_ERR_INVALID);
+        // No way back to compact headers.
+        assert_eq!(
+            only_reply(&n.option(&OFF, NBD_OPT_STRUCTURED_REPLY, b"")),
+            NBD_REP_ERR_EXT_HEADER_REQD
+        );
+        assert!(n.extended);
+        // Meta contexts work as after structured replies.
+        let t = n.option(
+            &OFF,
+            NBD_OPT_SET_META_CONTEXT,
+            &meta_payload(&["base:allocation"]),
+        );
+        assert_eq!(replies(&t.reply).len(), 2);
+        assert!(n.base_allocation);
+        // EXPORT_NAME cannot confirm extended headers: the connection ends.
+        let t = n.option(&OFF, NBD_OPT_EXPORT_NAME, b"");
+        assert_eq!(t.next, Next::Close);
+        assert!(t.error.is_some());
+        // GO goes ahead as usual.
+        let t = n.option(&OFF, NBD_OPT_GO, &INFO_EMPTY);
+        assert!(matches!(
+            t.next,
+            Next::Backend(BackendOption::InfoGo { .. })
+        ));
+
+        // After structured replies, an upgrade; contexts selected before
+        // stay selected.
+        let mut n = Nego::default();
+        assert_eq!(
+            only_reply(&n.option(&OFF, NBD_OPT_STRUCTURED_REPLY, b"")),
+            NBD_REP_ACK
+        );
+        n.option(
+            &OFF,
+            NBD_OPT_SET_META_CONTEXT,
+            &meta_payload(&["base:allocation"]),
+        );
+        assert_eq!(only_reply(&n.option(&OFF, eh, b"")), NBD_REP_ACK);
+        assert!(n.extended && n.base_allocation);
+
+        // --no-sr refuses it: it would bring structured replies.
+        let mut n = Nego::default();
+        let no_sr = Policy { no_sr: true, ..OFF };
+        assert_eq!(only_reply(&n.option(&no_sr, eh, b"")), NBD_REP_ERR_UNSUP);
+        assert!(!n.extended && !n.structured);
+
+        // STARTTLS forgets it with the rest.
+        let mut n = Nego::default();
+        n.option(&ON, eh, b"");
+        assert_eq!(n.option(&ON, NBD_OPT_STARTTLS, b"").next, Next::StartTls);
+        assert!(!n.extended && !n.structured);
     }
 
     #[test]
