@@ -196,6 +196,16 @@ unsafe fn text(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
+/// # Safety
+/// The string is NULL or NUL-terminated.
+unsafe fn bytes(p: *const c_char) -> Vec<u8> {
+    if p.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()
+}
+
 unsafe extern "C" fn next_config(
     nx: *mut nbdkit_backend,
     k: *const c_char,
@@ -349,8 +359,8 @@ unsafe extern "C" fn next_open(
     // SAFETY: c is the FilterCtx the adapter passed to .open (alive until
     // the handle it becomes part of is dropped).
     let fctx = unsafe { &*(c as *const FilterCtx) };
-    // SAFETY: the filter passes a string.
-    let name = unsafe { text(name) };
+    // SAFETY: the filter passes a string (an export name: bytes).
+    let name = unsafe { bytes(name) };
     match fctx.below().open(&fctx.conn, readonly != 0, &name) {
         Ok(ctx) => {
             let old = fctx.next.swap(NextBox::new(ctx), Ordering::AcqRel);
@@ -506,7 +516,7 @@ impl Filter for CFilter {
         below: &Below,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Box<dyn Handle>> {
         let stack = below.stack()?;
         let fctx = Box::new(FilterCtx {
@@ -516,7 +526,8 @@ impl Filter for CFilter {
             next: AtomicPtr::new(std::ptr::null_mut()),
         });
         let cp = &*fctx as *const FilterCtx as *mut nbdkit_context;
-        let name = cstring(export_name);
+        // The protocol refuses names with NUL bytes.
+        let name = CString::new(export_name).unwrap_or_default();
         let h = match self.lib.f.open {
             Some(f) => {
                 let call = Call::enter(Some(conn));
@@ -1101,7 +1112,7 @@ pub unsafe fn next_context_open(
     // SAFETY: the caller's contract.
     let b = unsafe { below(backend as *mut nbdkit_backend) };
     // SAFETY: the caller's contract.
-    let name = unsafe { text(name) };
+    let name = unsafe { bytes(name) };
     let conn = match (shared != 0, context::current_conn()) {
         (false, Some(c)) => c,
         (false, None) => {

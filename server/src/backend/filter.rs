@@ -85,6 +85,6 @@ pub trait Filter: Send + Sync {
         below: &Below,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Box<dyn Handle>>;
 }

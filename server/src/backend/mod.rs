@@ -143,15 +143,17 @@ pub struct ConnInfo {
     /// adapter publishes it to `nbdkit_peer_*`, `nbdkit_export_name` and
     /// `nbdkit_is_tls`.
     pub conn: std::sync::Arc<Connection>,
-    pub export_name: String,
+    /// Bytes as the client sent them (any encoding, no NUL), as nbdkit
+    /// passes them to plugins.
+    pub export_name: Vec<u8>,
     pub readonly: bool,
 }
 
 impl ConnInfo {
-    pub fn new(conn: &std::sync::Arc<Connection>, export_name: &str, readonly: bool) -> ConnInfo {
+    pub fn new(conn: &std::sync::Arc<Connection>, export_name: &[u8], readonly: bool) -> ConnInfo {
         ConnInfo {
             conn: conn.clone(),
-            export_name: export_name.to_string(),
+            export_name: export_name.to_vec(),
             readonly,
         }
     }
@@ -162,7 +164,7 @@ impl ConnInfo {
     #[cfg(test)]
     pub fn detached(export_name: &str, readonly: bool) -> ConnInfo {
         let conn = std::sync::Arc::new(Connection::new(-1, false, 1));
-        ConnInfo::new(&conn, export_name, readonly)
+        ConnInfo::new(&conn, export_name.as_bytes(), readonly)
     }
 }
 

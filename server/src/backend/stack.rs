@@ -123,7 +123,7 @@ impl Below {
         &self,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Context> {
         self.stack()?.open(self.index, conn, readonly, export_name)
     }
@@ -210,7 +210,9 @@ impl Stack {
         log::debug!("{}: preconnect", self.names[index]);
         match self.filters.get(index) {
             Some(f) => f.preconnect(self.below(index), conn, readonly),
-            None => self.plugin().preconnect(&ConnInfo::new(conn, "", readonly)),
+            None => self
+                .plugin()
+                .preconnect(&ConnInfo::new(conn, b"", readonly)),
         }
     }
 
@@ -232,7 +234,7 @@ impl Stack {
             Some(f) => f.list_exports(self.below(index), conn, readonly)?,
             None => match self
                 .plugin()
-                .list_exports(&ConnInfo::new(conn, "", readonly))?
+                .list_exports(&ConnInfo::new(conn, b"", readonly))?
             {
                 Some(l) => l,
                 None => super::ExportList {
@@ -272,7 +274,7 @@ impl Stack {
                 Some(f) => f.default_export(self.below(index), conn, readonly)?,
                 None => self
                     .plugin()
-                    .default_export(&ConnInfo::new(conn, "", readonly))?,
+                    .default_export(&ConnInfo::new(conn, b"", readonly))?,
             };
             Ok(s.filter(|s| {
                 let ok = s.len() <= MAX_NAME;
@@ -291,20 +293,21 @@ impl Stack {
         index: usize,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Context> {
         let name = &self.names[index];
         log::debug!(
-            "{name}: open readonly={} exportname=\"{export_name}\" tls={}",
+            "{name}: open readonly={} exportname=\"{}\" tls={}",
             readonly as i32,
+            String::from_utf8_lossy(export_name),
             conn.is_tls() as i32
         );
         let resolved;
         let export_name = if export_name.is_empty() {
             match self.default_export(index, conn, readonly)? {
                 Some(n) => {
-                    resolved = n;
-                    resolved.as_str()
+                    resolved = n.into_bytes();
+                    resolved.as_slice()
                 }
                 None => {
                     log::error!("default export (\"\") not permitted");
@@ -330,7 +333,7 @@ impl Stack {
         &self,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Context> {
         let ctx = self.open(0, conn, readonly, export_name)?;
         if let Err(e) = ctx.prepare() {

@@ -524,7 +524,8 @@ impl Loop {
             return; // the last worker wakes us
         }
         s.waiting.store(0, Ordering::SeqCst);
-        let c = self.conns.remove(&token).expect("present");
+        let mut c = self.conns.remove(&token).expect("present");
+        c.release_inbuf(&self.server);
         let _ = c.shared.outbox.flush(&c.shared.stream);
         let shared = c.shared;
         let fd = shared.stream.raw_fd();
