@@ -173,11 +173,11 @@ fn advertise(
     if let Some(b) = block_size {
         check_block_size(b)?;
     }
-    let description = ctx.export_description()?;
+    // Asked only when a client wants it (NBD_INFO_DESCRIPTION), as nbdkit.
     let info = ExportInfo {
         size,
         eflags,
-        description,
+        description: None,
         block_size,
     };
     Ok((caps, info))

@@ -994,23 +994,33 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             match opened {
                 Ok((s, i)) => {
                     // NBD_INFO_NAME names what "" resolved to.
-                    let resolved = if req.export_name.is_empty() {
-                        stack
-                            .default_export(0, conn, readonly)
-                            .ok()
-                            .flatten()
-                            .map(String::into_bytes)
-                            .unwrap_or_default()
-                    } else {
-                        req.export_name.clone()
-                    };
+                    let resolved =
+                        if req.export_name.is_empty() && req.requests.contains(&NBD_INFO_NAME) {
+                            stack
+                                .default_export(0, conn, readonly)
+                                .ok()
+                                .flatten()
+                                .map(String::into_bytes)
+                                .unwrap_or_default()
+                        } else {
+                            req.export_name.clone()
+                        };
+                    let mut i = i;
+                    if req.requests.contains(&NBD_INFO_DESCRIPTION) {
+                        // A failure only means no description (as nbdkit).
+                        i.description = s.ctx.export_description().ok().flatten();
+                    }
                     encode_info(&mut out, option, &req, &i, &resolved);
                     hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
                     if option == NBD_OPT_GO {
                         let mut s = s;
                         s.caps.base_allocation = nego.base_allocation;
                         s.caps.extended = nego.extended;
-                        if req.requests.contains(&NBD_INFO_BLOCK_SIZE) {
+                        // The server enforces what a plugin advertises
+                        // (beyond 1.32.5); with filters, enforcing (or
+                        // not: blocksize-policy's error-policy=allow) is
+                        // the filters' job, as in nbdkit 1.32.5.
+                        if req.requests.contains(&NBD_INFO_BLOCK_SIZE) && stack.len() == 1 {
                             if let Some(b) = i.block_size {
                                 s.caps.block_size = Some((b.minimum, b.maximum));
                             }

@@ -510,8 +510,9 @@ impl Handle for FileHandle {
         while pos < end {
             let data = match seek_data_hole(&self.file, pos, libc::SEEK_DATA) {
                 Ok(d) => d,
-                // No data from here to the end of the file.
-                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => lim,
+                // No data from here to the end of the file: nbdkit's file
+                // plugin then reports a hole to the end of the request only.
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => end,
                 Err(e) => return Err(op_error("lseek: SEEK_DATA", &e)),
             };
             if data > pos {
