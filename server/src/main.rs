@@ -102,8 +102,6 @@ fn main() {
         tls::setup(&opts);
     }
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
-    // -D nbdkit.FLAG=N: the server's own debug flags.
-    abi::plugin::set_server_debug_flags(&opts.debug_flags);
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
     log::debug!("registering plugin {}", plugin_file.display());
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {

@@ -38,7 +38,8 @@ pub fn debug_datapath() -> bool {
     unsafe { std::ptr::addr_of!(nbdkit_debug_backend_datapath).read() != 0 }
 }
 
-/// TLS debug knobs nbdkit exports (unused here: no GnuTLS).
+/// TLS debug knobs nbdkit exports (`tls_session` logs each negotiated
+/// session; `tls_log` is accepted and unused).
 #[no_mangle]
 pub static mut nbdkit_debug_tls_log: c_int = 0;
 #[no_mangle]

@@ -252,16 +252,6 @@ pub(super) fn open_library(
     Ok((dl, ptr))
 }
 
-/// Apply `-D nbdkit.FLAG=N`: the server's own flags are its exported
-/// `nbdkit_debug_FLAG` ints, found the way a plugin's are.
-pub fn set_server_debug_flags(debug: &[DebugFlag]) {
-    // SAFETY: dlopen(NULL) names the main program, which exports them.
-    let me = unsafe { libc::dlopen(std::ptr::null(), libc::RTLD_NOW) };
-    if !me.is_null() {
-        let _ = set_debug_flags(me, "nbdkit", debug);
-    }
-}
-
 /// Apply `-D NAME.FLAG=N` to the plugin or filter `name` loaded as `dl`:
 /// set its global `int NAME_debug_FLAG` (dots in FLAG and dashes in NAME
 /// become underscores), warning when it has none.
