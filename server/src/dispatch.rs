@@ -91,7 +91,7 @@ pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
     readonly: bool,
-    export_name: &str,
+    export_name: &[u8],
     structured: bool,
     sparse_reads: bool,
 ) -> Result<(Session, ExportInfo), Error> {

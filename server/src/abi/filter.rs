@@ -171,7 +171,7 @@ fn call_int(conn: Option<&Arc<Connection>>, f: impl FnOnce() -> c_int) -> Result
 
 // ---- configuration: `next` is the rest of the stack, borrowed ----
 
-type ConfigNext<'a> = &'a mut dyn FnMut(&str, &str) -> Result<()>;
+type ConfigNext<'a> = &'a mut dyn FnMut(&str, &std::ffi::OsStr) -> Result<()>;
 type CompleteNext<'a> = &'a mut dyn FnMut() -> Result<()>;
 
 /// Report a Rust-side failure to the C caller as nbdkit's next functions
@@ -196,6 +196,16 @@ unsafe fn text(p: *const c_char) -> String {
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
 }
 
+/// # Safety
+/// The string is NULL or NUL-terminated.
+unsafe fn bytes(p: *const c_char) -> Vec<u8> {
+    if p.is_null() {
+        return Vec::new();
+    }
+    // SAFETY: the caller's contract.
+    unsafe { CStr::from_ptr(p) }.to_bytes().to_vec()
+}
+
 unsafe extern "C" fn next_config(
     nx: *mut nbdkit_backend,
     k: *const c_char,
@@ -205,8 +215,15 @@ unsafe extern "C" fn next_config(
     // for the duration of that call, which this call is part of.
     let next = unsafe { &mut *(nx as *mut ConfigNext) };
     // SAFETY: the filter passes strings.
-    let (k, v) = unsafe { (text(k), text(v)) };
-    match next(&k, &v) {
+    let k = unsafe { text(k) };
+    let v: &[u8] = if v.is_null() {
+        b""
+    } else {
+        // SAFETY: the filter passes a NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(v) }.to_bytes()
+    };
+    use std::os::unix::ffi::OsStrExt;
+    match next(&k, std::ffi::OsStr::from_bytes(v)) {
         Ok(()) => 0,
         Err(e) => c_fail(&e),
     }
@@ -342,8 +359,8 @@ unsafe extern "C" fn next_open(
     // SAFETY: c is the FilterCtx the adapter passed to .open (alive until
     // the handle it becomes part of is dropped).
     let fctx = unsafe { &*(c as *const FilterCtx) };
-    // SAFETY: the filter passes a string.
-    let name = unsafe { text(name) };
+    // SAFETY: the filter passes a string (an export name: bytes).
+    let name = unsafe { bytes(name) };
     match fctx.below().open(&fctx.conn, readonly != 0, &name) {
         Ok(ctx) => {
             let old = fctx.next.swap(NextBox::new(ctx), Ordering::AcqRel);
@@ -373,11 +390,13 @@ impl Filter for CFilter {
     fn config_help(&self) -> Option<&str> {
         self.config_help.as_deref()
     }
-    fn config(&mut self, next: ConfigNext, key: &str, value: &str) -> Result<()> {
+    fn config(&mut self, next: ConfigNext, key: &str, value: &std::ffi::OsStr) -> Result<()> {
         let Some(f) = self.lib.f.config else {
             return next(key, value);
         };
-        let (k, v) = (cstring(key), cstring(value));
+        use std::os::unix::ffi::OsStrExt;
+        let v = CString::new(value.as_bytes()).map_err(|_| Error::einval("value contains NUL"))?;
+        let k = cstring(key);
         let (kp, vp) = (k.as_ptr(), v.as_ptr());
         self.config_strings.push(k);
         self.config_strings.push(v);
@@ -497,7 +516,7 @@ impl Filter for CFilter {
         below: &Below,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Box<dyn Handle>> {
         let stack = below.stack()?;
         let fctx = Box::new(FilterCtx {
@@ -507,7 +526,8 @@ impl Filter for CFilter {
             next: AtomicPtr::new(std::ptr::null_mut()),
         });
         let cp = &*fctx as *const FilterCtx as *mut nbdkit_context;
-        let name = cstring(export_name);
+        // The protocol refuses names with NUL bytes.
+        let name = CString::new(export_name).unwrap_or_default();
         let h = match self.lib.f.open {
             Some(f) => {
                 let call = Call::enter(Some(conn));
@@ -1092,7 +1112,7 @@ pub unsafe fn next_context_open(
     // SAFETY: the caller's contract.
     let b = unsafe { below(backend as *mut nbdkit_backend) };
     // SAFETY: the caller's contract.
-    let name = unsafe { text(name) };
+    let name = unsafe { bytes(name) };
     let conn = match (shared != 0, context::current_conn()) {
         (false, Some(c)) => c,
         (false, None) => {

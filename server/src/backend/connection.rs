@@ -59,8 +59,9 @@ impl Connection {
     }
 
     /// The name the plugin was (or is being) opened with.
-    pub fn set_export_name(&self, name: &str) {
-        let c = CString::new(name.replace('\0', "")).unwrap_or_default();
+    pub fn set_export_name(&self, name: &[u8]) {
+        // The protocol refuses names with NUL bytes.
+        let c = CString::new(name).unwrap_or_default();
         let mut st = self.strings();
         st.interned.push(c);
         st.export_name = Some(st.interned.len() - 1);

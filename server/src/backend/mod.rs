@@ -143,15 +143,17 @@ pub struct ConnInfo {
     /// adapter publishes it to `nbdkit_peer_*`, `nbdkit_export_name` and
     /// `nbdkit_is_tls`.
     pub conn: std::sync::Arc<Connection>,
-    pub export_name: String,
+    /// Bytes as the client sent them (any encoding, no NUL), as nbdkit
+    /// passes them to plugins.
+    pub export_name: Vec<u8>,
     pub readonly: bool,
 }
 
 impl ConnInfo {
-    pub fn new(conn: &std::sync::Arc<Connection>, export_name: &str, readonly: bool) -> ConnInfo {
+    pub fn new(conn: &std::sync::Arc<Connection>, export_name: &[u8], readonly: bool) -> ConnInfo {
         ConnInfo {
             conn: conn.clone(),
-            export_name: export_name.to_string(),
+            export_name: export_name.to_vec(),
             readonly,
         }
     }
@@ -162,7 +164,7 @@ impl ConnInfo {
     #[cfg(test)]
     pub fn detached(export_name: &str, readonly: bool) -> ConnInfo {
         let conn = std::sync::Arc::new(Connection::new(-1, false, 1));
-        ConnInfo::new(&conn, export_name, readonly)
+        ConnInfo::new(&conn, export_name.as_bytes(), readonly)
     }
 }
 
@@ -181,6 +183,8 @@ pub trait Plugin: Send + Sync {
     fn longname(&self) -> Option<&str> {
         None
     }
+    // nbdkit keeps it but prints it nowhere a user sees.
+    #[allow(dead_code)]
     fn description(&self) -> Option<&str> {
         None
     }
@@ -193,6 +197,26 @@ pub trait Plugin: Send + Sync {
         None
     }
     fn config(&mut self, key: &str, value: &str) -> Result<()>;
+    /// `-D NAME.FLAG=N` naming this plugin: nbdkit sets the plugin's
+    /// global `NAME_debug_FLAG`, warning when there is none.  Built-ins
+    /// with debug flags override this; the C adapter sets them at load.
+    fn check_debug_flag(&self, f: &registry::DebugFlag) {
+        log::warn!(
+            "-D {}.{}: {} does not contain a global variable called {}_debug_{}",
+            f.name,
+            f.flag,
+            self.name(),
+            self.name().replace('-', "_"),
+            f.flag.replace('.', "_")
+        );
+    }
+    /// `.config` with the value's bytes as given on the command line (not
+    /// necessarily UTF-8).  A plugin that takes bytes (the C adapter)
+    /// overrides it; the default hands `config` the text with invalid
+    /// UTF-8 replaced.
+    fn config_os(&mut self, key: &str, value: &std::ffi::OsStr) -> Result<()> {
+        self.config(key, &value.to_string_lossy())
+    }
     fn config_complete(&mut self) -> Result<()> {
         Ok(())
     }

@@ -17,6 +17,7 @@ use super::connection::Connection;
 use super::context::Context;
 use super::filter::Filter;
 use super::{ConnInfo, Error, ExportEntry, Plugin, Result, ThreadModel};
+use std::ffi::OsStr;
 use std::sync::{Arc, Weak};
 
 /// nbdkit ignores a default export name longer than an NBD string.
@@ -33,12 +34,16 @@ fn config_at(
     filters: &mut [Box<dyn Filter>],
     plugin: &mut dyn Plugin,
     key: &str,
-    value: &str,
+    value: &OsStr,
 ) -> Result<()> {
     match filters.split_first_mut() {
-        None => plugin.config(key, value),
+        None => plugin.config_os(key, value),
         Some((f, rest)) => {
-            log::debug!("{}: config key={key}, value={value}", f.name());
+            log::debug!(
+                "{}: config key={key}, value={}",
+                f.name(),
+                value.to_string_lossy()
+            );
             f.config(&mut |k, v| config_at(rest, plugin, k, v), key, value)
         }
     }
@@ -55,9 +60,9 @@ fn config_complete_at(filters: &mut [Box<dyn Filter>], plugin: &mut dyn Plugin) 
 }
 
 impl Layers {
-    /// `key=value` from the command line, offered to each layer from the
-    /// outside in until one takes it.
-    pub fn config(&mut self, key: &str, value: &str) -> Result<()> {
+    /// `key=value` from the command line (the value's bytes as given),
+    /// offered to each layer from the outside in until one takes it.
+    pub fn config(&mut self, key: &str, value: &OsStr) -> Result<()> {
         config_at(&mut self.filters, &mut *self.plugin, key, value)
     }
 
@@ -118,7 +123,7 @@ impl Below {
         &self,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Context> {
         self.stack()?.open(self.index, conn, readonly, export_name)
     }
@@ -205,7 +210,9 @@ impl Stack {
         log::debug!("{}: preconnect", self.names[index]);
         match self.filters.get(index) {
             Some(f) => f.preconnect(self.below(index), conn, readonly),
-            None => self.plugin().preconnect(&ConnInfo::new(conn, "", readonly)),
+            None => self
+                .plugin()
+                .preconnect(&ConnInfo::new(conn, b"", readonly)),
         }
     }
 
@@ -227,7 +234,7 @@ impl Stack {
             Some(f) => f.list_exports(self.below(index), conn, readonly)?,
             None => match self
                 .plugin()
-                .list_exports(&ConnInfo::new(conn, "", readonly))?
+                .list_exports(&ConnInfo::new(conn, b"", readonly))?
             {
                 Some(l) => l,
                 None => super::ExportList {
@@ -267,7 +274,7 @@ impl Stack {
                 Some(f) => f.default_export(self.below(index), conn, readonly)?,
                 None => self
                     .plugin()
-                    .default_export(&ConnInfo::new(conn, "", readonly))?,
+                    .default_export(&ConnInfo::new(conn, b"", readonly))?,
             };
             Ok(s.filter(|s| {
                 let ok = s.len() <= MAX_NAME;
@@ -286,20 +293,21 @@ impl Stack {
         index: usize,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Context> {
         let name = &self.names[index];
         log::debug!(
-            "{name}: open readonly={} exportname=\"{export_name}\" tls={}",
+            "{name}: open readonly={} exportname=\"{}\" tls={}",
             readonly as i32,
+            String::from_utf8_lossy(export_name),
             conn.is_tls() as i32
         );
         let resolved;
         let export_name = if export_name.is_empty() {
             match self.default_export(index, conn, readonly)? {
                 Some(n) => {
-                    resolved = n;
-                    resolved.as_str()
+                    resolved = n.into_bytes();
+                    resolved.as_slice()
                 }
                 None => {
                     log::error!("default export (\"\") not permitted");
@@ -325,7 +333,7 @@ impl Stack {
         &self,
         conn: &Arc<Connection>,
         readonly: bool,
-        export_name: &str,
+        export_name: &[u8],
     ) -> Result<Context> {
         let ctx = self.open(0, conn, readonly, export_name)?;
         if let Err(e) = ctx.prepare() {

@@ -62,6 +62,16 @@ pub struct Charge {
     global: u64,
 }
 
+impl Charge {
+    /// One grant holding both.
+    pub fn merge(self, other: Charge) -> Charge {
+        Charge {
+            bytes: self.bytes + other.bytes,
+            global: self.global + other.global,
+        }
+    }
+}
+
 /// The answer to a request for memory.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Admit {

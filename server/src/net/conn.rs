@@ -166,6 +166,11 @@ pub struct Conn {
     expired: bool,
     /// A request was refused for want of memory (logged once).
     nomem_logged: bool,
+    /// Bytes the message being read needs in `inbuf` (an option's header
+    /// and payload), when more than it holds.
+    need: usize,
+    /// The budget's grant for `inbuf` beyond its usual size.
+    pub inbuf_charge: Charge,
 }
 
 const INBUF: usize = 256 * 1024;
@@ -197,7 +202,7 @@ pub enum Want {
 pub enum Job {
     Preconnect,
     Oldstyle,
-    ExportName(String, Nego),
+    ExportName(Vec<u8>, Nego),
     List(Nego),
     InfoGo {
         option: u32,
@@ -220,6 +225,8 @@ impl Conn {
             phase: Phase::Starting,
             expired: false,
             nomem_logged: false,
+            need: 0,
+            inbuf_charge: Charge::default(),
         }
     }
 
@@ -254,15 +261,14 @@ impl Conn {
     }
 
     /// Read what the socket has.  Ok(false) on EOF.
-    fn fill(&mut self) -> io::Result<Option<bool>> {
+    fn fill(&mut self, server: &Server) -> io::Result<Option<bool>> {
         if self.end == self.inbuf.len() {
             if self.start > 0 {
                 self.inbuf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             } else {
-                let n = self.inbuf.len() * 2;
-                self.inbuf.resize(n, 0);
+                self.grow_inbuf(server)?;
             }
         }
         loop {
@@ -281,6 +287,42 @@ impl Conn {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Make room for a message larger than `inbuf` (a large option, up to
+    /// 64 MiB as nbdkit takes), charging the memory budget for it.
+    fn grow_inbuf(&mut self, server: &Server) -> io::Result<()> {
+        let len = self.inbuf.len();
+        let n = self.need.max(len * 2);
+        let cost = (n - len) as u64;
+        let backlog = self.shared.outbox.backlog() as u64;
+        let Admit::Granted(c) = server.budget.admit(&self.shared.mem, backlog, cost) else {
+            log::error!("reading an option of {} bytes: out of memory", self.need);
+            return Err(io::ErrorKind::OutOfMemory.into());
+        };
+        if self.inbuf.try_reserve_exact(n - len).is_err() {
+            server.budget.release(&self.shared.mem, c);
+            log::error!("reading an option of {} bytes: out of memory", self.need);
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
+        self.inbuf.resize(n, 0);
+        self.inbuf_charge = self.inbuf_charge.merge(c);
+        Ok(())
+    }
+
+    /// Back to the usual input buffer once a large message is consumed.
+    fn shrink_inbuf(&mut self, server: &Server) {
+        if self.inbuf.len() > INBUF && self.start == self.end {
+            self.inbuf = vec![0; INBUF];
+            self.release_inbuf(server);
+        }
+    }
+
+    /// Give back what the input buffer holds beyond its usual size.
+    pub fn release_inbuf(&mut self, server: &Server) {
+        server
+            .budget
+            .release(&self.shared.mem, std::mem::take(&mut self.inbuf_charge));
     }
 
     fn send(&self, bytes: &[u8]) {
@@ -359,7 +401,7 @@ impl Conn {
             if matches!(self.phase, Phase::Transmission(_)) && self.throttled(server) {
                 return Want::Nothing;
             }
-            match self.fill() {
+            match self.fill(server) {
                 Ok(Some(true)) => {
                     drained = self.short_read;
                     continue;
@@ -436,8 +478,10 @@ impl Conn {
         };
         let total = OPTION_HEADER_LEN + hdr.length as usize;
         if avail.len() < total {
+            self.need = total;
             return Step::NeedBytes;
         }
+        self.need = 0;
         let payload = &self.inbuf[self.start + OPTION_HEADER_LEN..self.start + total];
         let Phase::Options(nego) = &mut self.phase else {
             unreachable!()
@@ -446,6 +490,7 @@ impl Conn {
         let t = nego.option(&server.policy(), hdr.option, payload);
         let nego = nego.clone();
         self.consume(total);
+        self.shrink_inbuf(server);
         if let Some(e) = &t.error {
             log::error!("{e}");
         }
@@ -873,7 +918,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 log_backend_error("preconnect", &e);
                 return close(out);
             }
-            match dispatch::open_export(stack, conn, readonly, &cfg.export_name, false, false) {
+            match dispatch::open_export(
+                stack,
+                conn,
+                readonly,
+                cfg.export_name.as_bytes(),
+                false,
+                false,
+            ) {
                 Ok((s, i)) => {
                     out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
                     Outcome {
@@ -947,6 +999,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                             .default_export(0, conn, readonly)
                             .ok()
                             .flatten()
+                            .map(String::into_bytes)
                             .unwrap_or_default()
                     } else {
                         req.export_name.clone()
@@ -994,14 +1047,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
     }
 }
 
-fn encode_info(out: &mut Vec<u8>, option: u32, req: &hs::InfoRequest, i: &ExportInfo, name: &str) {
+fn encode_info(out: &mut Vec<u8>, option: u32, req: &hs::InfoRequest, i: &ExportInfo, name: &[u8]) {
     hs::encode_info_export(out, option, i.size, i.eflags);
     for r in &req.requests {
         match *r {
             NBD_INFO_NAME => hs::encode_info_string(out, option, NBD_INFO_NAME, name),
             NBD_INFO_DESCRIPTION => {
                 if let Some(d) = &i.description {
-                    hs::encode_info_string(out, option, NBD_INFO_DESCRIPTION, d);
+                    hs::encode_info_string(out, option, NBD_INFO_DESCRIPTION, d.as_bytes());
                 }
             }
             NBD_INFO_BLOCK_SIZE => {

@@ -113,9 +113,11 @@ pub const BASE_ALLOCATION_ID: u32 = 1;
 
 /// Largest READ/WRITE payload nbdkit accepts (64 MiB).
 pub const MAX_REQUEST_SIZE: u32 = 64 * 1024 * 1024;
-/// Longest option payload we accept before dropping the client; nbdkit
-/// bounds these too so a client cannot make it buffer gigabytes.
-pub const MAX_OPTION_LENGTH: u32 = 64 * 1024;
+/// Longest option payload accepted before dropping the client: nbdkit's
+/// limit is that of a request (a SET_META_CONTEXT with thousands of
+/// queries is answered).  What a connection buffers for one is charged to
+/// the memory budget.
+pub const MAX_OPTION_LENGTH: u32 = MAX_REQUEST_SIZE;
 /// Longest export name or meta context query (the spec's limit).
 pub const MAX_STRING: usize = 4096;
 /// Longest error message sent in an error chunk: the spec's SHOULD for

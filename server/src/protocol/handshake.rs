@@ -56,7 +56,8 @@ pub struct InvalidOption(pub String);
 /// The payload of NBD_OPT_INFO / NBD_OPT_GO.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InfoRequest {
-    pub export_name: String,
+    /// Bytes, as nbdkit takes them: any encoding, but never a NUL.
+    pub export_name: Vec<u8>,
     pub requests: Vec<u16>,
 }
 
@@ -77,30 +78,40 @@ fn take_u16(p: &mut &[u8], what: &str) -> Result<u16, InvalidOption> {
     Ok(u16::from_be_bytes(take(p, 2, what)?.try_into().unwrap()))
 }
 
-fn take_string(p: &mut &[u8], what: &str) -> Result<String, InvalidOption> {
+/// A length-prefixed string of the handshake: bytes in any encoding (as
+/// nbdkit takes them), at most [`MAX_STRING`] of them and no NUL (C
+/// plugins get it as a C string).  `noun` names it in errors, as nbdkit
+/// does ("export name", "meta context query").
+fn take_string(p: &mut &[u8], what: &str, noun: &str) -> Result<Vec<u8>, InvalidOption> {
     let len = take_u32(p, what)? as usize;
     if len > MAX_STRING {
-        return Err(InvalidOption(format!(
-            "{what}: string length {len} too long"
-        )));
+        return Err(InvalidOption(format!("{what}: {noun} too long")));
     }
     let s = take(p, len, what)?;
-    String::from_utf8(s.to_vec()).map_err(|_| InvalidOption(format!("{what}: string is not UTF-8")))
+    check_string(s, what, noun)?;
+    Ok(s.to_vec())
+}
+
+fn check_string(s: &[u8], what: &str, noun: &str) -> Result<(), InvalidOption> {
+    if s.len() > MAX_STRING {
+        return Err(InvalidOption(format!("{what}: {noun} too long")));
+    }
+    if s.contains(&0) {
+        return Err(InvalidOption(format!(
+            "{what}: {noun} may not include NUL bytes"
+        )));
+    }
+    Ok(())
 }
 
 /// The name sent with NBD_OPT_EXPORT_NAME is the whole payload.
-pub fn parse_export_name(p: &[u8]) -> Result<String, InvalidOption> {
-    if p.len() > MAX_STRING {
-        return Err(InvalidOption(format!(
-            "export name length {} too long",
-            p.len()
-        )));
-    }
-    String::from_utf8(p.to_vec()).map_err(|_| InvalidOption("export name is not UTF-8".into()))
+pub fn parse_export_name(p: &[u8]) -> Result<Vec<u8>, InvalidOption> {
+    check_string(p, "NBD_OPT_EXPORT_NAME", "export name")?;
+    Ok(p.to_vec())
 }
 
 pub fn parse_info(mut p: &[u8], what: &str) -> Result<InfoRequest, InvalidOption> {
-    let export_name = take_string(&mut p, what)?;
+    let export_name = take_string(&mut p, what, "export name")?;
     let n = take_u16(&mut p, what)? as usize;
     if p.len() != n * 2 {
         return Err(InvalidOption(format!(
@@ -120,16 +131,21 @@ pub fn parse_info(mut p: &[u8], what: &str) -> Result<InfoRequest, InvalidOption
 /// The payload of NBD_OPT_LIST_META_CONTEXT / NBD_OPT_SET_META_CONTEXT.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaRequest {
-    pub export_name: String,
-    pub queries: Vec<String>,
+    pub export_name: Vec<u8>,
+    pub queries: Vec<Vec<u8>>,
 }
 
 pub fn parse_meta(mut p: &[u8], what: &str) -> Result<MetaRequest, InvalidOption> {
-    let export_name = take_string(&mut p, what)?;
+    let export_name = take_string(&mut p, what, "export name")?;
     let n = take_u32(&mut p, what)?;
-    let mut queries = Vec::new();
+    // Each query takes at least its 4-byte length: a count the payload
+    // cannot hold is refused before anything is allocated for it.
+    if n as usize > p.len() / 4 {
+        return Err(InvalidOption(format!("{what}: payload too short")));
+    }
+    let mut queries = Vec::with_capacity(n as usize);
     for _ in 0..n {
-        queries.push(take_string(&mut p, what)?);
+        queries.push(take_string(&mut p, what, "meta context query")?);
     }
     if !p.is_empty() {
         return Err(InvalidOption(format!(
@@ -144,8 +160,8 @@ pub fn parse_meta(mut p: &[u8], what: &str) -> Result<MetaRequest, InvalidOption
 
 /// Does a meta context query select `base:allocation`?  For LIST, `base:`
 /// (the whole namespace) does too.
-pub fn query_matches_base_allocation(q: &str, listing: bool) -> bool {
-    q == BASE_ALLOCATION || (listing && q == "base:")
+pub fn query_matches_base_allocation(q: &[u8], listing: bool) -> bool {
+    q == BASE_ALLOCATION.as_bytes() || (listing && q == b"base:")
 }
 
 /// Append one option reply: magic, option, type, length, payload.
@@ -165,10 +181,10 @@ pub fn encode_info_export(out: &mut Vec<u8>, option: u32, size: u64, eflags: u16
     encode_option_reply(out, option, NBD_REP_INFO, &p);
 }
 
-pub fn encode_info_string(out: &mut Vec<u8>, option: u32, info: u16, s: &str) {
+pub fn encode_info_string(out: &mut Vec<u8>, option: u32, info: u16, s: &[u8]) {
     let mut p = Vec::with_capacity(2 + s.len());
     p.extend_from_slice(&info.to_be_bytes());
-    p.extend_from_slice(s.as_bytes());
+    p.extend_from_slice(s);
     encode_option_reply(out, option, NBD_REP_INFO, &p);
 }
 
@@ -263,7 +279,7 @@ mod tests {
         assert_eq!(
             parse_info(&p, "GO"),
             Ok(InfoRequest {
-                export_name: "abc".into(),
+                export_name: b"abc".to_vec(),
                 requests: vec![3, 1]
             })
         );
@@ -281,10 +297,62 @@ mod tests {
         let mut p = vec![0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 15];
         p.extend_from_slice(b"base:allocation");
         let m = parse_meta(&p, "SET").unwrap();
-        assert_eq!(m.queries, vec!["base:allocation".to_string()]);
+        assert_eq!(m.queries, vec![b"base:allocation".to_vec()]);
         p.push(0);
         assert!(parse_meta(&p, "SET").is_err());
         assert!(parse_meta(&[0, 0, 0, 0, 0, 0, 0, 2], "SET").is_err());
+        // A huge query count with no queries: refused, nothing allocated.
+        assert!(parse_meta(&[0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff], "SET").is_err());
+    }
+
+    #[test]
+    fn names_are_bytes_without_nul() {
+        // Invalid UTF-8 is taken as it is (as nbdkit does); NUL is refused.
+        assert_eq!(parse_export_name(b"\xff\xfe"), Ok(b"\xff\xfe".to_vec()));
+        assert_eq!(
+            parse_export_name(b"a\0b"),
+            Err(InvalidOption(
+                "NBD_OPT_EXPORT_NAME: export name may not include NUL bytes".into()
+            ))
+        );
+        assert!(parse_export_name(&[b'x'; 4096]).is_ok());
+        assert!(parse_export_name(&[b'x'; 4097]).is_err());
+        let go = |name: &[u8]| {
+            let mut p = (name.len() as u32).to_be_bytes().to_vec();
+            p.extend_from_slice(name);
+            p.extend_from_slice(&[0, 0]);
+            parse_info(&p, "NBD_OPT_GO")
+        };
+        assert_eq!(go(b"\xc3\x28").unwrap().export_name, b"\xc3\x28");
+        assert_eq!(
+            go(b"\0"),
+            Err(InvalidOption(
+                "NBD_OPT_GO: export name may not include NUL bytes".into()
+            ))
+        );
+        assert_eq!(
+            go(&[b'x'; 4097]),
+            Err(InvalidOption("NBD_OPT_GO: export name too long".into()))
+        );
+        let meta = |q: &[u8]| {
+            let mut p = vec![0, 0, 0, 0, 0, 0, 0, 1];
+            p.extend_from_slice(&(q.len() as u32).to_be_bytes());
+            p.extend_from_slice(q);
+            parse_meta(&p, "NBD_OPT_SET_META_CONTEXT")
+        };
+        assert!(meta(b"\xff:").is_ok());
+        assert_eq!(
+            meta(b"b\0:"),
+            Err(InvalidOption(
+                "NBD_OPT_SET_META_CONTEXT: meta context query may not include NUL bytes".into()
+            ))
+        );
+        assert_eq!(
+            meta(&[b'x'; 5000]),
+            Err(InvalidOption(
+                "NBD_OPT_SET_META_CONTEXT: meta context query too long".into()
+            ))
+        );
     }
 
     #[test]

@@ -34,11 +34,9 @@ impl fmt::Display for ProtocolError {
             ProtocolError::BadOptionMagic(m) => {
                 write!(f, "client sent bad option magic {m:#x}, expected IHAVEOPT")
             }
-            ProtocolError::OptionTooLong { option, length } => write!(
-                f,
-                "client option data too long ({length} bytes for {})",
-                handshake::option_name(*option)
-            ),
+            ProtocolError::OptionTooLong { length, .. } => {
+                write!(f, "client option data too long ({length})")
+            }
             ProtocolError::BadRequestMagic(m) => write!(f, "invalid request: magic {m:#x}"),
             ProtocolError::PayloadTooLong { cmd, length } => write!(
                 f,

@@ -50,7 +50,8 @@ pub struct Nego {
 /// reply with the `handshake` encoders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendOption {
-    ExportName(String),
+    /// Bytes: any encoding, no NUL.
+    ExportName(Vec<u8>),
     List,
     /// NBD_OPT_INFO or NBD_OPT_GO (in `option`).
     InfoGo {
@@ -155,7 +156,7 @@ impl Nego {
             ))),
             NBD_OPT_EXPORT_NAME => match hs::parse_export_name(payload) {
                 Ok(n) => Transition::backend(BackendOption::ExportName(n)),
-                Err(InvalidOption(m)) => Transition::close(Some(format!("{name}: {m}"))),
+                Err(InvalidOption(m)) => Transition::close(Some(m)),
             },
             NBD_OPT_ABORT => Transition {
                 reply: error_reply(opt, NBD_REP_ACK, ""),
@@ -268,19 +269,24 @@ impl Nego {
                 }
             }
         };
-        let matched = if listing && m.queries.is_empty() {
-            true
+        // As nbdkit, one reply per query that selects the context (LIST
+        // with no queries lists it once).
+        let matches = if listing && m.queries.is_empty() {
+            1
         } else {
             m.queries
                 .iter()
-                .any(|q| hs::query_matches_base_allocation(q, listing))
+                .filter(|q| hs::query_matches_base_allocation(q, listing))
+                .count()
         };
         if !listing {
-            self.base_allocation = matched;
+            self.base_allocation = matches > 0;
         }
+        // A listed context has no id yet: nbdkit sends 0.
+        let id = if listing { 0 } else { BASE_ALLOCATION_ID };
         let mut out = Vec::new();
-        if matched {
-            hs::encode_meta_context(&mut out, opt, BASE_ALLOCATION_ID, BASE_ALLOCATION);
+        for _ in 0..matches {
+            hs::encode_meta_context(&mut out, opt, id, BASE_ALLOCATION);
         }
         hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
         Transition::reply(out)
@@ -358,8 +364,13 @@ mod tests {
                 n.option(&policy, NBD_OPT_EXPORT_NAME, b"foo").next,
                 Next::Backend(BackendOption::ExportName("foo".into()))
             );
+            // Names are bytes (invalid UTF-8 is fine), but never hold NUL.
             assert_eq!(
                 n.option(&policy, NBD_OPT_EXPORT_NAME, &[0xff]).next,
+                Next::Backend(BackendOption::ExportName(vec![0xff]))
+            );
+            assert_eq!(
+                n.option(&policy, NBD_OPT_EXPORT_NAME, b"a\0").next,
                 Next::Close
             );
             assert_eq!(
@@ -595,7 +606,7 @@ mod tests {
         );
         assert_eq!(
             n.option(&REQUIRE, NBD_OPT_EXPORT_NAME, b"").next,
-            Next::Backend(BackendOption::ExportName(String::new()))
+            Next::Backend(BackendOption::ExportName(Vec::new()))
         );
     }
 

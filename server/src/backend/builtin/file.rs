@@ -15,6 +15,7 @@
 use crate::abi::os::{fadvise, fallocate, seek_data_hole};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileExt, FileTypeExt};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -99,6 +100,18 @@ fn is_unsupported(e: &io::Error) -> bool {
 }
 
 impl Plugin for FilePlugin {
+    /// Debian's file plugin has `file_debug_zero` (how zeroing is done): accepted
+    /// without a warning; this plugin has nothing more to say there.
+    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+        if f.flag != "zero" {
+            log::warn!(
+                "-D {}.{}: file does not contain a global variable called file_debug_{}",
+                f.name,
+                f.flag,
+                f.flag.replace('.', "_")
+            );
+        }
+    }
     fn name(&self) -> &str {
         "file"
     }
@@ -248,12 +261,14 @@ impl Plugin for FilePlugin {
             (Some(file), _) => (file.clone(), file.display().to_string()),
             (None, Some(dir)) => {
                 let name = &conn.export_name;
-                if name.contains('/') {
+                let shown = String::from_utf8_lossy(name).into_owned();
+                if name.contains(&b'/') {
                     return Err(Error::einval(format!(
-                        "export name must not contain '/': {name}"
+                        "export name must not contain '/': {shown}"
                     )));
                 }
-                (dir.join(name), name.clone())
+                let name = std::ffi::OsStr::from_bytes(name);
+                (dir.join(name), shown)
             }
             (None, None) => return Err(Error::einval("file: open before config_complete")),
         };
