@@ -101,7 +101,7 @@ impl SparsePolicy {
         let n = self.seen.fetch_add(1, Ordering::Relaxed);
         let shift =
             (self.misses.load(Ordering::Relaxed) / MISSES_PER_DOUBLING).min(MAX_STRIDE_SHIFT);
-        if n % (1 << shift) != 0 {
+        if !n.is_multiple_of(1 << shift) {
             return false;
         }
         let ext = self.extents_ns.load(Ordering::Relaxed);
@@ -110,7 +110,7 @@ impl SparsePolicy {
             return true;
         }
         let read_cost = per_kib.saturating_mul(bytes / 1024);
-        ext <= read_cost.max(CHEAP_NS) || n % REPROBE_EVERY == 0
+        ext <= read_cost.max(CHEAP_NS) || n.is_multiple_of(REPROBE_EVERY)
     }
 }
 
