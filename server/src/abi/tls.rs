@@ -138,6 +138,13 @@ impl Credentials {
     }
 }
 
+/// `-D nbdkit.tls.session=1`: log the negotiated session per connection.
+pub fn session_debug() -> bool {
+    // SAFETY: a plain int written only while the command line is applied,
+    // before any connection exists; read-only afterwards.
+    unsafe { std::ptr::read(&raw const super::exports::nbdkit_debug_tls_session) != 0 }
+}
+
 /// What the callbacks reach through GnuTLS's transport pointer.
 struct Io {
     fd: RawFd,
@@ -347,6 +354,16 @@ impl Session {
     /// Ciphertext produced since the last call, to be written in order.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.io.out)
+    }
+
+    /// The PSK username the client authenticated as, if PSK was used.
+    pub fn psk_username(&self) -> Option<String> {
+        // SAFETY: the session is live; the result is NULL or a string
+        // owned by the session, copied out before the session can change.
+        unsafe {
+            let p = g::gnutls_psk_server_get_username(self.raw);
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
     }
 
     /// GnuTLS's description of the negotiated session, for debug lines.
