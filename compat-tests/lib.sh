@@ -140,9 +140,121 @@ stop_server() {
     SERVER_PID[$name]=
 }
 
+# The server under test is the reference itself (NBDKIT=/usr/bin/nbdkit).
+is_reference() { [ "$(realpath "$NBDKIT")" = "$(realpath "$REF_NBDKIT")" ]; }
+
 server_alive() { kill -0 "${SERVER_PID[$1]}" 2>/dev/null; }
 
 # A plugin .so of the reference, for comparing it to our built-in.
 ref_plugin_exists() {
     [ -e "/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-$1-plugin.so" ]
+}
+
+# --- Filters (tests 8xx) -----------------------------------------------
+# Debian's filters served by the server under test and by C nbdkit with
+# the same arguments, compared by what clients see:
+#
+#   need_filters NAME...        skip unless C nbdkit and these filters exist
+#   start_pair N ARGS...        start_server ref-N "$REF_NBDKIT" ARGS; ours-N "$NBDKIT" ARGS
+#                               (@SIDE@ in an argument becomes ref or ours: each
+#                               server gets its own files)
+#   stop_pair N
+#   same_seen LABEL N SCRIPT    run bash SCRIPT with $uri set to ref-N then
+#                               ours-N; fail with a diff unless the output
+#                               (stdout and stderr) is the same.  The output
+#                               is left in $SEEN.
+#   same_run LABEL SCRIPT ARGS...  the same for `nbdkit -U - ARGS --run SCRIPT`
+#                               (a fresh server per side; server messages included)
+#   same_refusal LABEL ARGS...  both refuse to start with ARGS: same message, status
+#   same_logs LABEL N           the two servers' stderr (norm_msgs) are the same
+#   logged_pair LABEL VIEW ARGS...  the usual filter check: pair $((n + 1)) with
+#                               the log filter's logfile=flog-SIDE-N (ARGS must
+#                               include --filter=log), the VIEW script, then $ops
+#                               through $PROBE, then the logs compared; leaves
+#                               $VIEWED and $PROBED, and n incremented
+#   norm_log FILE               a log filter's file less the timestamps
+#   $VIEW                       nbdinfo --json (less the uri), --map, data md5
+#   $PROBE URI OP...            python3 probe-ops.py (see the file)
+FILTERDIR=/usr/lib/x86_64-linux-gnu/nbdkit/filters
+PROBE="/usr/bin/python3 $REPO/compat-tests/data/probe-ops.py"
+VIEW='nbdinfo --json "$uri" | grep -v "\"uri\":"; nbdinfo --map "$uri"; nbdcopy "$uri" - | md5sum'
+export PROBE
+
+need_filters() {
+    local f
+    [ -x "$REF_NBDKIT" ] || skip "no $REF_NBDKIT"
+    command -v nbdinfo >/dev/null || skip "no nbdinfo"
+    for f in "$@"; do
+        [ -e "$FILTERDIR/nbdkit-$f-filter.so" ] || skip "Debian's $f filter not installed"
+    done
+}
+
+logged_pair() {
+    local label=$1 view=$2
+    shift 2
+    n=$((n + 1))
+    start_pair $n "$@" logfile="$T/flog-@SIDE@-$n"
+    same_seen "$label: view" $n "$view"
+    VIEWED=$SEEN
+    same_seen "$label: requests" $n "\$PROBE \"\$uri\" $ops"
+    PROBED=$SEEN
+    stop_pair $n
+    _same "$label: requests seen below" "$(norm_log "$T/flog-ref-$n")" "$(norm_log "$T/flog-ours-$n")"
+}
+
+norm_log() { sed -E 's/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ //' "$1"; }
+
+start_pair() {
+    local n=$1
+    shift
+    start_server "ref-$n" "$REF_NBDKIT" "${@//@SIDE@/ref}"
+    start_server "ours-$n" "$NBDKIT" "${@//@SIDE@/ours}"
+}
+
+stop_pair() { stop_server "ref-$1"; stop_server "ours-$1"; }
+
+_same() {               # _same LABEL WANT GOT
+    if [ "$2" != "$3" ]; then
+        echo "FAIL: $1 (- C nbdkit, + ours)"
+        diff <(echo "$2") <(echo "$3") | head -n 40
+        exit 1
+    fi
+    SEEN=$2
+    ok "$1: the same ($(wc -l <<<"$2") lines)"
+}
+
+same_seen() {
+    local label=$1 n=$2 script=$3 a b
+    a=$(uri=$(uri "ref-$n") bash -c "$script" 2>&1)
+    b=$(uri=$(uri "ours-$n") bash -c "$script" 2>&1)
+    _same "$label" "${a//ref-$n.sock/N.sock}" "${b//ours-$n.sock/N.sock}"
+}
+
+# A message's prefix names the thread that took the request ("memory.1"
+# in C nbdkit for a parallel plugin), which we do not mimic; -U - puts
+# the socket in a fresh directory.
+norm_msgs() {
+    sed -E 's/^nbdkit: ([a-z0-9_-]+)(\.[0-9]+|\[[0-9]+\]): /nbdkit: \1[*]: /
+            s#/tmp/nbdkit[A-Za-z0-9]+/socket#SOCK#g; s#/tmp/nbdkit[A-Za-z0-9]+/#TMPDIR/#g'
+}
+
+same_refusal() {
+    local label=$1 a b
+    shift
+    a=$("$REF_NBDKIT" -U - "$@" --run true 2>&1 | norm_msgs; echo "status ${PIPESTATUS[0]}")
+    b=$("$NBDKIT" -U - "$@" --run true 2>&1 | norm_msgs; echo "status ${PIPESTATUS[0]}")
+    grep -q '^status 0$' <<<"$a" && fail "$label: C nbdkit did not refuse: $*"
+    _same "$label: refused" "$a" "$b"
+}
+
+same_logs() {
+    _same "$1: server messages" "$(norm_msgs <"$T/ref-$2.log")" "$(norm_msgs <"$T/ours-$2.log")"
+}
+
+same_run() {
+    local label=$1 script=$2 a b
+    shift 2
+    a=$("$REF_NBDKIT" -U - "$@" --run "$script" 2>&1 | norm_msgs)
+    b=$("$NBDKIT" -U - "$@" --run "$script" 2>&1 | norm_msgs)
+    _same "$label" "$a" "$b"
 }

@@ -20,6 +20,7 @@ packages=(
   libclang-dev          # bindgen (bindings check)
   libgnutls28-dev       # the TLS transport links GnuTLS; bindgen reads its header
   gnutls-bin            # certtool, psktool: the TLS tests make their keys
+  xz-utils              # xz: the xz filter test (compat 810)
 )
 
 installed() {

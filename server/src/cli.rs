@@ -2,6 +2,9 @@
 //! argument permutation), with its messages and exit codes.
 
 use crate::backend::registry::DebugFlag;
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 pub const VERSION: &str = "1.32.5";
 
@@ -42,6 +45,8 @@ Please read the nbdkit(1) manual page for full usage.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogTo {
+    /// No `--log`: stderr in the foreground, syslog once forked.
+    Default,
     Stderr,
     Syslog,
     Null,
@@ -54,14 +59,29 @@ pub enum Mode {
     Version,
     DumpConfig,
     DumpPlugin,
+    /// `--long-options` / `--short-options` (bash completion): print the
+    /// table, exit 0, at the point of the command line where they stand.
+    LongOptions,
+    ShortOptions,
+}
+
+/// `-U`: a socket path (made absolute), or `-` for one in a new private
+/// temporary directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UnixSocket {
+    Temp,
+    Path(PathBuf),
 }
 
 #[derive(Debug, Clone)]
 pub struct Options {
     pub mode: Mode,
+    /// `--dump-plugin` was given (even if `--help` or `--version` wins).
+    pub dump_plugin: bool,
     pub foreground: bool,
     pub verbose: bool,
     pub readonly: bool,
+    /// `-e`: bytes as given, shown lossily where it must be text.
     pub export_name: String,
     /// `-t`: requests in flight per connection (nbdkit's threads per
     /// connection); 0 means the default.
@@ -70,12 +90,12 @@ pub struct Options {
     /// (None: derived from the machine).
     pub memory_limit: Option<u64>,
     pub port: Option<String>,
-    pub unix: Option<String>,
+    pub unix: Option<UnixSocket>,
     pub ipaddr: Option<String>,
     pub ipv4_only: bool,
     pub ipv6_only: bool,
     pub vsock: bool,
-    pub pidfile: Option<String>,
+    pub pidfile: Option<PathBuf>,
     pub oldstyle: bool,
     pub no_sr: bool,
     /// `--no-sparse-reads`: never answer reads with hole chunks.
@@ -83,11 +103,12 @@ pub struct Options {
     /// `--timeout`: how long a client may take to negotiate (`None`: no
     /// limit, `--timeout=0`).
     pub timeout: Option<std::time::Duration>,
-    pub mask_handshake: u16,
-    pub run: Option<String>,
+    pub mask_handshake: u32,
+    pub run: Option<OsString>,
     pub single: bool,
     pub exit_with_parent: bool,
     pub swap: bool,
+    pub selinux_label: Option<OsString>,
     pub filters: Vec<String>,
     /// `-D NAME.FLAG=N`.
     pub debug_flags: Vec<DebugFlag>,
@@ -97,18 +118,19 @@ pub struct Options {
     pub tls_certificates: Option<String>,
     pub tls_psk: Option<String>,
     pub tls_verify_peer: bool,
-    pub user: Option<String>,
-    pub group: Option<String>,
-    pub plugin: Option<String>,
-    /// Arguments after the plugin: `(Some(key), value)` or `(None, value)`
-    /// for a bare value given to the magic config key.
-    pub params: Vec<(Option<String>, String)>,
+    pub user: Option<OsString>,
+    pub group: Option<OsString>,
+    pub plugin: Option<OsString>,
+    /// Arguments after the plugin, bytes as given: `(Some(key), value)`
+    /// or `(None, value)` for a bare value given to the magic config key.
+    pub params: Vec<(Option<String>, OsString)>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             mode: Mode::Serve,
+            dump_plugin: false,
             foreground: false,
             verbose: false,
             readonly: false,
@@ -126,14 +148,15 @@ impl Default for Options {
             no_sr: false,
             no_sparse_reads: false,
             timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
-            mask_handshake: u16::MAX,
+            mask_handshake: u32::MAX,
             run: None,
             single: false,
             exit_with_parent: false,
             swap: false,
+            selinux_label: None,
             filters: Vec::new(),
             debug_flags: Vec::new(),
-            log: LogTo::Stderr,
+            log: LogTo::Default,
             tls: None,
             tls_certificates: None,
             tls_psk: None,
@@ -146,338 +169,468 @@ impl Default for Options {
     }
 }
 
-/// A command-line error: the message, and whether the usage text follows it
-/// (as getopt errors do in nbdkit).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CliError {
-    pub msg: String,
-    pub usage: bool,
+/// How a command-line error is printed: getopt's own complaints carry the
+/// program name and are followed by the usage text; nbdkit's checks print
+/// `nbdkit: MSG`, and parsing errors `nbdkit: error: MSG` (as
+/// `nbdkit_error` does), sometimes followed by a second line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    Getopt,
+    Plain,
+    Error,
 }
 
-fn err(msg: impl Into<String>) -> CliError {
+/// A command-line error: its lines (without the prefix) and how to print
+/// them.  Exit status 1 in every case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub kind: ErrorKind,
+    pub msg: String,
+    /// A line printed as it is after `msg`.
+    pub then: Option<String>,
+}
+
+fn plain(msg: impl Into<String>) -> CliError {
     CliError {
+        kind: ErrorKind::Plain,
         msg: msg.into(),
-        usage: false,
+        then: None,
+    }
+}
+
+fn error(msg: impl Into<String>) -> CliError {
+    CliError {
+        kind: ErrorKind::Error,
+        msg: msg.into(),
+        then: None,
+    }
+}
+
+fn getopt(msg: impl Into<String>) -> CliError {
+    CliError {
+        kind: ErrorKind::Getopt,
+        msg: msg.into(),
+        then: None,
     }
 }
 
 /// A `key=value` parameter has a key of letters, digits, `_`, `-` and `.`,
 /// not starting with a digit or `-`; otherwise (a path, say) the whole
 /// argument is a value for the magic config key.
-fn split_param(arg: &str) -> (Option<String>, String) {
-    if let Some((k, v)) = arg.split_once('=') {
-        let valid = !k.is_empty()
-            && k.chars()
-                .next()
-                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && k.chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+fn split_param(arg: &OsStr) -> (Option<String>, OsString) {
+    let b = arg.as_bytes();
+    if let Some(eq) = b.iter().position(|c| *c == b'=') {
+        let k = &b[..eq];
+        let valid = k
+            .first()
+            .is_some_and(|c| c.is_ascii_alphabetic() || *c == b'_')
+            && k.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.'));
         if valid {
-            return (Some(k.to_string()), v.to_string());
+            let key = String::from_utf8_lossy(k).into_owned();
+            return (Some(key), OsStr::from_bytes(&b[eq + 1..]).to_owned());
         }
     }
-    (None, arg.to_string())
+    (None, arg.to_owned())
 }
 
-fn parse_debug_flag(s: &str) -> Result<Option<DebugFlag>, CliError> {
-    // `-D NAME.FLAG=N`; a bare `-D NAME` (no '=') is accepted and ignored,
-    // as in nbdkit where it only affects debug output of that name.
-    let Some((lhs, val)) = s.split_once('=') else {
-        return Ok(None);
-    };
-    let Some((name, flag)) = lhs.split_once('.') else {
-        return Err(err(format!(
-            "-D (Debug Flag) must have the format NAME.FLAG=N"
-        )));
-    };
-    let value = parse_c_int(val).ok_or_else(|| {
-        err(format!(
-            "-D (Debug Flag): could not parse number: \"{val}\""
-        ))
-    })?;
-    Ok(Some(DebugFlag {
-        name: name.to_string(),
-        flag: flag.replace('.', "_"),
-        value,
-    }))
+const DEBUG_FORMAT: &str = "-D (Debug Flag) must have the format NAME.FLAG=N";
+
+/// `-D NAME.FLAG=N`: NAME and FLAG non-empty (FLAG may contain dots), N a
+/// C integer.
+fn parse_debug_flag(s: &[u8]) -> Result<DebugFlag, CliError> {
+    let format = || plain(DEBUG_FORMAT);
+    let dot = s.iter().position(|c| *c == b'.').ok_or_else(format)?;
+    let eq = s.iter().position(|c| *c == b'=').ok_or_else(format)?;
+    let (name, flag, val) = (&s[..dot], s.get(dot + 1..eq), &s[eq + 1..]);
+    let flag = flag.filter(|f| !f.is_empty()).ok_or_else(format)?;
+    if name.is_empty() || val.is_empty() {
+        return Err(format());
+    }
+    let value = crate::parse::integer("flag", val, true, i32::MIN as i128, i32::MAX as i128)
+        .map_err(|m| CliError {
+            kind: ErrorKind::Error,
+            msg: m,
+            then: Some(format!("nbdkit: {DEBUG_FORMAT}")),
+        })?;
+    Ok(DebugFlag {
+        name: String::from_utf8_lossy(name).into_owned(),
+        flag: String::from_utf8_lossy(flag).into_owned(),
+        value: value as i32,
+    })
 }
 
-/// `strtol(s, NULL, 0)` as nbdkit uses it for numbers: decimal, `0x` hex or
-/// leading-zero octal, the whole string consumed, in `i32` range.
-pub fn parse_c_int(s: &str) -> Option<i32> {
-    let t = s.trim_start();
-    let (neg, t) = match t.strip_prefix('-') {
-        Some(r) => (true, r),
-        None => (false, t.strip_prefix('+').unwrap_or(t)),
-    };
-    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
-        i64::from_str_radix(h, 16).ok()?
-    } else if t.len() > 1 && t.starts_with('0') {
-        i64::from_str_radix(&t[1..], 8).ok()?
-    } else {
-        t.parse::<i64>().ok()?
-    };
-    i32::try_from(if neg { -v } else { v }).ok()
+/// An unsigned option value, parsed as `nbdkit_parse_unsigned(what, ..)`.
+fn parse_unsigned(what: &str, v: &[u8]) -> Result<u32, CliError> {
+    crate::parse::integer(what, v, false, 0, u32::MAX as i128)
+        .map(|v| v as u32)
+        .map_err(error)
 }
 
 /// `path` made absolute against the current directory, as nbdkit does for
 /// the paths it uses after forking (which changes to `/`): the directory
 /// prepended, nothing resolved.
-fn absolute(path: &str) -> Result<String, CliError> {
-    if path.starts_with('/') {
-        return Ok(path.to_string());
+fn absolute(path: &OsStr) -> Result<PathBuf, CliError> {
+    if path.as_bytes().first() == Some(&b'/') {
+        return Ok(PathBuf::from(path));
     }
     if path.is_empty() {
-        return Err(err("cannot convert null or empty path to an absolute path"));
+        return Err(error(
+            "cannot convert null or empty path to an absolute path",
+        ));
     }
-    let cwd = std::env::current_dir().map_err(|e| err(format!("getcwd: {e}")))?;
-    Ok(format!("{}/{path}", cwd.display()))
+    let cwd = std::env::current_dir().map_err(|e| error(format!("getcwd: {e}")))?;
+    let mut p = cwd.into_os_string().into_vec();
+    p.push(b'/');
+    p.extend_from_slice(path.as_bytes());
+    Ok(PathBuf::from(OsString::from_vec(p)))
 }
 
-/// Long options: name, whether it takes an argument.
-const LONG: &[(&str, bool)] = &[
-    ("debug", true),
-    ("dump-config", false),
-    ("dump-plugin", false),
-    ("exit-with-parent", false),
-    ("exportname", true),
-    ("export-name", true),
-    ("export", true),
-    ("filter", true),
-    ("foreground", false),
-    ("no-fork", false),
-    ("group", true),
-    ("help", false),
-    ("ipaddr", true),
-    ("ipv4-only", false),
-    ("ipv6-only", false),
-    ("log", true),
-    ("mask-handshake", true),
-    ("memory-limit", true),
-    ("newstyle", false),
-    ("new-style", false),
-    ("no-sparse-reads", false),
-    ("no-sr", false),
-    ("no-structured-replies", false),
-    ("oldstyle", false),
-    ("old-style", false),
-    ("pid-file", true),
-    ("pidfile", true),
-    ("port", true),
-    ("readonly", false),
-    ("read-only", false),
-    ("run", true),
-    ("selinux-label", true),
-    ("single", false),
-    ("stdin", false),
-    ("swap", false),
-    ("threads", true),
-    ("timeout", true),
-    ("tls", true),
-    ("tls-certificates", true),
-    ("tls-psk", true),
-    ("tls-verify-peer", false),
-    ("unix", true),
-    ("user", true),
-    ("verbose", false),
-    ("version", false),
-    ("vsock", false),
+/// What an option does; long synonyms share one (getopt_long's `val`),
+/// which is also how glibc decides that a prefix matching several of
+/// them is not ambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opt {
+    Ipv4,
+    Ipv6,
+    Debug,
+    DumpConfig,
+    DumpPlugin,
+    ExitWithParent,
+    Export,
+    Filter,
+    Foreground,
+    Group,
+    Help,
+    IpAddr,
+    Log,
+    LongOptions,
+    MaskHandshake,
+    MemoryLimit,
+    NoSparseReads,
+    Timeout,
+    Newstyle,
+    NoSr,
+    Oldstyle,
+    PidFile,
+    Port,
+    Readonly,
+    Run,
+    SelinuxLabel,
+    ShortOptions,
+    Single,
+    Swap,
+    Threads,
+    Tls,
+    TlsCertificates,
+    TlsPsk,
+    TlsVerifyPeer,
+    Unix,
+    User,
+    Verbose,
+    Version,
+    Vsock,
+}
+
+/// nbdkit 1.32.5's long options, in its order: name, takes an argument,
+/// what it does.  `--long-options` prints these names (less itself and
+/// `--short-options`).
+const LONG: &[(&str, bool, Opt)] = &[
+    ("ipv4-only", false, Opt::Ipv4),
+    ("ipv6-only", false, Opt::Ipv6),
+    ("debug", true, Opt::Debug),
+    ("dump-config", false, Opt::DumpConfig),
+    ("dump-plugin", false, Opt::DumpPlugin),
+    ("exit-with-parent", false, Opt::ExitWithParent),
+    ("export", true, Opt::Export),
+    ("export-name", true, Opt::Export),
+    ("exportname", true, Opt::Export),
+    ("filter", true, Opt::Filter),
+    ("foreground", false, Opt::Foreground),
+    ("no-fork", false, Opt::Foreground),
+    ("group", true, Opt::Group),
+    ("help", false, Opt::Help),
+    ("ip-addr", true, Opt::IpAddr),
+    ("ipaddr", true, Opt::IpAddr),
+    ("log", true, Opt::Log),
+    ("long-options", false, Opt::LongOptions),
+    ("mask-handshake", true, Opt::MaskHandshake),
+    ("new-style", false, Opt::Newstyle),
+    ("newstyle", false, Opt::Newstyle),
+    ("no-sr", false, Opt::NoSr),
+    ("old-style", false, Opt::Oldstyle),
+    ("oldstyle", false, Opt::Oldstyle),
+    ("pid-file", true, Opt::PidFile),
+    ("pidfile", true, Opt::PidFile),
+    ("port", true, Opt::Port),
+    ("read-only", false, Opt::Readonly),
+    ("readonly", false, Opt::Readonly),
+    ("run", true, Opt::Run),
+    ("selinux-label", true, Opt::SelinuxLabel),
+    ("short-options", false, Opt::ShortOptions),
+    ("single", false, Opt::Single),
+    ("stdin", false, Opt::Single),
+    ("swap", false, Opt::Swap),
+    ("threads", true, Opt::Threads),
+    ("tls", true, Opt::Tls),
+    ("tls-certificates", true, Opt::TlsCertificates),
+    ("tls-psk", true, Opt::TlsPsk),
+    ("tls-verify-peer", false, Opt::TlsVerifyPeer),
+    ("unix", true, Opt::Unix),
+    ("user", true, Opt::User),
+    ("verbose", false, Opt::Verbose),
+    ("version", false, Opt::Version),
+    ("vsock", false, Opt::Vsock),
 ];
 
-/// Short options and whether they take an argument.
-fn short_takes_arg(c: char) -> Option<bool> {
-    match c {
-        '4' | '6' | 'f' | 'n' | 'o' | 'r' | 's' | 'v' | 'V' => Some(false),
-        'D' | 'e' | 'g' | 'i' | 'p' | 'P' | 't' | 'u' | 'U' => Some(true),
-        _ => None,
-    }
+/// Our own long options, which nbdkit 1.32.5 does not have: recognised
+/// only when spelled out in full and not listed by `--long-options`, so
+/// every abbreviation nbdkit accepts or refuses still means the same.
+const EXTRA_LONG: &[(&str, bool, Opt)] = &[
+    ("memory-limit", true, Opt::MemoryLimit),
+    ("no-sparse-reads", false, Opt::NoSparseReads),
+    ("timeout", true, Opt::Timeout),
+];
+
+/// nbdkit's short options (its getopt string), in `--short-options` order.
+const SHORT: &[(u8, bool, Opt)] = &[
+    (b'4', false, Opt::Ipv4),
+    (b'6', false, Opt::Ipv6),
+    (b'D', true, Opt::Debug),
+    (b'e', true, Opt::Export),
+    (b'f', false, Opt::Foreground),
+    (b'g', true, Opt::Group),
+    (b'i', true, Opt::IpAddr),
+    (b'n', false, Opt::Newstyle),
+    (b'o', false, Opt::Oldstyle),
+    (b'p', true, Opt::Port),
+    (b'P', true, Opt::PidFile),
+    (b'r', false, Opt::Readonly),
+    (b's', false, Opt::Single),
+    (b't', true, Opt::Threads),
+    (b'u', true, Opt::User),
+    (b'U', true, Opt::Unix),
+    (b'v', false, Opt::Verbose),
+    (b'V', false, Opt::Version),
+];
+
+/// What `--long-options` prints: one option a line.
+pub fn long_options_text() -> String {
+    LONG.iter()
+        .filter(|(_, _, o)| !matches!(o, Opt::LongOptions | Opt::ShortOptions))
+        .map(|(n, _, _)| format!("--{n}\n"))
+        .collect()
 }
 
-pub fn parse(args: &[String]) -> Result<Options, CliError> {
-    let mut o = Options::default();
-    let mut positional: Vec<String> = Vec::new();
-    let mut i = 0;
-    let apply = |o: &mut Options, name: &str, val: Option<String>| -> Result<(), CliError> {
-        let v = || val.clone().unwrap_or_default();
-        match name {
-            "4" | "ipv4-only" => o.ipv4_only = true,
-            "6" | "ipv6-only" => o.ipv6_only = true,
-            "D" | "debug" => {
-                if let Some(f) = parse_debug_flag(&v())? {
-                    o.debug_flags.push(f)
-                }
+/// What `--short-options` prints: one option a line.
+pub fn short_options_text() -> String {
+    SHORT
+        .iter()
+        .map(|(c, _, _)| format!("-{}\n", *c as char))
+        .collect()
+}
+
+/// Find a long option as glibc's getopt_long does: an exact name wins;
+/// else a prefix of one name, or of several that all mean the same
+/// option; else it is ambiguous (listing the first candidate and every
+/// later one that means something else).
+fn find_long(name: &[u8], shown: &str) -> Result<(&'static str, bool, Opt), CliError> {
+    let mut exact = LONG.iter().chain(EXTRA_LONG);
+    if let Some(e) = exact.find(|(n, _, _)| n.as_bytes() == name) {
+        return Ok(*e);
+    }
+    let mut cands = LONG
+        .iter()
+        .filter(|(n, _, _)| n.as_bytes().starts_with(name));
+    let Some(first) = cands.next() else {
+        return Err(getopt(format!("unrecognized option '{shown}'")));
+    };
+    let others: Vec<_> = cands
+        .filter(|(_, a, o)| (*a, *o) != (first.1, first.2))
+        .collect();
+    if others.is_empty() {
+        return Ok(*first);
+    }
+    let list: Vec<String> = std::iter::once(first)
+        .chain(others)
+        .map(|(n, _, _)| format!("'--{n}'"))
+        .collect();
+    Err(getopt(format!(
+        "option '{shown}' is ambiguous; possibilities: {}",
+        list.join(" ")
+    )))
+}
+
+fn lossy(v: &OsStr) -> String {
+    v.to_string_lossy().into_owned()
+}
+
+/// Apply one option with its argument (if it takes one).
+fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError> {
+    let v = val.unwrap_or_default();
+    let b = v.as_bytes();
+    match opt {
+        Opt::Ipv4 => o.ipv4_only = true,
+        Opt::Ipv6 => o.ipv6_only = true,
+        Opt::Debug => o.debug_flags.push(parse_debug_flag(b)?),
+        Opt::DumpConfig => o.mode = Mode::DumpConfig,
+        Opt::DumpPlugin => {
+            o.dump_plugin = true;
+            if o.mode == Mode::Serve {
+                o.mode = Mode::DumpPlugin
             }
-            "dump-config" => o.mode = Mode::DumpConfig,
-            "dump-plugin" => o.mode = Mode::DumpPlugin,
-            "exit-with-parent" => o.exit_with_parent = true,
-            "e" | "exportname" | "export-name" | "export" => o.export_name = v(),
-            "filter" => o.filters.push(v()),
-            "f" | "foreground" | "no-fork" => o.foreground = true,
-            "g" | "group" => o.group = Some(v()),
-            "help" => o.mode = Mode::Help,
-            "i" | "ipaddr" => o.ipaddr = Some(v()),
-            "log" => {
-                o.log = match v().as_str() {
-                    "stderr" => LogTo::Stderr,
-                    "syslog" => LogTo::Syslog,
-                    "null" => LogTo::Null,
-                    other => return Err(err(format!("unknown --log parameter: {other}"))),
-                }
-            }
-            "mask-handshake" => {
-                let m = parse_c_int(&v())
-                    .filter(|m| (0..=u16::MAX as i32).contains(m))
-                    .ok_or_else(|| {
-                        err(format!(
-                            "--mask-handshake: could not parse number: \"{}\"",
-                            v()
-                        ))
-                    })?;
-                o.mask_handshake = m as u16;
-            }
-            "memory-limit" => {
-                let m =
-                    crate::parse::size(&v()).map_err(|e| err(format!("--memory-limit: {e}")))?;
-                o.memory_limit = Some(m);
-            }
-            "n" | "newstyle" | "new-style" => o.oldstyle = false,
-            "no-sr" | "no-structured-replies" => o.no_sr = true,
-            "no-sparse-reads" => o.no_sparse_reads = true,
-            "timeout" => {
-                let d = crate::parse::delay(&v()).map_err(|e| err(format!("--timeout: {e}")))?;
-                o.timeout = (!d.is_zero()).then_some(d);
-            }
-            "o" | "oldstyle" | "old-style" => o.oldstyle = true,
-            "P" | "pidfile" | "pid-file" => o.pidfile = Some(absolute(&v())?),
-            "p" | "port" => o.port = Some(v()),
-            "r" | "readonly" | "read-only" => o.readonly = true,
-            "run" => {
-                o.run = Some(v());
-                o.foreground = true;
-            }
-            "selinux-label" => {}
-            "s" | "single" | "stdin" => o.single = true,
-            "swap" => o.swap = true,
-            "t" | "threads" => {
-                let t = parse_c_int(&v())
-                    .filter(|t| *t >= 0)
-                    .ok_or_else(|| err(format!("-t: could not parse number: \"{}\"", v())))?;
-                o.threads = t as usize;
-            }
-            "tls" => {
-                use crate::protocol::negotiate::TlsMode;
-                let t = v();
-                o.tls = Some(match t.to_ascii_lowercase().as_str() {
-                    "require" | "required" | "force" => TlsMode::Require,
-                    _ => match crate::parse::boolean(&t).map_err(err)? {
-                        true => TlsMode::On,
-                        false => TlsMode::Off,
-                    },
-                });
-            }
-            "tls-certificates" => o.tls_certificates = Some(v()),
-            "tls-psk" => o.tls_psk = Some(v()),
-            "tls-verify-peer" => o.tls_verify_peer = true,
-            "U" | "unix" if v() == "-" => o.unix = Some(v()),
-            "U" | "unix" => o.unix = Some(absolute(&v())?),
-            "u" | "user" => o.user = Some(v()),
-            "v" | "verbose" => o.verbose = true,
-            "V" | "version" => o.mode = Mode::Version,
-            "vsock" => o.vsock = true,
-            _ => unreachable!("option table and handler disagree on {name}"),
         }
-        Ok(())
+        // As in nbdkit: the parent it watches is the one that started it.
+        Opt::ExitWithParent => {
+            o.exit_with_parent = true;
+            o.foreground = true;
+        }
+        Opt::Export => o.export_name = lossy(v),
+        Opt::Filter => o.filters.push(lossy(v)),
+        Opt::Foreground => o.foreground = true,
+        Opt::Group => o.group = Some(v.to_owned()),
+        // --help beats --version, both beat --dump-plugin.
+        Opt::Help => o.mode = Mode::Help,
+        Opt::IpAddr => o.ipaddr = Some(lossy(v)),
+        Opt::Log => {
+            o.log = match b {
+                b"stderr" => LogTo::Stderr,
+                b"syslog" => LogTo::Syslog,
+                b"null" => LogTo::Null,
+                _ => return Err(plain("--log must be \"stderr\", \"syslog\" or \"null\"")),
+            }
+        }
+        Opt::LongOptions => o.mode = Mode::LongOptions,
+        Opt::ShortOptions => o.mode = Mode::ShortOptions,
+        Opt::MaskHandshake => o.mask_handshake = parse_unsigned("mask-handshake", b)?,
+        Opt::MemoryLimit => {
+            let m = crate::parse::size(b).map_err(|e| error(format!("--memory-limit: {e}")))?;
+            o.memory_limit = Some(m);
+        }
+        Opt::NoSparseReads => o.no_sparse_reads = true,
+        Opt::Timeout => {
+            let d = crate::parse::delay(&lossy(v)).map_err(|e| error(format!("--timeout: {e}")))?;
+            o.timeout = (!d.is_zero()).then_some(d);
+        }
+        Opt::Newstyle => o.oldstyle = false,
+        Opt::NoSr => o.no_sr = true,
+        Opt::Oldstyle => o.oldstyle = true,
+        Opt::PidFile => o.pidfile = Some(absolute(v)?),
+        Opt::Port => o.port = Some(lossy(v)),
+        Opt::Readonly => o.readonly = true,
+        Opt::Run => o.run = Some(v.to_owned()),
+        Opt::SelinuxLabel => o.selinux_label = Some(v.to_owned()),
+        Opt::Single => o.single = true,
+        Opt::Swap => o.swap = true,
+        Opt::Threads => o.threads = parse_unsigned("threads", b)? as usize,
+        Opt::Tls => {
+            use crate::protocol::negotiate::TlsMode;
+            o.tls = Some(match b.to_ascii_lowercase().as_slice() {
+                b"require" | b"required" | b"force" => TlsMode::Require,
+                _ => match crate::parse::boolean(b).map_err(error)? {
+                    true => TlsMode::On,
+                    false => TlsMode::Off,
+                },
+            });
+        }
+        Opt::TlsCertificates => o.tls_certificates = Some(lossy(v)),
+        Opt::TlsPsk => o.tls_psk = Some(lossy(v)),
+        Opt::TlsVerifyPeer => o.tls_verify_peer = true,
+        Opt::Unix if b == b"-" => o.unix = Some(UnixSocket::Temp),
+        Opt::Unix => o.unix = Some(UnixSocket::Path(absolute(v)?)),
+        Opt::User => o.user = Some(v.to_owned()),
+        Opt::Verbose => o.verbose = true,
+        Opt::Version => {
+            if o.mode != Mode::Help {
+                o.mode = Mode::Version
+            }
+        }
+        Opt::Vsock => o.vsock = true,
+    }
+    Ok(())
+}
+
+/// Parse the arguments after the program name, as nbdkit's getopt_long
+/// loop does (options and operands in any order, `--` ends options).
+/// `--dump-config`, `--long-options` and `--short-options` end parsing
+/// where they stand, as in nbdkit.
+pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
+    let mut o = Options::default();
+    let mut positional: Vec<OsString> = Vec::new();
+    let mut i = 0;
+    let immediate = |o: &Options| {
+        matches!(
+            o.mode,
+            Mode::DumpConfig | Mode::LongOptions | Mode::ShortOptions
+        )
     };
 
     while i < args.len() {
-        let a = &args[i];
+        let a = args[i].as_bytes();
         i += 1;
-        if a == "--" {
+        if a == b"--" {
             positional.extend(args[i..].iter().cloned());
             break;
         }
-        if let Some(long) = a.strip_prefix("--") {
-            let (name, inline) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
+        if let Some(long) = a.strip_prefix(b"--") {
+            let (name, inline) = match long.iter().position(|c| *c == b'=') {
+                Some(eq) => (&long[..eq], Some(OsStr::from_bytes(&long[eq + 1..]))),
                 None => (long, None),
             };
-            // getopt_long accepts unambiguous prefixes.
-            let exact = LONG.iter().find(|(n, _)| *n == name);
-            let cands: Vec<_> = LONG.iter().filter(|(n, _)| n.starts_with(name)).collect();
-            let (lname, has_arg) = match (exact, cands.len()) {
-                (Some(e), _) => *e,
-                (None, 1) => *cands[0],
-                (None, 0) => {
-                    return Err(CliError {
-                        msg: format!("unrecognized option '{a}'"),
-                        usage: true,
-                    })
-                }
-                _ => {
-                    return Err(CliError {
-                        msg: format!("option '{a}' is ambiguous"),
-                        usage: true,
-                    })
-                }
-            };
+            let shown = String::from_utf8_lossy(a).into_owned();
+            let (lname, has_arg, opt) = find_long(name, &shown)?;
             let val = if has_arg {
                 match inline {
                     Some(v) => Some(v),
                     None if i < args.len() => {
                         i += 1;
-                        Some(args[i - 1].clone())
+                        Some(args[i - 1].as_os_str())
                     }
-                    None => {
-                        return Err(CliError {
-                            msg: format!("option '--{lname}' requires an argument"),
-                            usage: true,
-                        })
-                    }
+                    None => return Err(getopt(format!("option '--{lname}' requires an argument"))),
                 }
             } else {
                 if inline.is_some() {
-                    return Err(CliError {
-                        msg: format!("option '--{lname}' doesn't allow an argument"),
-                        usage: true,
-                    });
+                    return Err(getopt(format!(
+                        "option '--{lname}' doesn't allow an argument"
+                    )));
                 }
                 None
             };
-            apply(&mut o, lname, val)?;
-        } else if a.len() > 1 && a.starts_with('-') {
-            let chars: Vec<char> = a[1..].chars().collect();
-            let mut j = 0;
-            while j < chars.len() {
-                let c = chars[j];
+            apply(&mut o, opt, val)?;
+            if immediate(&o) {
+                return Ok(o);
+            }
+        } else if a.len() > 1 && a[0] == b'-' {
+            let mut j = 1;
+            while j < a.len() {
+                let c = a[j];
                 j += 1;
-                match short_takes_arg(c) {
-                    None => {
-                        return Err(CliError {
-                            msg: format!("invalid option -- '{c}'"),
-                            usage: true,
-                        })
-                    }
-                    Some(false) => apply(&mut o, &c.to_string(), None)?,
-                    Some(true) => {
-                        let rest: String = chars[j..].iter().collect();
-                        let val = if !rest.is_empty() {
-                            rest
-                        } else if i < args.len() {
-                            i += 1;
-                            args[i - 1].clone()
-                        } else {
-                            return Err(CliError {
-                                msg: format!("option requires an argument -- '{c}'"),
-                                usage: true,
-                            });
-                        };
-                        apply(&mut o, &c.to_string(), Some(val))?;
-                        break;
-                    }
+                let Some(&(_, has_arg, opt)) = SHORT.iter().find(|(s, _, _)| *s == c) else {
+                    return Err(getopt(format!(
+                        "invalid option -- '{}'",
+                        String::from_utf8_lossy(&[c])
+                    )));
+                };
+                if !has_arg {
+                    apply(&mut o, opt, None)?;
+                    continue;
                 }
+                let val = if j < a.len() {
+                    OsStr::from_bytes(&a[j..])
+                } else if i < args.len() {
+                    i += 1;
+                    args[i - 1].as_os_str()
+                } else {
+                    return Err(getopt(format!(
+                        "option requires an argument -- '{}'",
+                        c as char
+                    )));
+                };
+                apply(&mut o, opt, Some(val))?;
+                break;
             }
         } else {
-            positional.push(a.clone());
+            positional.push(args[i - 1].clone());
         }
     }
 
@@ -485,27 +638,36 @@ pub fn parse(args: &[String]) -> Result<Options, CliError> {
     o.plugin = pos.next();
     o.params = pos.map(|p| split_param(&p)).collect();
 
-    if o.mode == Mode::Serve || o.mode == Mode::DumpPlugin {
-        let exclusive = [
-            o.mode == Mode::DumpPlugin,
-            o.port.is_some() || o.ipaddr.is_some(),
-            o.single,
-            o.unix.is_some(),
-            o.vsock,
-        ];
-        if exclusive.iter().filter(|b| **b).count() > 1
-            || (o.mode == Mode::DumpPlugin && o.run.is_some())
-            || (o.single && o.run.is_some())
-        {
-            return Err(err(
-                "--dump-plugin, -p, --run, -s, -U or --vsock options cannot be used in this combination",
-            ));
-        }
-        if o.plugin.is_none() {
-            return Err(err(
-                "no plugins given on the command line.\nUse 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
-            ));
-        }
+    // nbdkit's checks, in its order (--help and --version skip them).
+    let dump_plugin = o.dump_plugin;
+    let bad_combination = (o.single
+        && (o.port.is_some() || o.unix.is_some() || o.vsock || o.run.is_some() || dump_plugin))
+        || (o.unix.is_some() && (o.port.is_some() || o.vsock));
+    let listening = o.mode == Mode::Serve;
+    if bad_combination {
+        return Err(plain(
+            "--dump-plugin, -p, --run, -s, -U or --vsock options cannot be used in this combination",
+        ));
+    }
+    if o.plugin.is_none() && o.mode == Mode::DumpPlugin {
+        return Err(CliError {
+            kind: ErrorKind::Plain,
+            msg: "use 'nbdkit plugin --dump-plugin' or".into(),
+            then: Some(
+                "'nbdkit /path/to/plugin.so --dump-plugin' or\n\
+                 if you want to find out about the server use --dump-config"
+                    .into(),
+            ),
+        });
+    }
+    if o.plugin.is_none() && listening {
+        return Err(CliError {
+            kind: ErrorKind::Plain,
+            msg: "no plugins given on the command line.".into(),
+            then: Some(
+                "Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.".into(),
+            ),
+        });
     }
     Ok(o)
 }
@@ -515,7 +677,11 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Result<Options, CliError> {
-        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+        parse(&s.split_whitespace().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    fn os(s: &str) -> OsString {
+        OsString::from(s)
     }
 
     #[test]
@@ -523,9 +689,9 @@ mod tests {
         let o = p("-f -r -t 4 -U /tmp/s memory 1G").unwrap();
         assert!(o.foreground && o.readonly);
         assert_eq!(o.threads, 4);
-        assert_eq!(o.unix.as_deref(), Some("/tmp/s"));
-        assert_eq!(o.plugin.as_deref(), Some("memory"));
-        assert_eq!(o.params, vec![(None, "1G".to_string())]);
+        assert_eq!(o.unix, Some(UnixSocket::Path("/tmp/s".into())));
+        assert_eq!(o.plugin, Some(os("memory")));
+        assert_eq!(o.params, vec![(None, os("1G"))]);
     }
 
     #[test]
@@ -535,10 +701,7 @@ mod tests {
         assert!(o.verbose);
         assert_eq!(
             o.params,
-            vec![
-                (Some("file".into()), "/a=b".into()),
-                (None, "/x/y=z".into())
-            ]
+            vec![(Some("file".into()), os("/a=b")), (None, os("/x/y=z"))]
         );
     }
 
@@ -558,15 +721,164 @@ mod tests {
     }
 
     #[test]
+    fn arguments_are_bytes() {
+        use std::os::unix::ffi::OsStringExt;
+        let bad = OsString::from_vec(vec![0xff, 0xfe]);
+        let mut kv = b"k=".to_vec();
+        kv.extend_from_slice(&[0xff, b'x']);
+        let args = vec![
+            os("-e"),
+            bad.clone(),
+            os("null"),
+            OsString::from_vec(kv),
+            bad.clone(),
+        ];
+        let o = parse(&args).unwrap();
+        assert_eq!(o.export_name, "\u{fffd}\u{fffd}");
+        assert_eq!(
+            o.params,
+            vec![
+                (Some("k".into()), OsString::from_vec(vec![0xff, b'x'])),
+                (None, bad)
+            ]
+        );
+    }
+
+    #[test]
+    fn long_option_prefixes_as_getopt_long() {
+        assert_eq!(p("--exportn foo null").unwrap().export_name, "foo");
+        assert_eq!(p("--expo foo null").unwrap().export_name, "foo");
+        assert!(p("--ne null").unwrap().verbose == false);
+        assert_eq!(p("--ip-a ::1 null").unwrap().ipaddr.as_deref(), Some("::1"));
+        assert!(p("--no-s null").unwrap().no_sr);
+        assert_eq!(
+            p("--lo null").unwrap_err().msg,
+            "option '--lo' is ambiguous; possibilities: '--log' '--long-options'"
+        );
+        assert_eq!(
+            p("--i null").unwrap_err().msg,
+            "option '--i' is ambiguous; possibilities: '--ipv4-only' '--ipv6-only' '--ip-addr' '--ipaddr'"
+        );
+        assert_eq!(
+            p("--n null").unwrap_err().msg,
+            "option '--n' is ambiguous; possibilities: '--no-fork' '--new-style' '--newstyle' '--no-sr'"
+        );
+        assert_eq!(
+            p("--swap=1 null").unwrap_err().msg,
+            "option '--swap' doesn't allow an argument"
+        );
+    }
+
+    #[test]
+    fn our_own_options_only_in_full() {
+        assert_eq!(
+            p("--memory-limit=1M null").unwrap().memory_limit,
+            Some(1 << 20)
+        );
+        assert_eq!(
+            p("--memory-limit 2K null").unwrap().memory_limit,
+            Some(2048)
+        );
+        assert_eq!(
+            p("--m").unwrap_err().msg,
+            "option '--mask-handshake' requires an argument"
+        );
+        assert_eq!(
+            p("--memory-lim=1 null").unwrap_err().kind,
+            ErrorKind::Getopt
+        );
+        assert!(!long_options_text().contains("memory"));
+        assert!(p("--no-sparse-reads null").unwrap().no_sparse_reads);
+        assert_eq!(p("--timeout=0 null").unwrap().timeout, None);
+        assert_eq!(p("--tim=0 null").unwrap_err().kind, ErrorKind::Getopt);
+    }
+
+    #[test]
+    fn option_tables() {
+        assert!(long_options_text().starts_with("--ipv4-only\n--ipv6-only\n--debug\n"));
+        assert!(!long_options_text().contains("long-options"));
+        assert_eq!(long_options_text().lines().count(), 43);
+        assert_eq!(
+            short_options_text().replace('\n', " "),
+            "-4 -6 -D -e -f -g -i -n -o -p -P -r -s -t -u -U -v -V "
+        );
+        assert_eq!(p("--long-options -x").unwrap().mode, Mode::LongOptions);
+        assert_eq!(p("-x --long-options").unwrap_err().kind, ErrorKind::Getopt);
+    }
+
+    #[test]
+    fn numbers_and_debug_flags() {
+        assert_eq!(
+            p("-t x null").unwrap_err().msg,
+            "threads: empty string where we expected a number"
+        );
+        assert_eq!(
+            p("-t -1 null").unwrap_err().msg,
+            "threads: negative numbers are not allowed"
+        );
+        assert_eq!(
+            p("--mask-handshake=99999 null").unwrap().mask_handshake,
+            99999
+        );
+        for bad in ["foo", "foo.bar", ".bar=1", "foo.=1", "foo.bar="] {
+            let e = p(&format!("-D {bad} null")).unwrap_err();
+            assert_eq!(
+                (e.kind, e.msg.as_str()),
+                (ErrorKind::Plain, DEBUG_FORMAT),
+                "{bad}"
+            );
+        }
+        let e = p("-D foo.bar=1x null").unwrap_err();
+        assert_eq!(
+            e.msg,
+            "flag: could not parse number: \"1x\": trailing garbage"
+        );
+        assert!(e.then.is_some());
+        let f = &p("-D a.b.c=1 null").unwrap().debug_flags[0];
+        assert_eq!((f.name.as_str(), f.flag.as_str()), ("a", "b.c"));
+    }
+
+    #[test]
+    fn combinations_as_nbdkit() {
+        let bad = |s: &str| {
+            p(s).err()
+                .is_some_and(|e| e.msg.contains("cannot be used in this combination"))
+        };
+        for s in [
+            "-p 1 -U /x null",
+            "-s -p 1 null",
+            "-s --run x null",
+            "-U /x --vsock null",
+            "-s --dump-plugin null",
+            "-s -U /x null",
+            "-s -p 1 --version null",
+            "-s -p 1 --help null",
+        ] {
+            assert!(bad(s), "{s}");
+        }
+        for s in [
+            "-i ::1 -U /x null",
+            "-p 1 --vsock null",
+            "--dump-plugin -p 1 null",
+            "--dump-plugin --run x null",
+            "-s -i ::1 null",
+            "-U /x --run x null",
+        ] {
+            assert!(!bad(s), "{s}");
+        }
+        assert_eq!(p("--version --help").unwrap().mode, Mode::Help);
+        assert_eq!(
+            p("null --version --dump-plugin").unwrap().mode,
+            Mode::Version
+        );
+        assert_eq!(p("--dump-config -x").unwrap().mode, Mode::DumpConfig);
+    }
+
+    #[test]
     fn errors() {
-        assert!(p("--foo memory").unwrap_err().usage);
+        assert_eq!(p("--foo memory").unwrap_err().kind, ErrorKind::Getopt);
         assert_eq!(p("-x memory").unwrap_err().msg, "invalid option -- 'x'");
         assert!(p("").unwrap_err().msg.starts_with("no plugins given"));
-        assert!(p("-U - -p 1 memory")
-            .unwrap_err()
-            .msg
-            .contains("cannot be used"));
         assert!(p("-t").is_err());
-        assert_eq!(p("--exportn foo null").unwrap().export_name, "foo");
     }
 }

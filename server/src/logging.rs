@@ -1,12 +1,41 @@
 //! Log lines in nbdkit's shape: `nbdkit: memory[3]: error: message`.
 //! The worker pool names the context (plugin and connection) of the thread
 //! it runs a request on; `-v` turns debug messages on.
+//!
+//! Where they go follows nbdkit: debug messages always to stderr; errors
+//! and warnings to stderr, to syslog (`--log=syslog`, and by default once
+//! the server has forked into the background, whose stderr is
+//! /dev/null), or nowhere (`--log=null`).
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 thread_local! {
     static CONTEXT: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Where errors and warnings go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sink {
+    Stderr = 0,
+    Syslog = 1,
+    Null = 2,
+}
+
+static SINK: AtomicU8 = AtomicU8::new(Sink::Stderr as u8);
+
+/// Send errors and warnings to `s` from now on.
+pub fn set_sink(s: Sink) {
+    SINK.store(s as u8, Ordering::SeqCst);
+}
+
+fn sink() -> Sink {
+    match SINK.load(Ordering::Relaxed) {
+        1 => Sink::Syslog,
+        2 => Sink::Null,
+        _ => Sink::Stderr,
+    }
 }
 
 /// Runs `f` with the log context set, restoring the previous one after.
@@ -17,31 +46,77 @@ pub fn with_context<T>(ctx: &str, f: impl FnOnce() -> T) -> T {
     r
 }
 
-pub fn init(verbose: bool, quiet: bool) {
-    let level = if quiet {
-        log::LevelFilter::Off
-    } else if verbose {
+struct Logger {
+    /// `RUST_LOG` filter for our own modules' extra tracing, if set.
+    env: Option<env_logger::Logger>,
+}
+
+impl log::Log for Logger {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::max_level()
+    }
+
+    fn log(&self, rec: &log::Record) {
+        if !self.enabled(rec.metadata()) {
+            return;
+        }
+        if let Some(env) = &self.env {
+            if !env.matches(rec) && rec.level() > log::Level::Warn {
+                return;
+            }
+        }
+        let level = match rec.level() {
+            log::Level::Error => "error",
+            log::Level::Warn => "warning",
+            log::Level::Info => "info",
+            log::Level::Debug | log::Level::Trace => "debug",
+        };
+        let ctx = CONTEXT.with(|c| c.borrow().clone());
+        let body = match &ctx {
+            Some(ctx) => format!("{ctx}: {level}: {}", rec.args()),
+            None => format!("{level}: {}", rec.args()),
+        };
+        let to = if rec.level() > log::Level::Warn {
+            Sink::Stderr
+        } else {
+            sink()
+        };
+        match to {
+            // One write per line, so lines of different threads do not mix.
+            Sink::Stderr => {
+                let _ = std::io::stderr().write_all(format!("nbdkit: {body}\n").as_bytes());
+            }
+            Sink::Syslog => {
+                let prio = if rec.level() == log::Level::Error {
+                    libc::LOG_ERR
+                } else {
+                    libc::LOG_WARNING
+                };
+                crate::abi::os::syslog(prio, &body);
+            }
+            Sink::Null => {}
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Install the logger: debug messages with `-v`, errors and warnings to
+/// `sink` (which [`set_sink`] may change later).
+pub fn init(verbose: bool, sink: Sink) {
+    set_sink(sink);
+    log::set_max_level(if verbose {
         log::LevelFilter::Debug
     } else {
         log::LevelFilter::Warn
-    };
-    let mut b = env_logger::Builder::new();
-    b.filter_level(level)
-        .format(|buf, rec| {
-            let level = match rec.level() {
-                log::Level::Error => "error",
-                log::Level::Warn => "warning",
-                log::Level::Info => "info",
-                log::Level::Debug | log::Level::Trace => "debug",
-            };
-            CONTEXT.with(|c| match &*c.borrow() {
-                Some(ctx) => writeln!(buf, "nbdkit: {ctx}: {level}: {}", rec.args()),
-                None => writeln!(buf, "nbdkit: {level}: {}", rec.args()),
-            })
-        })
-        .target(env_logger::Target::Stderr);
-    if std::env::var_os("RUST_LOG").is_some() {
+    });
+    let env = std::env::var_os("RUST_LOG").map(|_| {
+        let mut b = env_logger::Builder::new();
         b.parse_default_env();
+        b.build()
+    });
+    if env.is_some() && !verbose {
+        log::set_max_level(log::LevelFilter::Trace);
     }
-    let _ = b.try_init();
+    let _ = log::set_boxed_logger(Box::new(Logger { env }));
 }

@@ -21,8 +21,10 @@ mod test_rng;
 mod tls;
 
 use backend::{Layers, Stack};
-use cli::{Mode, Options};
+use cli::{ErrorKind, Mode, Options, UnixSocket};
+use std::ffi::{OsStr, OsString};
 use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::process::exit;
 
 fn die(msg: impl std::fmt::Display) -> ! {
@@ -37,23 +39,41 @@ fn die_raw(msg: String) -> ! {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    abi::os::default_sigpipe();
+    let mut argv = std::env::args_os();
+    let argv0 = argv
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "nbdkit".into());
+    let args: Vec<OsString> = argv.collect();
     let opts = match cli::parse(&args) {
         Ok(o) => o,
         Err(e) => {
-            if e.usage {
-                eprintln!("nbdkit: {}", e.msg);
-                eprint!("{}", cli::USAGE);
-            } else if e.msg.starts_with("no plugins given") || e.msg.contains("cannot be used") {
-                eprintln!("nbdkit: {}", e.msg);
-            } else {
-                eprintln!("nbdkit: error: {}", e.msg);
+            match e.kind {
+                // getopt's own words, after the program name, then usage.
+                ErrorKind::Getopt => {
+                    eprintln!("{argv0}: {}", e.msg);
+                    eprint!("{}", cli::USAGE);
+                }
+                ErrorKind::Plain => eprintln!("nbdkit: {}", e.msg),
+                ErrorKind::Error => eprintln!("nbdkit: error: {}", e.msg),
+            }
+            if let Some(t) = e.then {
+                eprintln!("{t}");
             }
             exit(1)
         }
     };
-    logging::init(opts.verbose, opts.log == cli::LogTo::Null);
+    logging::init(
+        opts.verbose,
+        match opts.log {
+            cli::LogTo::Default | cli::LogTo::Stderr => logging::Sink::Stderr,
+            cli::LogTo::Syslog => logging::Sink::Syslog,
+            cli::LogTo::Null => logging::Sink::Null,
+        },
+    );
 
+    log::debug!("nbdkit {}", cli::VERSION);
     match opts.mode {
         Mode::Version if opts.plugin.is_none() => {
             println!("nbdkit {}", cli::VERSION);
@@ -61,6 +81,14 @@ fn main() {
         }
         Mode::DumpConfig => {
             dump_config();
+            return;
+        }
+        Mode::LongOptions => {
+            print!("{}", cli::long_options_text());
+            return;
+        }
+        Mode::ShortOptions => {
+            print!("{}", cli::short_options_text());
             return;
         }
         Mode::Help if opts.plugin.is_none() => {
@@ -74,6 +102,8 @@ fn main() {
         tls::setup(&opts);
     }
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    let plugin_file = backend::registry::plugin_path(&plugin_arg);
+    log::debug!("registering plugin {}", plugin_file.display());
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or
@@ -85,13 +115,9 @@ fn main() {
     };
 
     log::debug!(
-        "loaded plugin {} ({}){}",
-        plugin.name(),
-        plugin.longname().unwrap_or("no long name"),
-        plugin
-            .description()
-            .map(|d| format!(": {d}"))
-            .unwrap_or_default()
+        "registered plugin {} (name {})",
+        plugin_file.display(),
+        plugin.name()
     );
     // As nbdkit: the last --filter is loaded first (it is the innermost).
     let mut filters = Vec::with_capacity(opts.filters.len());
@@ -106,6 +132,7 @@ fn main() {
     }
     filters.reverse();
     let mut layers = Layers { filters, plugin };
+    warn_unused_debug_flags(&opts.debug_flags, &layers);
 
     if opts.mode == Mode::Version {
         println!("nbdkit {}", cli::VERSION);
@@ -131,9 +158,13 @@ fn main() {
                 println!("{h}");
             }
         }
-        let path = backend::registry::plugin_path(&plugin_arg);
-        println!("\nplugin: {}\n({})", layers.plugin.name(), path.display());
-        if let Some(h) = layers.plugin.config_help() {
+        let p = &layers.plugin;
+        match p.longname() {
+            Some(l) => println!("\nplugin: {} ({l})", p.name()),
+            None => println!("\nplugin: {}", p.name()),
+        }
+        println!("({})", plugin_file.display());
+        if let Some(h) = p.config_help() {
             println!("{h}");
         }
         return;
@@ -169,6 +200,35 @@ fn main() {
     exit(run(Stack::new(layers, model), &opts));
 }
 
+/// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
+/// NAME that is no plugin or filter, or an `nbdkit.FLAG` the server does
+/// not have.  (A C plugin warns itself when NAME is it but the variable
+/// is missing.)
+fn warn_unused_debug_flags(flags: &[backend::registry::DebugFlag], layers: &Layers) {
+    let plugin = &layers.plugin;
+    // In nbdkit's order: the plugin's (as it loads), the server's, then
+    // the ones nothing used.  (Filters set theirs as they load.)
+    for f in flags.iter().filter(|f| f.name == plugin.name()) {
+        plugin.check_debug_flag(f);
+    }
+    for f in flags.iter().filter(|f| f.name == "nbdkit") {
+        if !abi::exports::set_server_debug_flag(&f.flag, f.value) {
+            log::warn!(
+                "-D nbdkit.{}: nbdkit does not contain a global variable called nbdkit_debug_{}",
+                f.flag,
+                f.flag.replace('.', "_")
+            );
+        }
+    }
+    for f in flags
+        .iter()
+        .filter(|f| f.name != "nbdkit" && f.name != plugin.name())
+        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
+    {
+        log::warn!("debug flag -D {}.{} was not used", f.name, f.flag);
+    }
+}
+
 fn configure(layers: &mut Layers, opts: &Options) {
     config_params(layers, opts);
     if let Err(e) = layers.config_complete() {
@@ -202,15 +262,24 @@ fn config_params(layers: &mut Layers, opts: &Options) {
 }
 
 /// `s` as one shell word: in single quotes, each ' written as '\''.
-fn sh_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
+fn sh_quote(s: &[u8]) -> Vec<u8> {
+    let mut out = vec![b'\''];
+    for &c in s {
+        if c == b'\'' {
+            out.extend_from_slice(br"'\''");
+        } else {
+            out.push(c);
+        }
+    }
+    out.push(b'\'');
+    out
 }
 
 /// `s` for a URI's path or query, as nbdkit writes it: ASCII letters,
 /// digits and `/.-_~` as they are, every other byte as %XX.
-fn uri_quote(s: &str) -> String {
+fn uri_quote(s: &[u8]) -> String {
     let mut out = String::new();
-    for &c in s.as_bytes() {
+    for &c in s {
         if c.is_ascii_alphanumeric() || b"/.-_~".contains(&c) {
             out.push(c as char);
         } else {
@@ -225,42 +294,43 @@ struct Bound {
     listeners: Vec<net::listen::Listener>,
     uri: String,
     port: String,
-    unixsocket: String,
+    unixsocket: std::path::PathBuf,
     tmpdir: Option<std::path::PathBuf>,
 }
 
 fn bind(opts: &Options) -> Bound {
-    let export_q = |base: &str| format!("{base}/{}", uri_quote(&opts.export_name));
+    let export_q = |base: &str| format!("{base}/{}", uri_quote(opts.export_name.as_bytes()));
     if let Some(u) = &opts.unix {
-        let (path, tmpdir) = if u == "-" {
-            let dir = std::env::temp_dir().join(format!("nbdkit{}", std::process::id()));
-            if let Err(e) = std::fs::create_dir(&dir) {
-                die(format!("mkdtemp: {}: {e}", dir.display()))
+        let (path, tmpdir) = match u {
+            // A new directory of its own, mode 0700 and unguessable, as
+            // nbdkit's mkdtemp makes it.
+            UnixSocket::Temp => {
+                let dir = abi::os::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
+                    .unwrap_or_else(|e| die(format!("mkdtemp: {e}")));
+                (dir.join("socket"), Some(dir))
             }
-            (dir.join("socket"), Some(dir))
-        } else {
-            (std::path::PathBuf::from(u), None)
+            UnixSocket::Path(p) => (p.clone(), None),
         };
-        let p = path.to_string_lossy().to_string();
-        let l = net::listen::bind_unix(&p).unwrap_or_else(|e| {
+        let p = path.as_os_str().as_bytes();
+        let l = net::listen::bind_unix(&path).unwrap_or_else(|e| {
             eprintln!("{e}");
             exit(1)
         });
         let uri = if opts.export_name.is_empty() {
-            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(&p))
+            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(p))
         } else {
             format!(
                 "{}+unix:///{}?socket={}",
                 tls::uri_scheme(),
-                uri_quote(&opts.export_name),
-                uri_quote(&p)
+                uri_quote(opts.export_name.as_bytes()),
+                uri_quote(p)
             )
         };
         return Bound {
             listeners: vec![l],
             uri,
             port: String::new(),
-            unixsocket: p,
+            unixsocket: path.clone(),
             tmpdir,
         };
     }
@@ -288,7 +358,7 @@ fn bind(opts: &Options) -> Bound {
         listeners: ls,
         uri,
         port,
-        unixsocket: String::new(),
+        unixsocket: std::path::PathBuf::new(),
         tmpdir: None,
     }
 }
@@ -318,18 +388,25 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         bound = Some(bind(opts));
     }
 
+    change_user(opts);
+
     // Fork only when not captive (--run), not -s, and not -f.
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
-        match abi::os::daemonize() {
+        match abi::os::daemonize(opts.verbose) {
             Ok(d) => daemon = Some(d),
             Err(e) => die(format!("fork: {e}")),
+        }
+        log::debug!("forked into background (new pid = {})", std::process::id());
+        // Its stderr is gone (unless -v): errors go to syslog.
+        if opts.log == cli::LogTo::Default {
+            logging::set_sink(logging::Sink::Syslog);
         }
     }
     if let Some(p) = &opts.pidfile {
         let write = std::fs::write(p, format!("{}\n", std::process::id()));
         if let Err(e) = write {
-            die(format!("{p}: {e}"))
+            die(format!("{}: {e}", p.display()))
         }
     }
     if let Some(d) = daemon {
@@ -349,20 +426,24 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         // As in nbdkit, $uri and the rest are shell variables of the
         // command's shell, not exported: a program the command starts
         // sees them only if the command passes them on.
-        let mut script = String::new();
+        let mut script = Vec::new();
+        let tls_var = tls::run_variable().to_string();
         for (var, val) in [
-            ("uri", &b.uri),
-            ("nbd", &b.uri),
-            ("port", &b.port),
-            ("unixsocket", &b.unixsocket),
-            ("exportname", &opts.export_name),
-            ("tls", &tls::run_variable().to_string()),
+            ("uri", b.uri.as_bytes()),
+            ("nbd", b.uri.as_bytes()),
+            ("port", b.port.as_bytes()),
+            ("unixsocket", b.unixsocket.as_os_str().as_bytes()),
+            ("exportname", opts.export_name.as_bytes()),
+            ("tls", tls_var.as_bytes()),
         ] {
-            script.push_str(&format!("{var}={}\n", sh_quote(val)));
+            script.extend_from_slice(var.as_bytes());
+            script.push(b'=');
+            script.extend_from_slice(&sh_quote(val));
+            script.push(b'\n');
         }
-        script.push_str(cmd);
+        script.extend_from_slice(cmd.as_bytes());
         let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(script);
+        c.arg("-c").arg(OsStr::from_bytes(&script));
         match c.spawn() {
             Ok(mut child) => {
                 let st = run_status.clone();
@@ -385,7 +466,8 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         export_name: opts.export_name.clone(),
         no_sr: opts.no_sr,
         tls: tls::mode(),
-        mask_handshake: opts.mask_handshake,
+        // Only the low 16 bits are handshake flags.
+        mask_handshake: opts.mask_handshake as u16,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
         memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
@@ -398,7 +480,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         * 2;
     let (listeners, tmpdir, unixsocket) = match bound {
         Some(b) => (b.listeners, b.tmpdir, b.unixsocket),
-        None => (Vec::new(), None, String::new()),
+        None => (Vec::new(), None, std::path::PathBuf::new()),
     };
     let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
@@ -429,7 +511,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     }
     if let Some(d) = tmpdir {
         let _ = std::fs::remove_dir_all(d);
-    } else if !unixsocket.is_empty() {
+    } else if !unixsocket.as_os_str().is_empty() {
         let _ = std::fs::remove_file(&unixsocket);
     }
     if let Some(p) = &opts.pidfile {
@@ -437,6 +519,50 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     }
     let code = *run_status.lock().unwrap();
     code.unwrap_or(0)
+}
+
+/// `-u USER` / `-g GROUP`: a name, else a number in C syntax; resolved
+/// and applied as nbdkit does, once the sockets are bound and before
+/// forking (so the pid file is written as the new user).  The group
+/// first (and as the only supplementary group), then the user.
+fn change_user(opts: &Options) {
+    let resolve =
+        |v: &OsStr, what: &str, opt: &str, kind: &str, by_name: fn(&OsStr) -> Option<u32>| {
+            if let Some(id) = by_name(v) {
+                return id;
+            }
+            match parse::integer(what, v.as_bytes(), true, i32::MIN as i128, i32::MAX as i128) {
+                Ok(n) => n as u32,
+                Err(e) => {
+                    log::error!("{e}");
+                    eprintln!(
+                        "nbdkit: {opt} option: {} is not a valid {kind} name or {}id",
+                        v.to_string_lossy(),
+                        &kind[..1]
+                    );
+                    exit(1)
+                }
+            }
+        };
+    let uid = opts
+        .user
+        .as_deref()
+        .map(|u| resolve(u, "parseuser", "-u", "user", abi::os::user_id));
+    let gid = opts
+        .group
+        .as_deref()
+        .map(|g| resolve(g, "parsegroup", "-g", "group", abi::os::group_id));
+    if uid.is_none() && gid.is_none() {
+        return;
+    }
+    if let Err(e) = abi::os::change_ids(uid, gid) {
+        die(e)
+    }
+    log::debug!(
+        "changed user to uid={} gid={}",
+        uid.map_or(-1, |u| u as i64),
+        gid.map_or(-1, |g| g as i64)
+    );
 }
 
 fn dump_config() {
@@ -462,7 +588,7 @@ fn dump_config() {
     );
 }
 
-fn dump_plugin(layers: &Layers, arg: &str) {
+fn dump_plugin(layers: &Layers, arg: &OsStr) {
     let p = &*layers.plugin;
     let mut o = std::io::stdout().lock();
     let path = backend::registry::plugin_path(arg);
@@ -497,20 +623,25 @@ fn dump_plugin(layers: &Layers, arg: &str) {
 #[cfg(test)]
 mod tests {
     use super::{sh_quote, uri_quote};
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
 
     #[test]
     fn uri_quote_keeps_unreserved_and_slash() {
-        assert_eq!(uri_quote("a/b.c-d_e~F9"), "a/b.c-d_e~F9");
-        assert_eq!(uri_quote("fo'o $x"), "fo%27o%20%24x");
-        assert_eq!(uri_quote("é?&="), "%C3%A9%3F%26%3D");
+        assert_eq!(uri_quote("a/b.c-d_e~F9".as_bytes()), "a/b.c-d_e~F9");
+        assert_eq!(uri_quote("fo'o $x".as_bytes()), "fo%27o%20%24x");
+        assert_eq!(uri_quote("é?&=".as_bytes()), "%C3%A9%3F%26%3D");
     }
 
     #[test]
     fn sh_quote_survives_the_shell() {
         for s in ["", "plain", "it's", "$x `y` \"z\" \\ '' \n"] {
+            let mut script = b"v=".to_vec();
+            script.extend_from_slice(&sh_quote(s.as_bytes()));
+            script.extend_from_slice(b"\nprintf %s \"$v\"");
             let out = std::process::Command::new("/bin/sh")
                 .arg("-c")
-                .arg(format!("v={}\nprintf %s \"$v\"", sh_quote(s)))
+                .arg(OsStr::from_bytes(&script))
                 .output()
                 .unwrap();
             assert_eq!(String::from_utf8(out.stdout).unwrap(), s);

@@ -1,34 +1,151 @@
 //! Parsers for human-entered values, with nbdkit 1.32's rules and messages.
 //! Shared by the command line, the built-in plugins and the exported
-//! `nbdkit_parse_*` functions.
+//! `nbdkit_parse_*` functions.  Pure functions over bytes: what C's
+//! `strtoll`/`strtoimax` accept, without calling them.
 
-/// Parse a size such as `1G`, `512M`, `2s` (sectors of 512), `100` or `1b`.
-/// Suffixes are powers of 1024 up to `E`; the result must fit in an `i64`.
-pub fn size(s: &str) -> Result<u64, String> {
-    let t = s.trim_start();
-    let digits = t.bytes().take_while(|b| b.is_ascii_digit()).count();
-    if digits == 0 {
-        return Err(format!("could not parse size string ({s})"));
+/// C's `isspace` in the C locale.
+fn is_c_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
+}
+
+/// What C's `strto*` functions read from the front of `s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scanned {
+    negative: bool,
+    /// The digits' value, saturated at `u128::MAX`.
+    magnitude: u128,
+    /// Bytes consumed; 0 when no digits were found (C then sets
+    /// `*endptr` to the start, whitespace and sign included).
+    end: usize,
+}
+
+/// Scan a number as `strtol(s, &end, base)` does for base 0 (`0x` hex,
+/// leading-zero octal, else decimal) or base 10.
+fn scan(s: &[u8], base0: bool) -> Scanned {
+    let mut i = 0;
+    while i < s.len() && is_c_space(s[i]) {
+        i += 1;
     }
-    let (num, suffix) = t.split_at(digits);
-    let n: u64 = num.parse().map_err(|_| format!("size ({s}) too large"))?;
-    let scale: u64 = match suffix {
-        "" | "b" | "B" => 1,
-        "s" | "S" => 512,
-        "k" | "K" => 1 << 10,
-        "m" | "M" => 1 << 20,
-        "g" | "G" => 1 << 30,
-        "t" | "T" => 1 << 40,
-        "p" | "P" => 1 << 50,
-        "e" | "E" => 1 << 60,
-        _ => {
+    let mut negative = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        negative = s[i] == b'-';
+        i += 1;
+    }
+    let mut radix = 10;
+    if base0 && i < s.len() && s[i] == b'0' {
+        let hex = s.get(i + 1).is_some_and(|c| *c == b'x' || *c == b'X')
+            && s.get(i + 2).is_some_and(|c| c.is_ascii_hexdigit());
+        if hex {
+            radix = 16;
+            i += 2;
+        } else {
+            radix = 8;
+        }
+    }
+    let start = i;
+    let mut magnitude: u128 = 0;
+    while let Some(d) = s.get(i).and_then(|c| (*c as char).to_digit(radix)) {
+        magnitude = magnitude
+            .saturating_mul(radix as u128)
+            .saturating_add(d as u128);
+        i += 1;
+    }
+    Scanned {
+        negative,
+        magnitude,
+        end: if i == start { 0 } else { i },
+    }
+}
+
+/// Text of `s` for a message (its bytes, invalid UTF-8 replaced).
+fn shown(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).into_owned()
+}
+
+const ERANGE_TEXT: &str = "Numerical result out of range";
+
+/// `nbdkit_parse_int` and friends: a number in C syntax (`0x` hex,
+/// leading-zero octal, decimal; leading whitespace and sign) filling the
+/// whole string and in `min..=max`; for unsigned targets no minus sign
+/// at all.  The error is nbdkit's message, `what` first.
+pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Result<i128, String> {
+    // Checked first: strtoull would accept a minus sign and wrap.
+    if !signed && s.iter().find(|b| !is_c_space(**b)) == Some(&b'-') {
+        return Err(format!("{what}: negative numbers are not allowed"));
+    }
+    let n = scan(s, true);
+    let text = shown(s);
+    // strtoll clamps to i64, strtoull to u64 (a negative value wraps).
+    let (value, erange) = if signed {
+        let limit = if n.negative {
+            1u128 << 63
+        } else {
+            (1u128 << 63) - 1
+        };
+        let m = n.magnitude.min(limit) as i128;
+        (if n.negative { -m } else { m }, n.magnitude > limit)
+    } else {
+        let erange = n.magnitude > u64::MAX as u128;
+        (n.magnitude.min(u64::MAX as u128) as i128, erange)
+    };
+    if erange {
+        return Err(format!(
+            "{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"
+        ));
+    }
+    if n.end == 0 {
+        return Err(format!("{what}: empty string where we expected a number"));
+    }
+    if n.end != s.len() {
+        return Err(format!(
+            "{what}: could not parse number: \"{text}\": trailing garbage"
+        ));
+    }
+    if value < min || value > max {
+        return Err(format!(
+            "{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"
+        ));
+    }
+    Ok(value)
+}
+
+/// Parse a size such as `1G`, `512M`, `2s` (sectors of 512), `100` or `1b`
+/// as `nbdkit_parse_size`: a decimal number (leading whitespace and sign
+/// allowed, as `strtoimax` reads it), then at most one suffix, powers of
+/// 1024 up to `E`; the result must fit in an `i64`.
+pub fn size(s: &[u8]) -> Result<u64, String> {
+    let text = shown(s);
+    let n = scan(s, false);
+    if n.end == 0 {
+        return Err(format!("could not parse size string ({text})"));
+    }
+    if n.negative && n.magnitude != 0 {
+        return Err(format!("size cannot be negative ({text})"));
+    }
+    if n.magnitude > i64::MAX as u128 {
+        return Err(format!("size ({text}) exceeds maximum value"));
+    }
+    let scale: u64 = match &s[n.end..] {
+        b"" | b"b" | b"B" => 1,
+        b"s" | b"S" => 512,
+        b"k" | b"K" => 1 << 10,
+        b"m" | b"M" => 1 << 20,
+        b"g" | b"G" => 1 << 30,
+        b"t" | b"T" => 1 << 40,
+        b"p" | b"P" => 1 << 50,
+        b"e" | b"E" => 1 << 60,
+        suffix => {
             // nbdkit names the suffix from its first unparsed character on.
-            return Err(format!("could not parse size: unknown suffix '{suffix}'"));
+            return Err(format!(
+                "could not parse size: unknown suffix '{}'",
+                shown(suffix)
+            ));
         }
     };
-    n.checked_mul(scale)
+    (n.magnitude as u64)
+        .checked_mul(scale)
         .filter(|v| *v <= i64::MAX as u64)
-        .ok_or_else(|| format!("overflow computing size ({s})"))
+        .ok_or_else(|| format!("overflow computing size ({text})"))
 }
 
 /// Parse a delay as nbdkit_parse_delay(3) does: a non-negative decimal
@@ -73,11 +190,11 @@ pub fn delay(s: &str) -> Result<std::time::Duration, String> {
 }
 
 /// Parse a boolean such as `on`, `yes`, `1`, `true` (any case).
-pub fn boolean(s: &str) -> Result<bool, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "1" | "true" | "t" | "yes" | "y" | "on" => Ok(true),
-        "0" | "false" | "f" | "no" | "n" | "off" => Ok(false),
-        _ => Err(format!("could not decipher boolean ({s})")),
+pub fn boolean(s: &[u8]) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_slice() {
+        b"1" | b"true" | b"t" | b"yes" | b"y" | b"on" => Ok(true),
+        b"0" | b"false" | b"f" | b"no" | b"n" | b"off" => Ok(false),
+        _ => Err(format!("could not decipher boolean ({})", shown(s))),
     }
 }
 
@@ -85,33 +202,138 @@ pub fn boolean(s: &str) -> Result<bool, String> {
 mod tests {
     use super::*;
 
+    fn sz(s: &str) -> Result<u64, String> {
+        size(s.as_bytes())
+    }
+
     #[test]
     fn sizes_as_nbdkit_parses_them() {
-        assert_eq!(size("1G"), Ok(1 << 30));
-        assert_eq!(size("1g"), Ok(1 << 30));
-        assert_eq!(size("2s"), Ok(1024));
-        assert_eq!(size("1b"), Ok(1));
-        assert_eq!(size(" 5"), Ok(5));
-        assert_eq!(size("010"), Ok(10));
-        assert_eq!(size("1E"), Ok(1 << 60));
-        assert_eq!(size("8E"), Err("overflow computing size (8E)".into()));
+        assert_eq!(sz("1G"), Ok(1 << 30));
+        assert_eq!(sz("1g"), Ok(1 << 30));
+        assert_eq!(sz("2s"), Ok(1024));
+        assert_eq!(sz("1b"), Ok(1));
+        assert_eq!(sz(" 5"), Ok(5));
+        assert_eq!(sz("\t5"), Ok(5));
+        assert_eq!(sz("010"), Ok(10));
+        assert_eq!(sz("+1M"), Ok(1 << 20));
+        assert_eq!(sz("-0"), Ok(0));
+        assert_eq!(sz("1E"), Ok(1 << 60));
+        assert_eq!(sz("9223372036854775807"), Ok(i64::MAX as u64));
+        assert_eq!(sz("8E"), Err("overflow computing size (8E)".into()));
+        assert_eq!(sz("-1"), Err("size cannot be negative (-1)".into()));
+        assert_eq!(sz("-1x"), Err("size cannot be negative (-1x)".into()));
         assert_eq!(
-            size("1MiB"),
+            sz("-9223372036854775809"),
+            Err("size cannot be negative (-9223372036854775809)".into())
+        );
+        assert_eq!(
+            sz("9223372036854775808"),
+            Err("size (9223372036854775808) exceeds maximum value".into())
+        );
+        assert_eq!(
+            sz("99999999999999999999x"),
+            Err("size (99999999999999999999x) exceeds maximum value".into())
+        );
+        assert_eq!(
+            sz("1MiB"),
             Err("could not parse size: unknown suffix 'MiB'".into())
         );
         assert_eq!(
-            size("1.5G"),
+            sz("1.5G"),
             Err("could not parse size: unknown suffix '.5G'".into())
         );
-        assert_eq!(size("abc"), Err("could not parse size string (abc)".into()));
-        assert_eq!(size(""), Err("could not parse size string ()".into()));
-        assert!(size("99999999999999999999999").is_err());
+        assert_eq!(
+            sz("0x10"),
+            Err("could not parse size: unknown suffix 'x10'".into())
+        );
+        assert_eq!(sz("abc"), Err("could not parse size string (abc)".into()));
+        assert_eq!(sz(""), Err("could not parse size string ()".into()));
+        assert_eq!(sz("-"), Err("could not parse size string (-)".into()));
+        assert_eq!(sz("+"), Err("could not parse size string (+)".into()));
+    }
+
+    fn int(s: &str) -> Result<i128, String> {
+        integer(
+            "int",
+            s.as_bytes(),
+            true,
+            i32::MIN as i128,
+            i32::MAX as i128,
+        )
+    }
+    fn u64p(s: &str) -> Result<i128, String> {
+        integer("u", s.as_bytes(), false, 0, u64::MAX as i128)
+    }
+
+    #[test]
+    fn integers_as_strtol_reads_them() {
+        assert_eq!(int("0x10"), Ok(16));
+        assert_eq!(int("010"), Ok(8));
+        assert_eq!(int(" +0x1f"), Ok(31));
+        assert_eq!(int("-0"), Ok(0));
+        assert_eq!(int("-2147483648"), Ok(-2147483648));
+        assert_eq!(
+            int(""),
+            Err("int: empty string where we expected a number".into())
+        );
+        assert_eq!(
+            int("x"),
+            Err("int: empty string where we expected a number".into())
+        );
+        assert_eq!(
+            int("0x"),
+            Err("int: could not parse number: \"0x\": trailing garbage".into())
+        );
+        assert_eq!(
+            int("08"),
+            Err("int: could not parse number: \"08\": trailing garbage".into())
+        );
+        assert_eq!(
+            int("1 "),
+            Err("int: could not parse number: \"1 \": trailing garbage".into())
+        );
+        assert_eq!(
+            int("2147483648"),
+            Err(
+                "int: could not parse number: \"2147483648\": Numerical result out of range".into()
+            )
+        );
+        assert_eq!(u64p("18446744073709551615"), Ok(u64::MAX as i128));
+        assert_eq!(
+            u64p("18446744073709551616"),
+            Err("u: could not parse number: \"18446744073709551616\": Numerical result out of range".into())
+        );
+        assert_eq!(
+            u64p("-0"),
+            Err("u: negative numbers are not allowed".into())
+        );
+        assert_eq!(
+            u64p(" -1"),
+            Err("u: negative numbers are not allowed".into())
+        );
+        assert_eq!(
+            u64p("-x"),
+            Err("u: negative numbers are not allowed".into())
+        );
+        assert_eq!(
+            u64p("-99999999999999999999"),
+            Err("u: negative numbers are not allowed".into())
+        );
+        assert_eq!(
+            u64p("+-5"),
+            Err("u: empty string where we expected a number".into())
+        );
+        assert_eq!(
+            integer("i64", b"-9223372036854775809", true, i64::MIN as i128, i64::MAX as i128),
+            Err("i64: could not parse number: \"-9223372036854775809\": Numerical result out of range".into())
+        );
     }
 
     #[test]
     fn booleans() {
-        assert_eq!(boolean("ON"), Ok(true));
-        assert_eq!(boolean("n"), Ok(false));
-        assert!(boolean("x").is_err());
+        assert_eq!(boolean(b"ON"), Ok(true));
+        assert_eq!(boolean(b"n"), Ok(false));
+        assert!(boolean(b"x").is_err());
+        assert!(boolean(b"").is_err());
     }
 }

@@ -29,6 +29,22 @@ pub static mut nbdkit_debug_tls_log: c_int = 0;
 #[no_mangle]
 pub static mut nbdkit_debug_tls_session: c_int = 0;
 
+/// `-D nbdkit.FLAG=N`: set the server's own debug variable
+/// `nbdkit_debug_FLAG` (dots in FLAG become `_`); false if there is none.
+pub fn set_server_debug_flag(flag: &str, value: c_int) -> bool {
+    let var = match flag.replace('.', "_").as_str() {
+        "backend_controlpath" => &raw mut nbdkit_debug_backend_controlpath,
+        "backend_datapath" => &raw mut nbdkit_debug_backend_datapath,
+        "tls_log" => &raw mut nbdkit_debug_tls_log,
+        "tls_session" => &raw mut nbdkit_debug_tls_session,
+        _ => return false,
+    };
+    // SAFETY: var points at one of the statics above; no thread reads
+    // them yet.
+    unsafe { *var = value };
+    true
+}
+
 /// Report an error as `nbdkit_error` does: log it and remember it as the
 /// message of the failing callback.
 pub fn error(msg: &str) {
@@ -46,6 +62,18 @@ unsafe fn text<'a>(p: *const c_char) -> std::borrow::Cow<'a, str> {
     }
     // SAFETY: the caller passes a valid NUL-terminated string.
     unsafe { CStr::from_ptr(p) }.to_string_lossy()
+}
+
+/// A C string argument's bytes, empty for NULL.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string valid for the call.
+unsafe fn bytes<'a>(p: *const c_char) -> &'a [u8] {
+    if p.is_null() {
+        return b"";
+    }
+    // SAFETY: the caller passes a valid NUL-terminated string.
+    unsafe { CStr::from_ptr(p) }.to_bytes()
 }
 
 /// Copy `s` into a `malloc`ed C string the plugin will `free`.
@@ -147,7 +175,7 @@ fn strerror(e: &std::io::Error) -> String {
 #[no_mangle]
 pub unsafe extern "C" fn nbdkit_parse_size(s: *const c_char) -> i64 {
     // SAFETY: plugin passes a string.
-    match crate::parse::size(&unsafe { text(s) }) {
+    match crate::parse::size(unsafe { bytes(s) }) {
         Ok(v) => v as i64,
         Err(m) => {
             error(&m);
@@ -159,7 +187,7 @@ pub unsafe extern "C" fn nbdkit_parse_size(s: *const c_char) -> i64 {
 #[no_mangle]
 pub unsafe extern "C" fn nbdkit_parse_bool(s: *const c_char) -> c_int {
     // SAFETY: plugin passes a string.
-    match crate::parse::boolean(&unsafe { text(s) }) {
+    match crate::parse::boolean(unsafe { bytes(s) }) {
         Ok(v) => v as c_int,
         Err(m) => {
             error(&m);
@@ -173,8 +201,11 @@ fn errno_loc() -> *mut c_int {
     unsafe { libc::__errno_location() }
 }
 
-/// Parse as C's `strtoll`/`strtoull` with base 0 and nbdkit's checks and
-/// messages, then check the range `[min, max]` of the target type.
+/// `nbdkit_parse_*` of the integer types: [`crate::parse::integer`] with
+/// nbdkit's handling of NULL, the message logged as `nbdkit_error`.
+///
+/// # Safety
+/// `what` and `s` are NUL-terminated strings or NULL.
 unsafe fn parse_int(
     what: *const c_char,
     s: *const c_char,
@@ -184,57 +215,17 @@ unsafe fn parse_int(
 ) -> Option<i128> {
     // SAFETY: what is a string or NULL.
     let what = unsafe { text(what) };
-    // SAFETY: s is a string or NULL.
-    let shown = unsafe { text(s) };
     if s.is_null() {
         error(&format!(
-            "{what}: could not parse number: \"{shown}\": empty string"
+            "{what}: could not parse number: \"\": empty string"
         ));
         return None;
     }
-    let mut end: *mut c_char = std::ptr::null_mut();
-    // SAFETY: s is NUL-terminated; end receives a pointer into it.
-    let (v, err) = unsafe {
-        *errno_loc() = 0;
-        let v: i128 = if signed {
-            libc::strtoll(s, &mut end, 0) as i128
-        } else {
-            libc::strtoull(s, &mut end, 0) as i128
-        };
-        (v, *errno_loc())
-    };
-    if err != 0 {
-        let e = std::io::Error::from_raw_os_error(err);
-        error(&format!(
-            "{what}: could not parse number: \"{shown}\": {}",
-            strerror(&e)
-        ));
-        return None;
-    }
-    if std::ptr::eq(end, s) {
-        error(&format!("{what}: empty string where we expected a number"));
-        return None;
-    }
-    // SAFETY: end points into s.
-    if unsafe { *end } != 0 {
-        error(&format!(
-            "{what}: could not parse number: \"{shown}\": trailing garbage"
-        ));
-        return None;
-    }
-    if !signed && shown.trim_start().starts_with('-') {
-        error(&format!("{what}: negative numbers are not allowed"));
-        return None;
-    }
-    if v < min || v > max {
-        let e = std::io::Error::from_raw_os_error(libc::ERANGE);
-        error(&format!(
-            "{what}: could not parse number: \"{shown}\": {}",
-            strerror(&e)
-        ));
-        return None;
-    }
-    Some(v)
+    // SAFETY: s is a NUL-terminated string.
+    let s = unsafe { bytes(s) };
+    crate::parse::integer(&what, s, signed, min, max)
+        .map_err(|m| error(&m))
+        .ok()
 }
 
 /// An integer type a `nbdkit_parse_*` function parses into.

@@ -171,7 +171,7 @@ fn call_int(conn: Option<&Arc<Connection>>, f: impl FnOnce() -> c_int) -> Result
 
 // ---- configuration: `next` is the rest of the stack, borrowed ----
 
-type ConfigNext<'a> = &'a mut dyn FnMut(&str, &str) -> Result<()>;
+type ConfigNext<'a> = &'a mut dyn FnMut(&str, &std::ffi::OsStr) -> Result<()>;
 type CompleteNext<'a> = &'a mut dyn FnMut() -> Result<()>;
 
 /// Report a Rust-side failure to the C caller as nbdkit's next functions
@@ -215,8 +215,15 @@ unsafe extern "C" fn next_config(
     // for the duration of that call, which this call is part of.
     let next = unsafe { &mut *(nx as *mut ConfigNext) };
     // SAFETY: the filter passes strings.
-    let (k, v) = unsafe { (text(k), text(v)) };
-    match next(&k, &v) {
+    let k = unsafe { text(k) };
+    let v: &[u8] = if v.is_null() {
+        b""
+    } else {
+        // SAFETY: the filter passes a NUL-terminated string.
+        unsafe { std::ffi::CStr::from_ptr(v) }.to_bytes()
+    };
+    use std::os::unix::ffi::OsStrExt;
+    match next(&k, std::ffi::OsStr::from_bytes(v)) {
         Ok(()) => 0,
         Err(e) => c_fail(&e),
     }
@@ -383,11 +390,13 @@ impl Filter for CFilter {
     fn config_help(&self) -> Option<&str> {
         self.config_help.as_deref()
     }
-    fn config(&mut self, next: ConfigNext, key: &str, value: &str) -> Result<()> {
+    fn config(&mut self, next: ConfigNext, key: &str, value: &std::ffi::OsStr) -> Result<()> {
         let Some(f) = self.lib.f.config else {
             return next(key, value);
         };
-        let (k, v) = (cstring(key), cstring(value));
+        use std::os::unix::ffi::OsStrExt;
+        let v = CString::new(value.as_bytes()).map_err(|_| Error::einval("value contains NUL"))?;
+        let k = cstring(key);
         let (kp, vp) = (k.as_ptr(), v.as_ptr());
         self.config_strings.push(k);
         self.config_strings.push(v);

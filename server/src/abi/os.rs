@@ -19,11 +19,21 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     }
 }
 
-/// Route SIGINT, SIGQUIT and SIGTERM to a byte on `fd` (the loop's
-/// self-pipe), and ignore SIGPIPE so a vanished client is an EPIPE.
+/// Undo the Rust runtime's `SIGPIPE` ignore, which it sets before `main`:
+/// nbdkit starts with the default disposition and ignores SIGPIPE only
+/// once the plugin is configured, so commands a plugin runs while it
+/// loads and configures (the data plugin's `<(COMMAND)`, say) see it.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no
+    // preconditions; no thread exists yet.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// Route SIGINT, SIGQUIT, SIGTERM and SIGHUP to a byte on `fd` (the
+/// loop's self-pipe), and ignore SIGPIPE so a vanished client is an EPIPE.
 pub fn install_signal_handlers(fd: RawFd) -> io::Result<()> {
     SIGNAL_FD.store(fd, Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value,
         // and on_signal only does async-signal-safe work.
         unsafe {
@@ -54,8 +64,10 @@ impl Daemon {
 /// Fork into the background as nbdkit does without `-f`: the parent waits
 /// until the child calls [`Daemon::ready`], then exits 0 (1 if the child
 /// died first); the child starts a new session, changes to `/` and points
-/// stdin and stdout at /dev/null.  Must be called before any thread starts.
-pub fn daemonize() -> io::Result<Daemon> {
+/// stdin, stdout and (unless `keep_stderr`, for `-v`) stderr at
+/// /dev/null, so a caller capturing the output is not held open by the
+/// daemon.  Must be called before any thread starts.
+pub fn daemonize(keep_stderr: bool) -> io::Result<Daemon> {
     let (parent_end, child_end) = std::os::unix::net::UnixStream::pair()?;
     // SAFETY: the process is single-threaded here (the caller's contract),
     // so the child inherits a consistent address space.
@@ -80,12 +92,87 @@ pub fn daemonize() -> io::Result<Daemon> {
         .write(true)
         .open("/dev/null")?;
     use std::os::fd::AsRawFd;
-    // SAFETY: dup2 onto the standard descriptors from a valid open fd.
-    unsafe {
-        libc::dup2(null.as_raw_fd(), 0);
-        libc::dup2(null.as_raw_fd(), 1);
+    let last = if keep_stderr { 1 } else { 2 };
+    for fd in 0..=last {
+        // SAFETY: dup2 onto a standard descriptor from a valid open fd.
+        unsafe { libc::dup2(null.as_raw_fd(), fd) };
     }
     Ok(Daemon(child_end))
+}
+
+/// `mkdtemp(template)`: a new directory, mode 0700, its name the template
+/// with the trailing `XXXXXX` made unique.
+pub fn make_temp_dir(template: &std::path::Path) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut buf = template.as_os_str().as_bytes().to_vec();
+    buf.push(0);
+    // SAFETY: buf is a writable NUL-terminated template mkdtemp fills in.
+    let r = unsafe { libc::mkdtemp(buf.as_mut_ptr() as *mut libc::c_char) };
+    if r.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    buf.pop();
+    Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(buf)))
+}
+
+/// One message to syslog at `priority`, under the program's name (as
+/// nbdkit's `--log=syslog`).
+pub fn syslog(priority: libc::c_int, msg: &str) {
+    let Ok(m) = std::ffi::CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: a constant "%s" format with one NUL-terminated argument.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), m.as_ptr()) };
+}
+
+/// The uid of user `name` in the password database.
+pub fn user_id(name: &std::ffi::OsStr) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes()).ok()?;
+    // SAFETY: getpwnam with a NUL-terminated name; the result (static
+    // storage) is read at once, before any other lookup (single-threaded
+    // start-up).
+    let pw = unsafe { libc::getpwnam(n.as_ptr()) };
+    // SAFETY: non-NULL pointer returned by getpwnam.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
+}
+
+/// The gid of group `name` in the group database.
+pub fn group_id(name: &std::ffi::OsStr) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes()).ok()?;
+    // SAFETY: as in user_id, with getgrnam.
+    let gr = unsafe { libc::getgrnam(n.as_ptr()) };
+    // SAFETY: non-NULL pointer returned by getgrnam.
+    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
+}
+
+/// Drop privileges as nbdkit's `-u`/`-g`: the group (also as the only
+/// supplementary group) before the user, whose change is irreversible.
+/// The error is the whole message.
+pub fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), String> {
+    let os = || io::Error::last_os_error().to_string();
+    let os = || {
+        let s = os();
+        s.split(" (os error").next().unwrap_or_default().to_string()
+    };
+    if let Some(g) = gid {
+        // SAFETY: setgroups with a one-element array that outlives the call.
+        if unsafe { libc::setgroups(1, &g) } == -1 {
+            return Err(format!("setgroups: {}", os()));
+        }
+        // SAFETY: setgid takes a plain integer.
+        if unsafe { libc::setgid(g) } == -1 {
+            return Err(format!("setgid: {}", os()));
+        }
+    }
+    if let Some(u) = uid {
+        // SAFETY: setuid takes a plain integer.
+        if unsafe { libc::setuid(u) } == -1 {
+            return Err(format!("setuid: {}", os()));
+        }
+    }
+    Ok(())
 }
 
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
@@ -131,9 +218,18 @@ pub fn detach_stdio() {
 /// Wait up to `timeout_ms` for `fd` to accept writes.  Ok(false) on
 /// timeout.  Used by workers, which may block, never by the event loop.
 pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLOUT, timeout_ms)
+}
+
+/// Wait up to `timeout_ms` for `fd` to be readable (or hung up).
+pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLIN, timeout_ms)
+}
+
+fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
     let mut p = libc::pollfd {
         fd,
-        events: libc::POLLOUT,
+        events,
         revents: 0,
     };
     loop {

@@ -214,7 +214,10 @@ pub(super) fn open_library(
 ) -> std::result::Result<(*mut c_void, *const c_void), String> {
     exports::ensure_linked();
     let shown = path.display().to_string();
-    let cpath = CString::new(shown.clone()).map_err(|_| format!("{shown}: invalid path"))?;
+    let cpath = {
+        use std::os::unix::ffi::OsStrExt;
+        CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{shown}: invalid path"))?
+    };
     // SAFETY: dlopen of a path; plugins and filters are trusted code.
     let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     if dl.is_null() {
@@ -312,7 +315,15 @@ impl Plugin for CPlugin {
         self.magic_config_key.as_deref()
     }
 
+    /// Already set (or warned about) by [`load`].
+    fn check_debug_flag(&self, _f: &DebugFlag) {}
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
+        self.config_os(key, std::ffi::OsStr::new(value))
+    }
+    /// The value's bytes reach the plugin exactly as given on the
+    /// command line, as nbdkit passes argv.
+    fn config_os(&mut self, key: &str, value: &std::ffi::OsStr) -> Result<()> {
+        use std::os::unix::ffi::OsStrExt;
         let Some(f) = self.p().config else {
             return Err(Error::einval(format!(
                 "{}: this plugin does not need command line configuration\n\
@@ -321,8 +332,12 @@ impl Plugin for CPlugin {
             )));
         };
         let k = CString::new(key).map_err(|_| Error::einval("key contains NUL"))?;
-        let v = CString::new(value).map_err(|_| Error::einval("value contains NUL"))?;
-        log::debug!("{}: config key={key}, value={value}", self.name);
+        let v = CString::new(value.as_bytes()).map_err(|_| Error::einval("value contains NUL"))?;
+        log::debug!(
+            "{}: config key={key}, value={}",
+            self.name,
+            value.to_string_lossy()
+        );
         let (kp, vp) = (k.as_ptr(), v.as_ptr());
         // The heap buffers behind kp/vp do not move when the CStrings do.
         self.config_strings.push(k);

@@ -12,6 +12,7 @@
 use super::connection::Connection;
 use super::stack::Below;
 use super::{ExportList, Handle, Result, ThreadModel};
+use std::ffi::OsStr;
 use std::sync::Arc;
 
 pub trait Filter: Send + Sync {
@@ -29,12 +30,13 @@ pub trait Filter: Send + Sync {
     fn config_help(&self) -> Option<&str> {
         None
     }
-    /// Take `key=value` or pass it on with `next`.
+    /// Take `key=value` or pass it on with `next`; the value is the
+    /// command line's bytes, not necessarily UTF-8.
     fn config(
         &mut self,
-        next: &mut dyn FnMut(&str, &str) -> Result<()>,
+        next: &mut dyn FnMut(&str, &OsStr) -> Result<()>,
         key: &str,
-        value: &str,
+        value: &OsStr,
     ) -> Result<()> {
         next(key, value)
     }

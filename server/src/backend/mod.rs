@@ -154,6 +154,8 @@ pub trait Plugin: Send + Sync {
     fn longname(&self) -> Option<&str> {
         None
     }
+    // nbdkit keeps it but prints it nowhere a user sees.
+    #[allow(dead_code)]
     fn description(&self) -> Option<&str> {
         None
     }
@@ -166,6 +168,26 @@ pub trait Plugin: Send + Sync {
         None
     }
     fn config(&mut self, key: &str, value: &str) -> Result<()>;
+    /// `-D NAME.FLAG=N` naming this plugin: nbdkit sets the plugin's
+    /// global `NAME_debug_FLAG`, warning when there is none.  Built-ins
+    /// with debug flags override this; the C adapter sets them at load.
+    fn check_debug_flag(&self, f: &registry::DebugFlag) {
+        log::warn!(
+            "-D {}.{}: {} does not contain a global variable called {}_debug_{}",
+            f.name,
+            f.flag,
+            self.name(),
+            self.name().replace('-', "_"),
+            f.flag.replace('.', "_")
+        );
+    }
+    /// `.config` with the value's bytes as given on the command line (not
+    /// necessarily UTF-8).  A plugin that takes bytes (the C adapter)
+    /// overrides it; the default hands `config` the text with invalid
+    /// UTF-8 replaced.
+    fn config_os(&mut self, key: &str, value: &std::ffi::OsStr) -> Result<()> {
+        self.config(key, &value.to_string_lossy())
+    }
     fn config_complete(&mut self) -> Result<()> {
         Ok(())
     }

@@ -3,6 +3,8 @@
 
 use super::builtin;
 use super::{Filter, Plugin};
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 /// Debian's plugin directory; `NBDKIT_PLUGINDIR` at build time overrides it.
@@ -27,17 +29,20 @@ pub struct DebugFlag {
 
 /// A short name is one nbdkit resolves in its plugin directory: letters,
 /// digits, `-`, `_`, starting with a letter or digit.
-pub fn is_short_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+pub fn is_short_name(s: &OsStr) -> bool {
+    let b = s.as_bytes();
+    b.first().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
 }
 
 /// Where the `.so` for a plugin name or path is.
-pub fn plugin_path(name: &str) -> PathBuf {
+pub fn plugin_path(name: &OsStr) -> PathBuf {
     if is_short_name(name) {
-        Path::new(DEFAULT_PLUGIN_DIR).join(format!("nbdkit-{name}-plugin.so"))
+        let mut file = OsString::from("nbdkit-");
+        file.push(name);
+        file.push("-plugin.so");
+        Path::new(DEFAULT_PLUGIN_DIR).join(file)
     } else {
         PathBuf::from(name)
     }
@@ -46,7 +51,7 @@ pub fn plugin_path(name: &str) -> PathBuf {
 /// Where the `.so` for a filter name (`FILTERDIR/nbdkit-NAME-filter.so`)
 /// or path is.
 pub fn filter_path(name: &str) -> PathBuf {
-    if is_short_name(name) {
+    if is_short_name(OsStr::new(name)) {
         Path::new(DEFAULT_FILTER_DIR).join(format!("nbdkit-{name}-filter.so"))
     } else {
         PathBuf::from(name)
@@ -60,9 +65,9 @@ pub fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filt
 
 /// Load the plugin `name` as nbdkit would.  Our built-ins answer their own
 /// short names; everything else goes through the C adapter.
-pub fn load_plugin(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
-    if let Some(p) = builtin::find(name) {
+pub fn load_plugin(name: &OsStr, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
+    if let Some(p) = name.to_str().and_then(builtin::find) {
         return Ok(p);
     }
-    crate::abi::plugin::load(&plugin_path(name), name, debug_flags)
+    crate::abi::plugin::load(&plugin_path(name), &name.to_string_lossy(), debug_flags)
 }

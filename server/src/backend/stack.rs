@@ -17,6 +17,7 @@ use super::connection::Connection;
 use super::context::Context;
 use super::filter::Filter;
 use super::{ConnInfo, Error, ExportEntry, Plugin, Result, ThreadModel};
+use std::ffi::OsStr;
 use std::sync::{Arc, Weak};
 
 /// nbdkit ignores a default export name longer than an NBD string.
@@ -33,12 +34,16 @@ fn config_at(
     filters: &mut [Box<dyn Filter>],
     plugin: &mut dyn Plugin,
     key: &str,
-    value: &str,
+    value: &OsStr,
 ) -> Result<()> {
     match filters.split_first_mut() {
-        None => plugin.config(key, value),
+        None => plugin.config_os(key, value),
         Some((f, rest)) => {
-            log::debug!("{}: config key={key}, value={value}", f.name());
+            log::debug!(
+                "{}: config key={key}, value={}",
+                f.name(),
+                value.to_string_lossy()
+            );
             f.config(&mut |k, v| config_at(rest, plugin, k, v), key, value)
         }
     }
@@ -55,9 +60,9 @@ fn config_complete_at(filters: &mut [Box<dyn Filter>], plugin: &mut dyn Plugin) 
 }
 
 impl Layers {
-    /// `key=value` from the command line, offered to each layer from the
-    /// outside in until one takes it.
-    pub fn config(&mut self, key: &str, value: &str) -> Result<()> {
+    /// `key=value` from the command line (the value's bytes as given),
+    /// offered to each layer from the outside in until one takes it.
+    pub fn config(&mut self, key: &str, value: &OsStr) -> Result<()> {
         config_at(&mut self.filters, &mut *self.plugin, key, value)
     }
 

@@ -147,7 +147,8 @@ fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
 /// temporary name first and is then renamed into place, so a client that
 /// waits for `path` to appear never finds it not yet listening (bind and
 /// listen are two steps, and a busy machine can preempt in between).
-pub fn bind_unix(path: &str) -> Result<Listener, String> {
+pub fn bind_unix(path: &std::path::Path) -> Result<Listener, String> {
+    let shown = path.display();
     // Worded as nbdkit's perror(path), without the " (os error N)" tail.
     let err = |e: io::Error| {
         let text = e.to_string();
@@ -156,12 +157,13 @@ pub fn bind_unix(path: &str) -> Result<Listener, String> {
             .next()
             .unwrap_or_default()
             .to_string();
-        format!("{path}: {text}")
+        format!("{shown}: {text}")
     };
     if std::fs::symlink_metadata(path).is_ok() {
         return Err(err(io::Error::from_raw_os_error(libc::EADDRINUSE)));
     }
-    let tmp = format!("{path}.{}.tmp", std::process::id());
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}.tmp", std::process::id()));
     let l = match std::os::unix::net::UnixListener::bind(&tmp) {
         Ok(l) => {
             if let Err(e) = std::fs::rename(&tmp, path) {
@@ -174,8 +176,8 @@ pub fn bind_unix(path: &str) -> Result<Listener, String> {
         Err(_) => std::os::unix::net::UnixListener::bind(path).map_err(err)?,
     };
     l.set_nonblocking(true)
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|e| format!("{shown}: {e}"))?;
     crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
-        .map_err(|e| format!("{path}: {e}"))?;
+        .map_err(|e| format!("{shown}: {e}"))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))
 }

@@ -100,6 +100,18 @@ fn is_unsupported(e: &io::Error) -> bool {
 }
 
 impl Plugin for FilePlugin {
+    /// Debian's file plugin has `file_debug_zero` (how zeroing is done): accepted
+    /// without a warning; this plugin has nothing more to say there.
+    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+        if f.flag != "zero" {
+            log::warn!(
+                "-D {}.{}: file does not contain a global variable called file_debug_{}",
+                f.name,
+                f.flag,
+                f.flag.replace('.', "_")
+            );
+        }
+    }
     fn name(&self) -> &str {
         "file"
     }

@@ -59,6 +59,18 @@ impl Plugin for MemoryPlugin {
     fn nonblocking(&self) -> bool {
         true
     }
+    /// Debian's memory plugin has `memory_debug_dir` (its sparse array's directory lookups): accepted
+    /// without a warning; this plugin has nothing more to say there.
+    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+        if f.flag != "dir" {
+            log::warn!(
+                "-D {}.{}: memory does not contain a global variable called memory_debug_{}",
+                f.name,
+                f.flag,
+                f.flag.replace('.', "_")
+            );
+        }
+    }
     fn name(&self) -> &str {
         "memory"
     }
@@ -77,7 +89,7 @@ impl Plugin for MemoryPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = Some(crate::parse::size(value).map_err(Error::einval)?);
+                self.size = Some(crate::parse::size(value.as_bytes()).map_err(Error::einval)?);
                 Ok(())
             }
             "allocator" => check_allocator(value),

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# -u USER / -g GROUP drop privileges once the socket is bound: names or
+# numbers, the group also the only supplementary group, -u alone leaving
+# the group; an unknown name is refused (after binding) with nbdkit's two
+# lines and exit status 1.
+source "$COMPAT_LIB"
+[ "$(id -u)" = 0 ] || skip "needs root to change user"
+getent passwd nobody >/dev/null && getent group nogroup >/dev/null || skip "no nobody/nogroup"
+
+ids() {                 # ids BINARY ARGS...: Uid/Gid/Groups of the server
+    local b=$1 pid; shift
+    rm -f "$T/ug.sock"
+    "$b" -f -U "$T/ug.sock" "$@" null 1M 2>/dev/null &
+    pid=$!
+    wait_for_socket "$T/ug.sock" $pid || { echo "no socket"; return; }
+    grep -E '^(Uid|Gid|Groups)' "/proc/$pid/status" | tr -s '\t ' ' '
+    kill $pid; wait $pid 2>/dev/null
+}
+for a in "-u nobody -g nogroup" "-u nobody" "-g 4321" "-u 0x10" "-u 65534 -g 65534"; do
+    # shellcheck disable=SC2086
+    expect_eq "ids with $a" "$(ids "$REF_NBDKIT" $a)" "$(ids "$NBDKIT" $a)"
+done
+
+refused() {             # refused BINARY ARGS...
+    local b=$1; shift
+    rm -f "$T/bad.sock"
+    timeout 10 "$b" -f -U "$T/bad.sock" "$@" null 2>&1; echo "exit $?"
+    [ -S "$T/bad.sock" ] && echo "socket was bound"
+}
+for a in "-u nosuchuser" "-g nosuchgroup" "-u 12x" "-g 0x" "-u nobody -g nosuchgroup"; do
+    # shellcheck disable=SC2086
+    expect_eq "refused: $a" "$(refused "$REF_NBDKIT" $a)" "$(refused "$NBDKIT" $a)"
+done
