@@ -136,10 +136,11 @@ fn advertise(
         caps.can_zero = ctx.can_zero()? != Support::None;
         if caps.can_zero {
             eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
-            caps.can_fast_zero = ctx.can_fast_zero()?;
-            if caps.can_fast_zero {
-                eflags |= NBD_FLAG_SEND_FAST_ZERO;
-            }
+        }
+        // Asked even without zero support, as nbdkit does.
+        caps.can_fast_zero = ctx.can_fast_zero()? && caps.can_zero;
+        if caps.can_fast_zero {
+            eflags |= NBD_FLAG_SEND_FAST_ZERO;
         }
         caps.can_trim = ctx.can_trim()?;
         if caps.can_trim {

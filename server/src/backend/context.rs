@@ -170,29 +170,32 @@ impl Context {
         })
     }
     pub fn can_trim(&self) -> Result<bool> {
-        if !self.can_write()? {
-            return Ok(false);
-        }
+        // As nbdkit: the line, then the answer that needs no asking.
         cached(&self.answers.trim, || {
             controlpath!("{}: can_trim", self.name);
+            if !self.can_write()? {
+                return Ok(false);
+            }
             self.handle.can_trim()
         })
     }
     pub fn can_zero(&self) -> Result<Support> {
-        if !self.can_write()? {
-            return Ok(Support::None);
-        }
+        // As nbdkit: the line, then the answer that needs no asking.
         cached(&self.answers.zero, || {
             controlpath!("{}: can_zero", self.name);
+            if !self.can_write()? {
+                return Ok(Support::None);
+            }
             self.handle.can_zero()
         })
     }
     pub fn can_fast_zero(&self) -> Result<bool> {
-        if self.can_zero()? == Support::None {
-            return Ok(false);
-        }
+        // As nbdkit: the line, then the answer that needs no asking.
         cached(&self.answers.fast_zero, || {
             controlpath!("{}: can_fast_zero", self.name);
+            if self.can_zero()? == Support::None {
+                return Ok(false);
+            }
             self.handle.can_fast_zero()
         })
     }
@@ -203,11 +206,12 @@ impl Context {
         })
     }
     pub fn can_fua(&self) -> Result<Support> {
-        if !self.can_write()? {
-            return Ok(Support::None);
-        }
+        // As nbdkit: the line, then the answer that needs no asking.
         cached(&self.answers.fua, || {
             controlpath!("{}: can_fua", self.name);
+            if !self.can_write()? {
+                return Ok(Support::None);
+            }
             self.handle.can_fua()
         })
     }
