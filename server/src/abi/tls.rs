@@ -471,7 +471,7 @@ mod tests {
 
     fn wait_readable(fd: RawFd) {
         assert!(
-            crate::abi::os::wait_readable(fd, 5000).unwrap(),
+            crate::sys::wait_readable(fd, 5000).unwrap(),
             "peer silent for 5 s"
         );
     }

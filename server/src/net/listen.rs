@@ -137,7 +137,7 @@ const BACKLOG: i32 = 4096;
 fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
     // std's bind sets SO_REUSEADDR on Unix, as nbdkit does.
     let l = std::net::TcpListener::bind(sa)?;
-    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
+    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
     l.set_nonblocking(true)?;
     Ok(TcpListener::from_std(l))
 }
@@ -177,7 +177,7 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, String> {
     };
     l.set_nonblocking(true)
         .map_err(|e| format!("{shown}: {e}"))?;
-    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
+    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
         .map_err(|e| format!("{shown}: {e}"))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))
 }
