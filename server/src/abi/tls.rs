@@ -312,6 +312,14 @@ impl Session {
     /// Encrypt `parts` as one corked run of records; the ciphertext is
     /// then in [`Session::take_output`].
     pub fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        // Room for the ciphertext at once (each record of up to 16 KiB adds
+        // a header, a tag and maybe padding): one allocation per reply
+        // instead of a doubling series.
+        let plain: usize = parts.iter().map(|p| p.len()).sum();
+        let room = plain + (plain / 16384 + 1) * 64;
+        if self.io.out.try_reserve(room).is_err() {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
         // SAFETY: the session is live.
         unsafe { g::gnutls_record_cork(self.raw) };
         for p in parts {
