@@ -95,6 +95,9 @@ pub struct Options {
     pub ipv4_only: bool,
     pub ipv6_only: bool,
     pub vsock: bool,
+    /// Socket activation (`LISTEN_FDS` sockets from fd 3), set by main
+    /// from the environment.
+    pub socket_activation: Option<usize>,
     pub pidfile: Option<PathBuf>,
     pub oldstyle: bool,
     pub no_sr: bool,
@@ -143,6 +146,7 @@ impl Default for Options {
             ipv4_only: false,
             ipv6_only: false,
             vsock: false,
+            socket_activation: None,
             pidfile: None,
             oldstyle: false,
             no_sr: false,

@@ -74,6 +74,25 @@ fn main() {
     );
 
     log::debug!("nbdkit {}", cli::VERSION);
+    let mut opts = opts;
+    if let Some(n) = abi::os::socket_activation() {
+        // As nbdkit: the sockets are given, so nothing may choose others,
+        // and the service manager wants no fork.
+        for (given, flag) in [
+            (opts.ipaddr.is_some(), "-i"),
+            (opts.port.is_some(), "-p"),
+            (opts.run.is_some(), "--run"),
+            (opts.single, "-s"),
+            (opts.unix.is_some(), "-U"),
+        ] {
+            if given && opts.mode == Mode::Serve {
+                eprintln!("nbdkit: cannot use socket activation with {flag} flag");
+                exit(1)
+            }
+        }
+        opts.socket_activation = Some(n);
+        opts.foreground = true;
+    }
     match opts.mode {
         Mode::Version if opts.plugin.is_none() => {
             println!("nbdkit {}", cli::VERSION);
@@ -384,6 +403,28 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         let s = abi::os::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
         abi::os::detach_stdio();
         single = Some(net::stream::Stream::Unix(mio::net::UnixStream::from_std(s)));
+    } else if let Some(n) = opts.socket_activation {
+        let listeners = net::listen::activated(n).unwrap_or_else(|e| die_raw(e));
+        bound = Some(Bound {
+            listeners,
+            uri: String::new(),
+            port: String::new(),
+            unixsocket: std::path::PathBuf::new(),
+            tmpdir: None,
+        });
+    } else if opts.vsock {
+        let port = opts.port.clone().unwrap_or_else(|| "10809".into());
+        let n = parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
+            .unwrap_or_else(|e| die(e)) as u32;
+        let listeners = net::listen::bind_vsock(n).unwrap_or_else(|e| die_raw(e));
+        // CID 1 is this host, where a --run command runs.
+        bound = Some(Bound {
+            listeners,
+            uri: format!("nbd+vsock://1:{n}"),
+            port: n.to_string(),
+            unixsocket: std::path::PathBuf::new(),
+            tmpdir: None,
+        });
     } else {
         bound = Some(bind(opts));
     }
