@@ -133,11 +133,6 @@ fn main() {
         }
     };
 
-    log::debug!(
-        "registered plugin {} (name {})",
-        plugin_file.display(),
-        plugin.name()
-    );
     // As nbdkit: the last --filter is loaded first (it is the innermost).
     let mut filters = Vec::with_capacity(opts.filters.len());
     for name in opts.filters.iter().rev() {
@@ -335,6 +330,7 @@ fn bind(opts: &Options) -> Bound {
             eprintln!("{e}");
             exit(1)
         });
+        log::debug!("bound to unix socket {}", path.display());
         let uri = if opts.export_name.is_empty() {
             format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(p))
         } else {
@@ -361,6 +357,11 @@ fn bind(opts: &Options) -> Bound {
         opts.ipv6_only,
     )
     .unwrap_or_else(|e| die_raw(e));
+    log::debug!(
+        "bound to IP address {}:{port} ({} socket(s))",
+        opts.ipaddr.as_deref().unwrap_or("<any>"),
+        ls.len()
+    );
     let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
     let host = if host.contains(':') {
         format!("[{host}]")

@@ -67,6 +67,11 @@ pub fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filt
 /// short names; everything else goes through the C adapter.
 pub fn load_plugin(name: &OsStr, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
     if let Some(p) = name.to_str().and_then(builtin::find) {
+        log::debug!(
+            "registered plugin {} (name {})",
+            plugin_path(name).display(),
+            p.name()
+        );
         return Ok(p);
     }
     crate::abi::plugin::load(&plugin_path(name), &name.to_string_lossy(), debug_flags)
