@@ -12,7 +12,11 @@
  * Output is one line of key=value pairs on stdout.
  *
  * Usage: nbdbench -U SOCK -m MODE [-q QD] [-t SECS] [-b BS] [-S]
+ *                 [-P PSKFILE -u USER | -C CADIR]
  *   -S  negotiate structured replies for read/write/fill (what libnbd does).
+ *   -P  STARTTLS first, with user USER's key from a psktool file (GnuTLS).
+ *   -C  STARTTLS first, trusting CADIR/ca-cert.pem (X.509).
+ * With TLS every read and write of the client goes through GnuTLS.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,6 +29,7 @@
 #include <endian.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <gnutls/gnutls.h>
 
 #define OPT_MAGIC   0x49484156454F5054ULL
 #define REP_MAGIC   0x0003e889045565a9ULL
@@ -32,6 +37,7 @@
 #define SIMPLE_MAGIC 0x67446698U
 #define STRUCT_MAGIC 0x668e33efU
 
+#define OPT_STARTTLS 5
 #define OPT_GO 7
 #define OPT_STRUCTURED_REPLY 8
 #define OPT_SET_META_CONTEXT 10
@@ -44,6 +50,12 @@
 
 static const char *sockpath;
 static uint64_t disk_size;
+
+/* TLS: the credentials (NULL: plaintext) and the current connection's
+ * session (NULL until STARTTLS). */
+static gnutls_psk_client_credentials_t psk_creds;
+static gnutls_certificate_credentials_t x509_creds;
+static gnutls_session_t tls;
 
 static void die(const char *msg)
 {
@@ -58,11 +70,32 @@ static double now(void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* read(2)/write(2), or through the TLS session once there is one. */
+static ssize_t io_read(int fd, void *buf, size_t n)
+{
+  if (!tls) return read(fd, buf, n);
+  ssize_t r;
+  do r = gnutls_record_recv(tls, buf, n);
+  while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+  if (r < 0) { fprintf(stderr, "nbdbench: %s\n", gnutls_strerror(r)); errno = EIO; return -1; }
+  return r;
+}
+
+static ssize_t io_write(int fd, const void *buf, size_t n)
+{
+  if (!tls) return write(fd, buf, n);
+  ssize_t r;
+  do r = gnutls_record_send(tls, buf, n);
+  while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
+  if (r < 0) { fprintf(stderr, "nbdbench: %s\n", gnutls_strerror(r)); errno = EIO; return -1; }
+  return r;
+}
+
 static void write_all(int fd, const void *buf, size_t n)
 {
   const char *p = buf;
   while (n > 0) {
-    ssize_t r = write(fd, p, n);
+    ssize_t r = io_write(fd, p, n);
     if (r < 0) {
       if (errno == EINTR) continue;
       die("write");
@@ -76,7 +109,7 @@ static void read_all(int fd, void *buf, size_t n)
 {
   char *p = buf;
   while (n > 0) {
-    ssize_t r = read(fd, p, n);
+    ssize_t r = io_read(fd, p, n);
     if (r < 0) {
       if (errno == EINTR) continue;
       die("read");
@@ -146,6 +179,26 @@ static int handshake(int structured, int meta)
   put32(&p, cflags);
   write_all(fd, buf, 4);
 
+  if (psk_creds || x509_creds) {
+    send_opt(fd, OPT_STARTTLS, NULL, 0);
+    if (recv_opt_reply(fd, OPT_STARTTLS, NULL, NULL) != REP_ACK) { errno = 0; die("STARTTLS"); }
+    int r;
+    if (gnutls_init(&tls, GNUTLS_CLIENT) < 0) { errno = 0; die("gnutls_init"); }
+    if (psk_creds) {
+      r = gnutls_priority_set_direct(tls, "NORMAL:+ECDHE-PSK:+DHE-PSK:+PSK", NULL);
+      if (r == 0) r = gnutls_credentials_set(tls, GNUTLS_CRD_PSK, psk_creds);
+    } else {
+      r = gnutls_priority_set_direct(tls, "NORMAL", NULL);
+      if (r == 0) r = gnutls_credentials_set(tls, GNUTLS_CRD_CERTIFICATE, x509_creds);
+      gnutls_session_set_verify_cert(tls, NULL, 0);
+    }
+    if (r < 0) { fprintf(stderr, "nbdbench: %s\n", gnutls_strerror(r)); exit(1); }
+    gnutls_transport_set_int(tls, fd);
+    do r = gnutls_handshake(tls);
+    while (r < 0 && !gnutls_error_is_fatal(r));
+    if (r < 0) { fprintf(stderr, "nbdbench: TLS handshake: %s\n", gnutls_strerror(r)); exit(1); }
+  }
+
   if (structured) {
     send_opt(fd, OPT_STRUCTURED_REPLY, NULL, 0);
     if (recv_opt_reply(fd, OPT_STRUCTURED_REPLY, NULL, NULL) != REP_ACK) { errno = 0; die("structured replies"); }
@@ -183,6 +236,11 @@ static void disconnect(int fd)
   put32(&p, REQ_MAGIC); put16(&p, 0); put16(&p, CMD_DISC);
   put64(&p, 0); put64(&p, 0); put32(&p, 0);
   write_all(fd, buf, 28);
+  if (tls) {
+    gnutls_bye(tls, GNUTLS_SHUT_WR);
+    gnutls_deinit(tls);
+    tls = NULL;
+  }
   close(fd);
 }
 
@@ -246,7 +304,7 @@ static int run_io(int mode, int qd, double secs, uint32_t bs, int structured)
   REFILL(qd);
   size_t have = 0, pos = 0;
   while (done < issued) {
-    ssize_t r = read(fd, rbuf + have, rcap - have);
+    ssize_t r = io_read(fd, rbuf + have, rcap - have);
     if (r < 0) { if (errno == EINTR) continue; die("read reply"); }
     if (r == 0) { errno = 0; die("server closed"); }
     have += r;
@@ -300,13 +358,39 @@ static int run_io(int mode, int qd, double secs, uint32_t bs, int structured)
   return 0;
 }
 
+/* USER's hex key from a psktool file (lines "user:hexkey"). */
+static int load_psk(const char *file, const char *user)
+{
+  FILE *f = fopen(file, "r");
+  char line[1024];
+  size_t ulen = strlen(user);
+  if (!f) { perror(file); return -1; }
+  while (fgets(line, sizeof line, f)) {
+    if (strncmp(line, user, ulen) != 0 || line[ulen] != ':') continue;
+    char *hex = line + ulen + 1;
+    hex[strcspn(hex, "\r\n")] = 0;
+    gnutls_datum_t key = { (unsigned char *)hex, strlen(hex) };
+    fclose(f);
+    if (gnutls_psk_allocate_client_credentials(&psk_creds) < 0 ||
+        gnutls_psk_set_client_credentials(psk_creds, user, &key, GNUTLS_PSK_KEY_HEX) < 0) {
+      fprintf(stderr, "nbdbench: bad key for %s in %s\n", user, file);
+      return -1;
+    }
+    return 0;
+  }
+  fclose(f);
+  fprintf(stderr, "nbdbench: %s: no user %s\n", file, user);
+  return -1;
+}
+
 int main(int argc, char **argv)
 {
   const char *mode = NULL;
   int qd = 16, structured = 0, c;
+  const char *pskfile = NULL, *user = NULL, *cadir = NULL;
   double secs = 5;
   uint32_t bs = 4096;
-  while ((c = getopt(argc, argv, "U:m:q:t:b:S")) != -1) {
+  while ((c = getopt(argc, argv, "U:m:q:t:b:SP:u:C:")) != -1) {
     switch (c) {
     case 'U': sockpath = optarg; break;
     case 'm': mode = optarg; break;
@@ -314,16 +398,30 @@ int main(int argc, char **argv)
     case 't': secs = atof(optarg); break;
     case 'b': bs = strtoul(optarg, NULL, 0); break;
     case 'S': structured = 1; break;
+    case 'P': pskfile = optarg; break;
+    case 'u': user = optarg; break;
+    case 'C': cadir = optarg; break;
     default: goto usage;
     }
   }
-  if (!sockpath || !mode || qd < 1) goto usage;
+  if (!sockpath || !mode || qd < 1 || (pskfile && !user)) goto usage;
+  if (pskfile && load_psk(pskfile, user) == -1) return 1;
+  if (cadir) {
+    char ca[4096];
+    snprintf(ca, sizeof ca, "%s/ca-cert.pem", cadir);
+    if (gnutls_certificate_allocate_credentials(&x509_creds) < 0 ||
+        gnutls_certificate_set_x509_trust_file(x509_creds, ca, GNUTLS_X509_FMT_PEM) <= 0) {
+      fprintf(stderr, "nbdbench: cannot load %s\n", ca);
+      return 1;
+    }
+  }
   rng ^= (uint64_t)getpid() << 20;
   if (strcmp(mode, "hs") == 0) return run_hs(secs);
   if (strcmp(mode, "read") == 0) return run_io('r', qd, secs, bs, structured);
   if (strcmp(mode, "write") == 0) return run_io('w', qd, secs, bs, structured);
   if (strcmp(mode, "fill") == 0) return run_io('f', qd, secs, bs, structured);
 usage:
-  fprintf(stderr, "usage: nbdbench -U SOCK -m read|write|fill|hs [-q QD] [-t SECS] [-b BS] [-S]\n");
+  fprintf(stderr, "usage: nbdbench -U SOCK -m read|write|fill|hs [-q QD] [-t SECS] [-b BS] [-S]\n"
+                  "                [-P PSKFILE -u USER | -C CADIR]\n");
   return 2;
 }

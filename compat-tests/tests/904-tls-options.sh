@@ -32,6 +32,8 @@ same "--tls=require with -o" -U - -o --tls=require --tls-certificates="$T/pki" n
 same "--tls=on with -o" -U - -o --tls=on --tls-certificates="$T/pki" null --run "$run"
 same "missing PSK file" -U - --tls=require --tls-psk="$T/nonexistent.psk" null --run "$run"
 same "missing PSK file, --tls=off" -U - --tls=off --tls-psk="$T/nonexistent.psk" null --run "$run"
+echo "not a psktool file" >garbage.psk
+same "PSK file that is not psktool's (read per handshake: starts)" -U - --tls=require --tls-psk="$T/garbage.psk" null --run "$run"
 same "bad --tls value" -U - --tls=maybe null --run "$run"
 same "bad server key" -U - --tls=require --tls-certificates="$T/badkey" null --run "$run"
 for t in off on require yes no force; do

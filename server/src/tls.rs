@@ -99,8 +99,10 @@ fn settle(opts: &Options) -> Settings {
             eprintln!("{psk}: {e}");
             exit(1);
         }
-        let creds =
-            Credentials::psk(std::path::Path::new(psk)).unwrap_or_else(|e| gnutls_error(&e));
+        // Absolute: GnuTLS opens the file at each handshake, after a
+        // background server has changed directory to /.
+        let path = std::path::absolute(psk).unwrap_or_else(|_| PathBuf::from(psk));
+        let creds = Credentials::psk(&path).unwrap_or_else(|e| gnutls_error(&e));
         log::debug!("TLS enabled using: Pre-Shared Keys (PSK)");
         return Settings {
             mode,

@@ -3,6 +3,7 @@
 #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 
 pub const GNUTLS_SERVER: u32 = 1;
+pub const GNUTLS_CLIENT: u32 = 2;
 pub const GNUTLS_NONBLOCK: u32 = 8;
 pub const GNUTLS_RECORD_WAIT: u32 = 1;
 pub const GNUTLS_E_AGAIN: i32 = -28;
@@ -31,6 +32,21 @@ pub struct gnutls_session_int {
     _unused: [u8; 0],
 }
 pub type gnutls_session_t = *mut gnutls_session_int;
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct gnutls_datum_t {
+    pub data: *mut ::core::ffi::c_uchar,
+    pub size: ::core::ffi::c_uint,
+}
+#[allow(clippy::unnecessary_operation, clippy::identity_op)]
+const _: () = {
+    ["Size of gnutls_datum_t"][::core::mem::size_of::<gnutls_datum_t>() - 16usize];
+    ["Alignment of gnutls_datum_t"][::core::mem::align_of::<gnutls_datum_t>() - 8usize];
+    ["Offset of field: gnutls_datum_t::data"]
+        [::core::mem::offset_of!(gnutls_datum_t, data) - 0usize];
+    ["Offset of field: gnutls_datum_t::size"]
+        [::core::mem::offset_of!(gnutls_datum_t, size) - 8usize];
+};
 unsafe extern "C" {
     pub fn gnutls_init(
         session: *mut gnutls_session_t,
@@ -165,6 +181,13 @@ pub type gnutls_push_func = ::core::option::Option<
     ) -> isize,
 >;
 unsafe extern "C" {
+    pub fn gnutls_transport_set_int2(
+        session: gnutls_session_t,
+        r: ::core::ffi::c_int,
+        s: ::core::ffi::c_int,
+    );
+}
+unsafe extern "C" {
     pub fn gnutls_transport_set_ptr2(
         session: gnutls_session_t,
         recv_ptr: gnutls_transport_ptr_t,
@@ -192,6 +215,31 @@ pub struct gnutls_psk_server_credentials_st {
     _unused: [u8; 0],
 }
 pub type gnutls_psk_server_credentials_t = *mut gnutls_psk_server_credentials_st;
+#[repr(C)]
+#[derive(Debug)]
+pub struct gnutls_psk_client_credentials_st {
+    _unused: [u8; 0],
+}
+pub type gnutls_psk_client_credentials_t = *mut gnutls_psk_client_credentials_st;
+pub const GNUTLS_PSK_KEY_RAW: gnutls_psk_key_flags = 0;
+pub const GNUTLS_PSK_KEY_HEX: gnutls_psk_key_flags = 1;
+pub type gnutls_psk_key_flags = ::core::ffi::c_uint;
+unsafe extern "C" {
+    pub fn gnutls_psk_free_client_credentials(sc: gnutls_psk_client_credentials_t);
+}
+unsafe extern "C" {
+    pub fn gnutls_psk_allocate_client_credentials(
+        sc: *mut gnutls_psk_client_credentials_t,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn gnutls_psk_set_client_credentials(
+        res: gnutls_psk_client_credentials_t,
+        username: *const ::core::ffi::c_char,
+        key: *const gnutls_datum_t,
+        flags: gnutls_psk_key_flags,
+    ) -> ::core::ffi::c_int;
+}
 unsafe extern "C" {
     pub fn gnutls_psk_free_server_credentials(sc: gnutls_psk_server_credentials_t);
 }

@@ -318,9 +318,18 @@ pub fn detach_stdio() {
 /// Wait up to `timeout_ms` for `fd` to accept writes.  Ok(false) on
 /// timeout.  Used by workers, which may block, never by the event loop.
 pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLOUT, timeout_ms)
+}
+
+/// Wait up to `timeout_ms` for `fd` to be readable (or hung up).
+pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
+    wait_for(fd, libc::POLLIN, timeout_ms)
+}
+
+fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
     let mut p = libc::pollfd {
         fd,
-        events: libc::POLLOUT,
+        events,
         revents: 0,
     };
     loop {

@@ -132,6 +132,9 @@ const FIRST_CONN: usize = 1 << 20;
 /// Send buffer asked for on Unix-socket connections.
 const UNIX_SEND_BUFFER: usize = 1 << 20;
 
+/// How long a closing TLS connection waits for the client's close_notify.
+const TLS_CLOSE_WAIT_MS: u64 = 500;
+
 static NEXT_CONN: AtomicUsize = AtomicUsize::new(1);
 
 /// Serve until shutdown is requested and every connection has closed, or
@@ -558,6 +561,8 @@ impl Loop {
             // Flush what the client can still take; it may be gone.
             if let Some(bye) = sh.stream.bye() {
                 let _ = sh.outbox.send_raw(&sh.stream, &bye);
+                let _ = sh.outbox.flush(&sh.stream);
+                sh.stream.await_peer_close(TLS_CLOSE_WAIT_MS);
             }
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();

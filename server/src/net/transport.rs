@@ -88,6 +88,39 @@ impl Transport {
         }
     }
 
+    /// After our close_notify: wait (on a worker, at most `ms`) for the
+    /// client's own close_notify or end of stream, reading and dropping
+    /// anything else, as nbdkit's two-way TLS shutdown does.  A client
+    /// that sends its close_notify after NBD_CMD_DISC then finds the
+    /// socket still open instead of getting EPIPE.
+    pub fn await_peer_close(&self, ms: u64) {
+        if !self.established.load(Ordering::SeqCst) {
+            return;
+        }
+        let end = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.read(&mut buf) {
+                Ok(0) => return,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let left = end.saturating_duration_since(std::time::Instant::now());
+                    let left = left.as_millis() as i32;
+                    if left == 0
+                        || !matches!(
+                            crate::abi::os::wait_readable(self.stream.raw_fd(), left),
+                            Ok(true)
+                        )
+                    {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return,
+            }
+        }
+    }
+
     /// The close_notify to send before closing, if TLS is on.
     pub fn bye(&self) -> Option<Vec<u8>> {
         if !self.established.load(Ordering::SeqCst) {
