@@ -7,7 +7,7 @@
 source "$COMPAT_LIB"
 : "${REPO:?}"
 [ -x "$REPO/target/release/nbdkit" ] || skip "no release build to install"
-make -s -C "$REPO" install PREFIX=/usr DESTDIR="$T/root" NBDKIT="$NBDKIT" >install.log 2>&1 ||
+make -s -o build -C "$REPO" install PREFIX=/usr DESTDIR="$T/root" NBDKIT="$NBDKIT" >install.log 2>&1 ||
     { cat install.log; fail "make install failed"; }
 for f in usr/bin/nbdkit usr/include/nbdkit-plugin.h usr/include/nbdkit-filter.h \
          usr/include/nbdkit-common.h usr/include/nbdkit-version.h \

@@ -124,6 +124,9 @@ pub struct Options {
     pub user: Option<OsString>,
     pub group: Option<OsString>,
     pub plugin: Option<OsString>,
+    /// Where the plugin name stands in the arguments (to run a script
+    /// plugin without it).
+    pub plugin_index: Option<usize>,
     /// Arguments after the plugin, bytes as given: `(Some(key), value)`
     /// or `(None, value)` for a bare value given to the magic config key.
     pub params: Vec<(Option<String>, OsString)>,
@@ -168,6 +171,7 @@ impl Default for Options {
             user: None,
             group: None,
             plugin: None,
+            plugin_index: None,
             params: Vec::new(),
         }
     }
@@ -573,6 +577,9 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
         let a = args[i].as_bytes();
         i += 1;
         if a == b"--" {
+            if positional.is_empty() && i < args.len() {
+                o.plugin_index = Some(i);
+            }
             positional.extend(args[i..].iter().cloned());
             break;
         }
@@ -634,6 +641,9 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
                 break;
             }
         } else {
+            if positional.is_empty() {
+                o.plugin_index = Some(i - 1);
+            }
             positional.push(args[i - 1].clone());
         }
     }
@@ -700,6 +710,8 @@ mod tests {
 
     #[test]
     fn permutes_and_splits_params() {
+        assert_eq!(p("-e file -v file x").unwrap().plugin_index, Some(3));
+        assert_eq!(p("-v -- file x").unwrap().plugin_index, Some(2));
         let o = p("file file=/a=b /x/y=z -v --dump-plugin").unwrap();
         assert_eq!(o.mode, Mode::DumpPlugin);
         assert!(o.verbose);

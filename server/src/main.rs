@@ -121,6 +121,18 @@ fn main() {
         tls::setup(&opts);
     }
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    if let (Some(script), Some(at)) = (
+        backend::registry::script_plugin(&plugin_arg),
+        opts.plugin_index,
+    ) {
+        // The script's #! line runs nbdkit with its language plugin and
+        // the script; the other arguments follow as they were.
+        let mut rest = args.clone();
+        rest.remove(at);
+        use std::os::unix::process::CommandExt;
+        let e = std::process::Command::new(&script).args(rest).exec();
+        die(format!("{}: {e}", script.display()))
+    }
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
     log::debug!("registering plugin {}", plugin_file.display());
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
