@@ -9,7 +9,7 @@ NBDKIT    := $(or $(CARGO_TARGET_DIR),target)/release/nbdkit
 PORT      ?= 10809
 SOCK      ?= /tmp/nbdkit-rs.sock
 
-.PHONY: all build run run-unix check test compat bench bindings bindings-check cbindgen-check install clean c-plugins
+.PHONY: all build run run-unix check test compat fuzz bench bindings bindings-check cbindgen-check install clean c-plugins
 
 all: build
 
@@ -48,6 +48,12 @@ cbindgen-check:
 # Only the end-to-end tests, against an already built server.
 compat: build
 	bash compat-tests/run
+
+# Coverage-guided fuzzing of the pure parts (libFuzzer, stable toolchain):
+# FUZZ_SECONDS per target (default 60); see fuzz/run.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash fuzz/run $(FUZZ_SECONDS)
 
 bench: build
 	bash bench/run

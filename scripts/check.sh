@@ -35,6 +35,14 @@ if [ -x scripts/cbindgen-check.sh ]; then
   if bash scripts/cbindgen-check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 fi
 
+echo "== fuzz (a short run of every target; make fuzz runs longer)"
+# Each target counts as one test; known crashes (fuzz/regressions) replay first.
+fuzz_out=$(bash fuzz/run "${FUZZ_SECONDS:-5}" 2>&1)
+echo "$fuzz_out" | grep -E '^fuzz:|panicked|SUMMARY' || echo "$fuzz_out" | tail -20
+passed=$((passed + $(echo "$fuzz_out" | grep -c '^fuzz: .* executions in')))
+failed=$((failed + $(echo "$fuzz_out" | grep -c -E '^fuzz: .*(FAILED|fails again)')))
+if ! echo "$fuzz_out" | grep -q '^fuzz: '; then failed=$((failed + 1)); fi
+
 echo "== compat tests"
 bash compat-tests/run | tee "$log"
 read -r p f < <(sed -n 's/^compat: \([0-9]*\) passed, \([0-9]*\) failed.*/\1 \2/p' "$log" | tail -1)

@@ -9,8 +9,10 @@ fn main() {
         .warnings(true)
         .extra_warnings(true)
         .compile("nbdkit_shim");
-    // The TLS transport: GnuTLS, linked dynamically (never libssl).
-    println!("cargo:rustc-link-lib=dylib=gnutls");
+    // The TLS transport: GnuTLS, linked dynamically (never libssl), by its
+    // soname, so building needs only the runtime library (qemu-utils
+    // already pulls it in), not libgnutls28-dev's libgnutls.so link.
+    println!("cargo:rustc-link-lib=dylib:+verbatim=libgnutls.so.30");
     let list = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/abi/exports.list");
     // For the binary and for the unit tests, which load plugins too.
     println!("cargo:rustc-link-arg=-Wl,--dynamic-list={}", list.display());

@@ -39,6 +39,14 @@ expect_eq "truncate serves the plugin's first 70000 bytes" \
     "$(head -c 70000 plain.img | md5sum)" "$(nbdcopy "$(uri ours-$n)" - | md5sum)"
 stop_pair $n
 
+# offset and truncate stacked, in both orders (they give different disks).
+check "offset over truncate" -r --filter=offset --filter=truncate "${data[@]}" \
+    offset=4096 range=70000 truncate=65536
+stop_pair $n
+check "truncate over offset" -r --filter=truncate --filter=offset "${data[@]}" \
+    offset=4096 range=70000 truncate=65536
+stop_pair $n
+
 # Partitions: two files in an MBR and a GPT disk image, each partition
 # served through the partition filter.
 head -c 200000 /dev/urandom > p1

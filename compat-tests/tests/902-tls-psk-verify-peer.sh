@@ -3,14 +3,15 @@
 # nbdinfo/nbdcopy/nbdsh with tls-psk-file= over Unix and TCP, qemu-img with
 # tls-creds-psk; an unknown PSK user and a client certificate from another
 # CA are refused, a good certificate is accepted, and the server keeps
-# serving after each refusal.
+# serving after each refusal; -D nbdkit.tls.session=1 logs the session
+# and the PSK user.
 source "$COMPAT_LIB"
 source "$REPO/compat-tests/tls-keys.sh"
 mkdir -p qpsk && cp keys.psk qpsk/keys.psk      # qemu wants DIR/keys.psk
 
 for who in ours ref; do
     bin=$NBDKIT; [ $who = ref ] && bin=$REF_NBDKIT
-    start_server $who "$bin" --tls=require --tls-psk="$T/keys.psk" memory 4M
+    start_server $who "$bin" -v -D nbdkit.tls.session=1 --tls=require --tls-psk="$T/keys.psk" memory 4M
     sock=$T/$who.sock
     psk_uri="nbds+unix://alice@/?socket=$sock&tls-psk-file=$T/keys.psk"
     out=$(nbdinfo "$psk_uri") || fail "$who: nbdinfo with PSK: $out"
@@ -31,6 +32,8 @@ for who in ours ref; do
     nbdcopy "$psk_uri" "$T/$who.img" || fail "$who: nbdcopy after refusals"
     expect_eq "$who: data after refusals" "$(printf 'psk.%.0s' $(seq 1024) | md5sum)" "$(tail -c +8193 "$T/$who.img" | head -c 4096 | md5sum)"
     stop_server $who
+    expect_match "$who: -D nbdkit.tls.session=1 logs the PSK user" "debug: TLS: PSK username: alice" "$(grep 'PSK username' $who.log | head -1)"
+    expect_match "$who: -D nbdkit.tls.session=1 logs the session" "debug: TLS session: \(TLS1" "$(grep 'TLS session' $who.log | head -1)"
 
     port=$(free_port)
     start_tcp_server $who-tcp "$port" "$bin" --tls=require --tls-psk="$T/keys.psk" memory 1M

@@ -30,10 +30,13 @@ pub const MIN_HOLE: u64 = 4096;
 /// costs to push through a socket at both ends, which a hole saves even
 /// when the backend reads from memory.
 const CHEAP_NS: u64 = 20_000;
-/// After this many reads in a row that found no zeroes, ask only for one
-/// read in [`MISS_STRIDE`].
-const MISSES_BEFORE_BACKOFF: u32 = 8;
-const MISS_STRIDE: u32 = 8;
+/// Each run of this many probes in a row that found no zeroes doubles the
+/// stride between probes (one read in 2, 4, ... [`MAX_STRIDE`]): a dense
+/// disk soon costs almost nothing, and a sparse region is still found
+/// within a few hundred reads (a plugin's extents may also take a lock its
+/// reads hold, so a wasted probe can cost a wait, not just the call).
+const MISSES_PER_DOUBLING: u32 = 8;
+const MAX_STRIDE_SHIFT: u32 = 8;
 /// While extents look too dear, still measure them once every this many
 /// eligible reads (the backend's costs may change).
 const REPROBE_EVERY: u32 = 64;
@@ -96,7 +99,9 @@ impl SparsePolicy {
     /// Whether to ask the backend for extents before a read of `bytes`.
     fn should_probe(&self, bytes: u64) -> bool {
         let n = self.seen.fetch_add(1, Ordering::Relaxed);
-        if self.misses.load(Ordering::Relaxed) >= MISSES_BEFORE_BACKOFF && n % MISS_STRIDE != 0 {
+        let shift =
+            (self.misses.load(Ordering::Relaxed) / MISSES_PER_DOUBLING).min(MAX_STRIDE_SHIFT);
+        if !n.is_multiple_of(1 << shift) {
             return false;
         }
         let ext = self.extents_ns.load(Ordering::Relaxed);
@@ -105,7 +110,7 @@ impl SparsePolicy {
             return true;
         }
         let read_cost = per_kib.saturating_mul(bytes / 1024);
-        ext <= read_cost.max(CHEAP_NS) || n % REPROBE_EVERY == 0
+        ext <= read_cost.max(CHEAP_NS) || n.is_multiple_of(REPROBE_EVERY)
     }
 }
 
@@ -456,6 +461,23 @@ mod tests {
             let head = if structured { 28 } else { 16 };
             assert_eq!(sink.0.borrow().len(), head + req.count as usize);
         }
+    }
+
+    #[test]
+    fn dense_disks_are_probed_less_and_less() {
+        let p = SparsePolicy::new(true);
+        let mut probes = 0;
+        for _ in 0..10_000 {
+            if p.should_probe(SPARSE_READ_MIN) {
+                probes += 1;
+                p.record_extents(Duration::from_nanos(500), false);
+            }
+        }
+        // 8 probes at each stride 1, 2, ... 128, then one read in 256.
+        assert!((64..=100).contains(&probes), "{probes} probes");
+        // A hit brings probing back to every read.
+        p.record_extents(Duration::from_nanos(500), true);
+        assert!((0..8).all(|_| p.should_probe(SPARSE_READ_MIN)));
     }
 
     #[test]

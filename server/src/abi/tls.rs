@@ -138,6 +138,13 @@ impl Credentials {
     }
 }
 
+/// `-D nbdkit.tls.session=1`: log the negotiated session per connection.
+pub fn session_debug() -> bool {
+    // SAFETY: a plain int written only while the command line is applied,
+    // before any connection exists; read-only afterwards.
+    unsafe { std::ptr::read(&raw const super::exports::nbdkit_debug_tls_session) != 0 }
+}
+
 /// What the callbacks reach through GnuTLS's transport pointer.
 struct Io {
     fd: RawFd,
@@ -305,6 +312,14 @@ impl Session {
     /// Encrypt `parts` as one corked run of records; the ciphertext is
     /// then in [`Session::take_output`].
     pub fn send(&mut self, parts: &[&[u8]]) -> io::Result<()> {
+        // Room for the ciphertext at once (each record of up to 16 KiB adds
+        // a header, a tag and maybe padding): one allocation per reply
+        // instead of a doubling series.
+        let plain: usize = parts.iter().map(|p| p.len()).sum();
+        let room = plain + (plain / 16384 + 1) * 64;
+        if self.io.out.try_reserve(room).is_err() {
+            return Err(io::ErrorKind::OutOfMemory.into());
+        }
         // SAFETY: the session is live.
         unsafe { g::gnutls_record_cork(self.raw) };
         for p in parts {
@@ -347,6 +362,16 @@ impl Session {
     /// Ciphertext produced since the last call, to be written in order.
     pub fn take_output(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.io.out)
+    }
+
+    /// The PSK username the client authenticated as, if PSK was used.
+    pub fn psk_username(&self) -> Option<String> {
+        // SAFETY: the session is live; the result is NULL or a string
+        // owned by the session, copied out before the session can change.
+        unsafe {
+            let p = g::gnutls_psk_server_get_username(self.raw);
+            (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
+        }
     }
 
     /// GnuTLS's description of the negotiated session, for debug lines.

@@ -90,7 +90,9 @@ impl Extents {
         };
         self.next = Some(stop);
 
-        if stop <= self.start || offset >= self.end {
+        // (An empty list, start == end, keeps nothing: found by fuzzing,
+        // it used to keep an extent of length 0.)
+        if stop <= self.start || offset >= self.end || self.start == self.end {
             return Ok(());
         }
         if self.list.is_empty() && offset > self.start {
@@ -267,6 +269,15 @@ mod tests {
         assert_eq!(e.add(5, 10, 0).unwrap_err().errno, libc::ERANGE);
         let mut e = Extents::new(10, 100).unwrap();
         assert_eq!(e.add(20, 10, 0).unwrap_err().errno, libc::ERANGE);
+    }
+
+    #[test]
+    fn an_empty_range_keeps_nothing() {
+        // Found by the extents fuzz target: a list for start == end kept
+        // a zero-length extent.
+        let mut e = Extents::new(100, 100).unwrap();
+        e.add(0, 200, 0).unwrap();
+        assert_eq!(e.count(), 0);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod context;
 pub mod error;
 pub mod extents;
 pub mod filter;
+pub mod flags;
 pub mod registry;
 pub mod stack;
 
@@ -25,40 +26,10 @@ pub use context::Context;
 pub use error::{Error, Result};
 pub use extents::Extents;
 pub use filter::Filter;
+pub use flags::Flags;
 pub use stack::{Below, Layers, Stack};
 
 use std::io::Write;
-
-/// Request flags as nbdkit passes them to plugins (`NBDKIT_FLAG_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Flags(pub u32);
-
-impl Flags {
-    pub const NONE: Flags = Flags(0);
-    pub const MAY_TRIM: u32 = 1 << 0;
-    pub const FUA: u32 = 1 << 1;
-    pub const REQ_ONE: u32 = 1 << 2;
-    pub const FAST_ZERO: u32 = 1 << 3;
-
-    pub fn has(self, bit: u32) -> bool {
-        self.0 & bit != 0
-    }
-    pub fn fua(self) -> bool {
-        self.has(Self::FUA)
-    }
-    pub fn may_trim(self) -> bool {
-        self.has(Self::MAY_TRIM)
-    }
-    pub fn req_one(self) -> bool {
-        self.has(Self::REQ_ONE)
-    }
-    pub fn fast_zero(self) -> bool {
-        self.has(Self::FAST_ZERO)
-    }
-    pub fn without(self, bit: u32) -> Flags {
-        Flags(self.0 & !bit)
-    }
-}
 
 /// How a plugin wants concurrent calls serialised (`NBDKIT_THREAD_MODEL_*`).
 /// Ordered from most to least restrictive, as nbdkit takes the minimum of

@@ -52,7 +52,8 @@ pub struct ServeConfig {
 enum Event {
     /// A throttled or closing connection may make progress again.
     Resume(usize),
-    Handshake(usize, Outcome),
+    /// A handshake job finished (boxed: an outcome holds an open session).
+    Handshake(usize, Box<Outcome>),
     /// A connection's export is closed: another may be admitted.
     Closed,
 }
@@ -267,7 +268,7 @@ pub fn serve(
                 Event::Resume(t) => lp.drive(&poll, t),
                 Event::Handshake(t, out) => {
                     if let Some(c) = lp.conns.get_mut(&t) {
-                        c.finish_backend(out);
+                        c.finish_backend(*out);
                     }
                     lp.drive(&poll, t);
                 }
@@ -482,7 +483,7 @@ impl Loop {
                 let _g = srv.locks.enter(&shared.req_lock);
                 crate::logging::with_context(&shared.ctx, || conn::run_job(&srv, &shared, job))
             };
-            srv.notify(Event::Handshake(shared.token, out));
+            srv.notify(Event::Handshake(shared.token, Box::new(out)));
         }));
     }
 

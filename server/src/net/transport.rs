@@ -69,7 +69,13 @@ impl Transport {
         let r = s.handshake();
         if matches!(r, Ok(Handshake::Done)) {
             self.established.store(true, Ordering::SeqCst);
-            log::debug!("TLS handshake completed: {}", s.description());
+            log::debug!("TLS handshake completed");
+            if crate::abi::tls::session_debug() {
+                log::debug!("TLS session: {}", s.description());
+                if let Some(u) = s.psk_username() {
+                    log::debug!("TLS: PSK username: {u}");
+                }
+            }
         }
         (s.take_output(), r)
     }

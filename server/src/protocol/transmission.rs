@@ -337,7 +337,9 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
 
     if let Some((min, max)) = caps.block_size {
         let data = matches!(r.cmd, NBD_CMD_READ | NBD_CMD_WRITE);
-        if min > 1 && (r.offset % u64::from(min) != 0 || r.count % u64::from(min) != 0) {
+        if min > 1
+            && !(r.offset.is_multiple_of(u64::from(min)) && r.count.is_multiple_of(u64::from(min)))
+        {
             return Err(invalid(
                 NBD_EINVAL,
                 name,
