@@ -83,7 +83,7 @@ fn main() {
 
     log::debug!("nbdkit {}", cli::VERSION);
     let mut opts = opts;
-    if let Some(n) = abi::os::socket_activation() {
+    if let Some(n) = sys::socket_activation() {
         // As nbdkit: the sockets are given, so nothing may choose others,
         // and the service manager wants no fork.
         for (given, flag) in [
