@@ -74,6 +74,25 @@ fn main() {
     );
 
     log::debug!("nbdkit {}", cli::VERSION);
+    let mut opts = opts;
+    if let Some(n) = abi::os::socket_activation() {
+        // As nbdkit: the sockets are given, so nothing may choose others,
+        // and the service manager wants no fork.
+        for (given, flag) in [
+            (opts.ipaddr.is_some(), "-i"),
+            (opts.port.is_some(), "-p"),
+            (opts.run.is_some(), "--run"),
+            (opts.single, "-s"),
+            (opts.unix.is_some(), "-U"),
+        ] {
+            if given && opts.mode == Mode::Serve {
+                eprintln!("nbdkit: cannot use socket activation with {flag} flag");
+                exit(1)
+            }
+        }
+        opts.socket_activation = Some(n);
+        opts.foreground = true;
+    }
     match opts.mode {
         Mode::Version if opts.plugin.is_none() => {
             println!("nbdkit {}", cli::VERSION);
@@ -102,6 +121,18 @@ fn main() {
         tls::setup(&opts);
     }
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    if let (Some(script), Some(at)) = (
+        backend::registry::script_plugin(&plugin_arg),
+        opts.plugin_index,
+    ) {
+        // The script's #! line runs nbdkit with its language plugin and
+        // the script; the other arguments follow as they were.
+        let mut rest = args.clone();
+        rest.remove(at);
+        use std::os::unix::process::CommandExt;
+        let e = std::process::Command::new(&script).args(rest).exec();
+        die(format!("{}: {e}", script.display()))
+    }
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
     log::debug!("registering plugin {}", plugin_file.display());
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
@@ -114,11 +145,6 @@ fn main() {
         }
     };
 
-    log::debug!(
-        "registered plugin {} (name {})",
-        plugin_file.display(),
-        plugin.name()
-    );
     // As nbdkit: the last --filter is loaded first (it is the innermost).
     let mut filters = Vec::with_capacity(opts.filters.len());
     for name in opts.filters.iter().rev() {
@@ -320,6 +346,7 @@ fn bind(opts: &Options) -> Bound {
             eprintln!("{e}");
             exit(1)
         });
+        log::debug!("bound to unix socket {}", path.display());
         let uri = if opts.export_name.is_empty() {
             format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(p))
         } else {
@@ -346,6 +373,11 @@ fn bind(opts: &Options) -> Bound {
         opts.ipv6_only,
     )
     .unwrap_or_else(|e| die_raw(e));
+    log::debug!(
+        "bound to IP address {}:{port} ({} socket(s))",
+        opts.ipaddr.as_deref().unwrap_or("<any>"),
+        ls.len()
+    );
     let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
     let host = if host.contains(':') {
         format!("[{host}]")
@@ -388,6 +420,28 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         let s = abi::os::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
         abi::os::detach_stdio();
         single = Some(net::stream::Stream::Unix(mio::net::UnixStream::from_std(s)));
+    } else if let Some(n) = opts.socket_activation {
+        let listeners = net::listen::activated(n).unwrap_or_else(|e| die_raw(e));
+        bound = Some(Bound {
+            listeners,
+            uri: String::new(),
+            port: String::new(),
+            unixsocket: std::path::PathBuf::new(),
+            tmpdir: None,
+        });
+    } else if opts.vsock {
+        let port = opts.port.clone().unwrap_or_else(|| "10809".into());
+        let n = parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
+            .unwrap_or_else(|e| die(e)) as u32;
+        let listeners = net::listen::bind_vsock(n).unwrap_or_else(|e| die_raw(e));
+        // CID 1 is this host, where a --run command runs.
+        bound = Some(Bound {
+            listeners,
+            uri: format!("nbd+vsock://1:{n}"),
+            port: n.to_string(),
+            unixsocket: std::path::PathBuf::new(),
+            tmpdir: None,
+        });
     } else {
         bound = Some(bind(opts));
     }

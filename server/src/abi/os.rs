@@ -175,6 +175,106 @@ pub fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), String> {
     Ok(())
 }
 
+/// Socket activation: the number of sockets systemd passed (from fd 3
+/// on), when `LISTEN_PID` is this process and `LISTEN_FDS` a positive
+/// number, as sd_listen_fds(3) decides.
+pub fn socket_activation() -> Option<usize> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    let n: usize = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    (n > 0).then_some(n)
+}
+
+/// Take ownership of inherited descriptor `fd` (checked to be a socket)
+/// and say its address family.
+pub fn inherited_socket(fd: RawFd) -> io::Result<(OwnedFd, libc::c_int)> {
+    // SAFETY: a zeroed sockaddr_storage with its true length for
+    // getsockname to fill.
+    let mut ss: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: getsockname on an integer fd with a valid buffer.
+    if unsafe { libc::getsockname(fd, &mut ss as *mut _ as *mut libc::sockaddr, &mut len) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the fd is a socket passed to us by socket activation and
+    // owned by nothing else in this process.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: FD_CLOEXEC on our own descriptor, so children do not keep it.
+    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Ok((owned, ss.ss_family as libc::c_int))
+}
+
+pub fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl flag calls on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if fl == -1 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) == -1 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// An AF_VSOCK stream socket listening on `port` of any CID.  The error
+/// names the call that failed.
+pub fn vsock_listen(port: u32, backlog: i32) -> Result<OwnedFd, (&'static str, io::Error)> {
+    // SAFETY: socket(2) with constant arguments.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_VSOCK,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            0,
+        )
+    };
+    if fd == -1 {
+        return Err(("socket", io::Error::last_os_error()));
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_vm is valid; we set family, CID and port.
+    let mut addr: libc::sockaddr_vm = unsafe { std::mem::zeroed() };
+    addr.svm_family = libc::AF_VSOCK as libc::sa_family_t;
+    addr.svm_cid = libc::VMADDR_CID_ANY;
+    addr.svm_port = port;
+    // SAFETY: bind with a sockaddr_vm and its size.
+    let r = unsafe {
+        libc::bind(
+            fd,
+            &addr as *const _ as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_vm>() as libc::socklen_t,
+        )
+    };
+    if r == -1 {
+        return Err(("bind", io::Error::last_os_error()));
+    }
+    // SAFETY: listen on our bound socket.
+    if unsafe { libc::listen(fd, backlog) } == -1 {
+        return Err(("listen", io::Error::last_os_error()));
+    }
+    Ok(owned)
+}
+
+/// Accept one connection on a listening socket, non-blocking and
+/// close-on-exec.
+pub fn accept_nonblocking(l: &OwnedFd) -> io::Result<OwnedFd> {
+    // SAFETY: accept4 with no address buffer on a descriptor we own.
+    let fd = unsafe {
+        libc::accept4(
+            l.as_raw_fd(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        )
+    };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
 pub fn exit_with_parent() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.

@@ -409,7 +409,9 @@ impl Loop {
             spare: Mutex::new(Vec::new()),
             mem: Default::default(),
         });
-        log::debug!("accepted connection {id} from {}", shared.stream.peer());
+        // nbdkit's words; the connection's number shows in the context of
+        // its later lines.
+        log::debug!("accepted connection");
         let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
         self.open_at_trim = self.open_at_trim.max(open);
         if let Some(limit) = srv.cfg.handshake_timeout {
@@ -565,7 +567,6 @@ impl Loop {
             }
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();
-            log::debug!("connection closed");
             // Close the socket before telling the loop, which may be
             // waiting for a free descriptor to accept the next client.
             drop(shared);
