@@ -167,6 +167,10 @@ fn main() {
     filters.reverse();
     let mut layers = Layers { filters, plugin };
     warn_unused_debug_flags(&opts.debug_flags, &layers);
+    // Now that -D nbdkit.tls.log is set.
+    if tls::credentials().is_some() {
+        abi::tls::enable_library_log();
+    }
 
     if opts.mode == Mode::Version {
         println!("nbdkit {}", cli::VERSION);

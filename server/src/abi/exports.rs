@@ -23,7 +23,7 @@ pub static mut nbdkit_debug_backend_controlpath: c_int = 1;
 #[no_mangle]
 pub static mut nbdkit_debug_backend_datapath: c_int = 1;
 /// TLS debug knobs nbdkit exports (`tls_session` logs each negotiated
-/// session; `tls_log` is accepted and unused).
+/// session; `tls_log=N` passes GnuTLS's own log up to level N).
 #[no_mangle]
 pub static mut nbdkit_debug_tls_log: c_int = 0;
 #[no_mangle]
