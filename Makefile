@@ -58,12 +58,20 @@ fuzz:
 bench: build
 	bash bench/run
 
+# Laid out as Debian's nbdkit and nbdkit-plugin-dev packages: the binary
+# in bin/, the headers, nbdkit.pc (its plugindir and filterdir are the
+# directories this binary searches) and the nbdkit(1) man page.
 install: build
-	install -D -m 755 $(NBDKIT) $(DESTDIR)$(PREFIX)/sbin/nbdkit
+	install -D -m 755 $(NBDKIT) $(DESTDIR)$(PREFIX)/bin/nbdkit
 	install -d $(DESTDIR)$(PREFIX)/include
 	install -m 644 include/*.h $(DESTDIR)$(PREFIX)/include/
 	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	sed -e 's|@PREFIX@|$(PREFIX)|g' include/nbdkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nbdkit.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' \
+	    -e "s|@LIBDIR@|$$($(NBDKIT) --dump-config | sed -n 's/^libdir=//p')|" \
+	    -e "s|@PLUGINDIR@|$$($(NBDKIT) --dump-config | sed -n 's/^plugindir=//p')|" \
+	    -e "s|@FILTERDIR@|$$($(NBDKIT) --dump-config | sed -n 's/^filterdir=//p')|" \
+	    include/nbdkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nbdkit.pc
+	install -D -m 644 docs/nbdkit.1 $(DESTDIR)$(PREFIX)/share/man/man1/nbdkit.1
 
 clean:
 	$(CARGO) clean

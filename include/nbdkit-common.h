@@ -29,6 +29,17 @@ extern "C" {
 #define NBDKIT_ATTRIBUTE_FORMAT_PRINTF(fmtpos, argpos)
 #endif
 
+/* What the server exports and what a plugin or filter exports to the
+ * server: visible even when the module is built with
+ * -fvisibility=hidden.
+ */
+#if defined (__GNUC__) || defined (__clang__)
+#define NBDKIT_DLL_PUBLIC __attribute__ ((__visibility__ ("default")))
+#else
+#define NBDKIT_DLL_PUBLIC
+#endif
+#define NBDKIT_EXTERN_DECL(ret, fn, args) extern ret fn args
+
 #if defined (__GNUC__) || defined (__clang__)
 #define NBDKIT_ATTRIBUTE_NONNULL(args) __attribute__ ((__nonnull__ args))
 #else

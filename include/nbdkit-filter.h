@@ -210,8 +210,9 @@ struct nbdkit_filter {
  * version and the exact server version the filter was compiled against.
  */
 #define NBDKIT_REGISTER_FILTER(filter)                          \
-  NBDKIT_CXX_LANG_C struct nbdkit_filter *filter_init (void);   \
-  NBDKIT_CXX_LANG_C struct nbdkit_filter *                      \
+  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_filter *    \
+  filter_init (void);                                           \
+  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_filter *    \
   filter_init (void)                                            \
   {                                                             \
     (filter)._api_version = NBDKIT_FILTER_API_VERSION;          \

@@ -129,10 +129,13 @@ struct nbdkit_plugin {
  * nbdkit-plugin(3) "Threads"); there is deliberately no default.
  */
 
-/* The one entry point the server looks up with dlsym. */
+/* The one entry point the server looks up with dlsym (visible even in
+ * a plugin built with -fvisibility=hidden).
+ */
 #define NBDKIT_REGISTER_PLUGIN(plugin)                          \
-  NBDKIT_CXX_LANG_C struct nbdkit_plugin *plugin_init (void);   \
-  NBDKIT_CXX_LANG_C struct nbdkit_plugin *                      \
+  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_plugin *    \
+  plugin_init (void);                                           \
+  NBDKIT_CXX_LANG_C NBDKIT_DLL_PUBLIC struct nbdkit_plugin *    \
   plugin_init (void)                                            \
   {                                                             \
     (plugin)._struct_size = sizeof (plugin);                    \

@@ -13,6 +13,8 @@ ids() {                 # ids BINARY ARGS...: Uid/Gid/Groups of the server
     "$b" -f -U "$T/ug.sock" "$@" null 1M 2>/dev/null &
     pid=$!
     wait_for_socket "$T/ug.sock" $pid || { echo "no socket"; return; }
+    # Serving means past the change of user (the socket appears before it).
+    nbdinfo --size "nbd+unix:///?socket=$T/ug.sock" >/dev/null 2>&1
     grep -E '^(Uid|Gid|Groups)' "/proc/$pid/status" | tr -s '\t ' ' '
     kill $pid; wait $pid 2>/dev/null
 }

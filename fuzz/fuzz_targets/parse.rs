@@ -1,16 +1,21 @@
 //! nbdkit_parse_* behind the exported functions and the command line:
-//! sizes, delays, booleans from any text.
+//! sizes, integers, delays, booleans from any bytes.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use nbdkit_fuzz::parse;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(s) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(n) = parse::size(s) {
+    if let Ok(n) = parse::size(data) {
         assert!(n <= i64::MAX as u64);
     }
-    let _ = parse::delay(s);
-    let _ = parse::boolean(s);
+    if let Ok(n) = parse::integer("i", data, true, i32::MIN as i128, i32::MAX as i128) {
+        assert!((i32::MIN as i128..=i32::MAX as i128).contains(&n));
+    }
+    if let Ok(n) = parse::integer("u", data, false, 0, u64::MAX as i128) {
+        assert!((0..=u64::MAX as i128).contains(&n));
+    }
+    let _ = parse::boolean(data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = parse::delay(s);
+    }
 });

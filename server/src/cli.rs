@@ -95,6 +95,9 @@ pub struct Options {
     pub ipv4_only: bool,
     pub ipv6_only: bool,
     pub vsock: bool,
+    /// Socket activation (`LISTEN_FDS` sockets from fd 3), set by main
+    /// from the environment.
+    pub socket_activation: Option<usize>,
     pub pidfile: Option<PathBuf>,
     pub oldstyle: bool,
     pub no_sr: bool,
@@ -121,6 +124,9 @@ pub struct Options {
     pub user: Option<OsString>,
     pub group: Option<OsString>,
     pub plugin: Option<OsString>,
+    /// Where the plugin name stands in the arguments (to run a script
+    /// plugin without it).
+    pub plugin_index: Option<usize>,
     /// Arguments after the plugin, bytes as given: `(Some(key), value)`
     /// or `(None, value)` for a bare value given to the magic config key.
     pub params: Vec<(Option<String>, OsString)>,
@@ -143,6 +149,7 @@ impl Default for Options {
             ipv4_only: false,
             ipv6_only: false,
             vsock: false,
+            socket_activation: None,
             pidfile: None,
             oldstyle: false,
             no_sr: false,
@@ -164,6 +171,7 @@ impl Default for Options {
             user: None,
             group: None,
             plugin: None,
+            plugin_index: None,
             params: Vec::new(),
         }
     }
@@ -569,6 +577,9 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
         let a = args[i].as_bytes();
         i += 1;
         if a == b"--" {
+            if positional.is_empty() && i < args.len() {
+                o.plugin_index = Some(i);
+            }
             positional.extend(args[i..].iter().cloned());
             break;
         }
@@ -630,6 +641,9 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
                 break;
             }
         } else {
+            if positional.is_empty() {
+                o.plugin_index = Some(i - 1);
+            }
             positional.push(args[i - 1].clone());
         }
     }
@@ -696,6 +710,8 @@ mod tests {
 
     #[test]
     fn permutes_and_splits_params() {
+        assert_eq!(p("-e file -v file x").unwrap().plugin_index, Some(3));
+        assert_eq!(p("-v -- file x").unwrap().plugin_index, Some(2));
         let o = p("file file=/a=b /x/y=z -v --dump-plugin").unwrap();
         assert_eq!(o.mode, Mode::DumpPlugin);
         assert!(o.verbose);
@@ -748,7 +764,7 @@ mod tests {
     fn long_option_prefixes_as_getopt_long() {
         assert_eq!(p("--exportn foo null").unwrap().export_name, "foo");
         assert_eq!(p("--expo foo null").unwrap().export_name, "foo");
-        assert!(p("--ne null").unwrap().verbose == false);
+        assert!(!p("--ne null").unwrap().verbose);
         assert_eq!(p("--ip-a ::1 null").unwrap().ipaddr.as_deref(), Some("::1"));
         assert!(p("--no-s null").unwrap().no_sr);
         assert_eq!(

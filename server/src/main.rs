@@ -5,6 +5,12 @@
 //! plugin, configure it, get it ready, listen, fork into the background,
 //! then start the workers and the event loop.
 
+// `unsafe` only in `abi/` (the C ABI) and `sys/` (other OS calls), each
+// block saying why it is sound.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[allow(unsafe_code)]
 mod abi;
 mod backend;
 mod cli;
@@ -16,6 +22,8 @@ mod parse;
 mod pool;
 mod protocol;
 mod sparse_read;
+#[allow(unsafe_code)]
+mod sys;
 #[cfg(test)]
 mod test_rng;
 mod tls;
@@ -39,7 +47,7 @@ fn die_raw(msg: String) -> ! {
 }
 
 fn main() {
-    abi::os::default_sigpipe();
+    sys::default_sigpipe();
     let mut argv = std::env::args_os();
     let argv0 = argv
         .next()
@@ -74,6 +82,25 @@ fn main() {
     );
 
     log::debug!("nbdkit {}", cli::VERSION);
+    let mut opts = opts;
+    if let Some(n) = sys::socket_activation() {
+        // As nbdkit: the sockets are given, so nothing may choose others,
+        // and the service manager wants no fork.
+        for (given, flag) in [
+            (opts.ipaddr.is_some(), "-i"),
+            (opts.port.is_some(), "-p"),
+            (opts.run.is_some(), "--run"),
+            (opts.single, "-s"),
+            (opts.unix.is_some(), "-U"),
+        ] {
+            if given && opts.mode == Mode::Serve {
+                eprintln!("nbdkit: cannot use socket activation with {flag} flag");
+                exit(1)
+            }
+        }
+        opts.socket_activation = Some(n);
+        opts.foreground = true;
+    }
     match opts.mode {
         Mode::Version if opts.plugin.is_none() => {
             println!("nbdkit {}", cli::VERSION);
@@ -102,6 +129,18 @@ fn main() {
         tls::setup(&opts);
     }
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
+    if let (Some(script), Some(at)) = (
+        backend::registry::script_plugin(&plugin_arg),
+        opts.plugin_index,
+    ) {
+        // The script's #! line runs nbdkit with its language plugin and
+        // the script; the other arguments follow as they were.
+        let mut rest = args.clone();
+        rest.remove(at);
+        use std::os::unix::process::CommandExt;
+        let e = std::process::Command::new(&script).args(rest).exec();
+        die(format!("{}: {e}", script.display()))
+    }
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
     log::debug!("registering plugin {}", plugin_file.display());
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
@@ -114,11 +153,6 @@ fn main() {
         }
     };
 
-    log::debug!(
-        "registered plugin {} (name {})",
-        plugin_file.display(),
-        plugin.name()
-    );
     // As nbdkit: the last --filter is loaded first (it is the innermost).
     let mut filters = Vec::with_capacity(opts.filters.len());
     for name in opts.filters.iter().rev() {
@@ -133,6 +167,10 @@ fn main() {
     filters.reverse();
     let mut layers = Layers { filters, plugin };
     warn_unused_debug_flags(&opts.debug_flags, &layers);
+    // Now that -D nbdkit.tls.log is set.
+    if tls::credentials().is_some() {
+        abi::tls::enable_library_log();
+    }
 
     if opts.mode == Mode::Version {
         println!("nbdkit {}", cli::VERSION);
@@ -305,7 +343,7 @@ fn bind(opts: &Options) -> Bound {
             // A new directory of its own, mode 0700 and unguessable, as
             // nbdkit's mkdtemp makes it.
             UnixSocket::Temp => {
-                let dir = abi::os::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
+                let dir = sys::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
                     .unwrap_or_else(|e| die(format!("mkdtemp: {e}")));
                 (dir.join("socket"), Some(dir))
             }
@@ -316,6 +354,7 @@ fn bind(opts: &Options) -> Bound {
             eprintln!("{e}");
             exit(1)
         });
+        log::debug!("bound to unix socket {}", path.display());
         let uri = if opts.export_name.is_empty() {
             format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(p))
         } else {
@@ -342,6 +381,11 @@ fn bind(opts: &Options) -> Bound {
         opts.ipv6_only,
     )
     .unwrap_or_else(|e| die_raw(e));
+    log::debug!(
+        "bound to IP address {}:{port} ({} socket(s))",
+        opts.ipaddr.as_deref().unwrap_or("<any>"),
+        ls.len()
+    );
     let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
     let host = if host.contains(':') {
         format!("[{host}]")
@@ -365,7 +409,7 @@ fn bind(opts: &Options) -> Bound {
 
 fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     if opts.exit_with_parent {
-        if let Err(e) = abi::os::exit_with_parent() {
+        if let Err(e) = sys::exit_with_parent() {
             die(format!("--exit-with-parent: {e}"))
         }
     }
@@ -374,16 +418,38 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     let (sig_r, sig_w) = mio::net::UnixStream::pair().unwrap_or_else(|e| die(e));
     {
         use std::os::fd::AsRawFd;
-        if let Err(e) = abi::os::install_signal_handlers(sig_w.as_raw_fd()) {
+        if let Err(e) = sys::install_signal_handlers(sig_w.as_raw_fd()) {
             die(format!("sigaction: {e}"))
         }
     }
     let mut single = None;
     let mut bound = None;
     if opts.single {
-        let s = abi::os::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
-        abi::os::detach_stdio();
+        let s = sys::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
+        sys::detach_stdio();
         single = Some(net::stream::Stream::Unix(mio::net::UnixStream::from_std(s)));
+    } else if let Some(n) = opts.socket_activation {
+        let listeners = net::listen::activated(n).unwrap_or_else(|e| die_raw(e));
+        bound = Some(Bound {
+            listeners,
+            uri: String::new(),
+            port: String::new(),
+            unixsocket: std::path::PathBuf::new(),
+            tmpdir: None,
+        });
+    } else if opts.vsock {
+        let port = opts.port.clone().unwrap_or_else(|| "10809".into());
+        let n = parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
+            .unwrap_or_else(|e| die(e)) as u32;
+        let listeners = net::listen::bind_vsock(n).unwrap_or_else(|e| die_raw(e));
+        // CID 1 is this host, where a --run command runs.
+        bound = Some(Bound {
+            listeners,
+            uri: format!("nbd+vsock://1:{n}"),
+            port: n.to_string(),
+            unixsocket: std::path::PathBuf::new(),
+            tmpdir: None,
+        });
     } else {
         bound = Some(bind(opts));
     }
@@ -393,7 +459,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     // Fork only when not captive (--run), not -s, and not -f.
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
-        match abi::os::daemonize(opts.verbose) {
+        match sys::daemonize(opts.verbose) {
             Ok(d) => daemon = Some(d),
             Err(e) => die(format!("fork: {e}")),
         }
@@ -547,15 +613,15 @@ fn change_user(opts: &Options) {
     let uid = opts
         .user
         .as_deref()
-        .map(|u| resolve(u, "parseuser", "-u", "user", abi::os::user_id));
+        .map(|u| resolve(u, "parseuser", "-u", "user", sys::user_id));
     let gid = opts
         .group
         .as_deref()
-        .map(|g| resolve(g, "parsegroup", "-g", "group", abi::os::group_id));
+        .map(|g| resolve(g, "parsegroup", "-g", "group", sys::group_id));
     if uid.is_none() && gid.is_none() {
         return;
     }
-    if let Err(e) = abi::os::change_ids(uid, gid) {
+    if let Err(e) = sys::change_ids(uid, gid) {
         die(e)
     }
     log::debug!(

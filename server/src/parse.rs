@@ -336,4 +336,30 @@ mod tests {
         assert!(boolean(b"x").is_err());
         assert!(boolean(b"").is_err());
     }
+
+    #[test]
+    fn delays_in_nbdkit_parse_delay_formats() {
+        use std::time::Duration;
+        assert_eq!(delay("60"), Ok(Duration::from_secs(60)));
+        assert_eq!(delay("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(delay("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(delay("120ms"), Ok(Duration::from_millis(120)));
+        assert_eq!(delay("1.2us"), Ok(Duration::from_nanos(1200)));
+        assert_eq!(delay("3μs"), Ok(Duration::from_micros(3)));
+        assert_eq!(delay("1ns"), Ok(Duration::from_nanos(1)));
+        assert_eq!(delay("0"), Ok(Duration::ZERO));
+        assert_eq!(delay(".5"), Ok(Duration::from_millis(500)));
+        for bad in [
+            "",
+            "abc",
+            "-1",
+            "1.2.3",
+            "5m",
+            "1 s",
+            ".",
+            "99999999999999999999",
+        ] {
+            assert!(delay(bad).is_err(), "{bad:?}");
+        }
+    }
 }

@@ -183,6 +183,7 @@ pub fn load(
         struct_size,
         errno_is_preserved: p.errno_is_preserved != 0,
     };
+    log::debug!("registered plugin {shown} (name {pname})");
     log::debug!("{pname}: load");
     if let Some(load) = lib.p.load {
         let _c = Call::enter(None);

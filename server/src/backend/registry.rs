@@ -63,10 +63,35 @@ pub fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filt
     crate::abi::filter::load(&filter_path(name), name, debug_flags)
 }
 
+/// A plugin that is an executable script in the plugin directory
+/// (`nbdkit-NAME-plugin` with no `.so`, such as Debian's S3 and example4):
+/// nbdkit runs the script, whose `#!` line names the language plugin.
+pub fn script_plugin(name: &OsStr) -> Option<PathBuf> {
+    if !is_short_name(name) || name.to_str().and_then(builtin::find).is_some() {
+        return None;
+    }
+    let so = plugin_path(name);
+    if so.exists() {
+        return None;
+    }
+    let mut file = OsString::from("nbdkit-");
+    file.push(name);
+    file.push("-plugin");
+    let script = Path::new(DEFAULT_PLUGIN_DIR).join(file);
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&script).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(script)
+}
+
 /// Load the plugin `name` as nbdkit would.  Our built-ins answer their own
 /// short names; everything else goes through the C adapter.
 pub fn load_plugin(name: &OsStr, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
     if let Some(p) = name.to_str().and_then(builtin::find) {
+        log::debug!(
+            "registered plugin {} (name {})",
+            plugin_path(name).display(),
+            p.name()
+        );
         return Ok(p);
     }
     crate::abi::plugin::load(&plugin_path(name), &name.to_string_lossy(), debug_flags)

@@ -1,5 +1,6 @@
 //! Listening sockets: TCP on every address of the host (or `-i ADDR`),
-//! or a Unix socket.
+//! a Unix socket, AF_VSOCK (`--vsock`), or the sockets systemd passed
+//! (socket activation).
 
 use super::stream::Stream;
 use mio::net::{TcpListener, UnixListener};
@@ -10,6 +11,8 @@ use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 pub enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener),
+    /// AF_VSOCK: mio has no type for it, so the raw descriptor.
+    Vsock(std::os::fd::OwnedFd),
 }
 
 impl Listener {
@@ -17,6 +20,14 @@ impl Listener {
         match self {
             Listener::Tcp(l) => r.register(l, t, Interest::READABLE),
             Listener::Unix(l) => r.register(l, t, Interest::READABLE),
+            Listener::Vsock(fd) => {
+                use std::os::fd::AsRawFd;
+                r.register(
+                    &mut mio::unix::SourceFd(&fd.as_raw_fd()),
+                    t,
+                    Interest::READABLE,
+                )
+            }
         }
     }
 
@@ -24,6 +35,10 @@ impl Listener {
         let _ = match self {
             Listener::Tcp(l) => r.deregister(l),
             Listener::Unix(l) => r.deregister(l),
+            Listener::Vsock(fd) => {
+                use std::os::fd::AsRawFd;
+                r.deregister(&mut mio::unix::SourceFd(&fd.as_raw_fd()))
+            }
         };
     }
 
@@ -36,8 +51,53 @@ impl Listener {
                 Ok(Stream::Tcp(s))
             }
             Listener::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),
+            // A connected stream socket reads and writes like any other;
+            // the Unix stream type carries it.
+            Listener::Vsock(fd) => {
+                let s = crate::sys::accept_nonblocking(fd)?;
+                Ok(Stream::Unix(mio::net::UnixStream::from_std(s.into())))
+            }
         }
     }
+}
+
+/// Listen on AF_VSOCK port `port` of every CID, as nbdkit's `--vsock`.
+/// The error is the whole text to print.
+pub fn bind_vsock(port: u32) -> Result<Vec<Listener>, String> {
+    let fd = crate::sys::vsock_listen(port, BACKLOG)
+        .map_err(|e| format!("nbdkit: {}: {}", e.0, strerror(&e.1)))?;
+    log::debug!("bound to vsock any:{port}");
+    Ok(vec![Listener::Vsock(fd)])
+}
+
+/// The `n` listening sockets systemd passed as fds 3.. (socket
+/// activation), each as the kind of socket it is.
+pub fn activated(n: usize) -> Result<Vec<Listener>, String> {
+    let mut out = Vec::with_capacity(n);
+    for i in 0..n {
+        let fd = 3 + i as i32;
+        let (owned, family) = crate::sys::inherited_socket(fd)
+            .map_err(|e| format!("nbdkit: socket activation: fd {fd}: {}", strerror(&e)))?;
+        let l = match family {
+            libc::AF_UNIX => {
+                let l = std::os::unix::net::UnixListener::from(owned);
+                l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                Listener::Unix(UnixListener::from_std(l))
+            }
+            libc::AF_INET | libc::AF_INET6 => {
+                let l = std::net::TcpListener::from(owned);
+                l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                Listener::Tcp(TcpListener::from_std(l))
+            }
+            _ => {
+                crate::sys::set_nonblocking(&owned).map_err(|e| e.to_string())?;
+                Listener::Vsock(owned)
+            }
+        };
+        out.push(l);
+    }
+    log::debug!("using socket activation, nr_socks = {n}");
+    Ok(out)
 }
 
 /// `%m`-style text of an I/O error: without Rust's " (os error N)", and
@@ -137,7 +197,7 @@ const BACKLOG: i32 = 4096;
 fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
     // std's bind sets SO_REUSEADDR on Unix, as nbdkit does.
     let l = std::net::TcpListener::bind(sa)?;
-    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
+    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
     l.set_nonblocking(true)?;
     Ok(TcpListener::from_std(l))
 }
@@ -177,7 +237,7 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, String> {
     };
     l.set_nonblocking(true)
         .map_err(|e| format!("{shown}: {e}"))?;
-    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
+    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
         .map_err(|e| format!("{shown}: {e}"))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))
 }

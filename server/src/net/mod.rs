@@ -278,7 +278,7 @@ pub fn serve(
                     // when all, or half of those open at the last trim,
                     // are gone (a trim walks the whole heap: not per close).
                     if open == 0 || open <= lp.open_at_trim / 2 {
-                        crate::abi::os::release_free_memory();
+                        crate::sys::release_free_memory();
                         lp.open_at_trim = open;
                     }
                     if starved {
@@ -378,7 +378,7 @@ impl Loop {
             // The default (about 200 KiB) is less than one 256 KiB read
             // reply, so every such reply would wait for the client to drain
             // the socket part-way through.  (TCP sizes its own buffers.)
-            crate::abi::os::set_send_buffer(stream.raw_fd(), UNIX_SEND_BUFFER);
+            crate::sys::set_send_buffer(stream.raw_fd(), UNIX_SEND_BUFFER);
         }
         let token = self.next_token;
         self.next_token += 1;
@@ -409,7 +409,9 @@ impl Loop {
             spare: Mutex::new(Vec::new()),
             mem: Default::default(),
         });
-        log::debug!("accepted connection {id} from {}", shared.stream.peer());
+        // nbdkit's words; the connection's number shows in the context of
+        // its later lines.
+        log::debug!("accepted connection");
         let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
         self.open_at_trim = self.open_at_trim.max(open);
         if let Some(limit) = srv.cfg.handshake_timeout {
@@ -565,7 +567,6 @@ impl Loop {
             }
             let _ = sh.outbox.flush(&sh.stream);
             sh.stream.shutdown();
-            log::debug!("connection closed");
             // Close the socket before telling the loop, which may be
             // waiting for a free descriptor to accept the next client.
             drop(shared);

@@ -50,17 +50,6 @@ impl Stream {
             Stream::Unix(s) => s.register(r, t, i),
         }
     }
-
-    /// `host:port` or `unix` for log lines.
-    pub fn peer(&self) -> String {
-        match self {
-            Stream::Tcp(s) => s
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_else(|_| "?".into()),
-            Stream::Unix(_) => "unix socket".into(),
-        }
-    }
 }
 
 /// Ask for writable events on `fd` as well as readable ones, or stop.

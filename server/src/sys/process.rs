@@ -1,12 +1,9 @@
-//! Process-level OS calls the server needs that std does not offer:
-//! signals, daemonizing, parent-death signals, adopting fd 0 as a socket.
-//! Kept here so every `unsafe` block of the server lives under `abi/`.
+//! Process-level OS calls: signals, daemonizing, user and group ids,
+//! parent-death signals, adopting fd 0 as a socket, syslog, rusage.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{FromRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::OnceLock;
-use std::time::Duration;
 
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
 
@@ -175,6 +172,18 @@ pub fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), String> {
     Ok(())
 }
 
+/// Socket activation: the number of sockets systemd passed (from fd 3
+/// on), when `LISTEN_PID` is this process and `LISTEN_FDS` a positive
+/// number, as sd_listen_fds(3) decides.
+pub fn socket_activation() -> Option<usize> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    let n: usize = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    (n > 0).then_some(n)
+}
+
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
 pub fn exit_with_parent() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.
@@ -215,100 +224,6 @@ pub fn detach_stdio() {
     }
 }
 
-/// Wait up to `timeout_ms` for `fd` to accept writes.  Ok(false) on
-/// timeout.  Used by workers, which may block, never by the event loop.
-pub fn wait_writable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-    wait_for(fd, libc::POLLOUT, timeout_ms)
-}
-
-/// Wait up to `timeout_ms` for `fd` to be readable (or hung up).
-pub fn wait_readable(fd: RawFd, timeout_ms: i32) -> io::Result<bool> {
-    wait_for(fd, libc::POLLIN, timeout_ms)
-}
-
-fn wait_for(fd: RawFd, events: libc::c_short, timeout_ms: i32) -> io::Result<bool> {
-    let mut p = libc::pollfd {
-        fd,
-        events,
-        revents: 0,
-    };
-    loop {
-        // SAFETY: one valid pollfd, count 1, for the duration of the call.
-        let r = unsafe { libc::poll(&mut p, 1, timeout_ms) };
-        if r >= 0 {
-            return Ok(r > 0);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
-/// Ask for a send buffer of `bytes` on a socket (the kernel doubles it and
-/// caps it at `net.core.wmem_max`).  Only a hint: failures are ignored.
-pub fn set_send_buffer(fd: RawFd, bytes: usize) {
-    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `v` is a live c_int and the length passed is its size; the
-    // kernel only reads it.  A bad fd is reported as an error, not UB.
-    unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
-}
-
-/// Set the backlog of a listening socket (calling `listen` again on one
-/// only changes its queue length; the kernel caps it at
-/// `net.core.somaxconn`).
-pub fn set_listen_backlog(fd: RawFd, backlog: i32) -> io::Result<()> {
-    // SAFETY: listen takes only integers; a bad fd is an error, not UB.
-    if unsafe { libc::listen(fd, backlog) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
-}
-
-/// Give the heap's free pages back to the kernel (glibc keeps them after
-/// `free`, so memory of closed connections would stay in the RSS).
-pub fn release_free_memory() {
-    // SAFETY: malloc_trim only walks glibc's own heaps under their locks.
-    unsafe { libc::malloc_trim(0) };
-}
-
-/// Bytes of physical memory, if the kernel says.
-pub fn physical_memory() -> Option<u64> {
-    // SAFETY: sysconf takes an integer and returns one.
-    let (pages, size) = unsafe {
-        (
-            libc::sysconf(libc::_SC_PHYS_PAGES),
-            libc::sysconf(libc::_SC_PAGESIZE),
-        )
-    };
-    if pages <= 0 || size <= 0 {
-        return None;
-    }
-    (pages as u64).checked_mul(size as u64)
-}
-
-/// The soft address-space limit (`ulimit -v`), if one is set.
-pub fn address_space_limit() -> Option<u64> {
-    let mut r = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit writes only the rlimit it is given, a live local.
-    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY
-    {
-        return None;
-    }
-    Some(r.rlim_cur as u64)
-}
-
 /// How many times the calling thread has given up the CPU of its own
 /// accord (to sleep, wait for I/O or a lock), as opposed to being
 /// preempted.
@@ -322,106 +237,6 @@ pub fn voluntary_switches() -> u64 {
         ru.ru_nvcsw as u64
     } else {
         0
-    }
-}
-
-// Waiting in nbdkit_nanosleep.
-
-/// An eventfd that turns readable, and stays readable, once a shutdown is
-/// requested, so a sleeper can wait on it beside its client's socket
-/// instead of waking up to look at the flag.  Created on first use; `None`
-/// if the kernel refused one.  Check `lifecycle::shutdown_requested` after
-/// getting it: a request made before it existed did not poke it.
-pub fn shutdown_fd() -> Option<RawFd> {
-    static FD: OnceLock<Option<OwnedFd>> = OnceLock::new();
-    FD.get_or_init(|| {
-        // SAFETY: eventfd takes only integers; it returns a new descriptor
-        // or -1 (checked).
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return None;
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-        let raw = owned.as_raw_fd();
-        crate::lifecycle::add_waker(Box::new(move || {
-            let one: u64 = 1;
-            // SAFETY: an 8-byte write from a live local to the eventfd,
-            // which the static keeps open for the life of the process.
-            unsafe { libc::write(raw, &one as *const u64 as *const libc::c_void, 8) };
-        }));
-        Some(owned)
-    })
-    .as_ref()
-    .map(|f| f.as_raw_fd())
-}
-
-/// `ppoll(2)` on `fds` for at most `timeout` (entries with a negative fd
-/// are ignored).  The number of entries with events; 0 when the time ran
-/// out.
-pub fn poll_for(fds: &mut [libc::pollfd], timeout: Duration) -> io::Result<usize> {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs().min(libc::time_t::MAX as u64) as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
-    };
-    // SAFETY: `fds` is an exclusively borrowed array of pollfd of the
-    // given length and `ts` a live local, both for the duration of the
-    // call; a NULL sigmask leaves the signal mask alone.
-    let r = unsafe {
-        libc::ppoll(
-            fds.as_mut_ptr(),
-            fds.len() as libc::nfds_t,
-            &ts,
-            std::ptr::null(),
-        )
-    };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as usize)
-    }
-}
-
-// File operations for the built-in file plugin.
-
-/// `posix_fadvise` on a range of an open file (`len` 0: to the end).  Only
-/// a hint: failures are ignored.
-pub fn fadvise(file: &std::fs::File, offset: u64, len: u64, advice: libc::c_int) {
-    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: posix_fadvise only reads its integer arguments; the fd is
-    // owned by `file`, which is borrowed for the duration of the call.
-    unsafe {
-        libc::posix_fadvise(std::os::fd::AsRawFd::as_raw_fd(file), off, len, advice);
-    }
-}
-
-/// `fallocate(2)` on a range.  Returns the OS error on failure.
-pub fn fallocate(file: &std::fs::File, mode: libc::c_int, offset: u64, len: u64) -> io::Result<()> {
-    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let len = i64::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: fallocate takes only integers; the fd is valid for the call
-    // because `file` is borrowed.
-    let r = unsafe { libc::fallocate(std::os::fd::AsRawFd::as_raw_fd(file), mode, off, len) };
-    if r == -1 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// `lseek(fd, offset, SEEK_DATA|SEEK_HOLE)`.  Does not disturb reads and
-/// writes, which are positional.
-pub fn seek_data_hole(file: &std::fs::File, offset: u64, whence: libc::c_int) -> io::Result<u64> {
-    let off = i64::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: lseek takes only integers; the fd is valid for the call
-    // because `file` is borrowed.
-    let r = unsafe { libc::lseek(std::os::fd::AsRawFd::as_raw_fd(file), off, whence) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r as u64)
     }
 }
 
