@@ -275,6 +275,16 @@ pub fn accept_nonblocking(l: &OwnedFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// `--swap`: lock every page, present and future, into memory, so a
+/// server whose disk is the machine's swap never waits on itself.
+pub fn lock_all_memory() -> io::Result<()> {
+    // SAFETY: mlockall takes flags only.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
 pub fn exit_with_parent() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.
