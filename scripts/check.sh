@@ -16,6 +16,15 @@ if ! make build >"$log" 2>&1; then
   tail -50 "$log"; echo "0 passed, 1 failed"; exit 1
 fi
 
+echo "== clippy (warnings are errors)"
+# clippy ships with the rustup toolchain; the crate itself denies unsafe code
+# outside abi/ and sys/ and warns on unsafe blocks without a SAFETY comment.
+if cargo clippy --release --all-targets -- -D warnings >"$log" 2>&1; then
+  passed=$((passed + 1))
+else
+  grep -E '^(warning|error)' -A6 "$log" | head -60; failed=$((failed + 1))
+fi
+
 echo "== cargo test"
 cargo test --release 2>&1 | tee "$log" | grep -E '^(test |test result|failures|---- )' | grep -v ' ok$' || true
 while read -r p f; do

@@ -11,6 +11,8 @@ run_in() {              # run_in NAME BINARY: background daemon in ./NAME/
     ( cd "$name" && timeout 20 "$bin" -P rel.pid -U rel.sock memory 1M ) </dev/null >/dev/null 2>"$name.log"
     rc=$?
     expect_eq "$name: exit status of the launching nbdkit" 0 "$rc"
+    # C nbdkit's daemon writes the pid file after the launcher has exited.
+    for _ in $(seq 50); do [ -s "$name/rel.pid" ] && break; sleep 0.1; done
     [ -s "$name/rel.pid" ] || fail "$name: rel.pid not written in the start directory"
     daemon=$(tr -d '[:space:]' < "$name/rel.pid")
     track_pid "$daemon"

@@ -75,7 +75,11 @@ def main():
     with open(script, "w") as f:
         f.write("#!/bin/bash\ncase \"$1\" in\n get_size) echo 1M ;;\n can_write) exit 0 ;;\n"
                 " pread) echo \"EIO long: $(printf 'y%.0s' {1..3000})\" >&2; exit 1 ;;\n"
-                " pwrite) echo 'ENOSPC quota exceeded' >&2; exit 1 ;;\n *) exit 2 ;;\nesac\n")
+                # Reads its stdin first: Debian's sh plugin loses the script's
+                # stderr when its write of the data meets EPIPE (a race seen
+                # under C nbdkit too).
+                " pwrite) cat >/dev/null; echo 'ENOSPC quota exceeded' >&2; exit 1 ;;\n"
+                " *) exit 2 ;;\nesac\n")
     os.chmod(script, 0o755)
     srv = t.Server("sh", t.NBDKIT, "sh", script)
     c = structured(srv)

@@ -764,7 +764,7 @@ mod tests {
     fn long_option_prefixes_as_getopt_long() {
         assert_eq!(p("--exportn foo null").unwrap().export_name, "foo");
         assert_eq!(p("--expo foo null").unwrap().export_name, "foo");
-        assert!(p("--ne null").unwrap().verbose == false);
+        assert!(!p("--ne null").unwrap().verbose);
         assert_eq!(p("--ip-a ::1 null").unwrap().ipaddr.as_deref(), Some("::1"));
         assert!(p("--no-s null").unwrap().no_sr);
         assert_eq!(

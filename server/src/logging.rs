@@ -92,7 +92,7 @@ impl log::Log for Logger {
                 } else {
                     libc::LOG_WARNING
                 };
-                crate::abi::os::syslog(prio, &body);
+                crate::sys::syslog(prio, &body);
             }
             Sink::Null => {}
         }

@@ -5,6 +5,12 @@
 //! plugin, configure it, get it ready, listen, fork into the background,
 //! then start the workers and the event loop.
 
+// `unsafe` only in `abi/` (the C ABI) and `sys/` (other OS calls), each
+// block saying why it is sound.
+#![deny(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+#[allow(unsafe_code)]
 mod abi;
 mod backend;
 mod cli;
@@ -16,6 +22,8 @@ mod parse;
 mod pool;
 mod protocol;
 mod sparse_read;
+#[allow(unsafe_code)]
+mod sys;
 #[cfg(test)]
 mod test_rng;
 mod tls;
@@ -39,7 +47,7 @@ fn die_raw(msg: String) -> ! {
 }
 
 fn main() {
-    abi::os::default_sigpipe();
+    sys::default_sigpipe();
     let mut argv = std::env::args_os();
     let argv0 = argv
         .next()
@@ -75,7 +83,7 @@ fn main() {
 
     log::debug!("nbdkit {}", cli::VERSION);
     let mut opts = opts;
-    if let Some(n) = abi::os::socket_activation() {
+    if let Some(n) = sys::socket_activation() {
         // As nbdkit: the sockets are given, so nothing may choose others,
         // and the service manager wants no fork.
         for (given, flag) in [
@@ -117,7 +125,7 @@ fn main() {
         _ => {}
     }
     if opts.swap && opts.mode == Mode::Serve {
-        if let Err(e) = abi::os::lock_all_memory() {
+        if let Err(e) = sys::lock_all_memory() {
             die(format!("mlockall: {}", net::listen::strerror(&e)))
         }
     }
@@ -164,6 +172,10 @@ fn main() {
     filters.reverse();
     let mut layers = Layers { filters, plugin };
     warn_unused_debug_flags(&opts.debug_flags, &layers);
+    // Now that -D nbdkit.tls.log is set.
+    if tls::credentials().is_some() {
+        abi::tls::enable_library_log();
+    }
 
     if opts.mode == Mode::Version {
         println!("nbdkit {}", cli::VERSION);
@@ -336,7 +348,7 @@ fn bind(opts: &Options) -> Bound {
             // A new directory of its own, mode 0700 and unguessable, as
             // nbdkit's mkdtemp makes it.
             UnixSocket::Temp => {
-                let dir = abi::os::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
+                let dir = sys::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
                     .unwrap_or_else(|e| die(format!("mkdtemp: {e}")));
                 (dir.join("socket"), Some(dir))
             }
@@ -402,7 +414,7 @@ fn bind(opts: &Options) -> Bound {
 
 fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     if opts.exit_with_parent {
-        if let Err(e) = abi::os::exit_with_parent() {
+        if let Err(e) = sys::exit_with_parent() {
             die(format!("--exit-with-parent: {e}"))
         }
     }
@@ -411,7 +423,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     let (sig_r, sig_w) = mio::net::UnixStream::pair().unwrap_or_else(|e| die(e));
     {
         use std::os::fd::AsRawFd;
-        if let Err(e) = abi::os::install_signal_handlers(sig_w.as_raw_fd()) {
+        if let Err(e) = sys::install_signal_handlers(sig_w.as_raw_fd()) {
             die(format!("sigaction: {e}"))
         }
     }
@@ -426,8 +438,8 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         exit(1)
     }
     if opts.single {
-        let s = abi::os::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
-        abi::os::detach_stdio();
+        let s = sys::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
+        sys::detach_stdio();
         single = Some(net::stream::Stream::Unix(mio::net::UnixStream::from_std(s)));
     } else if let Some(n) = opts.socket_activation {
         let listeners = net::listen::activated(n).unwrap_or_else(|e| die_raw(e));
@@ -460,7 +472,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     // Fork only when not captive (--run), not -s, and not -f.
     let mut daemon = None;
     if !opts.foreground && !opts.single && opts.run.is_none() {
-        match abi::os::daemonize(opts.verbose) {
+        match sys::daemonize(opts.verbose) {
             Ok(d) => daemon = Some(d),
             Err(e) => die(format!("fork: {e}")),
         }
@@ -614,15 +626,15 @@ fn change_user(opts: &Options) {
     let uid = opts
         .user
         .as_deref()
-        .map(|u| resolve(u, "parseuser", "-u", "user", abi::os::user_id));
+        .map(|u| resolve(u, "parseuser", "-u", "user", sys::user_id));
     let gid = opts
         .group
         .as_deref()
-        .map(|g| resolve(g, "parsegroup", "-g", "group", abi::os::group_id));
+        .map(|g| resolve(g, "parsegroup", "-g", "group", sys::group_id));
     if uid.is_none() && gid.is_none() {
         return;
     }
-    if let Err(e) = abi::os::change_ids(uid, gid) {
+    if let Err(e) = sys::change_ids(uid, gid) {
         die(e)
     }
     log::debug!(

@@ -49,7 +49,7 @@ pub fn uri_scheme() -> &'static str {
 /// nbdkit's default certificate directories: `/etc/pki/nbdkit` for root,
 /// else `$HOME/.pki/nbdkit` then `$HOME/.config/pki/nbdkit`.
 fn default_dirs() -> Vec<PathBuf> {
-    if crate::abi::os::is_root() {
+    if crate::sys::is_root() {
         return vec![PathBuf::from("/etc/pki/nbdkit")];
     }
     match std::env::var_os("HOME") {

@@ -11,7 +11,6 @@
 #![allow(clippy::missing_safety_doc)]
 
 use super::context::{self, current_conn, intern};
-use super::os;
 use crate::backend::{ExportEntry, ExportList, Extents};
 use crate::lifecycle;
 use libc::{c_char, c_int, c_uint, c_void, size_t, sockaddr, socklen_t};
@@ -24,7 +23,7 @@ pub static mut nbdkit_debug_backend_controlpath: c_int = 1;
 #[no_mangle]
 pub static mut nbdkit_debug_backend_datapath: c_int = 1;
 /// TLS debug knobs nbdkit exports (`tls_session` logs each negotiated
-/// session; `tls_log` is accepted and unused).
+/// session; `tls_log=N` passes GnuTLS's own log up to level N).
 #[no_mangle]
 pub static mut nbdkit_debug_tls_log: c_int = 0;
 #[no_mangle]
@@ -152,12 +151,9 @@ pub unsafe extern "C" fn nbdkit_realpath(path: *const c_char) -> *mut c_char {
     let r = unsafe { libc::realpath(path, std::ptr::null_mut()) };
     if r.is_null() {
         let e = std::io::Error::last_os_error();
-        // SAFETY: path is valid.
-        error(&format!(
-            "realpath: {}: {}",
-            unsafe { text(path) },
-            strerror(&e)
-        ));
+        // SAFETY: path is valid (the caller's NUL-terminated string).
+        let shown = unsafe { text(path) };
+        error(&format!("realpath: {}: {}", shown, strerror(&e)));
     }
     r
 }
@@ -519,7 +515,7 @@ pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
     }
     let until = Instant::now() + Duration::new(sec as u64, nsec.min(999_999_999));
     let client = current_conn().map_or(-1, |c| c.fd);
-    let shutdown = os::shutdown_fd();
+    let shutdown = crate::sys::shutdown_fd();
     // Without the eventfd, wake now and then to look at the flag.
     let max_wait = if shutdown.is_some() {
         Duration::MAX
@@ -550,7 +546,7 @@ pub extern "C" fn nbdkit_nanosleep(sec: c_uint, nsec: c_uint) -> c_int {
             },
         ];
         let wait = (until - now).min(max_wait);
-        if let Err(e) = os::poll_for(&mut fds, wait) {
+        if let Err(e) = crate::sys::poll_for(&mut fds, wait) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 // Not expected; sleep in small steps rather than spin.
                 log::debug!("nbdkit_nanosleep: ppoll: {e}");

@@ -166,6 +166,15 @@ pub type gnutls_free_function =
 unsafe extern "C" {
     pub static mut gnutls_free: gnutls_free_function;
 }
+pub type gnutls_log_func = ::core::option::Option<
+    unsafe extern "C" fn(arg1: ::core::ffi::c_int, arg2: *const ::core::ffi::c_char),
+>;
+unsafe extern "C" {
+    pub fn gnutls_global_set_log_function(log_func: gnutls_log_func);
+}
+unsafe extern "C" {
+    pub fn gnutls_global_set_log_level(level: ::core::ffi::c_int);
+}
 pub type gnutls_pull_func = ::core::option::Option<
     unsafe extern "C" fn(
         arg1: gnutls_transport_ptr_t,

@@ -1,6 +1,6 @@
 //! The C boundary: bindgen's view of `include/`, the exported `nbdkit_*`
 //! server API, and the adapter that runs a `.so` plugin as a backend.
-//! All FFI `unsafe` in the server lives under this module.
+//! FFI `unsafe` lives under this module; other OS calls are in `sys/`.
 
 #[allow(clippy::all)]
 pub mod bindings;
@@ -13,7 +13,6 @@ pub mod filter;
 /// cbindgen:ignore
 #[allow(clippy::all)]
 pub mod gnutls_bindings;
-pub mod os;
 pub mod plugin;
 pub mod tls;
 

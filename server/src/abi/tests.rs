@@ -388,10 +388,8 @@ fn parse_functions_match_nbdkit() {
     let call = Call::enter(None);
     let mut u: u8 = 0;
     // SAFETY: valid strings and a valid out pointer.
-    assert_eq!(
-        unsafe { exports::nbdkit_parse_uint8_t(c"u".as_ptr(), c"-1".as_ptr(), &mut u) },
-        -1
-    );
+    let r = unsafe { exports::nbdkit_parse_uint8_t(c"u".as_ptr(), c"-1".as_ptr(), &mut u) };
+    assert_eq!(r, -1);
     assert_eq!(
         call.take_msg().as_deref(),
         Some("u: negative numbers are not allowed")

@@ -9,7 +9,7 @@
 //! "wait for readable" and the session runs on the event loop.
 
 use super::gnutls_bindings as g;
-use std::ffi::{c_int, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io;
 use std::os::fd::RawFd;
 use std::os::unix::ffi::OsStrExt;
@@ -143,6 +143,33 @@ pub fn session_debug() -> bool {
     // SAFETY: a plain int written only while the command line is applied,
     // before any connection exists; read-only afterwards.
     unsafe { std::ptr::read(&raw const super::exports::nbdkit_debug_tls_session) != 0 }
+}
+
+/// `-D nbdkit.tls.log=N`: hand GnuTLS's own log, up to level N, to our
+/// debug output as nbdkit does (`gnutls: LEVEL: MESSAGE`).  Called once,
+/// after the command line is applied and before any session exists.
+pub fn enable_library_log() {
+    // SAFETY: as in `session_debug`: written only while the command line
+    // is applied, read-only afterwards.
+    let level = unsafe { std::ptr::read(&raw const super::exports::nbdkit_debug_tls_log) };
+    if level <= 0 {
+        return;
+    }
+    // SAFETY: `library_log` has the signature GnuTLS expects and lives for
+    // the whole process; both calls only store the values.
+    unsafe {
+        g::gnutls_global_set_log_function(Some(library_log));
+        g::gnutls_global_set_log_level(level);
+    }
+}
+
+unsafe extern "C" fn library_log(level: c_int, msg: *const c_char) {
+    if msg.is_null() {
+        return;
+    }
+    // SAFETY: GnuTLS passes a NUL-terminated string valid for this call.
+    let text = unsafe { CStr::from_ptr(msg) }.to_string_lossy();
+    log::debug!("gnutls: {level}: {}", text.trim_end_matches('\n'));
 }
 
 /// What the callbacks reach through GnuTLS's transport pointer.
@@ -471,7 +498,7 @@ mod tests {
 
     fn wait_readable(fd: RawFd) {
         assert!(
-            crate::abi::os::wait_readable(fd, 5000).unwrap(),
+            crate::sys::wait_readable(fd, 5000).unwrap(),
             "peer silent for 5 s"
         );
     }

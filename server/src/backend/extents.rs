@@ -175,7 +175,7 @@ pub fn aligned(
     out: &mut Extents,
 ) -> Result<()> {
     let align = u64::from(align);
-    if !align.is_power_of_two() || offset % align != 0 || count % align != 0 {
+    if !align.is_power_of_two() || !offset.is_multiple_of(align) || !count.is_multiple_of(align) {
         return Err(Error::einval(format!(
             "nbdkit_extents_aligned: count {count} and offset {offset} must be multiples of {align}"
         )));

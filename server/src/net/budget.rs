@@ -169,8 +169,8 @@ impl ConnMemory {
 /// The default limit: a quarter of the smaller of physical memory and the
 /// address-space limit (`ulimit -v`), at least [`MIN_LIMIT`].
 pub fn default_limit() -> u64 {
-    let ram = crate::abi::os::physical_memory().unwrap_or(4 << 30);
-    let cap = match crate::abi::os::address_space_limit() {
+    let ram = crate::sys::physical_memory().unwrap_or(4 << 30);
+    let cap = match crate::sys::address_space_limit() {
         Some(a) => ram.min(a),
         None => ram,
     };

@@ -778,7 +778,7 @@ impl Conn {
                 let before = match self.switches.get() {
                     Some(v) => v,
                     None if server.inline.is_adaptive() => {
-                        let v = crate::abi::os::voluntary_switches();
+                        let v = crate::sys::voluntary_switches();
                         self.switches.set(Some(v));
                         v
                     }
@@ -787,9 +787,9 @@ impl Conn {
                 let t = Instant::now();
                 let sink = Cork { conn: self };
                 dispatch::execute(session, &req, &payload[..plen], &sink);
-                server.inline.record_inline(t.elapsed(), || {
-                    crate::abi::os::voluntary_switches() > before
-                });
+                server
+                    .inline
+                    .record_inline(t.elapsed(), || crate::sys::voluntary_switches() > before);
                 self.shared.give_back(payload);
                 server.budget.release(&self.shared.mem, charge);
                 return;

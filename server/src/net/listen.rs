@@ -54,7 +54,7 @@ impl Listener {
             // A connected stream socket reads and writes like any other;
             // the Unix stream type carries it.
             Listener::Vsock(fd) => {
-                let s = crate::abi::os::accept_nonblocking(fd)?;
+                let s = crate::sys::accept_nonblocking(fd)?;
                 Ok(Stream::Unix(mio::net::UnixStream::from_std(s.into())))
             }
         }
@@ -64,7 +64,7 @@ impl Listener {
 /// Listen on AF_VSOCK port `port` of every CID, as nbdkit's `--vsock`.
 /// The error is the whole text to print.
 pub fn bind_vsock(port: u32) -> Result<Vec<Listener>, String> {
-    let fd = crate::abi::os::vsock_listen(port, BACKLOG)
+    let fd = crate::sys::vsock_listen(port, BACKLOG)
         .map_err(|e| format!("nbdkit: {}: {}", e.0, strerror(&e.1)))?;
     log::debug!("bound to vsock any:{port}");
     Ok(vec![Listener::Vsock(fd)])
@@ -76,7 +76,7 @@ pub fn activated(n: usize) -> Result<Vec<Listener>, String> {
     let mut out = Vec::with_capacity(n);
     for i in 0..n {
         let fd = 3 + i as i32;
-        let (owned, family) = crate::abi::os::inherited_socket(fd)
+        let (owned, family) = crate::sys::inherited_socket(fd)
             .map_err(|e| format!("nbdkit: socket activation: fd {fd}: {}", strerror(&e)))?;
         let l = match family {
             libc::AF_UNIX => {
@@ -90,7 +90,7 @@ pub fn activated(n: usize) -> Result<Vec<Listener>, String> {
                 Listener::Tcp(TcpListener::from_std(l))
             }
             _ => {
-                crate::abi::os::set_nonblocking(&owned).map_err(|e| e.to_string())?;
+                crate::sys::set_nonblocking(&owned).map_err(|e| e.to_string())?;
                 Listener::Vsock(owned)
             }
         };
@@ -197,7 +197,7 @@ const BACKLOG: i32 = 4096;
 fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
     // std's bind sets SO_REUSEADDR on Unix, as nbdkit does.
     let l = std::net::TcpListener::bind(sa)?;
-    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
+    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
     l.set_nonblocking(true)?;
     Ok(TcpListener::from_std(l))
 }
@@ -237,7 +237,7 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, String> {
     };
     l.set_nonblocking(true)
         .map_err(|e| format!("{shown}: {e}"))?;
-    crate::abi::os::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
+    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)
         .map_err(|e| format!("{shown}: {e}"))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))
 }

@@ -278,7 +278,7 @@ pub fn serve(
                     // when all, or half of those open at the last trim,
                     // are gone (a trim walks the whole heap: not per close).
                     if open == 0 || open <= lp.open_at_trim / 2 {
-                        crate::abi::os::release_free_memory();
+                        crate::sys::release_free_memory();
                         lp.open_at_trim = open;
                     }
                     if starved {
@@ -378,7 +378,7 @@ impl Loop {
             // The default (about 200 KiB) is less than one 256 KiB read
             // reply, so every such reply would wait for the client to drain
             // the socket part-way through.  (TCP sizes its own buffers.)
-            crate::abi::os::set_send_buffer(stream.raw_fd(), UNIX_SEND_BUFFER);
+            crate::sys::set_send_buffer(stream.raw_fd(), UNIX_SEND_BUFFER);
         }
         let token = self.next_token;
         self.next_token += 1;

@@ -114,7 +114,7 @@ impl Transport {
                     let left = left.as_millis() as i32;
                     if left == 0
                         || !matches!(
-                            crate::abi::os::wait_readable(self.stream.raw_fd(), left),
+                            crate::sys::wait_readable(self.stream.raw_fd(), left),
                             Ok(true)
                         )
                     {

@@ -12,7 +12,7 @@
 //!   Linux implements with the same zero-out as the `BLKZEROOUT` ioctl),
 //!   so `--dump-plugin` does not claim `file_blkzeroout`/`file_blksszget`.
 
-use crate::abi::os::{fadvise, fallocate, seek_data_hole};
+use crate::sys::{fadvise, fallocate, seek_data_hole};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;

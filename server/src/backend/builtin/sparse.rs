@@ -231,7 +231,7 @@ impl SparseArray {
         let end = offset + count;
         let mut pos = offset;
         // Head: the partly covered first page.
-        if pos % PAGE_SIZE != 0 {
+        if !pos.is_multiple_of(PAGE_SIZE) {
             let stop = end.min((pos / PAGE_SIZE + 1) * PAGE_SIZE);
             self.zero_partial(pos, stop - pos)?;
             pos = stop;
@@ -392,7 +392,7 @@ mod tests {
         let mut pieces = Vec::new();
         a.read_shared(2 * PAGE_SIZE + 100, 100, &mut pieces);
         let mut want = data[100..PAGE].to_vec();
-        want.extend(std::iter::repeat(0).take(PAGE));
+        want.extend(std::iter::repeat_n(0, PAGE));
         want.extend_from_slice(&data[2 * PAGE..2 * PAGE + 200]);
         assert_eq!(gather(&pieces), want);
         // Writes and zeroes after the read change the array, not the reply.

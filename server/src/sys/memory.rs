@@ -1,0 +1,38 @@
+//! How much memory the machine and the process limits allow, and handing
+//! free heap pages back to the kernel.
+
+/// Give the heap's free pages back to the kernel (glibc keeps them after
+/// `free`, so memory of closed connections would stay in the RSS).
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own heaps under their locks.
+    unsafe { libc::malloc_trim(0) };
+}
+
+/// Bytes of physical memory, if the kernel says.
+pub fn physical_memory() -> Option<u64> {
+    // SAFETY: sysconf takes an integer and returns one.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages <= 0 || size <= 0 {
+        return None;
+    }
+    (pages as u64).checked_mul(size as u64)
+}
+
+/// The soft address-space limit (`ulimit -v`), if one is set.
+pub fn address_space_limit() -> Option<u64> {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes only the rlimit it is given, a live local.
+    if unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } != 0 || r.rlim_cur == libc::RLIM_INFINITY
+    {
+        return None;
+    }
+    Some(r.rlim_cur)
+}

@@ -1,0 +1,13 @@
+//! OS calls that are not the plugin ABI, each wrapped in a safe function:
+//! with `abi/`, the only place `unsafe` is allowed (`#![deny(unsafe_code)]`
+//! elsewhere).  Callers use `crate::sys::NAME`.
+
+pub mod file;
+pub mod memory;
+pub mod process;
+pub mod socket;
+
+pub use file::*;
+pub use memory::*;
+pub use process::*;
+pub use socket::*;

@@ -1,0 +1,258 @@
+//! Process-level OS calls: signals, daemonizing, user and group ids,
+//! parent-death signals, adopting fd 0 as a socket, syslog, rusage.
+
+use std::io;
+use std::os::fd::{FromRawFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
+
+static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn on_signal(_sig: libc::c_int) {
+    let fd = SIGNAL_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let b = 1u8;
+        // SAFETY: write(2) is async-signal-safe; the buffer is a live local.
+        unsafe { libc::write(fd, &b as *const u8 as *const libc::c_void, 1) };
+    }
+}
+
+/// Undo the Rust runtime's `SIGPIPE` ignore, which it sets before `main`:
+/// nbdkit starts with the default disposition and ignores SIGPIPE only
+/// once the plugin is configured, so commands a plugin runs while it
+/// loads and configures (the data plugin's `<(COMMAND)`, say) see it.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no
+    // preconditions; no thread exists yet.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
+/// Route SIGINT, SIGQUIT, SIGTERM and SIGHUP to a byte on `fd` (the
+/// loop's self-pipe), and ignore SIGPIPE so a vanished client is an EPIPE.
+pub fn install_signal_handlers(fd: RawFd) -> io::Result<()> {
+    SIGNAL_FD.store(fd, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGQUIT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: a zeroed sigaction is a valid "no flags, empty mask" value,
+        // and on_signal only does async-signal-safe work.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_signal as *const () as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+    }
+    // SAFETY: setting a signal's disposition to SIG_IGN has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    Ok(())
+}
+
+/// The forked child's promise to tell its parent when it is serving.
+pub struct Daemon(std::os::unix::net::UnixStream);
+
+impl Daemon {
+    /// Let the parent exit 0: the socket listens and the pid file is written.
+    pub fn ready(self) {
+        let _ = io::Write::write_all(&mut &self.0, b"1");
+    }
+}
+
+/// Fork into the background as nbdkit does without `-f`: the parent waits
+/// until the child calls [`Daemon::ready`], then exits 0 (1 if the child
+/// died first); the child starts a new session, changes to `/` and points
+/// stdin, stdout and (unless `keep_stderr`, for `-v`) stderr at
+/// /dev/null, so a caller capturing the output is not held open by the
+/// daemon.  Must be called before any thread starts.
+pub fn daemonize(keep_stderr: bool) -> io::Result<Daemon> {
+    let (parent_end, child_end) = std::os::unix::net::UnixStream::pair()?;
+    // SAFETY: the process is single-threaded here (the caller's contract),
+    // so the child inherits a consistent address space.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pid > 0 {
+        drop(child_end);
+        let mut b = [0u8; 1];
+        let ok = matches!(io::Read::read(&mut &parent_end, &mut b), Ok(1));
+        // SAFETY: _exit skips atexit handlers and stdio flushing, which
+        // belong to the child now.
+        unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+    }
+    drop(parent_end);
+    // SAFETY: setsid has no memory-safety preconditions.
+    unsafe { libc::setsid() };
+    let _ = std::env::set_current_dir("/");
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    use std::os::fd::AsRawFd;
+    let last = if keep_stderr { 1 } else { 2 };
+    for fd in 0..=last {
+        // SAFETY: dup2 onto a standard descriptor from a valid open fd.
+        unsafe { libc::dup2(null.as_raw_fd(), fd) };
+    }
+    Ok(Daemon(child_end))
+}
+
+/// `mkdtemp(template)`: a new directory, mode 0700, its name the template
+/// with the trailing `XXXXXX` made unique.
+pub fn make_temp_dir(template: &std::path::Path) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut buf = template.as_os_str().as_bytes().to_vec();
+    buf.push(0);
+    // SAFETY: buf is a writable NUL-terminated template mkdtemp fills in.
+    let r = unsafe { libc::mkdtemp(buf.as_mut_ptr() as *mut libc::c_char) };
+    if r.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    buf.pop();
+    Ok(std::path::PathBuf::from(std::ffi::OsString::from_vec(buf)))
+}
+
+/// One message to syslog at `priority`, under the program's name (as
+/// nbdkit's `--log=syslog`).
+pub fn syslog(priority: libc::c_int, msg: &str) {
+    let Ok(m) = std::ffi::CString::new(msg.replace('\0', " ")) else {
+        return;
+    };
+    // SAFETY: a constant "%s" format with one NUL-terminated argument.
+    unsafe { libc::syslog(priority, c"%s".as_ptr(), m.as_ptr()) };
+}
+
+/// The uid of user `name` in the password database.
+pub fn user_id(name: &std::ffi::OsStr) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes()).ok()?;
+    // SAFETY: getpwnam with a NUL-terminated name; the result (static
+    // storage) is read at once, before any other lookup (single-threaded
+    // start-up).
+    let pw = unsafe { libc::getpwnam(n.as_ptr()) };
+    // SAFETY: non-NULL pointer returned by getpwnam.
+    (!pw.is_null()).then(|| unsafe { (*pw).pw_uid })
+}
+
+/// The gid of group `name` in the group database.
+pub fn group_id(name: &std::ffi::OsStr) -> Option<u32> {
+    use std::os::unix::ffi::OsStrExt;
+    let n = std::ffi::CString::new(name.as_bytes()).ok()?;
+    // SAFETY: as in user_id, with getgrnam.
+    let gr = unsafe { libc::getgrnam(n.as_ptr()) };
+    // SAFETY: non-NULL pointer returned by getgrnam.
+    (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
+}
+
+/// Drop privileges as nbdkit's `-u`/`-g`: the group (also as the only
+/// supplementary group) before the user, whose change is irreversible.
+/// The error is the whole message.
+pub fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), String> {
+    let os = || io::Error::last_os_error().to_string();
+    let os = || {
+        let s = os();
+        s.split(" (os error").next().unwrap_or_default().to_string()
+    };
+    if let Some(g) = gid {
+        // SAFETY: setgroups with a one-element array that outlives the call.
+        if unsafe { libc::setgroups(1, &g) } == -1 {
+            return Err(format!("setgroups: {}", os()));
+        }
+        // SAFETY: setgid takes a plain integer.
+        if unsafe { libc::setgid(g) } == -1 {
+            return Err(format!("setgid: {}", os()));
+        }
+    }
+    if let Some(u) = uid {
+        // SAFETY: setuid takes a plain integer.
+        if unsafe { libc::setuid(u) } == -1 {
+            return Err(format!("setuid: {}", os()));
+        }
+    }
+    Ok(())
+}
+
+/// Socket activation: the number of sockets systemd passed (from fd 3
+/// on), when `LISTEN_PID` is this process and `LISTEN_FDS` a positive
+/// number, as sd_listen_fds(3) decides.
+pub fn socket_activation() -> Option<usize> {
+    let pid: u32 = std::env::var("LISTEN_PID").ok()?.parse().ok()?;
+    if pid != std::process::id() {
+        return None;
+    }
+    let n: usize = std::env::var("LISTEN_FDS").ok()?.parse().ok()?;
+    (n > 0).then_some(n)
+}
+
+/// `--swap`: lock every page, present and future, into memory, so a
+/// server whose disk is the machine's swap never waits on itself.
+pub fn lock_all_memory() -> io::Result<()> {
+    // SAFETY: mlockall takes flags only.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `--exit-with-parent`: SIGTERM when the parent process dies.
+pub fn exit_with_parent() -> io::Result<()> {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
+    if r != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `-s`: the client is on stdin/stdout, which must be a socket.
+pub fn stdin_socket() -> io::Result<std::os::unix::net::UnixStream> {
+    // SAFETY: dup returns a new descriptor we own (or -1, checked).
+    let fd = unsafe { libc::dup(0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a freshly duplicated descriptor owned by nobody else.
+    let s = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    s.set_nonblocking(true)?;
+    Ok(s)
+}
+
+/// Point stdin and stdout at /dev/null once `-s` has taken them, so the
+/// plugin cannot disturb the protocol stream.
+pub fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 onto the standard descriptors from a valid open fd.
+        unsafe {
+            libc::dup2(null.as_raw_fd(), 0);
+            libc::dup2(null.as_raw_fd(), 1);
+        }
+    }
+}
+
+/// How many times the calling thread has given up the CPU of its own
+/// accord (to sleep, wait for I/O or a lock), as opposed to being
+/// preempted.
+pub fn voluntary_switches() -> u64 {
+    // SAFETY: getrusage only writes the rusage it is given, which is a
+    // zeroed plain-data struct that lives across the call.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above; RUSAGE_THREAD is valid on Linux.
+    let r = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut ru) };
+    if r == 0 {
+        ru.ru_nvcsw as u64
+    } else {
+        0
+    }
+}
+
+/// Whether the process runs as root (effective uid 0), which picks
+/// nbdkit's default TLS certificate directory.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
