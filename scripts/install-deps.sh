@@ -17,6 +17,8 @@ packages=(
   e2fsprogs             # mke2fs, debugfs, dumpe2fs (linuxdisk, tmpdisk)
   util-linux            # unshare, mkfs
   coreutils             # timeout, truncate
+  expect                # a terminal for nbdkit_read_password (627)
+  iproute2              # ss: the listening sockets (628)
   libclang-dev          # bindgen (bindings check)
   libgnutls28-dev       # the TLS transport links GnuTLS; bindgen reads its header
   gnutls-bin            # certtool, psktool: the TLS tests make their keys

@@ -17,6 +17,8 @@ for name in ref ours; do
         rc=$?
         [ $rc -eq 0 ] || fail "$name $v: launcher exit $rc: $out"
         [ $(( $(date +%s) - start )) -lt 10 ] || fail "$name $v: \$(...) waited for the daemon"
+        # C nbdkit's daemon may write the pid file after the launcher exits.
+        for _ in $(seq 50); do [ -s "$name$v.pid" ] && break; sleep 0.1; done
         pid=$(cat "$name$v.pid"); track_pid "$pid"
         fds=$(for fd in 0 1 2; do readlink "/proc/$pid/fd/$fd"; done | tr '\n' ' ')
         if [ -z "$v" ]; then

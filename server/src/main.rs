@@ -124,6 +124,11 @@ fn main() {
         }
         _ => {}
     }
+    if opts.swap && opts.mode == Mode::Serve {
+        if let Err(e) = sys::lock_all_memory() {
+            die(format!("mlockall: {}", net::listen::strerror(&e)))
+        }
+    }
     // Before the plugin loads, as nbdkit does (its errors come first).
     if matches!(opts.mode, Mode::Serve) {
         tls::setup(&opts);
@@ -424,6 +429,14 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     }
     let mut single = None;
     let mut bound = None;
+    // As a build of nbdkit without SELinux support: the label would be
+    // set on the listening sockets, which this build cannot do.
+    if opts.selinux_label.is_some() && !opts.single && opts.socket_activation.is_none() {
+        eprintln!(
+            "nbdkit: --selinux-label option used, but this binary was compiled without SELinux support"
+        );
+        exit(1)
+    }
     if opts.single {
         let s = sys::stdin_socket().unwrap_or_else(|e| die(format!("-s: stdin: {e}")));
         sys::detach_stdio();

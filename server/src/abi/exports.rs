@@ -420,8 +420,6 @@ fn read_password_tty() -> Option<Vec<u8>> {
         error("stdin is not a tty, cannot read password interactively");
         return None;
     }
-    print!("password: ");
-    let _ = std::io::stdout().flush();
     // SAFETY: termios calls on fd 0 with a zeroed struct filled by tcgetattr.
     let mut orig: libc::termios = unsafe { std::mem::zeroed() };
     // SAFETY: as above.
@@ -430,14 +428,19 @@ fn read_password_tty() -> Option<Vec<u8>> {
         let mut t = orig;
         t.c_lflag &= !libc::ECHO;
         t.c_lflag |= libc::ECHONL;
+        // Echo off before the prompt appears: whoever answers it (a user,
+        // or expect) may type at once, and changing the terminal after
+        // that must not lose the answer (TCSANOW keeps pending input).
         // SAFETY: valid termios for fd 0.
-        unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &t) };
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) };
     }
-    let mut line = String::new();
-    let r = std::io::stdin().lock().read_line(&mut line);
+    print!("password: ");
+    let _ = std::io::stdout().flush();
+    let mut line = Vec::new();
+    let r = std::io::stdin().lock().read_until(b'\n', &mut line);
     if have {
         // SAFETY: restore what tcgetattr returned.
-        unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &orig) };
+        unsafe { libc::tcsetattr(0, libc::TCSANOW, &orig) };
     }
     if let Err(e) = r {
         error(&format!(
@@ -446,10 +449,10 @@ fn read_password_tty() -> Option<Vec<u8>> {
         ));
         return None;
     }
-    if line.ends_with('\n') {
+    if line.ends_with(b"\n") {
         line.pop();
     }
-    Some(line.into_bytes())
+    Some(line)
 }
 
 #[no_mangle]

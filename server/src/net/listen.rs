@@ -195,9 +195,7 @@ pub fn bind_tcp(
 const BACKLOG: i32 = 4096;
 
 fn bind_one(sa: SocketAddr) -> io::Result<TcpListener> {
-    // std's bind sets SO_REUSEADDR on Unix, as nbdkit does.
-    let l = std::net::TcpListener::bind(sa)?;
-    crate::sys::set_listen_backlog(std::os::fd::AsRawFd::as_raw_fd(&l), BACKLOG)?;
+    let l = crate::sys::tcp_listen(sa, BACKLOG)?;
     l.set_nonblocking(true)?;
     Ok(TcpListener::from_std(l))
 }

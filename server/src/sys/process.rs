@@ -184,6 +184,16 @@ pub fn socket_activation() -> Option<usize> {
     (n > 0).then_some(n)
 }
 
+/// `--swap`: lock every page, present and future, into memory, so a
+/// server whose disk is the machine's swap never waits on itself.
+pub fn lock_all_memory() -> io::Result<()> {
+    // SAFETY: mlockall takes flags only.
+    if unsafe { libc::mlockall(libc::MCL_CURRENT | libc::MCL_FUTURE) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// `--exit-with-parent`: SIGTERM when the parent process dies.
 pub fn exit_with_parent() -> io::Result<()> {
     // SAFETY: prctl(PR_SET_PDEATHSIG) takes a plain integer argument.
