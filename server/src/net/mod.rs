@@ -115,7 +115,10 @@ impl Server {
 }
 
 fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
-    if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
+    // A filter may sleep on purpose (delay, rate, pause): a request run on
+    // the loop would then hold up the others in flight, which nbdkit
+    // serves in parallel.
+    if std::env::var_os("NBDKIT_NO_INLINE").is_some() || stack.len() > 1 {
         inline::Mode::Never
     } else if stack.nonblocking() && model == ThreadModel::Parallel {
         inline::Mode::Always
