@@ -557,9 +557,9 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         .map(|n| n.get())
         .unwrap_or(2)
         * 2;
-    let (listeners, tmpdir, unixsocket) = match bound {
-        Some(b) => (b.listeners, b.tmpdir, b.unixsocket),
-        None => (Vec::new(), None, std::path::PathBuf::new()),
+    let (listeners, tmpdir) = match bound {
+        Some(b) => (b.listeners, b.tmpdir),
+        None => (Vec::new(), None),
     };
     let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
@@ -588,13 +588,11 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         }
         Err(_) => log::debug!("workers still hold the server at exit; skipping unload"),
     }
+    // As nbdkit: the private directory of `-U -` goes, but a `-U PATH`
+    // socket and the `-P` pid file stay (scripts read the pid file after
+    // the server has exited, and remove both themselves).
     if let Some(d) = tmpdir {
         let _ = std::fs::remove_dir_all(d);
-    } else if !unixsocket.as_os_str().is_empty() {
-        let _ = std::fs::remove_file(&unixsocket);
-    }
-    if let Some(p) = &opts.pidfile {
-        let _ = std::fs::remove_file(p);
     }
     let code = *run_status.lock().unwrap();
     code.unwrap_or(0)
