@@ -45,8 +45,9 @@ pub(crate) use controlpath;
 
 /// Where emulated zeroing writes from (in .bss: no cost until touched).
 static ZERO_BUF: [u8; 1 << 20] = [0; 1 << 20];
-/// Largest read an emulated cache request makes at once.
-const CACHE_CHUNK: u64 = 4 << 20;
+/// Largest read an emulated cache request makes at once: nbdkit's maximum
+/// request size, so the layer sees the same reads as under nbdkit.
+const CACHE_CHUNK: u64 = crate::protocol::consts::MAX_REQUEST_SIZE as u64;
 
 /// Cached per-context answers (nbdkit caches the same ones).
 #[derive(Default)]
@@ -372,7 +373,7 @@ impl Context {
         self.check_flags("cache", flags, 0)?;
         if self.can_cache()? == Support::Emulate {
             // Cached by reading it (nbdkit does not call .cache then).
-            let mut buf = vec![0u8; count.min(CACHE_CHUNK) as usize];
+            let mut buf = super::error::try_zeroed(count.min(CACHE_CHUNK) as usize)?;
             let mut done = 0;
             while done < count {
                 let n = (count - done).min(CACHE_CHUNK) as usize;

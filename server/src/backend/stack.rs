@@ -257,7 +257,10 @@ impl Stack {
         };
         let mut entries = list.entries;
         if list.use_default {
-            if let Some(name) = self.default_export(index, conn, readonly)? {
+            // A failing default_export (already logged) leaves the default
+            // out of the list rather than failing it, as in nbdkit: the
+            // client still learns of the other exports.
+            if let Ok(Some(name)) = self.default_export(index, conn, readonly) {
                 entries.push(ExportEntry {
                     name,
                     description: None,
