@@ -21,6 +21,10 @@ for plugin in memory "$MEM" null; do
         want=$(answer "$REF_NBDKIT" $d "$plugin" 1M --dump-plugin)
         # shellcheck disable=SC2086
         got=$(answer "$NBDKIT" $d "$plugin" 1M --dump-plugin)
-        expect_eq "$d $(basename "$plugin")" "$want" "$got" | head -1
+        # One line per case when it matches, the whole comparison when not.
+        if ! (expect_eq "$d $(basename "$plugin")" "$want" "$got" >case.txt); then
+            cat case.txt; exit 1
+        fi
+        head -1 case.txt
     done
 done

@@ -113,7 +113,8 @@ pub struct Options {
     pub swap: bool,
     pub selinux_label: Option<OsString>,
     pub filters: Vec<String>,
-    /// `-D NAME.FLAG=N`.
+    /// `-D NAME.FLAG=N`, the last given first: nbdkit keeps them newest
+    /// first, and applies and warns about them in that order.
     pub debug_flags: Vec<DebugFlag>,
     pub log: LogTo,
     /// `--tls`: None when not given (TLS is then on if certificates load).
@@ -480,7 +481,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
     match opt {
         Opt::Ipv4 => o.ipv4_only = true,
         Opt::Ipv6 => o.ipv6_only = true,
-        Opt::Debug => o.debug_flags.push(parse_debug_flag(b)?),
+        Opt::Debug => o.debug_flags.insert(0, parse_debug_flag(b)?),
         Opt::DumpConfig => o.mode = Mode::DumpConfig,
         Opt::DumpPlugin => {
             o.dump_plugin = true;
