@@ -20,7 +20,12 @@ const STALL: Duration = Duration::from_millis(2);
 
 struct State {
     jobs: VecDeque<Job>,
+    /// Workers waiting on `Inner::wake`.
     idle: usize,
+    /// Wake-ups sent and not yet taken: an idle worker already woken for
+    /// one job must not be counted on for the next (two jobs submitted
+    /// back to back would otherwise both wait for the same worker).
+    woken: usize,
     total: usize,
     /// Workers started on demand, without waiting for a stall, up to this.
     target: usize,
@@ -53,6 +58,7 @@ impl Pool {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
                 idle: 0,
+                woken: 0,
                 total: 0,
                 target: initial.max(1),
                 watching: false,
@@ -91,11 +97,13 @@ impl Pool {
         if !st.watching {
             self.start_watcher(&mut st);
         }
-        if st.idle == 0 && st.watcher_parked {
+        let free = st.idle.saturating_sub(st.woken);
+        if free == 0 && st.watcher_parked {
             st.watcher_parked = false;
             self.inner.watch.notify_one();
         }
-        if st.idle > 0 {
+        if free > 0 {
+            st.woken += 1;
             self.inner.wake.notify_one();
         } else if st.total < st.target {
             self.spawn_worker(&mut st);
@@ -123,7 +131,7 @@ fn watcher(inner: Arc<Inner>) {
         if st.closed {
             return;
         }
-        if st.jobs.is_empty() || st.idle > 0 {
+        if st.jobs.is_empty() || st.idle > st.woken {
             st.watcher_parked = true;
             st = inner.watch.wait(st).unwrap_or_else(|p| p.into_inner());
             continue;
@@ -132,7 +140,7 @@ fn watcher(inner: Arc<Inner>) {
         std::thread::sleep(STALL * 2);
         st = lock();
         if !st.jobs.is_empty()
-            && st.idle == 0
+            && st.idle <= st.woken
             && st.total < MAX_WORKERS
             && st.last_progress.elapsed() > STALL
         {
@@ -168,6 +176,9 @@ fn worker(inner: Arc<Inner>) {
         st.idle += 1;
         st = inner.wake.wait(st).unwrap_or_else(|p| p.into_inner());
         st.idle -= 1;
+        // Taken, whichever worker it was meant for (a spurious wake-up may
+        // take another's: that one then finds the job gone and waits again).
+        st.woken = st.woken.saturating_sub(1);
     }
 }
 

@@ -392,6 +392,15 @@ impl Conn {
         // Not once a hang-up was reported: no event follows that one.
         let mut drained = false;
         loop {
+            // Before each new request, not only before reading the socket:
+            // one read can hold several requests, and `-t N` allows N in
+            // flight (with -t 1 they run one at a time, in order).
+            if matches!(self.phase, Phase::Transmission(None))
+                && self.end > self.start
+                && self.throttled(server)
+            {
+                return Want::Nothing;
+            }
             match self.step(server) {
                 Step::Progress => continue,
                 Step::Want(w) => return w,
