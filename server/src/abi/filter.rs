@@ -650,6 +650,23 @@ impl Drop for FilterHandle {
     }
 }
 
+/// The `can_*`-style answers of a C filter handle: the filter's callback
+/// when it has one, else the layer below's answer.
+macro_rules! answer_or_below {
+    ($($name:ident -> $ty:ty, $conv:expr;)*) => {$(
+        fn $name(&self) -> Result<$ty> {
+            match self.f().$name {
+                Some(f) => self.query(f).map($conv),
+                None => self.below()?.$name(),
+            }
+        }
+    )*};
+}
+
+fn yes_no(r: i32) -> bool {
+    r != 0
+}
+
 impl Handle for FilterHandle {
     fn debug_address(&self) -> *const () {
         self.h as *const ()
@@ -734,65 +751,19 @@ impl Handle for FilterHandle {
             maximum: max,
         }))
     }
-    fn can_write(&self) -> Result<bool> {
-        match self.f().can_write {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.can_write(),
-        }
-    }
-    fn can_flush(&self) -> Result<bool> {
-        match self.f().can_flush {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.can_flush(),
-        }
-    }
-    fn is_rotational(&self) -> Result<bool> {
-        match self.f().is_rotational {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.is_rotational(),
-        }
-    }
-    fn can_trim(&self) -> Result<bool> {
-        match self.f().can_trim {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.can_trim(),
-        }
-    }
-    fn can_zero(&self) -> Result<Support> {
-        match self.f().can_zero {
-            Some(f) => self.query(f).map(Support::from_c),
-            None => self.below()?.can_zero(),
-        }
-    }
-    fn can_fast_zero(&self) -> Result<bool> {
-        match self.f().can_fast_zero {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.can_fast_zero(),
-        }
-    }
-    fn can_fua(&self) -> Result<Support> {
-        match self.f().can_fua {
-            Some(f) => self.query(f).map(Support::from_c),
-            None => self.below()?.can_fua(),
-        }
-    }
-    fn can_multi_conn(&self) -> Result<bool> {
-        match self.f().can_multi_conn {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.can_multi_conn(),
-        }
-    }
-    fn can_cache(&self) -> Result<Support> {
-        match self.f().can_cache {
-            Some(f) => self.query(f).map(Support::from_c),
-            None => self.below()?.can_cache(),
-        }
-    }
-    fn can_extents(&self) -> Result<bool> {
-        match self.f().can_extents {
-            Some(f) => self.query(f).map(|r| r != 0),
-            None => self.below()?.can_extents(),
-        }
+    // A callback the filter has is asked (answers converted as nbdkit
+    // does); one it lacks passes the question to the layer below.
+    answer_or_below! {
+        can_write -> bool, yes_no;
+        can_flush -> bool, yes_no;
+        is_rotational -> bool, yes_no;
+        can_trim -> bool, yes_no;
+        can_zero -> Support, Support::from_c;
+        can_fast_zero -> bool, yes_no;
+        can_fua -> Support, Support::from_c;
+        can_multi_conn -> bool, yes_no;
+        can_cache -> Support, Support::from_c;
+        can_extents -> bool, yes_no;
     }
 
     fn pread(&self, buf: &mut [u8], offset: u64, flags: Flags) -> Result<()> {
