@@ -36,8 +36,8 @@ impl Session {
     /// finalize is logged by the layer; the close happens regardless.
     pub fn close(self) {
         if let Err(e) = self.ctx.finalize() {
-            if !e.msg.is_empty() {
-                log::error!("{e}");
+            if let Some(t) = e.unreported() {
+                log::error!("{t}");
             }
         }
     }
@@ -259,8 +259,8 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
     match result {
         Ok(()) => sink.send(&[&Reply::to(r, caps).ok()]),
         Err(e) => {
-            if !e.msg.is_empty() {
-                log::error!("{}: {}", tx::command_name(r.cmd), e.msg);
+            if let Some(t) = e.unreported() {
+                log::error!("{}: {t}", tx::command_name(r.cmd));
             }
             let fast = r.flags & NBD_CMD_FLAG_FAST_ZERO != 0;
             let err = tx::nbd_error(e.errno, caps.structured, fast);

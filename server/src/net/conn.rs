@@ -1017,7 +1017,8 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     // whatever the plugin's errno.
                     let code = NBD_REP_ERR_UNKNOWN;
                     log::debug!("{}", negotiate::replying(option, code));
-                    hs::encode_option_reply(&mut out, option, code, e.msg.as_bytes());
+                    let reason = e.unreported().unwrap_or("");
+                    hs::encode_option_reply(&mut out, option, code, reason.as_bytes());
                     return Outcome {
                         bytes: out,
                         session: None,
@@ -1128,12 +1129,11 @@ fn info_answer(
     })
 }
 
-/// A backend error during the handshake.  An empty message means the
-/// plugin already reported it with `nbdkit_error`.
+/// A backend error during the handshake: logged unless the layer already
+/// reported it.
 fn log_backend_error(what: &str, e: &crate::backend::Error) {
-    if e.msg.is_empty() {
-        log::debug!("{what}: failed with errno {}", e.errno);
-    } else {
-        log::error!("{e}");
+    match e.unreported() {
+        Some(t) => log::error!("{t}"),
+        None => log::debug!("{what}: failed with errno {}", e.errno),
     }
 }
