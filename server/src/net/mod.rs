@@ -11,6 +11,7 @@ pub mod conn;
 pub mod inline;
 pub mod listen;
 pub mod outbox;
+pub mod spin;
 pub mod stream;
 pub mod transport;
 
@@ -181,7 +182,9 @@ pub fn serve(
         single_mode: single.is_some(),
         accept_failing: false,
         open_at_trim: 0,
+        answered: false,
     };
+    let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
         lp.admit(&poll, s);
     }
@@ -223,12 +226,17 @@ pub fn serve(
             (Some(a), Some(h)) => Some(a.min(h)),
             (a, h) => a.or(h),
         };
+        let timeout = spin.timeout(timeout);
+        if timeout != Some(Duration::ZERO) {
+            inline::loop_may_sleep();
+        }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
+        spin.polled(!events.is_empty());
         if starved && events.is_empty() {
             starved = !retry_accept(&mut lp, &poll, &listeners);
         }
@@ -264,6 +272,9 @@ pub fn serve(
                     }
                 }
             }
+        }
+        if std::mem::take(&mut lp.answered) && !stopping {
+            spin.arm();
         }
         lp.expire_handshakes(&poll);
         while let Ok(ev) = rx.try_recv() {
@@ -361,6 +372,9 @@ struct Loop {
     /// Connections open when free memory was last given back (or the most
     /// open since).
     open_at_trim: usize,
+    /// A drive answered requests itself and left none in flight: the
+    /// client may send more at once (see `spin`).
+    answered: bool,
 }
 
 impl Loop {
@@ -507,6 +521,9 @@ impl Loop {
             let ctx = c.shared.ctx.clone();
             crate::logging::with_context(&ctx, || c.drive(&srv))
         };
+        if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
+            self.answered = true;
+        }
         match want {
             Want::Nothing => {
                 if matches!(c.phase, Phase::Closing) {
