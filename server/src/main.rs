@@ -226,16 +226,16 @@ fn main() {
     let model = match layers.thread_model() {
         Ok(m) => m,
         Err(e) => {
-            if !e.msg.is_empty() {
-                eprintln!("nbdkit: error: {e}");
+            if let Some(t) = e.unreported() {
+                eprintln!("nbdkit: error: {t}");
             }
             exit(1)
         }
     };
     log::debug!("using thread model: {}", model.name());
     if let Err(e) = layers.get_ready(model) {
-        // An empty message: the plugin reported it with nbdkit_error.
-        if e.msg.is_empty() {
+        // Already reported: the plugin said it with nbdkit_error.
+        if e.unreported().is_none() {
             exit(1)
         }
         die(format!("{}: get_ready: {e}", layers.plugin.name()))
@@ -275,7 +275,7 @@ fn warn_unused_debug_flags(flags: &[backend::registry::DebugFlag], layers: &Laye
 fn configure(layers: &mut Layers, opts: &Options) {
     config_params(layers, opts);
     if let Err(e) = layers.config_complete() {
-        if e.msg.is_empty() {
+        if e.unreported().is_none() {
             exit(1)
         }
         die(e)
@@ -296,7 +296,7 @@ fn config_params(layers: &mut Layers, opts: &Options) {
                 .to_string(),
         };
         if let Err(e) = layers.config(&key, v) {
-            if e.msg.is_empty() {
+            if e.unreported().is_none() {
                 exit(1)
             }
             die(e)
@@ -492,8 +492,8 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         d.ready();
     }
     if let Err(e) = stack.after_fork() {
-        // An empty message: the plugin reported it with nbdkit_error.
-        if e.msg.is_empty() {
+        // Already reported: the plugin said it with nbdkit_error.
+        if e.unreported().is_none() {
             exit(1)
         }
         die(format!("{}: after_fork: {e}", stack.plugin().name()))

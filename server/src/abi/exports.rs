@@ -767,7 +767,7 @@ pub unsafe extern "C" fn nbdkit_add_extent(
     match e.add(offset, length, type_) {
         Ok(()) => 0,
         Err(err) => {
-            error(&err.msg);
+            error(&err.to_string());
             // SAFETY: errno of this thread.
             unsafe { *errno_loc() = err.errno };
             -1
@@ -780,7 +780,7 @@ pub extern "C" fn nbdkit_extents_new(start: u64, end: u64) -> *mut nbdkit_extent
     match Extents::new(start, end) {
         Ok(e) => Box::into_raw(Box::new(e)) as *mut nbdkit_extents,
         Err(err) => {
-            error(&err.msg);
+            error(&err.to_string());
             // SAFETY: errno of this thread.
             unsafe { *errno_loc() = err.errno };
             std::ptr::null_mut()
@@ -817,8 +817,8 @@ pub unsafe extern "C" fn nbdkit_get_extent(e: *const nbdkit_extents, i: size_t) 
 
 /// Map a failure of an extents helper to C: log it, set `*err`.
 fn extents_fail(e: &crate::backend::Error, err: *mut c_int) {
-    if !e.msg.is_empty() {
-        error(&e.msg);
+    if let Some(t) = e.unreported() {
+        error(t);
     }
     if !err.is_null() {
         // SAFETY: err points to the filter's int.

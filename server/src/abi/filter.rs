@@ -55,7 +55,8 @@ fn fail(call: &Call, saved_errno: i32) -> Error {
         0 => libc::EIO,
         e => e,
     };
-    Error::new(errno, String::new())
+    // The filter logs its own failures (nbdkit adds nothing).
+    Error::reported(errno, None)
 }
 
 fn errno() -> i32 {
@@ -177,8 +178,8 @@ type CompleteNext<'a> = &'a mut dyn FnMut() -> Result<()>;
 /// Report a Rust-side failure to the C caller as nbdkit's next functions
 /// do: the message was logged, the errno is kept for the caller.
 fn c_fail(e: &Error) -> c_int {
-    if !e.msg.is_empty() {
-        exports::error(&e.msg);
+    if let Some(t) = e.unreported() {
+        exports::error(t);
     }
     context::set_error(e.errno);
     // SAFETY: errno of this thread.
@@ -551,7 +552,7 @@ impl Filter for CFilter {
                 let _call = Call::enter(Some(conn));
                 // SAFETY: cp is the live context above.
                 if unsafe { next_open(cp, readonly as c_int, name.as_ptr()) } == -1 {
-                    return Err(Error::new(context_errno(), String::new()));
+                    return Err(Error::reported(context_errno(), None));
                 }
                 // nbdkit's NBDKIT_HANDLE_NOT_NEEDED: any non-NULL pointer.
                 cp as *mut c_void
@@ -629,7 +630,7 @@ impl FilterHandle {
         let _call = Call::enter(Some(&self.fctx.conn));
         if f(nx, h, &mut err) == -1 {
             let errno = if err > 0 { err } else { libc::EIO };
-            return Err(Error::new(errno, String::new()));
+            return Err(Error::reported(errno, None));
         }
         Ok(())
     }
@@ -729,7 +730,7 @@ impl Handle for FilterHandle {
                     "{}: .get_size function returned invalid value ({r})",
                     self.lib.name
                 ));
-                return Err(Error::eio(String::new()));
+                return Err(Error::reported(libc::EIO, None));
             }
             return Err(fail(&call, errno()));
         }
@@ -851,8 +852,8 @@ unsafe fn c_data(r: Result<()>, err: *mut c_int) -> c_int {
     match r {
         Ok(()) => 0,
         Err(e) => {
-            if !e.msg.is_empty() {
-                exports::error(&e.msg);
+            if let Some(t) = e.unreported() {
+                exports::error(t);
             }
             if !err.is_null() {
                 // SAFETY: the caller's contract.

@@ -55,10 +55,10 @@ pub(super) fn dlerror() -> String {
 impl Lib {
     /// Turn a failed callback (-1) into an [`Error`]: errno from
     /// `nbdkit_set_error`, else `errno` if the plugin preserves it, else
-    /// EIO.  The message is empty: the plugin's `nbdkit_error` text was
-    /// already logged when it was called (and nbdkit prints nothing more);
-    /// that text is kept as the reason the client is given.
-    fn fail(&self, call: &Call, saved_errno: i32, _what: &str) -> Error {
+    /// EIO.  Already reported: the plugin's `nbdkit_error` text was logged
+    /// when it was called (and nbdkit prints nothing more); that text is
+    /// kept as the reason the client is given.
+    fn fail(&self, call: &Call, saved_errno: i32, what: &'static str) -> Error {
         let mut errno = call.error();
         if errno == 0 && self.errno_is_preserved {
             errno = saved_errno;
@@ -66,7 +66,7 @@ impl Lib {
         if errno == 0 {
             errno = libc::EIO;
         }
-        Error::reported(errno, call.take_msg())
+        Error::reported(errno, call.take_msg()).in_callback(what)
     }
 
     /// Run callback `f` (returning a C int) under a fresh per-thread context
@@ -74,7 +74,7 @@ impl Lib {
     fn call_int(
         &self,
         conn: Option<&Arc<Connection>>,
-        what: &str,
+        what: &'static str,
         f: impl FnOnce() -> c_int,
     ) -> Result<c_int> {
         let call = Call::enter(conn);
@@ -288,7 +288,11 @@ impl CPlugin {
     fn p(&self) -> &nbdkit_plugin {
         &self.lib.p
     }
-    fn void_call(&self, what: &str, f: Option<unsafe extern "C" fn() -> c_int>) -> Result<()> {
+    fn void_call(
+        &self,
+        what: &'static str,
+        f: Option<unsafe extern "C" fn() -> c_int>,
+    ) -> Result<()> {
         match f {
             // SAFETY: a plugin callback with no arguments.
             Some(f) => self.lib.call_int(None, what, || unsafe { f() }).map(|_| ()),
@@ -559,11 +563,11 @@ impl CHandle {
     fn p(&self) -> &nbdkit_plugin {
         &self.lib.p
     }
-    fn call(&self, what: &str, f: impl FnOnce(*mut c_void) -> c_int) -> Result<c_int> {
+    fn call(&self, what: &'static str, f: impl FnOnce(*mut c_void) -> c_int) -> Result<c_int> {
         let h = self.h;
         self.lib.call_int(Some(&self.conn), what, || f(h))
     }
-    fn can(&self, what: &str, f: Option<HFn>, default: bool) -> Result<bool> {
+    fn can(&self, what: &'static str, f: Option<HFn>, default: bool) -> Result<bool> {
         match f {
             // SAFETY: a can_* callback taking the handle.
             Some(f) => self.call(what, |h| unsafe { f(h) }).map(|r| r != 0),
@@ -674,7 +678,7 @@ impl Handle for CHandle {
         if r.is_null() {
             return match call.take_msg() {
                 // Already logged by nbdkit_error.
-                Some(_) => Err(Error::eio(String::new())),
+                Some(_) => Err(Error::reported(libc::EIO, None)),
                 None => Ok(None),
             };
         }
@@ -691,7 +695,7 @@ impl Handle for CHandle {
             // Not the -1 of a failure: nbdkit reports the bad value (in
             // the connection's context, still entered) and fails with EIO.
             exports::error(&format!(".get_size function returned invalid value ({r})"));
-            return Err(Error::eio(String::new()));
+            return Err(Error::reported(libc::EIO, None));
         }
         if r < 0 {
             let saved = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
@@ -839,13 +843,13 @@ impl Handle for CHandle {
                     self.call("zero", |h| unsafe { f(h, n, off, flags.0) })
                 } else if let Some(f) = self.p()._zero_v1 {
                     if flags.fast_zero() {
-                        return Err(Error::new(libc::ENOTSUP, String::new()));
+                        return Err(Error::silent(libc::ENOTSUP));
                     }
                     let may_trim = flags.may_trim() as c_int;
                     // SAFETY: the plugin's v1 zero callback.
                     self.call("zero", |h| unsafe { f(h, n, off, may_trim) })
                 } else {
-                    Err(Error::enotsup(""))
+                    Err(Error::silent(libc::ENOTSUP))
                 };
                 match r {
                     Ok(_) => done += n as u64,
@@ -864,7 +868,7 @@ impl Handle for CHandle {
             }
         }
         if flags.fast_zero() {
-            return Err(Error::new(libc::ENOTSUP, String::new()));
+            return Err(Error::silent(libc::ENOTSUP));
         }
         // Emulate by writing zeroes.
         let wflags = flags.without(Flags::MAY_TRIM).without(Flags::FAST_ZERO);

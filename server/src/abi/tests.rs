@@ -231,23 +231,24 @@ fn errno_paths() {
         h.pread(&mut b, 0, Flags::NONE).unwrap();
         let e = h.pread(&mut b, 512, Flags::NONE).unwrap_err();
         assert_eq!(
-            (e.errno, e.msg.as_str()),
-            (errno, ""),
+            (e.errno, e.unreported()),
+            (errno, None),
             "{} mode={mode}",
             path.display()
         );
         assert_eq!(e.client_message(), msg);
+        assert_eq!(e.context.callback, Some("pread"));
         // The error does not leak into the next, successful call.
         h.pread(&mut b, 0, Flags::NONE).unwrap();
     }
     let p = start(&pres, &[("mode", "seterr"), ("fail", "open")]);
     let e = p.open(&conn(2, "")).err().unwrap();
-    assert_eq!((e.errno, e.msg.as_str()), (libc::ENOSPC, ""));
+    assert_eq!((e.errno, e.unreported()), (libc::ENOSPC, None));
     let mut p = load(&pres, "errors", &[]).unwrap();
     p.config("fail", "config_complete").unwrap();
     p.config("mode", "errno").unwrap();
     let e = p.config_complete().unwrap_err();
-    assert_eq!((e.errno, e.msg.as_str()), (libc::EROFS, ""));
+    assert_eq!((e.errno, e.unreported()), (libc::EROFS, None));
     p.config("fail", "get_size").unwrap();
     let h = p.open(&conn(3, "")).unwrap();
     assert_eq!(h.get_size().unwrap_err().errno, libc::EROFS);
@@ -298,7 +299,7 @@ fn everything_plugin() {
         [(4096, 512 * 1024 - 4096, 3), (512 * 1024, 512 * 1024, 0)]
     );
     let bad = p.config("int", "12x").unwrap_err();
-    assert_eq!((bad.errno, bad.msg.as_str()), (libc::EIO, ""));
+    assert_eq!((bad.errno, bad.unreported()), (libc::EIO, None));
 }
 
 #[test]

@@ -89,7 +89,7 @@ fn cached<T: Copy>(cell: &OnceLock<T>, f: impl FnOnce() -> Result<T>) -> Result<
 fn refuse(name: &str, what: String) -> Error {
     let msg = format!("{name}: {what}");
     log::error!("{msg}");
-    Error::new(libc::EINVAL, String::new())
+    Error::reported(libc::EINVAL, None).in_layer(name)
 }
 
 impl Context {
@@ -102,6 +102,12 @@ impl Context {
             failed: AtomicBool::new(false),
             answers: Answers::default(),
         }
+    }
+
+    /// Say which layer and callback a failure from below came from (an
+    /// inner layer that already said so is kept).
+    fn locate(&self, e: Error, callback: &'static str) -> Error {
+        e.in_layer(&self.name).in_callback(callback)
     }
 
     pub fn name(&self) -> &str {
@@ -121,7 +127,8 @@ impl Context {
     /// prepared layer is finalized; every layer below is still visited.
     pub fn finalize(&self) -> Result<()> {
         if self.failed.load(Ordering::Acquire) {
-            return Err(Error::new(libc::EIO, String::new()));
+            // The failure that marked it was reported when it happened.
+            return Err(Error::reported(libc::EIO, None).in_layer(&self.name));
         }
         let mut r = Ok(());
         if self.connected.swap(false, Ordering::AcqRel) {
@@ -260,7 +267,8 @@ impl Context {
         datapath!("{}: pread count={} offset={offset}", self.name, buf.len());
         self.check_range("pread", buf.len() as u64, offset)?;
         self.check_flags("pread", flags, 0)?;
-        self.handle.pread(buf, offset, flags)
+        let r = self.handle.pread(buf, offset, flags);
+        r.map_err(|e| self.locate(e, "pread").at(offset, buf.len() as u64))
     }
 
     /// A read answered from the layer's own memory, when it offers that.
@@ -285,7 +293,8 @@ impl Context {
         }
         self.check_range("pwrite", buf.len() as u64, offset)?;
         self.check_flags("pwrite", flags, Flags::FUA)?;
-        self.handle.pwrite(buf, offset, flags)
+        let r = self.handle.pwrite(buf, offset, flags);
+        r.map_err(|e| self.locate(e, "pwrite").at(offset, buf.len() as u64))
     }
 
     pub fn flush(&self, flags: Flags) -> Result<()> {
@@ -294,7 +303,9 @@ impl Context {
             return Err(refuse(&self.name, "flush: not supported".into()));
         }
         self.check_flags("flush", flags, 0)?;
-        self.handle.flush(flags)
+        self.handle
+            .flush(flags)
+            .map_err(|e| self.locate(e, "flush"))
     }
 
     pub fn trim(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
@@ -308,7 +319,8 @@ impl Context {
         }
         self.check_range("trim", count, offset)?;
         self.check_flags("trim", flags, Flags::FUA)?;
-        self.handle.trim(count, offset, flags)
+        let r = self.handle.trim(count, offset, flags);
+        r.map_err(|e| self.locate(e, "trim").at(offset, count))
     }
 
     pub fn zero(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
@@ -335,11 +347,12 @@ impl Context {
             // The layer asked for zeroes to be written (nbdkit does not call
             // its .zero then); a fast zero cannot be that.
             if flags.fast_zero() {
-                return Err(Error::new(libc::ENOTSUP, String::new()));
+                return Err(Error::silent(libc::ENOTSUP).in_layer(&self.name));
             }
             return self.write_zeroes(count, offset, flags.without(Flags::MAY_TRIM));
         }
-        self.handle.zero(count, offset, flags)
+        let r = self.handle.zero(count, offset, flags);
+        r.map_err(|e| self.locate(e, "zero").at(offset, count))
     }
 
     /// Zero by writing zeroes through this layer's own `pwrite`; FUA, if
@@ -382,7 +395,8 @@ impl Context {
             }
             return Ok(());
         }
-        self.handle.cache(count, offset, flags)
+        let r = self.handle.cache(count, offset, flags);
+        r.map_err(|e| self.locate(e, "cache").at(offset, count))
     }
 
     /// Fill `extents` for `offset..offset+count`.  A layer that cannot
@@ -405,7 +419,8 @@ impl Context {
         if !self.can_extents()? {
             return extents.add(offset, count, 0);
         }
-        self.handle.extents(count, offset, flags, extents)
+        let r = self.handle.extents(count, offset, flags, extents);
+        r.map_err(|e| self.locate(e, "extents").at(offset, count))
     }
 }
 
@@ -524,6 +539,30 @@ mod tests {
             ro.pwrite(&buf, 0, Flags::NONE).unwrap_err().errno,
             libc::EINVAL
         );
+    }
+
+    #[test]
+    fn a_failure_says_where_it_happened() {
+        let p = Arc::new(Probe::default());
+        let c = context(&p, false);
+        // The probe has no pwrite: its default refuses with a message.
+        let e = c.pwrite(&[0u8; 512], 1024, Flags::NONE).unwrap_err();
+        assert_eq!(
+            (e.errno, e.unreported()),
+            (libc::EPERM, Some("write not supported"))
+        );
+        let w = &e.context;
+        assert_eq!(
+            (w.layer.as_deref(), w.callback),
+            (Some("probe"), Some("pwrite"))
+        );
+        assert_eq!((w.offset, w.count), (Some(1024), Some(512)));
+        // Refused by the layer itself: logged here, so already reported.
+        let e = context(&p, true)
+            .pwrite(&[0u8; 1], 0, Flags::NONE)
+            .unwrap_err();
+        assert_eq!((e.errno, e.unreported()), (libc::EINVAL, None));
+        assert_eq!(e.context.layer.as_deref(), Some("probe"));
     }
 
     fn probe_with(extents: &[(u64, u64, u32)]) -> Context {

@@ -326,7 +326,7 @@ impl Stack {
                 }
                 None => {
                     log::error!("default export (\"\") not permitted");
-                    return Err(Error::new(libc::EINVAL, String::new()));
+                    return Err(Error::reported(libc::EINVAL, None));
                 }
             }
         } else {

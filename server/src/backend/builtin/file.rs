@@ -580,25 +580,25 @@ mod tests {
         let mut p = FilePlugin::new();
         let e = p.config_complete().unwrap_err();
         assert!(e
-            .msg
+            .to_string()
             .starts_with("you must supply either [file=]<FILENAME> or dir=<DIRNAME>"));
         let e = p.config("file", "/nonexistent-nbdkit-rs").unwrap_err();
         assert_eq!(
-            e.msg,
+            e.to_string(),
             "realpath: /nonexistent-nbdkit-rs: No such file or directory"
         );
         assert_eq!(e.errno, libc::ENOENT);
         let e = p.config("foo", "bar").unwrap_err();
         assert_eq!(
-            (e.errno, e.msg.as_str()),
+            (e.errno, e.client_message()),
             (libc::EINVAL, "unknown parameter 'foo'")
         );
         assert_eq!(
-            p.config("cache", "foo").unwrap_err().msg,
+            p.config("cache", "foo").unwrap_err().to_string(),
             "unknown cache mode: foo"
         );
         assert_eq!(
-            p.config("fadvise", "foo").unwrap_err().msg,
+            p.config("fadvise", "foo").unwrap_err().to_string(),
             "unknown fadvise mode: foo"
         );
         p.config("cache", "none").unwrap();
@@ -607,21 +607,21 @@ mod tests {
         let tmp = std::fs::canonicalize(std::env::temp_dir()).unwrap();
         let mut p = FilePlugin::new();
         p.config("file", tmp.to_str().unwrap()).unwrap();
-        let msg = p.config_complete().unwrap_err().msg;
+        let msg = p.config_complete().unwrap_err().to_string();
         assert_eq!(
             msg,
             format!("use dir= to serve files within {}", tmp.display())
         );
         p.config("dir", tmp.to_str().unwrap()).unwrap();
         assert_eq!(
-            p.config_complete().unwrap_err().msg,
+            p.config_complete().unwrap_err().to_string(),
             "file= and dir= cannot be used at the same time"
         );
 
         let mut p = FilePlugin::new();
         p.config("file", "/dev/null").unwrap();
         assert_eq!(
-            p.config_complete().unwrap_err().msg,
+            p.config_complete().unwrap_err().to_string(),
             "file is not regular or block device: /dev/null"
         );
     }
@@ -747,13 +747,13 @@ mod tests {
         assert_eq!(h.get_size().unwrap(), 1024);
         let e = p.open(&conn(false, "nope")).err().unwrap();
         assert_eq!(
-            (e.errno, e.msg.as_str()),
+            (e.errno, e.client_message()),
             (libc::ENOENT, "open: nope: No such file or directory")
         );
         let e = p.open(&conn(false, "")).err().unwrap();
         assert_eq!(e.errno, libc::ENOENT);
         let e = p.open(&conn(false, "sub")).err().unwrap();
-        assert_eq!(e.msg, "file is not regular or block device: sub");
+        assert_eq!(e.to_string(), "file is not regular or block device: sub");
         assert!(p.open(&conn(false, "../x")).is_err());
 
         let mut p = FilePlugin::new();
@@ -762,7 +762,7 @@ mod tests {
         assert!(p
             .config_complete()
             .unwrap_err()
-            .msg
+            .to_string()
             .starts_with("expecting a directory: "));
         cleanup(&dir);
     }

@@ -235,29 +235,29 @@ mod tests {
         let mut p = MemoryPlugin::new();
         let e = p.config("foo", "1").unwrap_err();
         assert_eq!(
-            (e.errno, e.msg.as_str()),
+            (e.errno, e.client_message()),
             (libc::EINVAL, "unknown parameter 'foo'")
         );
         assert_eq!(
-            p.config("size", "abc").unwrap_err().msg,
+            p.config("size", "abc").unwrap_err().to_string(),
             "could not parse size string (abc)"
         );
         assert_eq!(
-            p.config("size", "8E").unwrap_err().msg,
+            p.config("size", "8E").unwrap_err().to_string(),
             "overflow computing size (8E)"
         );
         assert_eq!(
-            p.config_complete().unwrap_err().msg,
+            p.config_complete().unwrap_err().to_string(),
             "you must specify size=<SIZE> on the command line"
         );
         assert_eq!(
-            p.config("allocator", "foo").unwrap_err().msg,
+            p.config("allocator", "foo").unwrap_err().to_string(),
             "unknown allocator \"foo\""
         );
         assert!(p
             .config("allocator", "malloc")
             .unwrap_err()
-            .msg
+            .to_string()
             .contains("malloc"));
         assert!(p.config("allocator", "sparse,x=1").is_err());
         p.config("allocator", "sparse").unwrap();

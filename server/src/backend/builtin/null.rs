@@ -149,11 +149,11 @@ mod tests {
         assert_eq!(p.open(&conn()).unwrap().get_size().unwrap(), 0);
         let e = p.config("foo", "1").unwrap_err();
         assert_eq!(
-            (e.errno, e.msg.as_str()),
+            (e.errno, e.client_message()),
             (libc::EINVAL, "unknown parameter 'foo'")
         );
         assert_eq!(
-            p.config("size", "abc").unwrap_err().msg,
+            p.config("size", "abc").unwrap_err().to_string(),
             "could not parse size string (abc)"
         );
         p.config("size", "1M").unwrap();

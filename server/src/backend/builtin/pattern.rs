@@ -170,7 +170,7 @@ mod tests {
         let mut p = PatternPlugin::new();
         let e = p.config("foo", "1").unwrap_err();
         assert_eq!(
-            (e.errno, e.msg.as_str()),
+            (e.errno, e.client_message()),
             (libc::EINVAL, "unknown parameter 'foo'")
         );
         assert_eq!(p.open(&conn()).unwrap().get_size().unwrap(), 0);
