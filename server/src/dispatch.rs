@@ -48,8 +48,16 @@ impl Session {
 pub struct ExportInfo {
     pub size: u64,
     pub eflags: u16,
-    pub description: Option<String>,
-    pub block_size: Option<BlockSize>,
+}
+
+/// The export's block size constraints, checked, for NBD_INFO_BLOCK_SIZE
+/// (asked only when a client wants them, as nbdkit).
+pub fn block_size(ctx: &Context) -> Result<Option<BlockSize>, Error> {
+    let b = ctx.block_size()?;
+    if let Some(b) = b {
+        check_block_size(b)?;
+    }
+    Ok(b)
 }
 
 /// Validate a plugin's block size constraints as nbdkit does.
@@ -170,17 +178,9 @@ fn advertise(
         eflags |= NBD_FLAG_SEND_CACHE;
     }
     ctx.can_extents()?;
-    let block_size = ctx.block_size()?;
-    if let Some(b) = block_size {
-        check_block_size(b)?;
-    }
-    // Asked only when a client wants it (NBD_INFO_DESCRIPTION), as nbdkit.
-    let info = ExportInfo {
-        size,
-        eflags,
-        description: None,
-        block_size,
-    };
+    // The block size and description are asked only when a client wants
+    // them (NBD_INFO_*), as nbdkit.
+    let info = ExportInfo { size, eflags };
     Ok((caps, info))
 }
 

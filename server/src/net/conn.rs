@@ -7,11 +7,12 @@ use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
 use crate::abi::tls::Handshake;
+use crate::backend::BlockSize;
 use crate::backend::Connection;
-use crate::dispatch::{self, ExportInfo, ReplySink, Session};
+use crate::dispatch::{self, ReplySink, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
-use crate::protocol::negotiate::{BackendOption, Nego, Next as NegoNext};
+use crate::protocol::negotiate::{self, BackendOption, InfoAnswer, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request};
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -458,6 +459,7 @@ impl Conn {
                 }
                 let flags = u32::from_be_bytes(self.avail()[..4].try_into().unwrap());
                 self.consume(4);
+                log::debug!("{}", negotiate::client_flags_line(flags));
                 let nego = match Nego::from_client_flags(flags) {
                     Ok(n) => n,
                     Err(e) => {
@@ -497,13 +499,15 @@ impl Conn {
         let Phase::Options(nego) = &mut self.phase else {
             unreachable!()
         };
-        log::debug!("newstyle negotiation: {}", hs::option_name(hdr.option));
         let t = nego.option(&server.policy(), hdr.option, payload);
         let nego = nego.clone();
         self.consume(total);
         self.shrink_inbuf(server);
-        if let Some(e) = &t.error {
-            log::error!("{e}");
+        for said in &t.said {
+            match said {
+                Said::Debug(m) => log::debug!("{m}"),
+                Said::Error(m) => log::error!("{m}"),
+            }
         }
         if !t.reply.is_empty() {
             self.send(&t.reply);
@@ -916,6 +920,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 return close(out);
             }
             let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & cfg.mask_handshake;
+            log::debug!("{}", negotiate::greeting_line(flags));
             out.extend_from_slice(&hs::encode_greeting(flags));
             Outcome {
                 bytes: out,
@@ -960,6 +965,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 cfg.sparse_reads,
             ) {
                 Ok((s, i)) => {
+                    log::debug!("{}", negotiate::export_flags_line(i.eflags));
                     hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
                     Outcome {
                         bytes: out,
@@ -979,11 +985,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     for e in list {
                         hs::encode_rep_server(&mut out, &e.name, e.description.as_deref());
                     }
+                    log::debug!("{}", negotiate::replying(NBD_OPT_LIST, NBD_REP_ACK));
                     hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ACK, &[]);
                 }
                 Err(e) => {
                     log_backend_error("list_exports", &e);
-                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ERR_PLATFORM, &[]);
+                    let code = NBD_REP_ERR_PLATFORM;
+                    log::debug!("{}", negotiate::replying(NBD_OPT_LIST, code));
+                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, code, &[]);
                 }
             }
             Outcome {
@@ -1001,91 +1010,124 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 nego.structured,
                 cfg.sparse_reads,
             );
-            match opened {
-                Ok((s, i)) => {
-                    // NBD_INFO_NAME names what "" resolved to.
-                    let resolved =
-                        if req.export_name.is_empty() && req.requests.contains(&NBD_INFO_NAME) {
-                            stack
-                                .default_export(0, conn, readonly)
-                                .ok()
-                                .flatten()
-                                .map(String::into_bytes)
-                                .unwrap_or_default()
-                        } else {
-                            req.export_name.clone()
-                        };
-                    let mut i = i;
-                    if req.requests.contains(&NBD_INFO_DESCRIPTION) {
-                        // A failure only means no description (as nbdkit).
-                        i.description = s.ctx.export_description().ok().flatten();
-                    }
-                    encode_info(&mut out, option, &req, &i, &resolved);
-                    hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
-                    if option == NBD_OPT_GO {
-                        let mut s = s;
-                        s.caps.base_allocation = nego.base_allocation;
-                        s.caps.extended = nego.extended;
-                        // The server enforces what a plugin advertises
-                        // (beyond 1.32.5); with filters, enforcing (or
-                        // not: blocksize-policy's error-policy=allow) is
-                        // the filters' job, as in nbdkit 1.32.5.
-                        if req.requests.contains(&NBD_INFO_BLOCK_SIZE) && stack.len() == 1 {
-                            if let Some(b) = i.block_size {
-                                s.caps.block_size = Some((b.minimum, b.maximum));
-                            }
-                        }
-                        Outcome {
-                            bytes: out,
-                            session: Some(s),
-                            next: Next::Transmission,
-                        }
-                    } else {
-                        // INFO only describes the export: close it again.
-                        s.close();
-                        Outcome {
-                            bytes: out,
-                            session: None,
-                            next: Next::Options(nego),
-                        }
-                    }
-                }
+            let (mut s, i) = match opened {
+                Ok(o) => o,
                 Err(e) => {
                     log_backend_error(&hs::option_name(option), &e);
                     // nbdkit 1.32.5 answers every failed open this way,
                     // whatever the plugin's errno.
                     let code = NBD_REP_ERR_UNKNOWN;
+                    log::debug!("{}", negotiate::replying(option, code));
                     let reason = e.unreported().unwrap_or("");
                     hs::encode_option_reply(&mut out, option, code, reason.as_bytes());
-                    Outcome {
+                    return Outcome {
                         bytes: out,
                         session: None,
                         next: Next::Options(nego),
+                    };
+                }
+            };
+            log::debug!("{}", negotiate::export_flags_line(i.eflags));
+            hs::encode_info_export(&mut out, option, i.size, i.eflags);
+            let mut block_size = None;
+            for &info in &req.requests {
+                match info_answer(stack, conn, readonly, &s, &req, info) {
+                    Ok(a) => {
+                        if let Answer::BlockSize(b) = a {
+                            block_size = b;
+                        }
+                        let line = negotiate::info_reply(&mut out, option, info, a.borrowed());
+                        if let Some(line) = line {
+                            log::debug!("{line}");
+                        }
                     }
+                    Err(e) => {
+                        // As nbdkit: a backend failure here ends the
+                        // connection.
+                        log_backend_error(&hs::option_name(option), &e);
+                        s.close();
+                        return close(Vec::new());
+                    }
+                }
+            }
+            log::debug!("{}", negotiate::replying(option, NBD_REP_ACK));
+            hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
+            if option == NBD_OPT_GO {
+                s.caps.base_allocation = nego.base_allocation;
+                s.caps.extended = nego.extended;
+                // The server enforces what a plugin advertises (beyond
+                // 1.32.5); with filters, enforcing (or not:
+                // blocksize-policy's error-policy=allow) is the filters'
+                // job, as in nbdkit 1.32.5.
+                if stack.len() == 1 {
+                    if let Some(b) = block_size {
+                        s.caps.block_size = Some((b.minimum, b.maximum));
+                    }
+                }
+                Outcome {
+                    bytes: out,
+                    session: Some(s),
+                    next: Next::Transmission,
+                }
+            } else {
+                // INFO only describes the export: close it again.
+                s.close();
+                Outcome {
+                    bytes: out,
+                    session: None,
+                    next: Next::Options(nego),
                 }
             }
         }
     }
 }
 
-fn encode_info(out: &mut Vec<u8>, option: u32, req: &hs::InfoRequest, i: &ExportInfo, name: &[u8]) {
-    hs::encode_info_export(out, option, i.size, i.eflags);
-    for r in &req.requests {
-        match *r {
-            NBD_INFO_NAME => hs::encode_info_string(out, option, NBD_INFO_NAME, name),
-            NBD_INFO_DESCRIPTION => {
-                if let Some(d) = &i.description {
-                    hs::encode_info_string(out, option, NBD_INFO_DESCRIPTION, d.as_bytes());
-                }
+/// What the backend answered for one NBD_INFO_* request (owned).
+enum Answer {
+    Name(Option<Vec<u8>>),
+    Description(Option<String>),
+    BlockSize(Option<BlockSize>),
+    Other,
+}
+
+impl Answer {
+    fn borrowed(&self) -> InfoAnswer<'_> {
+        match self {
+            Answer::Name(n) => InfoAnswer::Name(n.as_deref()),
+            Answer::Description(d) => InfoAnswer::Description(d.as_deref()),
+            Answer::BlockSize(b) => {
+                InfoAnswer::BlockSize(b.map(|b| (b.minimum, b.preferred, b.maximum)))
             }
-            NBD_INFO_BLOCK_SIZE => {
-                if let Some(b) = i.block_size {
-                    hs::encode_info_block_size(out, option, b.minimum, b.preferred, b.maximum);
-                }
-            }
-            _ => {}
+            Answer::Other => InfoAnswer::Other,
         }
     }
+}
+
+/// Ask the backend what one NBD_INFO_* request needs, when the client
+/// asks (so the callbacks run in the client's order, as nbdkit's).
+fn info_answer(
+    stack: &crate::backend::Stack,
+    conn: &Arc<Connection>,
+    readonly: bool,
+    s: &Session,
+    req: &hs::InfoRequest,
+    info: u16,
+) -> Result<Answer, crate::backend::Error> {
+    Ok(match info {
+        // NBD_INFO_NAME names what "" resolved to.
+        NBD_INFO_NAME if req.export_name.is_empty() => Answer::Name(
+            stack
+                .default_export(0, conn, readonly)
+                .ok()
+                .flatten()
+                .map(String::into_bytes),
+        ),
+        NBD_INFO_NAME => Answer::Name(Some(req.export_name.clone())),
+        // A failure only means no description (as nbdkit).
+        NBD_INFO_DESCRIPTION => Answer::Description(s.ctx.export_description().ok().flatten()),
+        NBD_INFO_BLOCK_SIZE => Answer::BlockSize(dispatch::block_size(&s.ctx)?),
+        _ => Answer::Other,
+    })
 }
 
 /// A backend error during the handshake: logged unless the layer already

@@ -236,7 +236,39 @@ pub fn option_name(opt: u32) -> String {
         NBD_OPT_LIST_META_CONTEXT => "NBD_OPT_LIST_META_CONTEXT".into(),
         NBD_OPT_SET_META_CONTEXT => "NBD_OPT_SET_META_CONTEXT".into(),
         NBD_OPT_EXTENDED_HEADERS => "NBD_OPT_EXTENDED_HEADERS".into(),
-        n => format!("option {n}"),
+        n => format!("unknown ({n:#x})"),
+    }
+}
+
+/// nbdkit's name for an option reply type.
+pub fn reply_name(code: u32) -> String {
+    match code {
+        NBD_REP_ACK => "NBD_REP_ACK".into(),
+        NBD_REP_SERVER => "NBD_REP_SERVER".into(),
+        NBD_REP_INFO => "NBD_REP_INFO".into(),
+        NBD_REP_META_CONTEXT => "NBD_REP_META_CONTEXT".into(),
+        NBD_REP_ERR_UNSUP => "NBD_REP_ERR_UNSUP".into(),
+        NBD_REP_ERR_POLICY => "NBD_REP_ERR_POLICY".into(),
+        NBD_REP_ERR_INVALID => "NBD_REP_ERR_INVALID".into(),
+        NBD_REP_ERR_PLATFORM => "NBD_REP_ERR_PLATFORM".into(),
+        NBD_REP_ERR_TLS_REQD => "NBD_REP_ERR_TLS_REQD".into(),
+        NBD_REP_ERR_UNKNOWN => "NBD_REP_ERR_UNKNOWN".into(),
+        NBD_REP_ERR_SHUTDOWN => "NBD_REP_ERR_SHUTDOWN".into(),
+        NBD_REP_ERR_BLOCK_SIZE_REQD => "NBD_REP_ERR_BLOCK_SIZE_REQD".into(),
+        NBD_REP_ERR_TOO_BIG => "NBD_REP_ERR_TOO_BIG".into(),
+        NBD_REP_ERR_EXT_HEADER_REQD => "NBD_REP_ERR_EXT_HEADER_REQD".into(),
+        n => format!("unknown ({n:#x})"),
+    }
+}
+
+/// nbdkit's name for an NBD_INFO_* request.
+pub fn info_name(info: u16) -> String {
+    match info {
+        NBD_INFO_EXPORT => "NBD_INFO_EXPORT".into(),
+        NBD_INFO_NAME => "NBD_INFO_NAME".into(),
+        NBD_INFO_DESCRIPTION => "NBD_INFO_DESCRIPTION".into(),
+        NBD_INFO_BLOCK_SIZE => "NBD_INFO_BLOCK_SIZE".into(),
+        n => format!("unknown ({n:#x})"),
     }
 }
 

@@ -44,6 +44,11 @@ pub struct Nego {
     pub tls: bool,
     /// Options received so far, to stop clients that never finish.
     pub options: u32,
+    /// NBD_OPT_LIST was answered (nbdkit answers it once).
+    pub list_seen: bool,
+    /// The export NBD_OPT_SET_META_CONTEXT named: contexts selected for
+    /// it do not hold for another export.
+    pub meta_export: Option<Vec<u8>>,
 }
 
 /// An option the backend must answer.  `net/` runs it and encodes the
@@ -73,46 +78,157 @@ pub enum Next {
     Close,
 }
 
+/// A line for the server's log that an option produced, in the order the
+/// server is to print it (nbdkit's words, so `-v` output reads as
+/// nbdkit's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Said {
+    /// A `-v` line.
+    Debug(String),
+    /// An error-level line (a bad payload, overlong negotiation).
+    Error(String),
+}
+
 /// The result of one option.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transition {
     pub reply: Vec<u8>,
     pub next: Next,
-    /// A line for the server's log at error level, if the option deserves
-    /// one (nbdkit logs bad payloads and overlong negotiation).
-    pub error: Option<String>,
+    /// What to log, in order, before the reply goes out.
+    pub said: Vec<Said>,
 }
 
 impl Transition {
-    fn reply(reply: Vec<u8>) -> Transition {
+    fn new(next: Next) -> Transition {
         Transition {
-            reply,
-            next: Next::Options,
-            error: None,
+            reply: Vec::new(),
+            next,
+            said: Vec::new(),
         }
     }
 
     fn close(error: Option<String>) -> Transition {
-        Transition {
-            reply: Vec::new(),
-            next: Next::Close,
-            error,
-        }
+        let mut t = Transition::new(Next::Close);
+        t.said.extend(error.map(Said::Error));
+        t
     }
 
-    fn backend(b: BackendOption) -> Transition {
-        Transition {
-            reply: Vec::new(),
-            next: Next::Backend(b),
-            error: None,
-        }
+    fn debug(&mut self, line: String) -> &mut Self {
+        self.said.push(Said::Debug(line));
+        self
+    }
+
+    fn error_line(&mut self, line: String) -> &mut Self {
+        self.said.push(Said::Error(line));
+        self
+    }
+
+    /// Append a reply without payload to `opt` and nbdkit's line for it.
+    fn answer(&mut self, opt: u32, code: u32) -> &mut Self {
+        self.answer_msg(opt, code, "")
+    }
+
+    /// As [`Transition::answer`], with a message (ours: nbdkit 1.32.5
+    /// sends none) in the reply's payload.
+    fn answer_msg(&mut self, opt: u32, code: u32, msg: &str) -> &mut Self {
+        self.debug(replying(opt, code));
+        hs::encode_option_reply(&mut self.reply, opt, code, msg.as_bytes());
+        self
+    }
+
+    /// The first error-level line, if any.
+    #[cfg(test)]
+    pub fn error(&self) -> Option<&str> {
+        self.said.iter().find_map(|s| match s {
+            Said::Error(e) => Some(e.as_str()),
+            Said::Debug(_) => None,
+        })
     }
 }
 
-fn error_reply(option: u32, code: u32, msg: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    hs::encode_option_reply(&mut out, option, code, msg.as_bytes());
-    out
+/// nbdkit's line for an option reply without payload.
+pub fn replying(opt: u32, code: u32) -> String {
+    format!(
+        "replying to {} with {}",
+        hs::option_name(opt),
+        hs::reply_name(code)
+    )
+}
+
+/// nbdkit's line for the flags the server offers in its greeting.
+pub fn greeting_line(gflags: u16) -> String {
+    format!("newstyle negotiation: flags: global {gflags:#x}")
+}
+
+/// nbdkit's line for the flags the client answered with.
+pub fn client_flags_line(cflags: u32) -> String {
+    format!("newstyle negotiation: client flags: {cflags:#x}")
+}
+
+/// nbdkit's line for the transmission flags of an export once opened.
+pub fn export_flags_line(eflags: u16) -> String {
+    format!("newstyle negotiation: flags: export {eflags:#x}")
+}
+
+/// nbdkit's line for an export name an option carried.
+fn requested_export(opt: u32, name: &[u8]) -> String {
+    format!(
+        "newstyle negotiation: {}: client requested export '{}'",
+        hs::option_name(opt),
+        String::from_utf8_lossy(name)
+    )
+}
+
+/// What the server knows for one NBD_INFO_* request of INFO or GO, once
+/// it has asked the backend (in the client's order, as nbdkit).
+pub enum InfoAnswer<'a> {
+    /// NBD_INFO_NAME: the name, or None when the default export has none.
+    Name(Option<&'a [u8]>),
+    /// NBD_INFO_DESCRIPTION.
+    Description(Option<&'a str>),
+    /// NBD_INFO_BLOCK_SIZE: (minimum, preferred, maximum), or None.
+    BlockSize(Option<(u32, u32, u32)>),
+    /// NBD_INFO_EXPORT (always sent first) or a request we do not know.
+    Other,
+}
+
+/// Append the reply to one NBD_INFO_* request and return nbdkit's line
+/// about it, if it has one.
+pub fn info_reply(out: &mut Vec<u8>, opt: u32, info: u16, a: InfoAnswer) -> Option<String> {
+    let name = hs::option_name(opt);
+    match a {
+        InfoAnswer::Name(Some(n)) => hs::encode_info_string(out, opt, NBD_INFO_NAME, n),
+        InfoAnswer::Name(None) => {
+            return Some(format!(
+                "newstyle negotiation: {name}: NBD_INFO_NAME: no name to send"
+            ))
+        }
+        InfoAnswer::Description(Some(d)) => {
+            hs::encode_info_string(out, opt, NBD_INFO_DESCRIPTION, d.as_bytes())
+        }
+        InfoAnswer::Description(None) => {
+            return Some(format!(
+                "newstyle negotiation: {name}: NBD_INFO_DESCRIPTION: no description to send"
+            ))
+        }
+        InfoAnswer::BlockSize(Some((min, pref, max))) => {
+            hs::encode_info_block_size(out, opt, min, pref, max)
+        }
+        InfoAnswer::BlockSize(None) => {
+            return Some(format!(
+                "newstyle negotiation: {name}: NBD_INFO_BLOCK_SIZE: client requested but no \
+                 plugin or filter provided block size information, ignoring client request"
+            ))
+        }
+        InfoAnswer::Other if info == NBD_INFO_EXPORT => {}
+        InfoAnswer::Other => {
+            return Some(format!(
+                "newstyle negotiation: {name}: ignoring NBD_INFO_* request {info} ({})",
+                hs::info_name(info)
+            ))
+        }
+    }
+    None
 }
 
 impl Nego {
@@ -143,53 +259,98 @@ impl Nego {
         if tls_missing && opt != NBD_OPT_ABORT && opt != NBD_OPT_STARTTLS {
             // EXPORT_NAME has no error reply: nbdkit hangs up without one.
             if opt == NBD_OPT_EXPORT_NAME {
-                return Transition::close(None);
+                let mut t = Transition::close(None);
+                t.debug(format!(
+                    "newstyle negotiation: can't reply NBD_REP_ERR_TLS_REQD to {name}"
+                ));
+                return t;
             }
-            return Transition::reply(error_reply(opt, NBD_REP_ERR_TLS_REQD, ""));
+            let mut t = Transition::new(Next::Options);
+            t.answer(opt, NBD_REP_ERR_TLS_REQD);
+            return t;
         }
+        let mut t = Transition::new(Next::Options);
         match opt {
             // The spec forbids EXPORT_NAME after extended headers (it has
             // no way to confirm them); it cannot be answered with an
             // error, so the connection ends.
-            NBD_OPT_EXPORT_NAME if self.extended => Transition::close(Some(format!(
-                "{name}: not allowed after NBD_OPT_EXTENDED_HEADERS, use NBD_OPT_GO"
-            ))),
-            NBD_OPT_EXPORT_NAME => match hs::parse_export_name(payload) {
-                Ok(n) => Transition::backend(BackendOption::ExportName(n)),
-                Err(InvalidOption(m)) => Transition::close(Some(m)),
-            },
-            NBD_OPT_ABORT => Transition {
-                reply: error_reply(opt, NBD_REP_ACK, ""),
-                next: Next::Close,
-                error: None,
-            },
-            NBD_OPT_LIST => {
-                if payload.is_empty() {
-                    Transition::backend(BackendOption::List)
-                } else {
-                    Transition::reply(error_reply(
-                        opt,
-                        NBD_REP_ERR_INVALID,
-                        "NBD_OPT_LIST: payload must be empty",
-                    ))
-                }
+            NBD_OPT_EXPORT_NAME if self.extended => {
+                return Transition::close(Some(format!(
+                    "{name}: not allowed after NBD_OPT_EXTENDED_HEADERS, use NBD_OPT_GO"
+                )))
             }
-            NBD_OPT_STARTTLS => self.starttls(policy, opt, payload),
+            NBD_OPT_EXPORT_NAME => match hs::parse_export_name(payload) {
+                Ok(n) => {
+                    t.debug(requested_export(opt, &n));
+                    self.finish(&mut t, &n);
+                    t.next = Next::Backend(BackendOption::ExportName(n));
+                }
+                Err(InvalidOption(m)) => return Transition::close(Some(m)),
+            },
+            NBD_OPT_ABORT => {
+                t.answer(opt, NBD_REP_ACK)
+                    .debug(format!("client sent {name} to abort the connection"));
+                t.next = Next::Close;
+            }
+            NBD_OPT_LIST if !payload.is_empty() => {
+                t.debug(format!(
+                    "ignoring request, client sent unexpected payload: {name}"
+                ))
+                .answer_msg(
+                    opt,
+                    NBD_REP_ERR_INVALID,
+                    "NBD_OPT_LIST: payload must be empty",
+                );
+            }
+            NBD_OPT_LIST if self.list_seen => {
+                t.debug(format!(
+                    "newstyle negotiation: {name}: export list already advertised"
+                ))
+                .answer(opt, NBD_REP_ERR_INVALID);
+            }
+            NBD_OPT_LIST => {
+                self.list_seen = true;
+                t.debug(format!("newstyle negotiation: {name}: advertising exports"));
+                t.next = Next::Backend(BackendOption::List);
+            }
+            NBD_OPT_STARTTLS => self.starttls(&mut t, policy, opt, payload),
             NBD_OPT_INFO | NBD_OPT_GO => match hs::parse_info(payload, &name) {
-                Ok(req) => Transition::backend(BackendOption::InfoGo { option: opt, req }),
-                Err(InvalidOption(m)) => Transition {
-                    reply: error_reply(opt, NBD_REP_ERR_INVALID, &m),
-                    next: Next::Options,
-                    error: Some(m),
-                },
+                Ok(req) => {
+                    t.debug(requested_export(opt, &req.export_name));
+                    self.finish(&mut t, &req.export_name);
+                    t.next = Next::Backend(BackendOption::InfoGo { option: opt, req });
+                }
+                Err(InvalidOption(m)) => {
+                    t.error_line(m.clone())
+                        .answer_msg(opt, NBD_REP_ERR_INVALID, &m);
+                }
             },
             NBD_OPT_STRUCTURED_REPLY | NBD_OPT_EXTENDED_HEADERS => {
-                Transition::reply(self.reply_framing(policy, opt, payload))
+                self.reply_framing(&mut t, policy, opt, payload)
             }
             NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
-                self.meta_context(opt, &name, payload)
+                self.meta_context(&mut t, opt, &name, payload)
             }
-            _ => Transition::reply(error_reply(opt, NBD_REP_ERR_UNSUP, "")),
+            _ => {
+                t.answer(opt, NBD_REP_ERR_UNSUP);
+            }
+        }
+        t
+    }
+
+    /// An option that opens an export (EXPORT_NAME, INFO, GO): as the
+    /// spec says, a context selected for another export is not usable.
+    fn finish(&mut self, t: &mut Transition, export: &[u8]) {
+        if let Some(meta) = &self.meta_export {
+            if meta.as_slice() != export {
+                t.debug(format!(
+                    "newstyle negotiation: NBD_OPT_SET_META_CONTEXT export name \"{}\" \
+                     ≠ final client exportname \"{}\", so discarding the previous context",
+                    String::from_utf8_lossy(meta),
+                    String::from_utf8_lossy(export)
+                ));
+                self.base_allocation = false;
+            }
         }
     }
 
@@ -197,8 +358,12 @@ impl Nego {
     /// off is policy, a second one is invalid.  Accepting it forgets what
     /// was negotiated in plaintext (CVE-2021-3716: a man in the middle
     /// could otherwise inject structured replies or meta contexts).
-    fn starttls(&mut self, policy: &Policy, opt: u32, payload: &[u8]) -> Transition {
+    fn starttls(&mut self, t: &mut Transition, policy: &Policy, opt: u32, payload: &[u8]) {
         let code = if !payload.is_empty() {
+            t.debug(format!(
+                "ignoring request, client sent unexpected payload: {}",
+                hs::option_name(opt)
+            ));
             NBD_REP_ERR_INVALID
         } else if policy.tls == TlsMode::Off {
             NBD_REP_ERR_POLICY
@@ -209,13 +374,11 @@ impl Nego {
             self.structured = false;
             self.extended = false;
             self.base_allocation = false;
-            return Transition {
-                reply: error_reply(opt, NBD_REP_ACK, ""),
-                next: Next::StartTls,
-                error: None,
-            };
+            self.meta_export = None;
+            t.next = Next::StartTls;
+            NBD_REP_ACK
         };
-        Transition::reply(error_reply(opt, code, ""))
+        t.answer(opt, code);
     }
 
     /// NBD_OPT_STRUCTURED_REPLY and NBD_OPT_EXTENDED_HEADERS, which settle
@@ -227,12 +390,26 @@ impl Nego {
     /// Meta contexts already selected stay selected: `base:allocation`
     /// reports 32-bit flags, which both header sizes carry (as
     /// NBD_REPLY_TYPE_BLOCK_STATUS_EXT under extended headers).
-    fn reply_framing(&mut self, policy: &Policy, opt: u32, payload: &[u8]) -> Vec<u8> {
+    fn reply_framing(&mut self, t: &mut Transition, policy: &Policy, opt: u32, payload: &[u8]) {
         let extended = opt == NBD_OPT_EXTENDED_HEADERS;
+        let name = hs::option_name(opt);
+        if !payload.is_empty() {
+            t.debug(format!(
+                "ignoring request, client sent unexpected payload: {name}"
+            ))
+            .answer_msg(opt, NBD_REP_ERR_INVALID, "payload must be empty");
+            return;
+        }
+        t.debug(if extended {
+            format!("newstyle negotiation: {name}: client requested extended headers")
+        } else {
+            format!("newstyle negotiation: {name}: client requested structured replies")
+        });
         let (code, msg) = if policy.no_sr {
-            (NBD_REP_ERR_UNSUP, "")
-        } else if !payload.is_empty() {
-            (NBD_REP_ERR_INVALID, "payload must be empty")
+            t.answer(opt, NBD_REP_ERR_UNSUP).debug(format!(
+                "newstyle negotiation: {name}: structured replies are disabled"
+            ));
+            return;
         } else if self.extended && extended {
             (NBD_REP_ERR_INVALID, "extended headers already negotiated")
         } else if self.extended {
@@ -247,49 +424,64 @@ impl Nego {
             self.extended = extended;
             (NBD_REP_ACK, "")
         };
-        error_reply(opt, code, msg)
+        t.answer_msg(opt, code, msg);
     }
 
-    fn meta_context(&mut self, opt: u32, name: &str, payload: &[u8]) -> Transition {
+    fn meta_context(&mut self, t: &mut Transition, opt: u32, name: &str, payload: &[u8]) {
         let listing = opt == NBD_OPT_LIST_META_CONTEXT;
         if !self.structured {
-            return Transition::reply(error_reply(
+            t.answer_msg(
                 opt,
                 NBD_REP_ERR_INVALID,
                 "structured replies not negotiated",
-            ));
+            );
+            return;
         }
         let m = match hs::parse_meta(payload, name) {
             Ok(m) => m,
             Err(InvalidOption(m)) => {
-                return Transition {
-                    reply: error_reply(opt, NBD_REP_ERR_INVALID, &m),
-                    next: Next::Options,
-                    error: Some(m),
-                }
+                t.error_line(m.clone())
+                    .answer_msg(opt, NBD_REP_ERR_INVALID, &m);
+                return;
             }
         };
-        // As nbdkit, one reply per query that selects the context (LIST
-        // with no queries lists it once).
-        let matches = if listing && m.queries.is_empty() {
-            1
-        } else {
-            m.queries
-                .iter()
-                .filter(|q| hs::query_matches_base_allocation(q, listing))
-                .count()
-        };
+        t.debug(requested_export(opt, &m.export_name));
+        let verb = if listing { "query" } else { "set" };
+        t.debug(format!(
+            "newstyle negotiation: {name}: {verb} count: {}",
+            m.queries.len()
+        ));
         if !listing {
-            self.base_allocation = matches > 0;
+            self.meta_export = Some(m.export_name.clone());
+            self.base_allocation = false;
         }
         // A listed context has no id yet: nbdkit sends 0.
         let id = if listing { 0 } else { BASE_ALLOCATION_ID };
-        let mut out = Vec::new();
-        for _ in 0..matches {
-            hs::encode_meta_context(&mut out, opt, id, BASE_ALLOCATION);
+        let selected = |t: &mut Transition| {
+            t.debug(format!(
+                "newstyle negotiation: {name}: replying with {BASE_ALLOCATION} id {id}"
+            ));
+            hs::encode_meta_context(&mut t.reply, opt, id, BASE_ALLOCATION);
+        };
+        // As nbdkit, one reply per query that selects the context (LIST
+        // with no queries lists it once).
+        if listing && m.queries.is_empty() {
+            selected(t);
         }
-        hs::encode_option_reply(&mut out, opt, NBD_REP_ACK, &[]);
-        Transition::reply(out)
+        for q in &m.queries {
+            t.debug(format!(
+                "newstyle negotiation: {name}: {verb} {}",
+                String::from_utf8_lossy(q)
+            ));
+            if hs::query_matches_base_allocation(q, listing) {
+                selected(t);
+                if !listing {
+                    self.base_allocation = true;
+                }
+            }
+        }
+        t.answer(opt, NBD_REP_ACK)
+            .debug(format!("newstyle negotiation: {name}: reply complete"));
     }
 }
 
@@ -389,7 +581,7 @@ mod tests {
                 ));
                 let t = n.option(&policy, o, &[0, 0, 0, 9]);
                 assert_eq!(only_reply(&t), NBD_REP_ERR_INVALID);
-                assert!(t.error.is_some());
+                assert!(t.error().is_some());
             }
             assert_eq!(only_reply(&n.option(&policy, 42, b"zz")), NBD_REP_ERR_UNSUP);
             let t = n.option(&policy, NBD_OPT_ABORT, b"");
@@ -435,7 +627,7 @@ mod tests {
         // A malformed payload is invalid and logged.
         let t = n.option(&OFF, NBD_OPT_SET_META_CONTEXT, &[0, 0, 0, 0, 0, 0, 0, 2]);
         assert_eq!(only_reply(&t), NBD_REP_ERR_INVALID);
-        assert!(t.error.is_some());
+        assert!(t.error().is_some());
 
         let mut n = Nego::default();
         let no_sr = Policy { no_sr: true, ..OFF };
@@ -475,7 +667,7 @@ mod tests {
         // EXPORT_NAME cannot confirm extended headers: the connection ends.
         let t = n.option(&OFF, NBD_OPT_EXPORT_NAME, b"");
         assert_eq!(t.next, Next::Close);
-        assert!(t.error.is_some());
+        assert!(t.error().is_some());
         // GO goes ahead as usual.
         let t = n.option(&OFF, NBD_OPT_GO, &INFO_EMPTY);
         assert!(matches!(
@@ -596,7 +788,8 @@ mod tests {
         assert!(!n.structured);
         // EXPORT_NAME cannot be refused with a reply: the client is dropped.
         let t = n.clone().option(&REQUIRE, NBD_OPT_EXPORT_NAME, b"");
-        assert_eq!(t, Transition::close(None));
+        assert_eq!(t.next, Next::Close);
+        assert!(t.reply.is_empty() && t.error().is_none());
         let t = n.clone().option(&REQUIRE, NBD_OPT_ABORT, b"");
         assert_eq!(t.next, Next::Close);
         assert_eq!(replies(&t.reply)[0].1, NBD_REP_ACK);
@@ -610,6 +803,151 @@ mod tests {
         );
     }
 
+    fn debug_lines(t: &Transition) -> Vec<&str> {
+        t.said
+            .iter()
+            .map(|s| match s {
+                Said::Debug(m) | Said::Error(m) => m.as_str(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lines_in_nbdkits_words() {
+        // What nbdinfo's negotiation makes nbdkit 1.32.5 print.
+        let mut n = Nego::default();
+        let t = n.option(&OFF, NBD_OPT_STRUCTURED_REPLY, b"");
+        assert_eq!(
+            debug_lines(&t),
+            [
+                "newstyle negotiation: NBD_OPT_STRUCTURED_REPLY: client requested structured replies",
+                "replying to NBD_OPT_STRUCTURED_REPLY with NBD_REP_ACK"
+            ]
+        );
+        let t = n.option(&OFF, NBD_OPT_LIST_META_CONTEXT, &meta_payload(&[]));
+        assert_eq!(
+            debug_lines(&t),
+            [
+                "newstyle negotiation: NBD_OPT_LIST_META_CONTEXT: client requested export ''",
+                "newstyle negotiation: NBD_OPT_LIST_META_CONTEXT: query count: 0",
+                "newstyle negotiation: NBD_OPT_LIST_META_CONTEXT: replying with base:allocation id 0",
+                "replying to NBD_OPT_LIST_META_CONTEXT with NBD_REP_ACK",
+                "newstyle negotiation: NBD_OPT_LIST_META_CONTEXT: reply complete"
+            ]
+        );
+        let t = n.option(
+            &OFF,
+            NBD_OPT_SET_META_CONTEXT,
+            &meta_payload(&["base:allocation", "x:y"]),
+        );
+        assert_eq!(
+            debug_lines(&t),
+            [
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT: client requested export ''",
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT: set count: 2",
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT: set base:allocation",
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT: replying with base:allocation id 1",
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT: set x:y",
+                "replying to NBD_OPT_SET_META_CONTEXT with NBD_REP_ACK",
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT: reply complete"
+            ]
+        );
+        assert!(n.base_allocation);
+        // GO on another export drops the context, with nbdkit's line.
+        let mut go = vec![0, 0, 0, 1, b'a'];
+        go.extend_from_slice(&[0, 0]);
+        let t = n.option(&OFF, NBD_OPT_GO, &go);
+        assert_eq!(
+            debug_lines(&t),
+            [
+                "newstyle negotiation: NBD_OPT_GO: client requested export 'a'",
+                "newstyle negotiation: NBD_OPT_SET_META_CONTEXT export name \"\" \u{2260} final \
+                 client exportname \"a\", so discarding the previous context"
+            ]
+        );
+        assert!(!n.base_allocation);
+        assert_eq!(
+            debug_lines(&n.option(&OFF, 42, b"")),
+            ["replying to unknown (0x2a) with NBD_REP_ERR_UNSUP"]
+        );
+        let t = n.option(&OFF, NBD_OPT_ABORT, b"");
+        assert_eq!(
+            debug_lines(&t),
+            [
+                "replying to NBD_OPT_ABORT with NBD_REP_ACK",
+                "client sent NBD_OPT_ABORT to abort the connection"
+            ]
+        );
+        // LIST is answered once.
+        let mut n = Nego::default();
+        assert_eq!(
+            n.option(&OFF, NBD_OPT_LIST, b"").next,
+            Next::Backend(BackendOption::List)
+        );
+        let t = n.option(&OFF, NBD_OPT_LIST, b"");
+        assert_eq!(only_reply(&t), NBD_REP_ERR_INVALID);
+        assert_eq!(
+            debug_lines(&t),
+            [
+                "newstyle negotiation: NBD_OPT_LIST: export list already advertised",
+                "replying to NBD_OPT_LIST with NBD_REP_ERR_INVALID"
+            ]
+        );
+    }
+
+    #[test]
+    fn info_replies_in_nbdkits_words() {
+        let mut out = Vec::new();
+        let l = info_reply(
+            &mut out,
+            NBD_OPT_GO,
+            NBD_INFO_BLOCK_SIZE,
+            InfoAnswer::BlockSize(None),
+        );
+        assert_eq!(
+            l.as_deref(),
+            Some(
+                "newstyle negotiation: NBD_OPT_GO: NBD_INFO_BLOCK_SIZE: client requested but no \
+                 plugin or filter provided block size information, ignoring client request"
+            )
+        );
+        let l = info_reply(
+            &mut out,
+            NBD_OPT_INFO,
+            NBD_INFO_DESCRIPTION,
+            InfoAnswer::Description(None),
+        );
+        assert_eq!(
+            l.as_deref(),
+            Some(
+                "newstyle negotiation: NBD_OPT_INFO: NBD_INFO_DESCRIPTION: no description to send"
+            )
+        );
+        let l = info_reply(&mut out, NBD_OPT_INFO, 9, InfoAnswer::Other);
+        assert_eq!(
+            l.as_deref(),
+            Some(
+                "newstyle negotiation: NBD_OPT_INFO: ignoring NBD_INFO_* request 9 (unknown (0x9))"
+            )
+        );
+        assert!(out.is_empty(), "nothing sent for what is not there");
+        assert_eq!(
+            info_reply(&mut out, NBD_OPT_GO, NBD_INFO_EXPORT, InfoAnswer::Other),
+            None
+        );
+        let l = info_reply(
+            &mut out,
+            NBD_OPT_GO,
+            NBD_INFO_NAME,
+            InfoAnswer::Name(Some(b"x")),
+        );
+        assert_eq!(l, None);
+        assert_eq!(
+            replies(&out),
+            vec![(NBD_OPT_GO, NBD_REP_INFO, vec![0, 1, b'x'])]
+        );
+    }
+
     #[test]
     fn too_many_options_close() {
         let mut n = Nego::default();
@@ -618,6 +956,6 @@ mod tests {
         }
         let t = n.option(&OFF, 42, b"");
         assert_eq!(t.next, Next::Close);
-        assert!(t.error.is_some());
+        assert!(t.error().is_some());
     }
 }
