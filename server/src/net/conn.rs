@@ -52,6 +52,8 @@ pub struct Shared {
     pub spare: Mutex<Vec<Vec<u8>>>,
     /// Memory charged to this connection's requests in flight.
     pub mem: ConnMemory,
+    /// The server, let go of last (after the socket closed).
+    pub server: super::closing::ServerHold,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
@@ -830,8 +832,8 @@ impl Conn {
         }
         let shared = self.shared.clone();
         shared.inflight.fetch_add(1, Ordering::SeqCst);
-        let srv = server.clone();
         server.pool.submit(Box::new(move || {
+            let srv = &*shared.server;
             if let Some(session) = shared.session.get() {
                 let _g = srv.locks.enter(&shared.req_lock);
                 let t = Instant::now();
@@ -851,15 +853,14 @@ impl Conn {
             let wake = match shared.waiting.load(Ordering::SeqCst) {
                 0 => false,
                 WAIT_SLOTS => left <= max - (max / 4).max(1),
-                WAIT_BACKLOG => !over_share(&srv, &shared),
+                WAIT_BACKLOG => !over_share(srv, &shared),
                 _ => true,
             };
             let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
-            let token = shared.token;
-            drop(shared);
             if notify {
-                srv.resume(token);
+                srv.resume(shared.token);
             }
+            super::closing::release(shared);
         }));
     }
 

@@ -7,6 +7,7 @@
 //! closed connection), through a channel and one `Waker`.
 
 pub mod budget;
+pub mod closing;
 pub mod conn;
 pub mod inline;
 pub mod listen;
@@ -72,6 +73,9 @@ pub struct Server {
     pub cfg: ServeConfig,
     pub pool: Pool,
     pub budget: Arc<budget::Budget>,
+    /// Connections whose state still exists (the server waits at exit
+    /// until there are none).
+    pub live: Arc<closing::Live>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
@@ -89,6 +93,7 @@ impl Server {
             budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
+            live: Default::default(),
             events: tx,
             waker: OnceLock::new(),
         });
@@ -136,9 +141,6 @@ const SIGNAL: Token = Token(usize::MAX - 1);
 const FIRST_CONN: usize = 1 << 20;
 /// Send buffer asked for on Unix-socket connections.
 const UNIX_SEND_BUFFER: usize = 1 << 20;
-
-/// How long a closing TLS connection waits for the client's close_notify.
-const TLS_CLOSE_WAIT_MS: u64 = 500;
 
 static NEXT_CONN: AtomicUsize = AtomicUsize::new(1);
 
@@ -425,6 +427,7 @@ impl Loop {
             conn,
             spare: Mutex::new(Vec::new()),
             mem: Default::default(),
+            server: closing::ServerHold::new(srv.clone()),
         });
         // nbdkit's words; the connection's number shows in the context of
         // its later lines.
@@ -494,13 +497,14 @@ impl Loop {
             return;
         };
         let shared = c.shared.clone();
-        let srv = self.server.clone();
         self.server.pool.submit(Box::new(move || {
+            let srv = &shared.server;
             let out = {
                 let _g = srv.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || conn::run_job(&srv, &shared, job))
+                crate::logging::with_context(&shared.ctx, || conn::run_job(srv, &shared, job))
             };
             srv.notify(Event::Handshake(shared.token, Box::new(out)));
+            closing::release(shared);
         }));
     }
 
@@ -536,7 +540,7 @@ impl Loop {
     }
 
     /// Close a connection once no request is in flight: deregister it and
-    /// close its export on the pool (under the thread-model lock).
+    /// let go of it (see `closing`).
     fn try_close(&mut self, poll: &Poll, token: usize) {
         let Some(c) = self.conns.get(&token) else {
             return;
@@ -553,45 +557,11 @@ impl Loop {
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
         let _ = c.shared.outbox.flush(&c.shared.stream);
-        let shared = c.shared;
-        let fd = shared.stream.raw_fd();
+        let fd = c.shared.stream.raw_fd();
         let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
-        let srv = self.server.clone();
-        self.server.pool.submit(Box::new(move || {
-            // Workers drop their references right after their last reply.
-            let mut shared = shared;
-            let mut spins = 0u32;
-            let sh = loop {
-                match Arc::get_mut(&mut shared) {
-                    Some(sh) => break sh,
-                    None => {
-                        spins += 1;
-                        if spins > 100_000 {
-                            log::error!("connection close: references still held, leaking export");
-                            srv.notify(Event::Closed);
-                            return;
-                        }
-                        std::thread::yield_now();
-                    }
-                }
-            };
-            if let Some(session) = sh.session.take() {
-                let _g = srv.locks.enter(&sh.req_lock);
-                crate::logging::with_context(&sh.ctx, || session.close());
-            }
-            // Flush what the client can still take; it may be gone.
-            if let Some(bye) = sh.stream.bye() {
-                let _ = sh.outbox.send_raw(&sh.stream, &bye);
-                let _ = sh.outbox.flush(&sh.stream);
-                sh.stream.await_peer_close(TLS_CLOSE_WAIT_MS);
-            }
-            let _ = sh.outbox.flush(&sh.stream);
-            sh.stream.shutdown();
-            // Close the socket before telling the loop, which may be
-            // waiting for a free descriptor to accept the next client.
-            drop(shared);
-            srv.notify(Event::Closed);
-        }));
+        // Closed by whoever lets go last: here, or the worker finishing
+        // the connection's last job.
+        closing::release(c.shared);
     }
 }
 
