@@ -7,6 +7,7 @@
 
 use crate::backend::ThreadModel;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -20,12 +21,13 @@ const STALL: Duration = Duration::from_millis(2);
 
 struct State {
     jobs: VecDeque<Job>,
-    /// Workers waiting on `Inner::wake`.
-    idle: usize,
-    /// Wake-ups sent and not yet taken: an idle worker already woken for
-    /// one job must not be counted on for the next (two jobs submitted
-    /// back to back would otherwise both wait for the same worker).
-    woken: usize,
+    /// Parked workers, the most recently parked last.  Work wakes the
+    /// last one: the thread that just finished runs again, its stack and
+    /// its read buffer still in cache (waking in arrival order cycled a
+    /// burst of large reads through every worker's buffer).  A worker
+    /// taken off this list is woken and no longer counted as free, so two
+    /// jobs submitted back to back never wait for the same worker.
+    idle: Vec<Arc<Parking>>,
     total: usize,
     /// Workers started on demand, without waiting for a stall, up to this.
     target: usize,
@@ -38,9 +40,23 @@ struct State {
     last_progress: Instant,
 }
 
+/// Where one idle worker sleeps.
+struct Parking {
+    thread: std::thread::Thread,
+    /// Set (then the thread unparked) when the worker is taken off the idle
+    /// list; a wake-up without it is spurious.
+    woken: AtomicBool,
+}
+
+impl Parking {
+    fn wake(&self) {
+        self.woken.store(true, Ordering::Release);
+        self.thread.unpark();
+    }
+}
+
 struct Inner {
     state: Mutex<State>,
-    wake: Condvar,
     watch: Condvar,
 }
 
@@ -57,8 +73,7 @@ impl Pool {
         let inner = Arc::new(Inner {
             state: Mutex::new(State {
                 jobs: VecDeque::new(),
-                idle: 0,
-                woken: 0,
+                idle: Vec::new(),
                 total: 0,
                 target: initial.max(1),
                 watching: false,
@@ -66,7 +81,6 @@ impl Pool {
                 closed: false,
                 last_progress: Instant::now(),
             }),
-            wake: Condvar::new(),
             watch: Condvar::new(),
         });
         Pool { inner }
@@ -97,19 +111,23 @@ impl Pool {
         if !st.watching {
             self.start_watcher(&mut st);
         }
-        let free = st.idle.saturating_sub(st.woken);
-        if free == 0 && st.watcher_parked {
+        let worker = st.idle.pop();
+        if worker.is_none() && st.watcher_parked {
             st.watcher_parked = false;
             self.inner.watch.notify_one();
         }
-        if free > 0 {
-            st.woken += 1;
-            self.inner.wake.notify_one();
-        } else if st.total < st.target {
-            self.spawn_worker(&mut st);
-        } else if st.total < MAX_WORKERS && st.last_progress.elapsed() > STALL {
-            st.last_progress = Instant::now();
-            self.spawn_worker(&mut st);
+        if worker.is_none() {
+            if st.total < st.target {
+                self.spawn_worker(&mut st);
+            } else if st.total < MAX_WORKERS && st.last_progress.elapsed() > STALL {
+                st.last_progress = Instant::now();
+                self.spawn_worker(&mut st);
+            }
+        }
+        drop(st);
+        // Woken outside the lock, so it does not find the lock still held.
+        if let Some(w) = worker {
+            w.wake();
         }
     }
 }
@@ -131,7 +149,7 @@ fn watcher(inner: Arc<Inner>) {
         if st.closed {
             return;
         }
-        if st.jobs.is_empty() || st.idle > st.woken {
+        if st.jobs.is_empty() || !st.idle.is_empty() {
             st.watcher_parked = true;
             st = inner.watch.wait(st).unwrap_or_else(|p| p.into_inner());
             continue;
@@ -140,7 +158,7 @@ fn watcher(inner: Arc<Inner>) {
         std::thread::sleep(STALL * 2);
         st = lock();
         if !st.jobs.is_empty()
-            && st.idle <= st.woken
+            && st.idle.is_empty()
             && st.total < MAX_WORKERS
             && st.last_progress.elapsed() > STALL
         {
@@ -164,6 +182,10 @@ fn spawn_worker(inner: &Arc<Inner>, st: &mut State) {
 
 fn worker(inner: Arc<Inner>) {
     let lock = || inner.state.lock().unwrap_or_else(|p| p.into_inner());
+    let me = Arc::new(Parking {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+    });
     let mut st = lock();
     loop {
         if let Some(job) = st.jobs.pop_front() {
@@ -173,12 +195,15 @@ fn worker(inner: Arc<Inner>) {
             st.last_progress = Instant::now();
             continue;
         }
-        st.idle += 1;
-        st = inner.wake.wait(st).unwrap_or_else(|p| p.into_inner());
-        st.idle -= 1;
-        // Taken, whichever worker it was meant for (a spurious wake-up may
-        // take another's: that one then finds the job gone and waits again).
-        st.woken = st.woken.saturating_sub(1);
+        me.woken.store(false, Ordering::Relaxed);
+        st.idle.push(me.clone());
+        drop(st);
+        // Whoever takes this worker off the list sets `woken` before
+        // unparking it; park's token makes an unpark that comes first stick.
+        while !me.woken.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        st = lock();
     }
 }
 
@@ -253,7 +278,7 @@ impl ThreadModelLocks {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn grows_past_blocked_workers() {

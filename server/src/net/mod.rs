@@ -7,10 +7,12 @@
 //! closed connection), through a channel and one `Waker`.
 
 pub mod budget;
+pub mod closing;
 pub mod conn;
 pub mod inline;
 pub mod listen;
 pub mod outbox;
+pub mod spin;
 pub mod stream;
 pub mod transport;
 
@@ -72,6 +74,9 @@ pub struct Server {
     pub cfg: ServeConfig,
     pub pool: Pool,
     pub budget: Arc<budget::Budget>,
+    /// Connections whose state still exists (the server waits at exit
+    /// until there are none).
+    pub live: Arc<closing::Live>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
@@ -89,6 +94,7 @@ impl Server {
             budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
+            live: Default::default(),
             events: tx,
             waker: OnceLock::new(),
         });
@@ -137,9 +143,6 @@ const FIRST_CONN: usize = 1 << 20;
 /// Send buffer asked for on Unix-socket connections.
 const UNIX_SEND_BUFFER: usize = 1 << 20;
 
-/// How long a closing TLS connection waits for the client's close_notify.
-const TLS_CLOSE_WAIT_MS: u64 = 500;
-
 static NEXT_CONN: AtomicUsize = AtomicUsize::new(1);
 
 /// Serve until shutdown is requested and every connection has closed, or
@@ -182,7 +185,9 @@ pub fn serve(
         single_mode: single.is_some(),
         accept_failing: false,
         open_at_trim: 0,
+        answered: false,
     };
+    let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
         lp.admit(&poll, s);
     }
@@ -224,12 +229,17 @@ pub fn serve(
             (Some(a), Some(h)) => Some(a.min(h)),
             (a, h) => a.or(h),
         };
+        let timeout = spin.timeout(timeout);
+        if timeout != Some(Duration::ZERO) {
+            inline::loop_may_sleep();
+        }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
+        spin.polled(!events.is_empty());
         if starved && events.is_empty() {
             starved = !retry_accept(&mut lp, &poll, &listeners);
         }
@@ -265,6 +275,9 @@ pub fn serve(
                     }
                 }
             }
+        }
+        if std::mem::take(&mut lp.answered) && !stopping {
+            spin.arm();
         }
         lp.expire_handshakes(&poll);
         while let Ok(ev) = rx.try_recv() {
@@ -362,6 +375,9 @@ struct Loop {
     /// Connections open when free memory was last given back (or the most
     /// open since).
     open_at_trim: usize,
+    /// A drive answered requests itself and left none in flight: the
+    /// client may send more at once (see `spin`).
+    answered: bool,
 }
 
 impl Loop {
@@ -415,6 +431,7 @@ impl Loop {
             conn,
             spare: Mutex::new(Vec::new()),
             mem: Default::default(),
+            server: closing::ServerHold::new(srv.clone()),
         });
         // nbdkit's words; the connection's number shows in the context of
         // its later lines.
@@ -484,13 +501,14 @@ impl Loop {
             return;
         };
         let shared = c.shared.clone();
-        let srv = self.server.clone();
         self.server.pool.submit(Box::new(move || {
+            let srv = &shared.server;
             let out = {
                 let _g = srv.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || conn::run_job(&srv, &shared, job))
+                crate::logging::with_context(&shared.ctx, || conn::run_job(srv, &shared, job))
             };
             srv.notify(Event::Handshake(shared.token, Box::new(out)));
+            closing::release(shared);
         }));
     }
 
@@ -511,6 +529,9 @@ impl Loop {
             let ctx = c.log_ctx();
             crate::logging::with_context(&ctx, || c.drive(&srv))
         };
+        if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
+            self.answered = true;
+        }
         match want {
             Want::Nothing => {
                 if matches!(c.phase, Phase::Closing) {
@@ -523,7 +544,7 @@ impl Loop {
     }
 
     /// Close a connection once no request is in flight: deregister it and
-    /// close its export on the pool (under the thread-model lock).
+    /// let go of it (see `closing`).
     fn try_close(&mut self, poll: &Poll, token: usize) {
         let Some(c) = self.conns.get(&token) else {
             return;
@@ -540,46 +561,11 @@ impl Loop {
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
         let _ = c.shared.outbox.flush(&c.shared.stream);
-        let shared = c.shared;
-        let fd = shared.stream.raw_fd();
+        let fd = c.shared.stream.raw_fd();
         let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
-        let srv = self.server.clone();
-        self.server.pool.submit(Box::new(move || {
-            // Workers drop their references right after their last reply.
-            let mut shared = shared;
-            let mut spins = 0u32;
-            let sh = loop {
-                match Arc::get_mut(&mut shared) {
-                    Some(sh) => break sh,
-                    None => {
-                        spins += 1;
-                        if spins > 100_000 {
-                            log::error!("connection close: references still held, leaking export");
-                            srv.notify(Event::Closed);
-                            return;
-                        }
-                        std::thread::yield_now();
-                    }
-                }
-            };
-            if let Some(session) = sh.session.take() {
-                sh.retire_workers();
-                let _g = srv.locks.enter(&sh.req_lock);
-                crate::logging::with_context(&sh.ctx, || session.close());
-            }
-            // Flush what the client can still take; it may be gone.
-            if let Some(bye) = sh.stream.bye() {
-                let _ = sh.outbox.send_raw(&sh.stream, &bye);
-                let _ = sh.outbox.flush(&sh.stream);
-                sh.stream.await_peer_close(TLS_CLOSE_WAIT_MS);
-            }
-            let _ = sh.outbox.flush(&sh.stream);
-            sh.stream.shutdown();
-            // Close the socket before telling the loop, which may be
-            // waiting for a free descriptor to accept the next client.
-            drop(shared);
-            srv.notify(Event::Closed);
-        }));
+        // Closed by whoever lets go last: here, or the worker finishing
+        // the connection's last job.
+        closing::release(c.shared);
     }
 }
 
