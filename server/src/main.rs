@@ -568,25 +568,21 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
     }
     drop(sig_w);
 
-    // Close jobs release their reference just after reporting back.
-    for _ in 0..1000 {
-        if std::sync::Arc::strong_count(&server) == 1 {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+    // Each connection holds the server until its state is gone (closed,
+    // socket and all): once none is left, this is the last reference.
+    let live = server.live.clone();
+    live.wait_none();
     match std::sync::Arc::try_unwrap(server) {
         Ok(srv) => {
             drop(srv);
             stack.cleanup();
             // Dropping the last reference unloads the plugin and filters.
-            if std::sync::Arc::strong_count(&stack) == 1 {
-                drop(stack);
-            } else {
-                log::debug!("contexts still open at exit; skipping unload");
+            match std::sync::Arc::into_inner(stack) {
+                Some(s) => drop(s),
+                None => log::debug!("contexts still open at exit; skipping unload"),
             }
         }
-        Err(_) => log::debug!("workers still hold the server at exit; skipping unload"),
+        Err(_) => log::debug!("the server is still referenced at exit; skipping unload"),
     }
     // As nbdkit: the private directory of `-U -` goes, but a `-U PATH`
     // socket and the `-P` pid file stay (scripts read the pid file after

@@ -52,6 +52,8 @@ pub struct Shared {
     pub spare: Mutex<Vec<Vec<u8>>>,
     /// Memory charged to this connection's requests in flight.
     pub mem: ConnMemory,
+    /// The server, let go of last (after the socket closed).
+    pub server: super::closing::ServerHold,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
@@ -155,9 +157,8 @@ pub struct Conn {
     /// The loop saw the client hang up (or an error): the hang-up's event
     /// is spent, so reading must go on until it returns end of file.
     pub peer_closed: bool,
-    /// The loop thread's voluntary context switches when this drive first
-    /// ran a request itself.
-    switches: Cell<Option<u64>>,
+    /// This drive answered a request on the loop.
+    answered: Cell<bool>,
     pub inbuf: Vec<u8>,
     pub start: usize,
     pub end: usize,
@@ -219,7 +220,7 @@ impl Conn {
             cork: RefCell::new(Vec::new()),
             short_read: false,
             peer_closed: false,
-            switches: Cell::new(None),
+            answered: Cell::new(false),
             inbuf: vec![0; INBUF],
             start: 0,
             end: 0,
@@ -359,10 +360,14 @@ impl Conn {
     /// Make all the progress possible now.  Called on readiness and when
     /// a backend job or in-flight request completes.
     pub fn drive(&mut self, server: &Arc<Server>) -> Want {
-        self.switches.set(None);
         let want = self.progress(server);
         self.flush_cork();
         want
+    }
+
+    /// Whether the last drive answered a request on the loop (and forget it).
+    pub fn take_answered(&self) -> bool {
+        self.answered.replace(false)
     }
 
     fn flush_cork(&self) {
@@ -633,6 +638,17 @@ impl Conn {
         }
         self.consume(hlen);
         let plen = req.payload_len();
+        // A write whose payload came in whole with its header is run from
+        // the input buffer when it runs on the loop: no copy into a
+        // payload buffer of its own.
+        if plen > 0 && verdict.is_ok() && self.end - self.start >= plen as usize {
+            let payload = &self.inbuf[self.start..self.start + plen as usize];
+            if self.try_inline(server, &req, payload) {
+                server.budget.release(&self.shared.mem, charge);
+                self.consume(plen as usize);
+                return Step::Progress;
+            }
+        }
         if plen > 0 {
             let mut pw = PendingWrite {
                 req,
@@ -768,50 +784,56 @@ impl Conn {
         Step::Progress
     }
 
+    /// Answer a request on the loop if the inline policy allows it now;
+    /// false if it must go to the pool.  With nothing else in flight, a
+    /// quick request is answered here: a hand-off to a worker and back
+    /// would cost more than the call.
+    fn try_inline(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
+        if req.count > INLINE_MAX
+            || self.shared.inflight.load(Ordering::SeqCst) != 0
+            || !server
+                .inline
+                .allows(server.open_conns.load(Ordering::Relaxed))
+        {
+            return false;
+        }
+        let (Some(session), Some(_g)) = (
+            self.shared.session.get(),
+            server.locks.try_enter(&self.shared.req_lock),
+        ) else {
+            return false;
+        };
+        // Only for a plugin on probation: getrusage costs as much as a
+        // small request, so it is read once per wake-up of the loop.
+        let before = server
+            .inline
+            .is_adaptive()
+            .then(super::inline::switches_since_wake);
+        let t = Instant::now();
+        let sink = Cork { conn: self };
+        dispatch::execute(session, req, payload, &sink);
+        self.answered.set(true);
+        server.inline.record_inline(t.elapsed(), || {
+            before.is_some_and(|b| crate::sys::voluntary_switches() > b)
+        });
+        true
+    }
+
     /// Run a request, here or on the pool.  `payload` holds a write's data
     /// in its first `req.payload_len()` bytes; `charge` is given back to
     /// the budget once the reply is sent or queued (the outbox counts what
     /// it queues).
     fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>, charge: Charge) {
         let plen = req.payload_len() as usize;
-        // With nothing else in flight, a quick request is answered here:
-        // a hand-off to a worker and back would cost more than the call.
-        if req.count <= INLINE_MAX
-            && self.shared.inflight.load(Ordering::SeqCst) == 0
-            && server
-                .inline
-                .allows(server.open_conns.load(Ordering::Relaxed))
-        {
-            if let (Some(session), Some(_g)) = (
-                self.shared.session.get(),
-                server.locks.try_enter(&self.shared.req_lock),
-            ) {
-                // One snapshot per drive, and only for a plugin on
-                // probation: getrusage costs as much as a small request.
-                let before = match self.switches.get() {
-                    Some(v) => v,
-                    None if server.inline.is_adaptive() => {
-                        let v = crate::sys::voluntary_switches();
-                        self.switches.set(Some(v));
-                        v
-                    }
-                    None => 0,
-                };
-                let t = Instant::now();
-                let sink = Cork { conn: self };
-                dispatch::execute(session, &req, &payload[..plen], &sink);
-                server
-                    .inline
-                    .record_inline(t.elapsed(), || crate::sys::voluntary_switches() > before);
-                self.shared.give_back(payload);
-                server.budget.release(&self.shared.mem, charge);
-                return;
-            }
+        if self.try_inline(server, &req, &payload[..plen]) {
+            self.shared.give_back(payload);
+            server.budget.release(&self.shared.mem, charge);
+            return;
         }
         let shared = self.shared.clone();
         shared.inflight.fetch_add(1, Ordering::SeqCst);
-        let srv = server.clone();
         server.pool.submit(Box::new(move || {
+            let srv = &*shared.server;
             if let Some(session) = shared.session.get() {
                 let _g = srv.locks.enter(&shared.req_lock);
                 let t = Instant::now();
@@ -831,15 +853,14 @@ impl Conn {
             let wake = match shared.waiting.load(Ordering::SeqCst) {
                 0 => false,
                 WAIT_SLOTS => left <= max - (max / 4).max(1),
-                WAIT_BACKLOG => !over_share(&srv, &shared),
+                WAIT_BACKLOG => !over_share(srv, &shared),
                 _ => true,
             };
             let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
-            let token = shared.token;
-            drop(shared);
             if notify {
-                srv.resume(token);
+                srv.resume(shared.token);
             }
+            super::closing::release(shared);
         }));
     }
 

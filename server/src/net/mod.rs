@@ -7,10 +7,12 @@
 //! closed connection), through a channel and one `Waker`.
 
 pub mod budget;
+pub mod closing;
 pub mod conn;
 pub mod inline;
 pub mod listen;
 pub mod outbox;
+pub mod spin;
 pub mod stream;
 pub mod transport;
 
@@ -71,6 +73,9 @@ pub struct Server {
     pub cfg: ServeConfig,
     pub pool: Pool,
     pub budget: Arc<budget::Budget>,
+    /// Connections whose state still exists (the server waits at exit
+    /// until there are none).
+    pub live: Arc<closing::Live>,
     events: Sender<Event>,
     waker: OnceLock<Waker>,
 }
@@ -88,6 +93,7 @@ impl Server {
             budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
+            live: Default::default(),
             events: tx,
             waker: OnceLock::new(),
         });
@@ -136,9 +142,6 @@ const FIRST_CONN: usize = 1 << 20;
 /// Send buffer asked for on Unix-socket connections.
 const UNIX_SEND_BUFFER: usize = 1 << 20;
 
-/// How long a closing TLS connection waits for the client's close_notify.
-const TLS_CLOSE_WAIT_MS: u64 = 500;
-
 static NEXT_CONN: AtomicUsize = AtomicUsize::new(1);
 
 /// Serve until shutdown is requested and every connection has closed, or
@@ -181,7 +184,9 @@ pub fn serve(
         single_mode: single.is_some(),
         accept_failing: false,
         open_at_trim: 0,
+        answered: false,
     };
+    let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
         lp.admit(&poll, s);
     }
@@ -223,12 +228,17 @@ pub fn serve(
             (Some(a), Some(h)) => Some(a.min(h)),
             (a, h) => a.or(h),
         };
+        let timeout = spin.timeout(timeout);
+        if timeout != Some(Duration::ZERO) {
+            inline::loop_may_sleep();
+        }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
+        spin.polled(!events.is_empty());
         if starved && events.is_empty() {
             starved = !retry_accept(&mut lp, &poll, &listeners);
         }
@@ -264,6 +274,9 @@ pub fn serve(
                     }
                 }
             }
+        }
+        if std::mem::take(&mut lp.answered) && !stopping {
+            spin.arm();
         }
         lp.expire_handshakes(&poll);
         while let Ok(ev) = rx.try_recv() {
@@ -361,6 +374,9 @@ struct Loop {
     /// Connections open when free memory was last given back (or the most
     /// open since).
     open_at_trim: usize,
+    /// A drive answered requests itself and left none in flight: the
+    /// client may send more at once (see `spin`).
+    answered: bool,
 }
 
 impl Loop {
@@ -411,6 +427,7 @@ impl Loop {
             conn,
             spare: Mutex::new(Vec::new()),
             mem: Default::default(),
+            server: closing::ServerHold::new(srv.clone()),
         });
         // nbdkit's words; the connection's number shows in the context of
         // its later lines.
@@ -480,13 +497,14 @@ impl Loop {
             return;
         };
         let shared = c.shared.clone();
-        let srv = self.server.clone();
         self.server.pool.submit(Box::new(move || {
+            let srv = &shared.server;
             let out = {
                 let _g = srv.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || conn::run_job(&srv, &shared, job))
+                crate::logging::with_context(&shared.ctx, || conn::run_job(srv, &shared, job))
             };
             srv.notify(Event::Handshake(shared.token, Box::new(out)));
+            closing::release(shared);
         }));
     }
 
@@ -507,6 +525,9 @@ impl Loop {
             let ctx = c.shared.ctx.clone();
             crate::logging::with_context(&ctx, || c.drive(&srv))
         };
+        if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
+            self.answered = true;
+        }
         match want {
             Want::Nothing => {
                 if matches!(c.phase, Phase::Closing) {
@@ -519,7 +540,7 @@ impl Loop {
     }
 
     /// Close a connection once no request is in flight: deregister it and
-    /// close its export on the pool (under the thread-model lock).
+    /// let go of it (see `closing`).
     fn try_close(&mut self, poll: &Poll, token: usize) {
         let Some(c) = self.conns.get(&token) else {
             return;
@@ -536,45 +557,11 @@ impl Loop {
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
         let _ = c.shared.outbox.flush(&c.shared.stream);
-        let shared = c.shared;
-        let fd = shared.stream.raw_fd();
+        let fd = c.shared.stream.raw_fd();
         let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
-        let srv = self.server.clone();
-        self.server.pool.submit(Box::new(move || {
-            // Workers drop their references right after their last reply.
-            let mut shared = shared;
-            let mut spins = 0u32;
-            let sh = loop {
-                match Arc::get_mut(&mut shared) {
-                    Some(sh) => break sh,
-                    None => {
-                        spins += 1;
-                        if spins > 100_000 {
-                            log::error!("connection close: references still held, leaking export");
-                            srv.notify(Event::Closed);
-                            return;
-                        }
-                        std::thread::yield_now();
-                    }
-                }
-            };
-            if let Some(session) = sh.session.take() {
-                let _g = srv.locks.enter(&sh.req_lock);
-                crate::logging::with_context(&sh.ctx, || session.close());
-            }
-            // Flush what the client can still take; it may be gone.
-            if let Some(bye) = sh.stream.bye() {
-                let _ = sh.outbox.send_raw(&sh.stream, &bye);
-                let _ = sh.outbox.flush(&sh.stream);
-                sh.stream.await_peer_close(TLS_CLOSE_WAIT_MS);
-            }
-            let _ = sh.outbox.flush(&sh.stream);
-            sh.stream.shutdown();
-            // Close the socket before telling the loop, which may be
-            // waiting for a free descriptor to accept the next client.
-            drop(shared);
-            srv.notify(Event::Closed);
-        }));
+        // Closed by whoever lets go last: here, or the worker finishing
+        // the connection's last job.
+        closing::release(c.shared);
     }
 }
 
