@@ -92,9 +92,10 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
 
 /// Open the export for a client (every layer, then prepare them) and
 /// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
-/// large structured reads may send zeroes as holes; only without filters,
-/// whose calls (a log filter's lines, a filter's own costs) would show
-/// extents requests the client never made.
+/// large structured reads may send zeroes as holes; only when no filter
+/// intercepts reads or extents (a log filter's lines, a stats filter's
+/// counts would show extents requests the client never made, and a
+/// filter that changes or fails reads must see every byte read).
 pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
@@ -104,7 +105,7 @@ pub fn open_export(
     sparse_reads: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(sparse_reads && stack.len() == 1);
+    let sparse = SparsePolicy::new(sparse_reads && stack.reads_pass_through());
     match advertise(stack, &ctx, structured) {
         Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
         Err(e) => {

@@ -188,6 +188,13 @@ impl Stack {
         self.filters.is_empty() && self.plugin().nonblocking()
     }
 
+    /// Whether a read may ask extents first (sparse reads) without any
+    /// filter seeing the difference: every filter passes reads and extents
+    /// through untouched (see [`Filter::reads_pass_through`]).
+    pub fn reads_pass_through(&self) -> bool {
+        self.filters.iter().all(|f| f.reads_pass_through())
+    }
+
     fn below(&self, index: usize) -> &Below {
         &self.links[index + 1]
     }
