@@ -3,7 +3,12 @@
  * Modes:
  *   read|write  random BS-sized requests, QD in flight on one socket, for
  *               SECS seconds; replies are parsed in bulk from one big recv
- *               buffer and all refills go out in one write.
+ *               buffer.  Two client patterns (-p):
+ *                 refill  (default) every read of replies is followed by one
+ *                         write of as many new requests as it completed, so
+ *                         the queue stays full;
+ *                 batch   lockstep: QD requests in one write, then wait for
+ *                         all QD replies before the next batch.
  *   fill        sequential writes of BS bytes (non-zero data) over the
  *               whole disk, QD in flight; makes a disk non-sparse.
  *   hs          connection setup loop for SECS seconds: connect, structured
@@ -11,7 +16,7 @@
  *
  * Output is one line of key=value pairs on stdout.
  *
- * Usage: nbdbench -U SOCK -m MODE [-q QD] [-t SECS] [-b BS] [-S]
+ * Usage: nbdbench -U SOCK -m MODE [-q QD] [-t SECS] [-b BS] [-S] [-p refill|batch]
  *                 [-P PSKFILE -u USER | -C CADIR]
  *   -S  negotiate structured replies for read/write/fill (what libnbd does).
  *   -P  STARTTLS first, with user USER's key from a psktool file (GnuTLS).
@@ -264,8 +269,9 @@ static int run_hs(double secs)
   return 0;
 }
 
-/* I/O loop shared by read, write and fill. */
-static int run_io(int mode, int qd, double secs, uint32_t bs, int structured)
+/* I/O loop shared by read, write and fill.  batch: lockstep batches of
+ * QD requests instead of continuous refill. */
+static int run_io(int mode, int qd, double secs, uint32_t bs, int structured, int batch)
 {
   int fd = handshake(structured, 0);
   if (disk_size < bs) { errno = 0; die("disk smaller than block"); }
@@ -343,7 +349,10 @@ static int run_io(int mode, int qd, double secs, uint32_t bs, int structured)
     if (!stop) {
       if (mode != 'f' && now() - t0 >= secs) { stop = 1; tend = now(); }
       else if (mode == 'f' && next_seq >= nblocks) stop = 1;
-      if (!stop && completed) REFILL(completed);
+      if (!stop && completed) {
+        if (!batch) REFILL(completed);
+        else if (done == issued) REFILL(qd);
+      }
     }
   }
   double t1 = now();
@@ -386,11 +395,11 @@ static int load_psk(const char *file, const char *user)
 int main(int argc, char **argv)
 {
   const char *mode = NULL;
-  int qd = 16, structured = 0, c;
+  int qd = 16, structured = 0, batch = 0, c;
   const char *pskfile = NULL, *user = NULL, *cadir = NULL;
   double secs = 5;
   uint32_t bs = 4096;
-  while ((c = getopt(argc, argv, "U:m:q:t:b:SP:u:C:")) != -1) {
+  while ((c = getopt(argc, argv, "U:m:q:t:b:Sp:P:u:C:")) != -1) {
     switch (c) {
     case 'U': sockpath = optarg; break;
     case 'm': mode = optarg; break;
@@ -398,6 +407,11 @@ int main(int argc, char **argv)
     case 't': secs = atof(optarg); break;
     case 'b': bs = strtoul(optarg, NULL, 0); break;
     case 'S': structured = 1; break;
+    case 'p':
+      if (strcmp(optarg, "batch") == 0) batch = 1;
+      else if (strcmp(optarg, "refill") == 0) batch = 0;
+      else goto usage;
+      break;
     case 'P': pskfile = optarg; break;
     case 'u': user = optarg; break;
     case 'C': cadir = optarg; break;
@@ -417,11 +431,12 @@ int main(int argc, char **argv)
   }
   rng ^= (uint64_t)getpid() << 20;
   if (strcmp(mode, "hs") == 0) return run_hs(secs);
-  if (strcmp(mode, "read") == 0) return run_io('r', qd, secs, bs, structured);
-  if (strcmp(mode, "write") == 0) return run_io('w', qd, secs, bs, structured);
-  if (strcmp(mode, "fill") == 0) return run_io('f', qd, secs, bs, structured);
+  if (strcmp(mode, "read") == 0) return run_io('r', qd, secs, bs, structured, batch);
+  if (strcmp(mode, "write") == 0) return run_io('w', qd, secs, bs, structured, batch);
+  if (strcmp(mode, "fill") == 0) return run_io('f', qd, secs, bs, structured, 0);
 usage:
   fprintf(stderr, "usage: nbdbench -U SOCK -m read|write|fill|hs [-q QD] [-t SECS] [-b BS] [-S]\n"
+                  "                [-p refill|batch]\n"
                   "                [-P PSKFILE -u USER | -C CADIR]\n");
   return 2;
 }

@@ -17,6 +17,7 @@ NAMES = {
     "rs-so": "ours + memory .so",
     "rs-mem": "ours + built-in memory",
     "c": "C nbdkit 1.32.5 + .so",
+    "c2": "C nbdkit again (A/A)",
     "qemu": "qemu-nbd (tmpfs file)",
 }
 
@@ -68,10 +69,19 @@ lines.append("# nbdkit benchmark: ours vs C nbdkit 1.32.5 vs qemu-nbd\n")
 cpu_model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
 lines.append(f"- Machine: {os.cpu_count()} CPUs, {cpu_model}, kernel {platform.release()}, "
              f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM")
-lines.append(f"- Ours: git {sh('git -C ' + os.path.dirname(os.path.abspath(out)) + ' rev-parse --short HEAD')}; "
+lines.append(f"- Ours: git {sh('git -C ' + os.path.dirname(os.path.abspath(__file__)) + ' rev-parse --short HEAD')}; "
              f"{sh('/usr/bin/nbdkit --version')}; {sh('qemu-nbd --version | head -1')}; "
              f"{sh('nbdcopy --version | head -1')}; {sh('fio --version')}")
-lines.append(f"- {rounds} interleaved rounds, {secs} s per timed point; figures are median (min–max) over rounds")
+nsamp = max((len(v) for per in samples.values() for v in per.values()), default=0)
+lines.append(f"- {rounds} interleaved rounds per run, {secs} s per timed point; up to {nsamp} samples "
+             "per cell (several runs may feed one table); figures are median (min–max)")
+lines.append("- Placement: `cross-CPU` rows pin the server to one CPU and the client to the other "
+             "(`taskset`), `same CPU` rows pin both to the server's CPU.  Patterns at QD16: `refill` "
+             "writes as many new requests as each read of replies completed; `batch` sends 16, waits "
+             "for all 16 replies, sends 16 more.")
+lines.append("- A/A = the second C nbdkit (`c2`) ÷ the first, same round, same everything: how far a "
+             "ratio moves by noise alone in this run.  A ratio of ours ÷ C is a difference only "
+             "beyond that band.")
 lines.append("- All on Unix sockets.  Lean-client and fio points negotiate structured replies, as libnbd does.")
 lines.append("- CPU/op is server CPU (utime+stime from /proc/PID/stat, 10 ms ticks): µs per request "
              "or handshake, s per GiB for copies.  Ratio = ours ÷ C nbdkit on the median.")
@@ -85,9 +95,12 @@ for s in servers:
     hdr.append(NAMES.get(s, s))
 ours = [s for s in servers if s.startswith("rs-")]
 have_c = "c" in servers
+have_aa = have_c and "c2" in servers
 if have_c:
     for s in ours:
         hdr.append(f"ratio {s}/C")
+if have_aa:
+    hdr.append("A/A c2/c")
 for s in servers:
     hdr.append(f"CPU/op {s}")
 lines.append("| " + " | ".join(hdr) + " |")
@@ -108,6 +121,11 @@ for w, per in samples.items():
                 row.append(f"{meds[s] / meds['c']:.2f}×")
             else:
                 row.append("–")
+    if have_aa:
+        if meds.get("c2") and meds.get("c"):
+            row.append(f"{meds['c2'] / meds['c']:.2f}×")
+        else:
+            row.append("–")
     for s in servers:
         cp = [c for _, c in per.get(s, []) if c is not None]
         row.append(fmt(statistics.median(cp)) if cp else "–")

@@ -93,9 +93,10 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
 
 /// Open the export for a client (every layer, then prepare them) and
 /// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
-/// large structured reads may send zeroes as holes; only without filters,
-/// whose calls (a log filter's lines, a filter's own costs) would show
-/// extents requests the client never made.
+/// large structured reads may send zeroes as holes; only when no filter
+/// intercepts reads or extents (a log filter's lines, a stats filter's
+/// counts would show extents requests the client never made, and a
+/// filter that changes or fails reads must see every byte read).
 pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
@@ -105,7 +106,7 @@ pub fn open_export(
     sparse_reads: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(sparse_reads && stack.len() == 1);
+    let sparse = SparsePolicy::new(sparse_reads && stack.reads_pass_through());
     match advertise(stack, &ctx, structured) {
         Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
         Err(e) => {
@@ -141,24 +142,25 @@ fn advertise(
     };
     if readonly {
         eflags |= NBD_FLAG_READ_ONLY;
-    } else {
-        caps.can_zero = ctx.can_zero()? != Support::None;
-        if caps.can_zero {
-            eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
-        }
-        // Asked even without zero support, as nbdkit does.
-        caps.can_fast_zero = ctx.can_fast_zero()? && caps.can_zero;
-        if caps.can_fast_zero {
-            eflags |= NBD_FLAG_SEND_FAST_ZERO;
-        }
-        caps.can_trim = ctx.can_trim()?;
-        if caps.can_trim {
-            eflags |= NBD_FLAG_SEND_TRIM;
-        }
-        caps.can_fua = ctx.can_fua()? != Support::None;
-        if caps.can_fua {
-            eflags |= NBD_FLAG_SEND_FUA;
-        }
+    }
+    // Asked even when read-only (the context answers "no" without asking
+    // the layer), as nbdkit does, whose -v shows each of them.
+    caps.can_zero = ctx.can_zero()? != Support::None && !readonly;
+    if caps.can_zero {
+        eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
+    }
+    // Asked even without zero support, as nbdkit does.
+    caps.can_fast_zero = ctx.can_fast_zero()? && caps.can_zero;
+    if caps.can_fast_zero {
+        eflags |= NBD_FLAG_SEND_FAST_ZERO;
+    }
+    caps.can_trim = ctx.can_trim()? && !readonly;
+    if caps.can_trim {
+        eflags |= NBD_FLAG_SEND_TRIM;
+    }
+    caps.can_fua = ctx.can_fua()? != Support::None && !readonly;
+    if caps.can_fua {
+        eflags |= NBD_FLAG_SEND_FUA;
     }
     caps.can_flush = ctx.can_flush()?;
     if caps.can_flush {
@@ -198,8 +200,18 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
     sink.send(&[&out]);
 }
 
+/// nbdkit's line for a request answered with an error: the errno before
+/// it is mapped to the protocol's few (NBD errors are Linux's numbers).
+fn log_error_reply(errno: i32) {
+    log::debug!(
+        "sending error reply: {}",
+        crate::net::listen::strerror(&std::io::Error::from_raw_os_error(errno))
+    );
+}
+
 /// Reply `error` (an NBD error) to a request that is not run.
 pub fn reply_error(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32) {
+    log_error_reply(error as i32);
     error_reply(sink, r, caps, error, "");
 }
 
@@ -210,6 +222,7 @@ pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: 
     } else {
         log::error!("{}", inv.msg);
     }
+    log_error_reply(inv.error as i32);
     error_reply(sink, r, caps, inv.error, &inv.msg);
 }
 
@@ -268,6 +281,7 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
             if let Some(t) = e.unreported() {
                 log::error!("{}: {t}", tx::command_name(r.cmd));
             }
+            log_error_reply(e.errno);
             let fast = r.flags & NBD_CMD_FLAG_FAST_ZERO != 0;
             let err = tx::nbd_error(e.errno, caps.structured, fast);
             error_reply(sink, r, caps, err, e.client_message());

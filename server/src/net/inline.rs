@@ -13,8 +13,37 @@
 //! lost to preemption on a busy machine does not count as blocking: it
 //! would otherwise send a fast plugin to the pool every few milliseconds.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+std::thread_local! {
+    /// The loop thread's voluntary context switches, read at the first
+    /// request it ran itself since it last waited for events.
+    static SWITCHES: Cell<Option<u64>> = const { Cell::new(None) };
+}
+
+/// The loop is about to wait for events (it may sleep): the next call it
+/// runs itself takes a new count of its voluntary context switches.
+pub fn loop_may_sleep() {
+    SWITCHES.with(|s| s.set(None));
+}
+
+/// The loop thread's voluntary context switches as of its last wake-up.
+/// Between wake-ups the loop never sleeps but in a plugin call (it only
+/// try-locks, and its busy-poll yields, which is not voluntary), so a
+/// larger count after a slow call means that call slept.  One getrusage
+/// per wake-up, not per request.
+pub fn switches_since_wake() -> u64 {
+    SWITCHES.with(|s| match s.get() {
+        Some(v) => v,
+        None => {
+            let v = crate::sys::voluntary_switches();
+            s.set(Some(v));
+            v
+        }
+    })
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -75,9 +104,26 @@ impl InlinePolicy {
             Mode::Adaptive => {
                 conns <= 1
                     && self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
-                    && self.now_ns() >= self.banned_until_ns.load(Ordering::Relaxed)
+                    && !self.banned()
             }
         }
+    }
+
+    /// Whether a back-off is running.  Reads the clock only while one is
+    /// set (not per request), and clears it once over.
+    fn banned(&self) -> bool {
+        let until = self.banned_until_ns.load(Ordering::Relaxed);
+        if until == 0 {
+            return false;
+        }
+        if self.now_ns() < until {
+            return true;
+        }
+        // A ban set meanwhile by another thread stays.
+        let _ =
+            self.banned_until_ns
+                .compare_exchange(until, 0, Ordering::Relaxed, Ordering::Relaxed);
+        false
     }
 
     /// Account for one call that took `took` (only calls small enough to
@@ -100,8 +146,9 @@ impl InlinePolicy {
             log::debug!(
                 "a plugin call took {took:?}: requests go to worker threads for {BACK_OFF:?}"
             );
+            // Never 0, which means no back-off.
             let until = self.now_ns() + BACK_OFF.as_nanos() as u64;
-            self.banned_until_ns.store(until, Ordering::Relaxed);
+            self.banned_until_ns.store(until.max(1), Ordering::Relaxed);
         }
     }
 }

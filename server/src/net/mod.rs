@@ -12,10 +12,12 @@ pub mod conn;
 pub mod inline;
 pub mod listen;
 pub mod outbox;
+pub mod spin;
 pub mod stream;
 pub mod transport;
 
 use crate::backend::{Connection, Stack, ThreadModel};
+use crate::logging::Ctx;
 use crate::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Job, Outcome, Phase, Shared, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -23,7 +25,7 @@ use listen::Listener;
 use mio::{Events, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stream::Stream;
@@ -67,7 +69,7 @@ pub struct Server {
     pub open_conns: AtomicUsize,
     /// The filters and the plugin.
     pub stack: Arc<Stack>,
-    pub plugin_name: String,
+    pub plugin_name: Arc<str>,
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
@@ -86,7 +88,7 @@ impl Server {
         let s = Arc::new(Server {
             inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
-            plugin_name: stack.plugin().name().to_string(),
+            plugin_name: stack.plugin().name().into(),
             stack,
             locks: ThreadModelLocks::new(model),
             budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
@@ -183,7 +185,9 @@ pub fn serve(
         single_mode: single.is_some(),
         accept_failing: false,
         open_at_trim: 0,
+        answered: false,
     };
+    let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
         lp.admit(&poll, s);
     }
@@ -225,12 +229,17 @@ pub fn serve(
             (Some(a), Some(h)) => Some(a.min(h)),
             (a, h) => a.or(h),
         };
+        let timeout = spin.timeout(timeout);
+        if timeout != Some(Duration::ZERO) {
+            inline::loop_may_sleep();
+        }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
                 continue;
             }
             return Err(e);
         }
+        spin.polled(!events.is_empty());
         if starved && events.is_empty() {
             starved = !retry_accept(&mut lp, &poll, &listeners);
         }
@@ -266,6 +275,9 @@ pub fn serve(
                     }
                 }
             }
+        }
+        if std::mem::take(&mut lp.answered) && !stopping {
+            spin.arm();
         }
         lp.expire_handshakes(&poll);
         while let Ok(ev) = rx.try_recv() {
@@ -363,6 +375,9 @@ struct Loop {
     /// Connections open when free memory was last given back (or the most
     /// open since).
     open_at_trim: usize,
+    /// A drive answered requests itself and left none in flight: the
+    /// client may send more at once (see `spin`).
+    answered: bool,
 }
 
 impl Loop {
@@ -403,7 +418,10 @@ impl Loop {
         };
         let shared = Arc::new(Shared {
             token,
-            ctx: format!("{}[{}]", srv.plugin_name, id),
+            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+            plugin: srv.plugin_name.clone(),
+            workers: conn::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+            busy: AtomicU64::new(0),
             stream: transport::Transport::new(stream),
             outbox,
             req_lock: Mutex::new(()),
@@ -466,7 +484,7 @@ impl Loop {
             if !c.negotiating() {
                 continue;
             }
-            crate::logging::with_context(&c.shared.ctx.clone(), || {
+            crate::logging::with_context(&c.shared.ctx, || {
                 log::error!(
                     "client did not complete the handshake within {} (--timeout), disconnecting",
                     humanize(limit)
@@ -508,9 +526,12 @@ impl Loop {
             c.phase = Phase::Closing;
         }
         let want = {
-            let ctx = c.shared.ctx.clone();
+            let ctx = c.log_ctx();
             crate::logging::with_context(&ctx, || c.drive(&srv))
         };
+        if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
+            self.answered = true;
+        }
         match want {
             Want::Nothing => {
                 if matches!(c.phase, Phase::Closing) {
