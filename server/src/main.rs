@@ -566,6 +566,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         None => (Vec::new(), None),
     };
     let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
+    backend::memory::install(server.budget.clone());
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
     if let Err(e) = served {
         log::error!("event loop: {e}");
