@@ -63,6 +63,7 @@ struct Answers {
     fua: OnceLock<Support>,
     multi_conn: OnceLock<bool>,
     cache: OnceLock<Support>,
+    block_size: OnceLock<Option<BlockSize>>,
 }
 
 pub struct Context {
@@ -153,8 +154,12 @@ impl Context {
         self.handle.export_description()
     }
     pub fn block_size(&self) -> Result<Option<BlockSize>> {
-        controlpath!("{}: block_size", self.name);
-        self.handle.block_size()
+        // Asked once per connection, as nbdkit (a filter's prepare may
+        // ask before the client does).
+        cached(&self.answers.block_size, || {
+            controlpath!("{}: block_size", self.name);
+            self.handle.block_size()
+        })
     }
     pub fn can_write(&self) -> Result<bool> {
         if self.readonly {
