@@ -121,10 +121,11 @@ impl Server {
 }
 
 fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
-    // A filter may sleep on purpose (delay, rate, pause): a request run on
-    // the loop would then hold up the others in flight, which nbdkit
-    // serves in parallel.
-    if std::env::var_os("NBDKIT_NO_INLINE").is_some() || stack.len() > 1 {
+    // A filter may sleep on purpose (delay, rate, pause), so a stack with
+    // filters is never trusted blindly: like a C plugin, it earns inline
+    // calls by being measured fast on the pool, and loses them when a call
+    // on the loop blocks (a delay filter's calls never get there).
+    if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
         inline::Mode::Never
     } else if stack.nonblocking() && model == ThreadModel::Parallel {
         inline::Mode::Always
