@@ -258,3 +258,63 @@ same_run() {
     b=$("$NBDKIT" -U - "$@" --run "$script" 2>&1 | norm_msgs)
     _same "$label" "$a" "$b"
 }
+
+# --- Verbose output (tests 632-699) ------------------------------------
+#   same_verbose LABEL ARGS...  serve ARGS with -v, once with C nbdkit and
+#                               once with ours; run each command of the
+#                               array $CLIENTS (bash, $uri set) in turn,
+#                               each after the server's log has settled;
+#                               stop the server; fail with a diff unless
+#                               the two logs (norm_verbose) are the same.
+#   norm_verbose FILE           a -v log with what differs between any two
+#                               runs masked: handle addresses, temporary
+#                               directories, the socket's path, which
+#                               worker thread took a request (`memory.N`:
+#                               the first idle one, a race in C nbdkit).
+#                               Worker threads' start and exit lines, whose
+#                               order C nbdkit's threads decide, are compared
+#                               as a sorted list at the end.  A client that
+#                               hangs up right after NBD_OPT_ABORT makes
+#                               the reply's write fail (in either server,
+#                               a race): that line reads as the other.
+norm_verbose() {
+    sed -E 's/(handle|returned handle) 0x[0-9a-f]+/\1 ADDR/
+            s#/tmp/nbdkit[A-Za-z0-9]+#TMPDIR#g
+            s#'"$T"'/[a-z0-9-]+\.sock#SOCK#g
+            s/^nbdkit: ([a-z0-9_-]+)\.[0-9]+: /nbdkit: \1.N: /
+            s/write: NBD_OPT_ABORT: Broken pipe/client sent NBD_OPT_ABORT to abort the connection/' "$1" |
+        grep -v ' worker thread '
+    echo "-- worker threads:"
+    grep -o ' worker thread .*' "$1" | sort -V | uniq -c
+}
+
+_settle() {             # _settle FILE: wait until FILE stops growing (3 s at most)
+    local i last=-1 now
+    for i in $(seq 30); do
+        now=$(stat -c %s "$1")
+        [ "$now" = "$last" ] && return 0
+        last=$now
+        sleep 0.1
+    done
+}
+
+_verbose_run() {        # _verbose_run NAME BINARY ARGS...
+    local name=$1 bin=$2 c
+    shift 2
+    start_server "$name" "$bin" -v "$@"
+    for c in "${CLIENTS[@]}"; do
+        _settle "$T/$name.log"
+        uri=$(uri "$name") bash -c "$c" >/dev/null 2>&1 || fail "$name: client failed: $c"
+    done
+    _settle "$T/$name.log"
+    stop_server "$name"
+}
+
+same_verbose() {
+    local label=$1
+    shift
+    [ -x "$REF_NBDKIT" ] || skip "no $REF_NBDKIT"
+    _verbose_run vref "$REF_NBDKIT" "$@"
+    _verbose_run vours "$NBDKIT" "$@"
+    _same "$label: -v output" "$(norm_verbose "$T/vref.log")" "$(norm_verbose "$T/vours.log")"
+}

@@ -3,6 +3,7 @@
 //! Knows the protocol's values but not sockets or the event loop.
 
 use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
+use crate::backend::memory::{self, Held};
 use crate::backend::{
     piece_slices, BlockSize, Connection, Context, Error, Flags, Stack, Support, ThreadModel,
 };
@@ -92,9 +93,10 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
 
 /// Open the export for a client (every layer, then prepare them) and
 /// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
-/// large structured reads may send zeroes as holes; only without filters,
-/// whose calls (a log filter's lines, a filter's own costs) would show
-/// extents requests the client never made.
+/// large structured reads may send zeroes as holes; only when no filter
+/// intercepts reads or extents (a log filter's lines, a stats filter's
+/// counts would show extents requests the client never made, and a
+/// filter that changes or fails reads must see every byte read).
 pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
@@ -104,7 +106,7 @@ pub fn open_export(
     sparse_reads: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(sparse_reads && stack.len() == 1);
+    let sparse = SparsePolicy::new(sparse_reads && stack.reads_pass_through());
     match advertise(stack, &ctx, structured) {
         Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
         Err(e) => {
@@ -140,24 +142,25 @@ fn advertise(
     };
     if readonly {
         eflags |= NBD_FLAG_READ_ONLY;
-    } else {
-        caps.can_zero = ctx.can_zero()? != Support::None;
-        if caps.can_zero {
-            eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
-        }
-        // Asked even without zero support, as nbdkit does.
-        caps.can_fast_zero = ctx.can_fast_zero()? && caps.can_zero;
-        if caps.can_fast_zero {
-            eflags |= NBD_FLAG_SEND_FAST_ZERO;
-        }
-        caps.can_trim = ctx.can_trim()?;
-        if caps.can_trim {
-            eflags |= NBD_FLAG_SEND_TRIM;
-        }
-        caps.can_fua = ctx.can_fua()? != Support::None;
-        if caps.can_fua {
-            eflags |= NBD_FLAG_SEND_FUA;
-        }
+    }
+    // Asked even when read-only (the context answers "no" without asking
+    // the layer), as nbdkit does, whose -v shows each of them.
+    caps.can_zero = ctx.can_zero()? != Support::None && !readonly;
+    if caps.can_zero {
+        eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
+    }
+    // Asked even without zero support, as nbdkit does.
+    caps.can_fast_zero = ctx.can_fast_zero()? && caps.can_zero;
+    if caps.can_fast_zero {
+        eflags |= NBD_FLAG_SEND_FAST_ZERO;
+    }
+    caps.can_trim = ctx.can_trim()? && !readonly;
+    if caps.can_trim {
+        eflags |= NBD_FLAG_SEND_TRIM;
+    }
+    caps.can_fua = ctx.can_fua()? != Support::None && !readonly;
+    if caps.can_fua {
+        eflags |= NBD_FLAG_SEND_FUA;
     }
     caps.can_flush = ctx.can_flush()?;
     if caps.can_flush {
@@ -197,8 +200,18 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
     sink.send(&[&out]);
 }
 
+/// nbdkit's line for a request answered with an error: the errno before
+/// it is mapped to the protocol's few (NBD errors are Linux's numbers).
+fn log_error_reply(errno: i32) {
+    log::debug!(
+        "sending error reply: {}",
+        crate::net::listen::strerror(&std::io::Error::from_raw_os_error(errno))
+    );
+}
+
 /// Reply `error` (an NBD error) to a request that is not run.
 pub fn reply_error(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32) {
+    log_error_reply(error as i32);
     error_reply(sink, r, caps, error, "");
 }
 
@@ -209,6 +222,7 @@ pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: 
     } else {
         log::error!("{}", inv.msg);
     }
+    log_error_reply(inv.error as i32);
     error_reply(sink, r, caps, inv.error, &inv.msg);
 }
 
@@ -246,11 +260,16 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
         }
         NBD_CMD_CACHE => h.cache(count, off, Flags::NONE),
         NBD_CMD_BLOCK_STATUS => match block_status(s, r) {
-            Ok(descs) => {
-                let mut out = Vec::with_capacity(48 + descs.len() * 16);
-                Reply::to(r, caps).block_status(&mut out, BASE_ALLOCATION_ID, &descs);
-                sink.send(&[&out]);
-                return;
+            Ok((descs, _held)) => {
+                let mut out = Vec::new();
+                match out.try_reserve_exact(reply_size(descs.len())) {
+                    Ok(()) => {
+                        Reply::to(r, caps).block_status(&mut out, BASE_ALLOCATION_ID, &descs);
+                        sink.send(&[&out]);
+                        return;
+                    }
+                    Err(_) => Err(Error::new(libc::ENOMEM, "block status: out of memory")),
+                }
             }
             Err(e) => Err(e),
         },
@@ -262,6 +281,7 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
             if let Some(t) = e.unreported() {
                 log::error!("{}: {t}", tx::command_name(r.cmd));
             }
+            log_error_reply(e.errno);
             let fast = r.flags & NBD_CMD_FLAG_FAST_ZERO != 0;
             let err = tx::nbd_error(e.errno, caps.structured, fast);
             error_reply(sink, r, caps, err, e.client_message());
@@ -366,7 +386,10 @@ pub fn give_back_read_buffer(buf: Vec<u8>) {
 /// Lengths are 64-bit; with compact headers (32-bit descriptor lengths) an
 /// extent longer than that is cut to the largest length that still
 /// respects the advertised minimum block size, and the reply ends there.
-fn block_status(s: &Session, r: &Request) -> Result<Vec<(u64, u32)>, Error> {
+///
+/// The memory the list, the descriptors and the reply take is held against
+/// the budget until the reply is sent (ENOMEM if it cannot be had).
+fn block_status(s: &Session, r: &Request) -> Result<(Vec<(u64, u32)>, Held), Error> {
     let req_one = r.flags & NBD_CMD_FLAG_REQ_ONE != 0;
     let off = r.offset;
     let count = r.count;
@@ -402,7 +425,15 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u64, u32)>, Error> {
             .map_or(1, |(min, _)| u64::from(min.max(1)));
         u64::from(u32::MAX) / align * align
     };
+    // The plugin's list is already made: what it holds counts from here,
+    // with what the descriptors and the reply will take.
+    let n = list.len().min(MAX_DESCRIPTORS);
+    let bytes = std::mem::size_of_val(list) + n * std::mem::size_of::<(u64, u32)>() + reply_size(n);
+    let held = memory::hold(bytes as u64, "block status")?;
     let mut descs = Vec::new();
+    if descs.try_reserve_exact(n).is_err() {
+        return Err(Error::new(libc::ENOMEM, "block status: out of memory"));
+    }
     let mut pos = off;
     for e in list {
         debug_assert_eq!(e.offset, pos);
@@ -418,5 +449,11 @@ fn block_status(s: &Session, r: &Request) -> Result<Vec<(u64, u32)>, Error> {
             break;
         }
     }
-    Ok(descs)
+    Ok((descs, held))
+}
+
+/// Bytes of a block-status reply with `n` descriptors (the largest form:
+/// extended headers, 64-bit descriptors).
+fn reply_size(n: usize) -> usize {
+    48 + n * 16
 }

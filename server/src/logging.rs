@@ -8,11 +8,36 @@
 //! /dev/null), or nowhere (`--log=null`).
 
 use std::cell::RefCell;
+use std::fmt;
 use std::io::Write;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+/// Whom a log line speaks for, as nbdkit names its threads: the server
+/// (nothing), a connection (`memory[3]`), or one of the connection's
+/// request slots (`memory.2`), named as nbdkit names the worker thread
+/// that runs a request when a connection's requests run in parallel.
+/// Cheap to clone (no allocation), as it is set around every request.
+#[derive(Debug, Clone, Default)]
+pub enum Ctx {
+    #[default]
+    Server,
+    Conn(Arc<str>),
+    Worker(Arc<str>, u32),
+}
+
+impl fmt::Display for Ctx {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ctx::Server => Ok(()),
+            Ctx::Conn(c) => f.write_str(c),
+            Ctx::Worker(plugin, n) => write!(f, "{plugin}.{n}"),
+        }
+    }
+}
 
 thread_local! {
-    static CONTEXT: RefCell<Option<String>> = const { RefCell::new(None) };
+    static CONTEXT: RefCell<Ctx> = const { RefCell::new(Ctx::Server) };
 }
 
 /// Where errors and warnings go.
@@ -39,8 +64,8 @@ fn sink() -> Sink {
 }
 
 /// Runs `f` with the log context set, restoring the previous one after.
-pub fn with_context<T>(ctx: &str, f: impl FnOnce() -> T) -> T {
-    let prev = CONTEXT.with(|c| c.borrow_mut().replace(ctx.to_string()));
+pub fn with_context<T>(ctx: &Ctx, f: impl FnOnce() -> T) -> T {
+    let prev = CONTEXT.with(|c| std::mem::replace(&mut *c.borrow_mut(), ctx.clone()));
     let r = f();
     CONTEXT.with(|c| *c.borrow_mut() = prev);
     r
@@ -71,11 +96,10 @@ impl log::Log for Logger {
             log::Level::Info => "info",
             log::Level::Debug | log::Level::Trace => "debug",
         };
-        let ctx = CONTEXT.with(|c| c.borrow().clone());
-        let body = match &ctx {
-            Some(ctx) => format!("{ctx}: {level}: {}", rec.args()),
-            None => format!("{level}: {}", rec.args()),
-        };
+        let body = CONTEXT.with(|c| match &*c.borrow() {
+            Ctx::Server => format!("{level}: {}", rec.args()),
+            ctx => format!("{ctx}: {level}: {}", rec.args()),
+        });
         let to = if rec.level() > log::Level::Warn {
             Sink::Stderr
         } else {

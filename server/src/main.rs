@@ -124,11 +124,6 @@ fn main() {
         }
         _ => {}
     }
-    if opts.swap && opts.mode == Mode::Serve {
-        if let Err(e) = sys::lock_all_memory() {
-            die(format!("mlockall: {}", net::listen::strerror(&e)))
-        }
-    }
     // Before the plugin loads, as nbdkit does (its errors come first).
     if matches!(opts.mode, Mode::Serve) {
         tls::setup(&opts);
@@ -239,6 +234,14 @@ fn main() {
             exit(1)
         }
         die(format!("{}: get_ready: {e}", layers.plugin.name()))
+    }
+    // Once the plugin is ready, as nbdkit does (and in its words).
+    if opts.swap && opts.mode == Mode::Serve {
+        if let Err(e) = sys::lock_all_memory() {
+            eprintln!("nbdkit: --swap: mlockall: {}", net::listen::strerror(&e));
+            exit(1)
+        }
+        log::debug!("mlockall done");
     }
     exit(run(Stack::new(layers, model), &opts));
 }
@@ -487,6 +490,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         if let Err(e) = write {
             die(format!("{}: {e}", p.display()))
         }
+        log::debug!("written pidfile {}", p.display());
     }
     if let Some(d) = daemon {
         d.ready();
@@ -562,6 +566,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         None => (Vec::new(), None),
     };
     let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
+    backend::memory::install(server.budget.clone());
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
     if let Err(e) = served {
         log::error!("event loop: {e}");

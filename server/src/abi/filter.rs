@@ -391,6 +391,11 @@ impl Filter for CFilter {
     fn config_help(&self) -> Option<&str> {
         self.config_help.as_deref()
     }
+    fn reads_pass_through(&self) -> bool {
+        // Without these callbacks nbdkit (and our adapter) calls the layer
+        // below directly.
+        self.lib.f.pread.is_none() && self.lib.f.extents.is_none()
+    }
     fn config(&mut self, next: ConfigNext, key: &str, value: &std::ffi::OsStr) -> Result<()> {
         let Some(f) = self.lib.f.config else {
             return next(key, value);

@@ -20,6 +20,10 @@ use std::sync::{Arc, OnceLock};
 const MAX_PIECE: u64 = 1 << 30;
 /// The zero buffer `.zero` emulation writes from.
 const ZERO_CHUNK: usize = 64 * 1024 * 1024;
+/// What zeroes are written from when the plugin cannot zero (as nbdkit's
+/// static buffer): the kernel's shared zero page, so it costs no memory
+/// however many requests use it at once.  Mapped when first needed.
+static ZEROES: OnceLock<Option<&'static [u8]>> = OnceLock::new();
 
 /// The loaded plugin, shared by its handles.
 struct Lib {
@@ -872,9 +876,11 @@ impl Handle for CHandle {
         }
         // Emulate by writing zeroes.
         let wflags = flags.without(Flags::MAY_TRIM).without(Flags::FAST_ZERO);
-        let zeroes = crate::backend::error::try_zeroed(ZERO_CHUNK.min((count - done) as usize))?;
+        let zeroes = ZEROES
+            .get_or_init(|| crate::sys::zero_pages(ZERO_CHUNK))
+            .ok_or_else(|| Error::new(libc::ENOMEM, "zero: cannot map a buffer of zeroes"))?;
         while done < count {
-            let n = (count - done).min(zeroes.len() as u64) as usize;
+            let n = (count - done).min(ZERO_CHUNK as u64) as usize;
             self.do_pwrite(&zeroes[..n], offset + done, wflags)?;
             done += n as u64;
         }
@@ -898,8 +904,8 @@ impl Handle for CHandle {
                 Ok(())
             }
             Support::Emulate => {
-                let mut buf =
-                    crate::backend::error::try_zeroed(count.min(ZERO_CHUNK as u64) as usize)?;
+                let len = count.min(ZERO_CHUNK as u64) as usize;
+                let mut buf = crate::backend::memory::zeroed(len, "cache")?;
                 let mut done = 0u64;
                 while done < count {
                     let n = (count - done).min(buf.len() as u64) as usize;

@@ -116,16 +116,6 @@ impl Error {
     }
 }
 
-/// A zeroed buffer of `len` bytes, or ENOMEM if memory cannot be had
-/// (allocation on the request path must not abort the server).
-pub fn try_zeroed(len: usize) -> Result<Vec<u8>> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(len)
-        .map_err(|_| Error::new(libc::ENOMEM, format!("cannot allocate {len} bytes")))?;
-    v.resize(len, 0);
-    Ok(v)
-}
-
 /// The server's text for it, else the errno's (what the log says when the
 /// text is not ours to give).
 impl fmt::Display for Error {

@@ -43,6 +43,15 @@ pub trait Filter: Send + Sync {
     fn config_complete(&mut self, next: &mut dyn FnMut() -> Result<()>) -> Result<()> {
         next()
     }
+    /// Whether reads and extents go through this layer untouched (it
+    /// intercepts neither), so asking extents before a read (sparse reads)
+    /// shows this filter nothing and changes nothing it would see or do.
+    /// False unless the filter says so: a filter that intercepts reads may
+    /// change the data (or fail, log, count, delay them), one that
+    /// intercepts extents may log or count the calls.
+    fn reads_pass_through(&self) -> bool {
+        false
+    }
     /// The model this filter needs; the server runs the most restrictive
     /// of every layer's.
     fn thread_model(&self) -> Result<ThreadModel> {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod extents;
 pub mod filter;
 pub mod flags;
+pub mod memory;
 pub mod registry;
 pub mod stack;
 

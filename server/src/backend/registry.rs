@@ -92,6 +92,7 @@ pub fn load_plugin(name: &OsStr, debug_flags: &[DebugFlag]) -> Result<Box<dyn Pl
             plugin_path(name).display(),
             p.name()
         );
+        log::debug!("{}: load", p.name());
         return Ok(p);
     }
     crate::abi::plugin::load(&plugin_path(name), &name.to_string_lossy(), debug_flags)

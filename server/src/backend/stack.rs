@@ -188,6 +188,13 @@ impl Stack {
         self.filters.is_empty() && self.plugin().nonblocking()
     }
 
+    /// Whether a read may ask extents first (sparse reads) without any
+    /// filter seeing the difference: every filter passes reads and extents
+    /// through untouched (see [`Filter::reads_pass_through`]).
+    pub fn reads_pass_through(&self) -> bool {
+        self.filters.iter().all(|f| f.reads_pass_through())
+    }
+
     fn below(&self, index: usize) -> &Below {
         &self.links[index + 1]
     }
@@ -242,19 +249,21 @@ impl Stack {
             readonly as i32,
             conn.is_tls() as i32
         );
-        let list = match self.filters.get(index) {
-            Some(f) => f.list_exports(self.below(index), conn, readonly)?,
-            None => match self
+        let listed = match self.filters.get(index) {
+            Some(f) => f.list_exports(self.below(index), conn, readonly),
+            None => self
                 .plugin()
-                .list_exports(&ConnInfo::new(conn, b"", readonly))?
-            {
-                Some(l) => l,
-                None => super::ExportList {
-                    entries: Vec::new(),
-                    use_default: true,
-                },
-            },
+                .list_exports(&ConnInfo::new(conn, b"", readonly))
+                .map(|l| {
+                    l.unwrap_or(super::ExportList {
+                        entries: Vec::new(),
+                        use_default: true,
+                    })
+                }),
         };
+        let list = listed.inspect_err(|_| {
+            controlpath!("{}: list_exports failed", self.names[index]);
+        })?;
         let mut entries = list.entries;
         if list.use_default {
             // A failing default_export (already logged) leaves the default
@@ -267,6 +276,11 @@ impl Stack {
                 });
             }
         }
+        controlpath!(
+            "{}: list_exports returned {} names",
+            self.names[index],
+            entries.len()
+        );
         Ok(entries)
     }
 

@@ -21,9 +21,16 @@
 //!   else in flight (so waiting could be forever) is answered `ENOMEM`, as
 //!   nbdkit answers when it cannot allocate a request's buffer.
 //!
-//! The loop is the only thread that adds charges, so a check and the add
-//! that follows it cannot race with another admission; workers and the
-//! outbox only give memory back (or move it from a charge to the backlog).
+//! - What a request takes beyond its data while it runs (a cache emulated
+//!   by reading, block-status descriptors and replies) is taken from the
+//!   server-wide limit by the worker running it (`backend::memory`, this
+//!   budget being its gate), never waiting: ENOMEM when the limit is
+//!   reached.
+//!
+//! Only the loop adds per-connection charges.  The server-wide count is
+//! added to by the loop and by workers (the gate), each with a
+//! compare-and-swap that keeps it within the limit; the outbox only moves
+//! memory from a charge to the backlog and gives it back.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -126,8 +133,7 @@ impl Budget {
         if own > 0 && own.saturating_add(cost) > self.share {
             return Admit::Wait;
         }
-        if self.used().saturating_add(cost) <= self.limit {
-            self.used.fetch_add(cost, Ordering::SeqCst);
+        if self.try_take(cost) {
             conn.charged.fetch_add(cost, Ordering::SeqCst);
             return Admit::Granted(Charge {
                 bytes: cost,
@@ -139,6 +145,15 @@ impl Budget {
         } else {
             Admit::NoMemory
         }
+    }
+
+    /// Add `n` to the server-wide count if that stays within the limit.
+    fn try_take(&self, n: u64) -> bool {
+        self.used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                u.checked_add(n).filter(|t| *t <= self.limit)
+            })
+            .is_ok()
     }
 
     pub fn release(&self, conn: &ConnMemory, c: Charge) {
@@ -156,6 +171,16 @@ impl Budget {
 
     pub fn backlog_removed(&self, n: usize) {
         self.used.fetch_sub(n as u64, Ordering::SeqCst);
+    }
+}
+
+/// What requests take while they run, from the server-wide limit.
+impl crate::backend::memory::Gate for Budget {
+    fn take(&self, bytes: u64) -> bool {
+        self.try_take(bytes)
+    }
+    fn give(&self, bytes: u64) {
+        self.used.fetch_sub(bytes, Ordering::SeqCst);
     }
 }
 
@@ -230,6 +255,19 @@ mod tests {
         // Giving memory back lets the waiting connection go on.
         b.release(&c1, held.pop().unwrap());
         assert!(matches!(b.admit(&c1, 0, 32 * M), Admit::Granted(_)));
+    }
+
+    #[test]
+    fn running_requests_take_from_the_limit_without_waiting() {
+        use crate::backend::memory::Gate;
+        let b = Budget::new(MIN_LIMIT);
+        assert!(b.take(48 * M));
+        assert!(!b.take(32 * M), "over the limit");
+        // Loop admissions see it: an idle connection is refused.
+        assert_eq!(b.admit(&ConnMemory::default(), 0, 32 * M), Admit::NoMemory);
+        b.give(48 * M);
+        assert_eq!(b.used(), 0);
+        assert!(b.take(MIN_LIMIT));
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub fn release(shared: Arc<Shared>) {
 /// thread-model lock), say goodbye on the socket, and drop the rest.
 fn close(mut sh: Shared) {
     if let Some(session) = sh.session.take() {
+        sh.retire_workers();
         let _g = sh.server.locks.enter(&sh.req_lock);
         crate::logging::with_context(&sh.ctx, || session.close());
     }

@@ -7,16 +7,17 @@ use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
 use crate::abi::tls::Handshake;
-use crate::backend::BlockSize;
 use crate::backend::Connection;
+use crate::backend::{BlockSize, ThreadModel};
 use crate::dispatch::{self, ReplySink, Session};
+use crate::logging::Ctx;
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, InfoAnswer, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request};
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -43,7 +44,15 @@ pub struct Shared {
     /// wakes the loop.
     pub waiting: AtomicU8,
     /// Log context: `plugin[N]`.
-    pub ctx: String,
+    pub ctx: Ctx,
+    /// The plugin's name, for the names of request slots (`plugin.N`).
+    pub plugin: Arc<str>,
+    /// How many worker threads nbdkit would run this connection's
+    /// requests on (0: it runs them on the connection's thread): the
+    /// request slots named in log lines.
+    pub workers: u32,
+    /// The slots (of the first 64) that requests in flight hold.
+    pub busy: AtomicU64,
     /// What the connection owns across the layers (strings handed to C,
     /// the default export each layer named).
     pub conn: Arc<Connection>,
@@ -62,7 +71,99 @@ const KEEP_BUFFERS: usize = 16;
 /// Most bytes of spare buffers one connection keeps.
 const KEEP_BYTES: usize = 8 * 1024 * 1024;
 
+/// How many worker threads nbdkit 1.32.5 starts for a connection: `-t`
+/// (16 by default), none when requests are serialized or `-t 1`.
+pub fn workers(threads: usize, model: ThreadModel) -> u32 {
+    if model < ThreadModel::Parallel || threads <= 1 {
+        0
+    } else {
+        u32::try_from(threads).unwrap_or(u32::MAX)
+    }
+}
+
 impl Shared {
+    fn slot_mask(&self) -> u64 {
+        if self.workers >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.workers) - 1
+        }
+    }
+
+    /// Claim the lowest free request slot, so that a request's log lines
+    /// carry the name nbdkit gives the worker thread running it (no slot:
+    /// the connection's name).
+    fn claim_slot(&self) -> Option<u32> {
+        if self.workers == 0 {
+            return None;
+        }
+        let mut cur = self.busy.load(Ordering::Relaxed);
+        loop {
+            let free = !cur & self.slot_mask();
+            if free == 0 {
+                return None;
+            }
+            let n = free.trailing_zeros();
+            match self.busy.compare_exchange_weak(
+                cur,
+                cur | 1 << n,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(n),
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    fn release_slot(&self, slot: Option<u32>) {
+        if let Some(n) = slot {
+            self.busy.fetch_and(!(1u64 << n), Ordering::AcqRel);
+        }
+    }
+
+    fn slot_ctx(&self, slot: Option<u32>) -> Ctx {
+        match slot {
+            Some(n) => Ctx::Worker(self.plugin.clone(), n),
+            None => self.ctx.clone(),
+        }
+    }
+
+    /// Run `f` (a request) with a slot claimed and named in its log lines.
+    fn in_slot<T>(&self, f: impl FnOnce() -> T) -> T {
+        let slot = self.claim_slot();
+        let r = crate::logging::with_context(&self.slot_ctx(slot), f);
+        self.release_slot(slot);
+        r
+    }
+
+    /// The handshake is complete: nbdkit's lines for it and for the
+    /// worker threads it starts (named from the request slots).
+    fn start_workers(&self) {
+        crate::logging::with_context(&self.ctx, || {
+            if self.workers == 0 {
+                log::debug!("handshake complete, processing requests serially");
+            } else {
+                log::debug!(
+                    "handshake complete, processing requests with {} threads",
+                    self.workers
+                );
+            }
+        });
+        for n in 0..self.workers {
+            log::debug!("starting worker thread {}.{n}", self.plugin);
+        }
+    }
+
+    /// The connection ends: nbdkit's lines for its worker threads exiting.
+    pub fn retire_workers(&self) {
+        for n in 0..self.workers {
+            crate::logging::with_context(&Ctx::Worker(self.plugin.clone(), n), || {
+                log::debug!("exiting worker thread {}.{n}", self.plugin)
+            });
+        }
+    }
+
     /// A buffer of at least `len` bytes, or None if memory cannot be had.
     /// Its contents are stale: the caller overwrites the first `len` before
     /// anything reads them.
@@ -235,6 +336,20 @@ impl Conn {
             need: 0,
             inbuf_charge: Charge::default(),
         }
+    }
+
+    /// The log context of what the loop does for this connection: in
+    /// transmission, where nbdkit's worker threads read requests, the name
+    /// of the first free slot.
+    pub fn log_ctx(&self) -> Ctx {
+        let s = &self.shared;
+        if matches!(self.phase, Phase::Transmission(_)) && s.workers > 0 {
+            let free = !s.busy.load(Ordering::Relaxed) & s.slot_mask();
+            if free != 0 {
+                return Ctx::Worker(s.plugin.clone(), free.trailing_zeros());
+            }
+        }
+        s.ctx.clone()
     }
 
     /// Still in the handshake (the `--timeout` limit applies).
@@ -442,8 +557,9 @@ impl Conn {
                         Phase::ClientFlags => Some("reading initial client flags"),
                         _ => Some("reading option"),
                     };
-                    if let Some(what) = what {
-                        log::error!("{what}: conn->recv: Bad message");
+                    match what {
+                        Some(what) => log::error!("{what}: conn->recv: Bad message"),
+                        None => log::debug!("client closed input socket, closing connection"),
                     }
                     return self.begin_close(server);
                 }
@@ -516,14 +632,32 @@ impl Conn {
         let nego = nego.clone();
         self.consume(total);
         self.shrink_inbuf(server);
-        for said in &t.said {
-            match said {
-                Said::Debug(m) => log::debug!("{m}"),
-                Said::Error(m) => log::error!("{m}"),
+        let say = |lines: &[Said]| {
+            for said in lines {
+                match said {
+                    Said::Debug(m) => log::debug!("{m}"),
+                    Said::Error(m) => log::error!("{m}"),
+                }
             }
-        }
+        };
+        say(&t.said);
         if !t.reply.is_empty() {
-            self.send(&t.reply);
+            let s = &self.shared;
+            match s.outbox.send(&s.stream, &[&t.reply]) {
+                Ok(()) => say(&t.after),
+                // The client may hang up right after NBD_OPT_ABORT without
+                // reading the reply: nbdkit then says so instead.
+                Err(e) if hdr.option == NBD_OPT_ABORT => {
+                    let why = if e.kind() == io::ErrorKind::BrokenPipe {
+                        "Broken pipe".to_string()
+                    } else {
+                        super::listen::strerror(&e)
+                    };
+                    log::debug!("write: {}: {why}", hs::option_name(hdr.option));
+                }
+                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => log::debug!("write reply: {e}"),
+                Err(_) => {}
+            }
         }
         match t.next {
             NegoNext::Options => Step::Progress,
@@ -821,7 +955,8 @@ impl Conn {
             .then(super::inline::switches_since_wake);
         let t = Instant::now();
         let sink = Cork { conn: self };
-        dispatch::execute(session, req, payload, &sink);
+        self.shared
+            .in_slot(|| dispatch::execute(session, req, payload, &sink));
         self.answered.set(true);
         server.inline.record_inline(t.elapsed(), || {
             before.is_some_and(|b| crate::sys::voluntary_switches() > b)
@@ -847,9 +982,7 @@ impl Conn {
             if let Some(session) = shared.session.get() {
                 let _g = srv.locks.enter(&shared.req_lock);
                 let t = Instant::now();
-                crate::logging::with_context(&shared.ctx, || {
-                    dispatch::execute(session, &req, &payload[..plen], &*shared)
-                });
+                shared.in_slot(|| dispatch::execute(session, &req, &payload[..plen], &*shared));
                 if req.count <= INLINE_MAX {
                     srv.inline.record(t.elapsed());
                 }
@@ -890,7 +1023,10 @@ impl Conn {
         self.phase = match out.next {
             Next::ClientFlags => Phase::ClientFlags,
             Next::Options(n) => Phase::Options(n),
-            Next::Transmission => Phase::Transmission(None),
+            Next::Transmission => {
+                self.shared.start_workers();
+                Phase::Transmission(None)
+            }
             Next::Close => Phase::Closing,
         };
     }

@@ -17,6 +17,7 @@ pub mod stream;
 pub mod transport;
 
 use crate::backend::{Connection, Stack, ThreadModel};
+use crate::logging::Ctx;
 use crate::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Job, Outcome, Phase, Shared, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -24,7 +25,7 @@ use listen::Listener;
 use mio::{Events, Poll, Token, Waker};
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stream::Stream;
@@ -68,7 +69,7 @@ pub struct Server {
     pub open_conns: AtomicUsize,
     /// The filters and the plugin.
     pub stack: Arc<Stack>,
-    pub plugin_name: String,
+    pub plugin_name: Arc<str>,
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
@@ -87,7 +88,7 @@ impl Server {
         let s = Arc::new(Server {
             inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
-            plugin_name: stack.plugin().name().to_string(),
+            plugin_name: stack.plugin().name().into(),
             stack,
             locks: ThreadModelLocks::new(model),
             budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
@@ -424,7 +425,10 @@ impl Loop {
         };
         let shared = Arc::new(Shared {
             token,
-            ctx: format!("{}[{}]", srv.plugin_name, id),
+            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+            plugin: srv.plugin_name.clone(),
+            workers: conn::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+            busy: AtomicU64::new(0),
             stream: transport::Transport::new(stream),
             outbox,
             req_lock: Mutex::new(()),
@@ -488,7 +492,7 @@ impl Loop {
             if !c.negotiating() {
                 continue;
             }
-            crate::logging::with_context(&c.shared.ctx.clone(), || {
+            crate::logging::with_context(&c.shared.ctx, || {
                 log::error!(
                     "client did not complete the handshake within {} (--timeout), disconnecting",
                     humanize(limit)
@@ -546,7 +550,7 @@ impl Loop {
             c.phase = Phase::Closing;
         }
         let want = {
-            let ctx = c.shared.ctx.clone();
+            let ctx = c.log_ctx();
             crate::logging::with_context(&ctx, || c.drive(&srv))
         };
         if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {

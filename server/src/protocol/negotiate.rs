@@ -96,6 +96,8 @@ pub struct Transition {
     pub next: Next,
     /// What to log, in order, before the reply goes out.
     pub said: Vec<Said>,
+    /// What to log once the reply is written (nbdkit says it only then).
+    pub after: Vec<Said>,
 }
 
 impl Transition {
@@ -104,6 +106,7 @@ impl Transition {
             reply: Vec::new(),
             next,
             said: Vec::new(),
+            after: Vec::new(),
         }
     }
 
@@ -288,8 +291,10 @@ impl Nego {
                 Err(InvalidOption(m)) => return Transition::close(Some(m)),
             },
             NBD_OPT_ABORT => {
-                t.answer(opt, NBD_REP_ACK)
-                    .debug(format!("client sent {name} to abort the connection"));
+                t.answer(opt, NBD_REP_ACK);
+                t.after.push(Said::Debug(format!(
+                    "client sent {name} to abort the connection"
+                )));
                 t.next = Next::Close;
             }
             NBD_OPT_LIST if !payload.is_empty() => {
@@ -873,10 +878,13 @@ mod tests {
         let t = n.option(&OFF, NBD_OPT_ABORT, b"");
         assert_eq!(
             debug_lines(&t),
-            [
-                "replying to NBD_OPT_ABORT with NBD_REP_ACK",
-                "client sent NBD_OPT_ABORT to abort the connection"
-            ]
+            ["replying to NBD_OPT_ABORT with NBD_REP_ACK"]
+        );
+        assert_eq!(
+            t.after,
+            [Said::Debug(
+                "client sent NBD_OPT_ABORT to abort the connection".into()
+            )]
         );
         // LIST is answered once.
         let mut n = Nego::default();

@@ -36,3 +36,27 @@ pub fn address_space_limit() -> Option<u64> {
     }
     Some(r.rlim_cur)
 }
+
+/// `len` bytes of zeroes that cost no memory: a read-only anonymous
+/// mapping, whose pages are all the kernel's shared zero page.  Mapped for
+/// the rest of the process (never unmapped), so the slice is `'static`.
+/// None if the mapping cannot be had (address-space limit).
+pub fn zero_pages(len: usize) -> Option<&'static [u8]> {
+    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return None;
+    }
+    // SAFETY: the mapping is `len` readable bytes, zero-filled by the
+    // kernel, never written (PROT_READ) and never unmapped.
+    Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+}

@@ -104,6 +104,11 @@ impl Plugin for MemoryPlugin {
         }
         Ok(())
     }
+    fn get_ready(&mut self) -> Result<()> {
+        // nbdkit's memory plugin says which allocator it made.
+        log::debug!("allocator: sparse");
+        Ok(())
+    }
     fn thread_model(&self) -> ThreadModel {
         ThreadModel::Parallel
     }
