@@ -1108,6 +1108,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 false,
             ) {
                 Ok((s, i)) => {
+                    log::debug!("{}", negotiate::oldstyle_line(0, i.eflags));
                     out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
                     Outcome {
                         bytes: out,
