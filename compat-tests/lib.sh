@@ -277,13 +277,15 @@ same_run() {
 #                               hangs up right after NBD_OPT_ABORT makes
 #                               the reply's write fail (in either server,
 #                               a race): that line reads as the other.
+#                               Lines matching $VERBOSE_DROP (an extended
+#                               regex, if set) are left out of both.
 norm_verbose() {
     sed -E 's/(handle|returned handle) 0x[0-9a-f]+/\1 ADDR/
             s#/tmp/nbdkit[A-Za-z0-9]+#TMPDIR#g
             s#'"$T"'/[a-z0-9-]+\.sock#SOCK#g
             s/^nbdkit: ([a-z0-9_-]+)\.[0-9]+: /nbdkit: \1.N: /
             s/write: NBD_OPT_ABORT: Broken pipe/client sent NBD_OPT_ABORT to abort the connection/' "$1" |
-        grep -v ' worker thread '
+        grep -v ' worker thread ' | grep -Ev "${VERBOSE_DROP:-^\$}"
     echo "-- worker threads:"
     grep -o ' worker thread .*' "$1" | sort -V | uniq -c
 }

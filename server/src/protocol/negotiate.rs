@@ -173,6 +173,11 @@ pub fn export_flags_line(eflags: u16) -> String {
     format!("newstyle negotiation: flags: export {eflags:#x}")
 }
 
+/// nbdkit's line for the oldstyle handshake, sent once the export is open.
+pub fn oldstyle_line(gflags: u16, eflags: u16) -> String {
+    format!("oldstyle negotiation: flags: global {gflags:#x} export {eflags:#x}")
+}
+
 /// nbdkit's line for an export name an option carried.
 fn requested_export(opt: u32, name: &[u8]) -> String {
     format!(
