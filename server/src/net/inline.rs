@@ -86,6 +86,12 @@ impl InlinePolicy {
         }
     }
 
+    /// The whole stack promised never to block: even opening and closing
+    /// an export may run on the loop.
+    pub fn never_blocks(&self) -> bool {
+        self.mode == Mode::Always
+    }
+
     /// Whether measurements decide (so callers need to take them).
     pub fn is_adaptive(&self) -> bool {
         self.mode == Mode::Adaptive

@@ -122,10 +122,11 @@ impl Server {
 }
 
 fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
-    // A filter may sleep on purpose (delay, rate, pause): a request run on
-    // the loop would then hold up the others in flight, which nbdkit
-    // serves in parallel.
-    if std::env::var_os("NBDKIT_NO_INLINE").is_some() || stack.len() > 1 {
+    // A filter may sleep on purpose (delay, rate, pause), so a stack with
+    // filters is never trusted blindly: like a C plugin, it earns inline
+    // calls by being measured fast on the pool, and loses them when a call
+    // on the loop blocks (a delay filter's calls never get there).
+    if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
         inline::Mode::Never
     } else if stack.nonblocking() && model == ThreadModel::Parallel {
         inline::Mode::Always
@@ -186,6 +187,7 @@ pub fn serve(
         accept_failing: false,
         open_at_trim: 0,
         answered: false,
+        spare_inbufs: Vec::new(),
     };
     let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
@@ -378,7 +380,12 @@ struct Loop {
     /// A drive answered requests itself and left none in flight: the
     /// client may send more at once (see `spin`).
     answered: bool,
+    /// Input buffers of closed connections, for the next ones.
+    spare_inbufs: Vec<Vec<u8>>,
 }
+
+/// Input buffers kept for new connections.
+const SPARE_INBUFS: usize = 4;
 
 impl Loop {
     fn can_admit(&self) -> bool {
@@ -441,13 +448,14 @@ impl Loop {
         if let Some(limit) = srv.cfg.handshake_timeout {
             self.handshakes.push_back((Instant::now() + limit, token));
         }
-        self.conns.insert(token, Conn::new(shared));
+        self.conns
+            .insert(token, Conn::new(shared, self.spare_inbufs.pop()));
         let job = if srv.cfg.oldstyle {
             Job::Oldstyle
         } else {
             Job::Preconnect
         };
-        self.run_backend(token, job);
+        self.run_backend(poll, token, job);
     }
 
     /// How long the loop may wait for events before the oldest handshake
@@ -496,10 +504,26 @@ impl Loop {
         }
     }
 
-    fn run_backend(&self, token: usize, job: Job) {
+    fn run_backend(&mut self, poll: &Poll, token: usize, job: Job) {
         let Some(c) = self.conns.get(&token) else {
             return;
         };
+        if self.server.inline.never_blocks() {
+            // Nothing in the stack can block: the step runs here rather
+            // than costing two thread hand-offs (a handshake has two).
+            let shared = &c.shared;
+            let out = {
+                let _g = self.server.locks.enter(&shared.req_lock);
+                crate::logging::with_context(&shared.ctx, || {
+                    conn::run_job(&self.server, shared, job)
+                })
+            };
+            if let Some(c) = self.conns.get_mut(&token) {
+                c.finish_backend(out);
+            }
+            self.drive(poll, token);
+            return;
+        }
         let shared = c.shared.clone();
         self.server.pool.submit(Box::new(move || {
             let srv = &shared.server;
@@ -538,7 +562,7 @@ impl Loop {
                     self.try_close(poll, token);
                 }
             }
-            Want::Backend(job) => self.run_backend(token, job),
+            Want::Backend(job) => self.run_backend(poll, token, job),
             Want::Close => self.try_close(poll, token),
         }
     }
@@ -560,6 +584,9 @@ impl Loop {
         s.waiting.store(0, Ordering::SeqCst);
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
+        if self.spare_inbufs.len() < SPARE_INBUFS {
+            self.spare_inbufs.extend(c.take_inbuf());
+        }
         let _ = c.shared.outbox.flush(&c.shared.stream);
         let fd = c.shared.stream.raw_fd();
         let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));

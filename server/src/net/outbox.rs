@@ -50,7 +50,8 @@ pub fn mark_loop_thread() {
     ON_LOOP.with(|l| l.set(true));
 }
 
-fn on_loop() -> bool {
+/// Whether the current thread is the event loop.
+pub fn on_loop() -> bool {
     ON_LOOP.with(|l| l.get())
 }
 
