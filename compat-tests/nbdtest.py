@@ -440,6 +440,21 @@ class RawClient:
             if c["flags"] & REPLY_FLAG_DONE:
                 return out
 
+    def block_status(self, offset, length, flags=0, handle=1):
+        """A compact BLOCK_STATUS (one meta context): its descriptors as
+        (length, flags) pairs, or ("error", errno) for an error chunk."""
+        self.request(CMD_BLOCK_STATUS, offset, length, handle=handle, flags=flags)
+        for ch in self.reply_chunks():
+            if ch["handle"] != handle:
+                raise Fail("reply for handle %d, expected %d" % (ch["handle"], handle))
+            if ch["type"] == REPLY_TYPE_BLOCK_STATUS:
+                p = ch["payload"]
+                return [struct.unpack(">II", p[i:i + 8]) for i in range(4, len(p), 8)]
+            if ch["type"] & (1 << 15):
+                (err,) = struct.unpack(">I", ch["payload"][:4])
+                return ("error", err)
+        raise Fail("no block status chunk in the reply")
+
     def simple_reply(self, read_len=0):
         magic, error, handle = struct.unpack(">IIQ", self.recv_exact(16))
         if magic != SIMPLE_REPLY_MAGIC:

@@ -26,3 +26,17 @@ try:
 except nbd.Error:
     pass"')
 same_verbose "eval" eval get_size='echo 1M' pread='echo EIO boom >&2; exit 1'
+
+# A filter that asks the layer below for its block size in .prepare: the
+# plugin's answer is asked once per connection, as nbdkit caches it.
+need_filters blocksize
+CLIENTS=('nbdinfo "$uri"')
+same_verbose "blocksize filter" --filter=blocksize memory 1M
+
+# A plugin or filter that cannot be opened: nbdkit says "registering"
+# only for what it opened.
+for a in "--filter=no-such-filter memory 1M" "no-such-plugin"; do
+    # shellcheck disable=SC2086
+    _same "-v start-up: $a" "$("$REF_NBDKIT" -f -v -U "$T/x.sock" $a 2>&1; echo "status $?")" \
+        "$("$NBDKIT" -f -v -U "$T/x.sock" $a 2>&1; echo "status $?")"
+done

@@ -142,7 +142,6 @@ fn main() {
         die(format!("{}: {e}", script.display()))
     }
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
-    log::debug!("registering plugin {}", plugin_file.display());
     let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or

@@ -92,8 +92,9 @@ pub fn load(
     debug: &[DebugFlag],
 ) -> std::result::Result<Box<dyn Filter>, String> {
     let shown = path.display().to_string();
-    log::debug!("registering filter {shown}");
     let (dl, ptr) = open_library(path, "filter", name)?;
+    // Once it opened, as nbdkit says it.
+    log::debug!("registering filter {shown}");
     let ptr = ptr as *const nbdkit_filter;
     // SAFETY: _api_version and _version lead the struct in every filter
     // API version that has them (5 and later); older ones fail the check.

@@ -129,6 +129,8 @@ pub fn load(
     let (dl, ptr) = open_library(path, "plugin", name)?;
     let ptr = ptr as *const nbdkit_plugin;
     let shown = path.display().to_string();
+    // Once it opened, as nbdkit says it.
+    log::debug!("registering plugin {shown}");
     // SAFETY: the first 16 bytes (_struct_size, _api_version,
     // _thread_model) exist in every version of the struct.
     let (struct_size, api_version, tm) = unsafe {

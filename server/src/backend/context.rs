@@ -63,6 +63,7 @@ struct Answers {
     fua: OnceLock<Support>,
     multi_conn: OnceLock<bool>,
     cache: OnceLock<Support>,
+    block_size: OnceLock<Option<BlockSize>>,
 }
 
 pub struct Context {
@@ -153,8 +154,12 @@ impl Context {
         self.handle.export_description()
     }
     pub fn block_size(&self) -> Result<Option<BlockSize>> {
-        controlpath!("{}: block_size", self.name);
-        self.handle.block_size()
+        // Asked once per connection, as nbdkit (a filter's prepare may
+        // ask before the client does).
+        cached(&self.answers.block_size, || {
+            controlpath!("{}: block_size", self.name);
+            self.handle.block_size()
+        })
     }
     pub fn can_write(&self) -> Result<bool> {
         if self.readonly {
@@ -415,6 +420,15 @@ impl Context {
             flags.req_one() as i32
         );
         self.check_range("extents", count, offset)?;
+        if count == 0 {
+            // Only a layer above can ask this (the protocol refuses it): a
+            // filter whose 32-bit sums wrapped (CVE-2025-47712, the
+            // blocksize filter), where nbdkit 1.32.5 fails an assertion.
+            return Err(refuse(
+                &self.name,
+                format!("extents: invalid request: count=0 offset={offset}"),
+            ));
+        }
         self.check_flags("extents", flags, Flags::REQ_ONE)?;
         if !self.can_extents()? {
             return extents.add(offset, count, 0);
@@ -601,6 +615,13 @@ mod tests {
         // Unaligned requests are refused.
         let mut out = Extents::new(0, 65536).unwrap();
         assert!(aligned(&c, 1000, 0, Flags::NONE, 4096, &mut out).is_err());
+        // So are empty ones (a filter's 32-bit sum that wrapped,
+        // CVE-2025-47712), here and on the layer itself.
+        let e = aligned(&c, 0, 0, Flags::NONE, 4096, &mut out).unwrap_err();
+        assert_eq!(e.errno, libc::EINVAL);
+        assert!(full(&c, 0, 4096, Flags::NONE).is_err());
+        assert!(c.extents(0, 0, Flags::NONE, &mut out).is_err());
+        assert!(out.as_slice().is_empty());
     }
 
     #[test]

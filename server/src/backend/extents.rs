@@ -142,10 +142,23 @@ fn fetch(ctx: &Context, from: u64, end: u64, limit: u64, flags: Flags) -> Result
     Ok(list.list)
 }
 
+/// A filter asking for the extents of nothing: its 32-bit sums wrapped
+/// (CVE-2025-47712: the blocksize filter, where nbdkit 1.32.5 fails an
+/// assertion).  The protocol never asks this.
+fn nonzero(what: &str, count: u64, offset: u64) -> Result<()> {
+    if count == 0 {
+        return Err(Error::einval(format!(
+            "{what}: invalid request: count=0 offset={offset}"
+        )));
+    }
+    Ok(())
+}
+
 /// `nbdkit_extents_full`: a new list covering all of
 /// `offset..offset+count`, asking the layer as many times as it takes
 /// (without REQ_ONE, so each answer is as long as the layer likes).
 pub fn full(ctx: &Context, count: u64, offset: u64, flags: Flags) -> Result<Extents> {
+    nonzero("nbdkit_extents_full", count, offset)?;
     let end = offset
         .checked_add(count)
         .ok_or_else(|| Error::einval("nbdkit_extents_full: range overflows"))?;
@@ -175,6 +188,7 @@ pub fn aligned(
     align: u32,
     out: &mut Extents,
 ) -> Result<()> {
+    nonzero("nbdkit_extents_aligned", count, offset)?;
     let align = u64::from(align);
     if !align.is_power_of_two() || !offset.is_multiple_of(align) || !count.is_multiple_of(align) {
         return Err(Error::einval(format!(

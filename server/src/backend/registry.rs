@@ -87,6 +87,7 @@ pub fn script_plugin(name: &OsStr) -> Option<PathBuf> {
 /// short names; everything else goes through the C adapter.
 pub fn load_plugin(name: &OsStr, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
     if let Some(p) = name.to_str().and_then(builtin::find) {
+        log::debug!("registering plugin {}", plugin_path(name).display());
         log::debug!(
             "registered plugin {} (name {})",
             plugin_path(name).display(),
