@@ -86,55 +86,71 @@ impl Pool {
         Pool { inner }
     }
 
-    /// Workers stuck in a slow plugin must not hold up queued work
-    /// (another connection's, or a close) indefinitely: a watcher adds a
-    /// worker when queued work has made no progress for a while.
-    fn start_watcher(&self, st: &mut State) {
-        st.watching = true;
-        let inner = self.inner.clone();
-        let _ = std::thread::Builder::new()
-            .name("nbdkit-pool-watch".into())
-            .spawn(move || watcher(inner));
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn spawn_worker(&self, st: &mut State) {
-        spawn_worker(&self.inner, st);
-    }
-
     pub fn submit(&self, job: Job) {
-        let mut st = self.lock();
-        st.jobs.push_back(job);
-        if !st.watching {
-            self.start_watcher(&mut st);
+        submit(&self.inner, job);
+    }
+
+    /// A handle that can queue work without holding whatever owns the
+    /// pool (a closing connection must not keep the server alive while
+    /// its close runs).
+    pub fn submitter(&self) -> Submitter {
+        Submitter(self.inner.clone())
+    }
+}
+
+/// Queues work on a [`Pool`]; see [`Pool::submitter`].
+pub struct Submitter(Arc<Inner>);
+
+impl Submitter {
+    pub fn submit(&self, job: Job) {
+        submit(&self.0, job);
+    }
+}
+
+fn lock(inner: &Inner) -> MutexGuard<'_, State> {
+    inner.state.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Workers stuck in a slow plugin must not hold up queued work
+/// (another connection's, or a close) indefinitely: a watcher adds a
+/// worker when queued work has made no progress for a while.
+fn start_watcher(inner: &Arc<Inner>, st: &mut State) {
+    st.watching = true;
+    let inner = inner.clone();
+    let _ = std::thread::Builder::new()
+        .name("nbdkit-pool-watch".into())
+        .spawn(move || watcher(inner));
+}
+
+fn submit(inner: &Arc<Inner>, job: Job) {
+    let mut st = lock(inner);
+    st.jobs.push_back(job);
+    if !st.watching {
+        start_watcher(inner, &mut st);
+    }
+    let worker = st.idle.pop();
+    if worker.is_none() && st.watcher_parked {
+        st.watcher_parked = false;
+        inner.watch.notify_one();
+    }
+    if worker.is_none() {
+        if st.total < st.target {
+            spawn_worker(inner, &mut st);
+        } else if st.total < MAX_WORKERS && st.last_progress.elapsed() > STALL {
+            st.last_progress = Instant::now();
+            spawn_worker(inner, &mut st);
         }
-        let worker = st.idle.pop();
-        if worker.is_none() && st.watcher_parked {
-            st.watcher_parked = false;
-            self.inner.watch.notify_one();
-        }
-        if worker.is_none() {
-            if st.total < st.target {
-                self.spawn_worker(&mut st);
-            } else if st.total < MAX_WORKERS && st.last_progress.elapsed() > STALL {
-                st.last_progress = Instant::now();
-                self.spawn_worker(&mut st);
-            }
-        }
-        drop(st);
-        // Woken outside the lock, so it does not find the lock still held.
-        if let Some(w) = worker {
-            w.wake();
-        }
+    }
+    drop(st);
+    // Woken outside the lock, so it does not find the lock still held.
+    if let Some(w) = worker {
+        w.wake();
     }
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let mut st = self.lock();
+        let mut st = lock(&self.inner);
         st.closed = true;
         self.inner.watch.notify_one();
     }

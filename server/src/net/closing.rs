@@ -32,8 +32,11 @@ pub fn release(shared: Arc<Shared>) {
             close(sh);
             return;
         }
-        let pool = sh.server.clone();
-        pool.pool.submit(Box::new(move || close(sh)));
+        // Not a clone of the server: that would outlive the close in
+        // this thread, and the server, seeing no connection left, would
+        // find itself still referenced at exit (and skip cleanup).
+        let pool = sh.server.pool.submitter();
+        pool.submit(Box::new(move || close(sh)));
     }
 }
 

@@ -78,7 +78,7 @@ pub struct Server {
     /// until there are none).
     pub live: Arc<closing::Live>,
     events: Sender<Event>,
-    waker: OnceLock<Waker>,
+    waker: OnceLock<Arc<Waker>>,
 }
 
 impl Server {
@@ -158,8 +158,8 @@ pub fn serve(
     let rx = rx.0;
     outbox::mark_loop_thread();
     let mut poll = Poll::new()?;
-    let waker = Waker::new(poll.registry(), WAKER)?;
-    let _ = server.waker.set(waker);
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let _ = server.waker.set(waker.clone());
     for (i, l) in listeners.iter_mut().enumerate() {
         l.register(poll.registry(), Token(i))?;
     }
@@ -167,14 +167,12 @@ pub fn serve(
         poll.registry()
             .register(s, SIGNAL, mio::Interest::READABLE)?;
     }
-    {
-        let srv = Arc::downgrade(&server);
-        crate::lifecycle::add_waker(Box::new(move || {
-            if let Some(w) = srv.upgrade().as_ref().and_then(|s| s.waker.get()) {
-                let _ = w.wake();
-            }
-        }));
-    }
+    // The waker alone, not the server: a shutdown request from another
+    // thread (the end of --run) must not hold the server, even for a
+    // moment, while main decides whether it holds the last reference.
+    crate::lifecycle::add_waker(Box::new(move || {
+        let _ = waker.wake();
+    }));
 
     let mut lp = Loop {
         registry: Arc::new(poll.registry().try_clone()?),

@@ -23,10 +23,12 @@ use std::time::{Duration, Instant};
 const SPIN: Duration = Duration::from_micros(50);
 /// Spins in a row that saw nothing before backing off.
 const MISSES: u32 = 4;
-/// Answers after which spinning is tried again once backed off.
+/// Answers after which spinning is tried again once backed off; doubled
+/// each time the retry misses too (a client sharing the loop's CPU, which
+/// a spin only delays), up to [`MAX_BACK_OFF`].
 const BACK_OFF: u32 = 64;
+const MAX_BACK_OFF: u32 = 64 * 1024;
 
-#[derive(Default)]
 pub struct BusyPoll {
     /// Spinning until then.
     until: Option<Instant>,
@@ -34,6 +36,19 @@ pub struct BusyPoll {
     misses: u32,
     /// Answers still to go before spinning again.
     skip: u32,
+    /// The next back-off.
+    back_off: u32,
+}
+
+impl Default for BusyPoll {
+    fn default() -> Self {
+        BusyPoll {
+            until: None,
+            misses: 0,
+            skip: 0,
+            back_off: BACK_OFF,
+        }
+    }
 }
 
 impl BusyPoll {
@@ -59,7 +74,8 @@ impl BusyPoll {
         self.misses += 1;
         if self.misses >= MISSES {
             self.misses = 0;
-            self.skip = BACK_OFF;
+            self.skip = self.back_off;
+            self.back_off = (self.back_off * 2).min(MAX_BACK_OFF);
         }
         normal
     }
@@ -74,6 +90,7 @@ impl BusyPoll {
         if got_events {
             self.until = None;
             self.misses = 0;
+            self.back_off = BACK_OFF;
         } else {
             std::thread::yield_now();
         }
@@ -118,5 +135,16 @@ mod tests {
         }
         b.arm();
         assert!(b.spinning());
+        // Missing again after the back-off doubles it; a hit resets it.
+        for _ in 0..MISSES {
+            b.until = Some(Instant::now() - Duration::from_micros(1));
+            assert_eq!(b.timeout(None), None);
+            b.arm();
+        }
+        assert_eq!(b.skip, 2 * BACK_OFF - 1);
+        b.skip = 0;
+        b.arm();
+        b.polled(true);
+        assert_eq!(b.back_off, BACK_OFF);
     }
 }
