@@ -28,6 +28,9 @@ pub const WAIT_BACKLOG: u8 = 2;
 /// The loop waits for memory: a request's header is read but the budget
 /// had no room for it.
 pub const WAIT_MEMORY: u8 = 3;
+/// The loop waits for the connection's requests on the pool to finish, so
+/// that it can try running a call itself, alone (see `inline`).
+pub const WAIT_DRAIN: u8 = 4;
 
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
@@ -260,6 +263,9 @@ pub struct Conn {
     pub peer_closed: bool,
     /// This drive answered a request on the loop.
     answered: Cell<bool>,
+    /// A trial of the next small request on the loop is due (see
+    /// `inline`): requests wait until those on the pool are done.
+    trial: Cell<bool>,
     pub inbuf: Vec<u8>,
     pub start: usize,
     pub end: usize,
@@ -325,6 +331,7 @@ impl Conn {
             short_read: false,
             peer_closed: false,
             answered: Cell::new(false),
+            trial: Cell::new(false),
             inbuf: inbuf
                 .filter(|b| b.len() == INBUF)
                 .unwrap_or_else(|| vec![0; INBUF]),
@@ -461,8 +468,11 @@ impl Conn {
     fn throttled(&self, server: &Server) -> bool {
         let s = &self.shared;
         let busy = || {
-            if s.inflight.load(Ordering::SeqCst) >= server.cfg.max_inflight {
+            let inflight = s.inflight.load(Ordering::SeqCst);
+            if inflight >= server.cfg.max_inflight {
                 WAIT_SLOTS
+            } else if inflight > 0 && self.trial.get() {
+                WAIT_DRAIN
             } else if over_share(server, s) {
                 WAIT_BACKLOG
             } else {
@@ -933,12 +943,21 @@ impl Conn {
     /// quick request is answered here: a hand-off to a worker and back
     /// would cost more than the call.
     fn try_inline(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
-        if req.count > INLINE_MAX
-            || self.shared.inflight.load(Ordering::SeqCst) != 0
-            || !server
-                .inline
-                .allows(server.open_conns.load(Ordering::Relaxed))
-        {
+        if req.count > INLINE_MAX {
+            // Large requests go to the pool; a trial waits for a small one
+            // to come after the last of them, not before each.
+            self.trial.set(false);
+            return false;
+        }
+        let conns = server.open_conns.load(Ordering::Relaxed);
+        let trial = self.trial.replace(false) && conns <= 1;
+        if !trial && !server.inline.allows(conns) {
+            if server.inline.wants_trial(conns) {
+                self.trial.set(true);
+            }
+            return false;
+        }
+        if self.shared.inflight.load(Ordering::SeqCst) != 0 {
             return false;
         }
         let (Some(session), Some(_g)) = (
@@ -958,9 +977,13 @@ impl Conn {
         self.shared
             .in_slot(|| dispatch::execute(session, req, payload, &sink));
         self.answered.set(true);
-        server.inline.record_inline(t.elapsed(), || {
-            before.is_some_and(|b| crate::sys::voluntary_switches() > b)
-        });
+        let took = t.elapsed();
+        let slept = || before.is_some_and(|b| crate::sys::voluntary_switches() > b);
+        if trial {
+            server.inline.record_trial(took, slept);
+        } else {
+            server.inline.record_inline(took, slept);
+        }
         true
     }
 
@@ -997,6 +1020,7 @@ impl Conn {
                 0 => false,
                 WAIT_SLOTS => left <= max - (max / 4).max(1),
                 WAIT_BACKLOG => !over_share(srv, &shared),
+                WAIT_DRAIN => left == 0,
                 _ => true,
             };
             let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;

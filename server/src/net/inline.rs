@@ -12,6 +12,16 @@
 //! slept during it) sends the plugin back to the pool for a while.  Time
 //! lost to preemption on a busy machine does not count as blocking: it
 //! would otherwise send a fast plugin to the pool every few milliseconds.
+//!
+//! Times measured on the pool can make a fast stack look slow: a filter
+//! that serialises its calls on a lock of its own (cache, cow) has its
+//! workers queue on that lock, and each call's time includes the others'.
+//! So a stack whose best recent call on the pool was fast, though its
+//! average is not, is given a trial: the connection lets its requests on
+//! the pool finish, then the loop runs one call itself, alone.  A fast
+//! trial call that did not sleep shows the stack's own speed, and its time
+//! replaces the average.  Trials are spaced out, further after each one
+//! that fails, so a plugin that really is slow pays almost nothing.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -61,6 +71,10 @@ const FAST: Duration = Duration::from_micros(25);
 /// blocking plugin's disk or network wait.
 const SLOW: Duration = Duration::from_millis(2);
 const BACK_OFF: Duration = Duration::from_secs(1);
+/// The first interval between trials, and the longest (each failed trial
+/// doubles it, a successful one starts it again).
+const TRIAL_FIRST: Duration = Duration::from_millis(10);
+const TRIAL_MAX: Duration = Duration::from_secs(1);
 /// Weight of the newest sample in the moving average, as a shift.
 const EWMA_SHIFT: u32 = 3;
 
@@ -72,6 +86,12 @@ pub struct InlinePolicy {
     avg_ns: AtomicU64,
     /// Nanoseconds since `epoch` before which nothing runs inline.
     banned_until_ns: AtomicU64,
+    /// The fastest call measured since the last trial began, in ns.
+    best_ns: AtomicU64,
+    /// Nanoseconds since `epoch` before which no trial starts.
+    next_trial_ns: AtomicU64,
+    /// The wait after the next trial if it fails, in ns.
+    trial_gap_ns: AtomicU64,
 }
 
 impl InlinePolicy {
@@ -83,6 +103,9 @@ impl InlinePolicy {
             // seen to be fast on the pool.
             avg_ns: AtomicU64::new(SLOW.as_nanos() as u64),
             banned_until_ns: AtomicU64::new(0),
+            best_ns: AtomicU64::new(u64::MAX),
+            next_trial_ns: AtomicU64::new(0),
+            trial_gap_ns: AtomicU64::new(TRIAL_FIRST.as_nanos() as u64),
         }
     }
 
@@ -115,6 +138,57 @@ impl InlinePolicy {
         }
     }
 
+    /// Whether a connection that may not run calls on the loop now should
+    /// try one (see the module's comment): the stack is adaptive, its
+    /// average is slow but a recent call was fast, no back-off runs and
+    /// the last trial is far enough behind.  Claims the trial: another
+    /// caller is told no until the next interval.
+    pub fn wants_trial(&self, conns: usize) -> bool {
+        if self.mode != Mode::Adaptive
+            || conns > 1
+            || self.best_ns.load(Ordering::Relaxed) >= FAST.as_nanos() as u64
+            || self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
+            || self.banned()
+        {
+            return false;
+        }
+        let now = self.now_ns();
+        let due = self.next_trial_ns.load(Ordering::Relaxed);
+        if now < due {
+            return false;
+        }
+        let gap = self.trial_gap_ns.load(Ordering::Relaxed);
+        // Until the trial reports, as if it failed.
+        let claimed = self
+            .next_trial_ns
+            .compare_exchange(due, now + gap, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok();
+        if claimed {
+            self.best_ns.store(u64::MAX, Ordering::Relaxed);
+        }
+        claimed
+    }
+
+    /// Account for a trial call run alone on the loop.  Fast and awake
+    /// throughout: its time becomes the average, so calls stay on the
+    /// loop.  Otherwise the next trial waits twice as long.
+    pub fn record_trial(&self, took: Duration, slept: impl FnOnce() -> bool) {
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        let slept = slept();
+        if ns < FAST.as_nanos() as u64 && !slept {
+            self.avg_ns.store(ns, Ordering::Relaxed);
+            self.trial_gap_ns
+                .store(TRIAL_FIRST.as_nanos() as u64, Ordering::Relaxed);
+            return;
+        }
+        let gap = self.trial_gap_ns.load(Ordering::Relaxed);
+        let next = (gap * 2).min(TRIAL_MAX.as_nanos() as u64);
+        self.trial_gap_ns.store(next, Ordering::Relaxed);
+        self.next_trial_ns
+            .store(self.now_ns() + next, Ordering::Relaxed);
+        self.record_inline(took, || slept);
+    }
+
     /// Whether a back-off is running.  Reads the clock only while one is
     /// set (not per request), and clears it once over.
     fn banned(&self) -> bool {
@@ -139,6 +213,9 @@ impl InlinePolicy {
             return;
         }
         let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        if ns < self.best_ns.load(Ordering::Relaxed) {
+            self.best_ns.fetch_min(ns, Ordering::Relaxed);
+        }
         let avg = self.avg_ns.load(Ordering::Relaxed);
         let next = avg - (avg >> EWMA_SHIFT) + (ns >> EWMA_SHIFT);
         self.avg_ns.store(next, Ordering::Relaxed);
@@ -202,6 +279,71 @@ mod tests {
             p.record(Duration::from_micros(200));
         }
         assert!(!p.allows(1));
+    }
+
+    #[test]
+    fn contended_fast_stack_gets_a_trial_and_keeps_it() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        // A lock shared by the workers: most calls wait for the others,
+        // the one that found the lock free was quick.
+        for i in 0..200 {
+            p.record(Duration::from_micros(if i % 4 == 0 { 10 } else { 60 }));
+        }
+        assert!(!p.allows(1));
+        assert!(!p.wants_trial(2), "never with two clients");
+        assert!(p.wants_trial(1));
+        assert!(!p.wants_trial(1), "one trial at a time");
+        p.record_trial(Duration::from_micros(9), || false);
+        assert!(p.allows(1));
+        assert!(!p.allows(2));
+    }
+
+    #[test]
+    fn failed_trials_are_spaced_out() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        for _ in 0..200 {
+            p.record(Duration::from_micros(40));
+        }
+        p.record(Duration::from_micros(5));
+        assert!(p.wants_trial(1));
+        // Slow alone too (or it slept): no inline calls, and no new trial
+        // before the (doubled) interval.
+        p.record_trial(Duration::from_micros(30), || false);
+        assert!(!p.allows(1));
+        p.record(Duration::from_micros(5));
+        assert!(!p.wants_trial(1));
+        assert_eq!(
+            p.trial_gap_ns.load(Ordering::Relaxed),
+            2 * TRIAL_FIRST.as_nanos() as u64
+        );
+        // A trial that slept does not count even when quick.
+        p.next_trial_ns.store(0, Ordering::Relaxed);
+        assert!(p.wants_trial(1));
+        p.record_trial(Duration::from_micros(5), || true);
+        assert!(!p.allows(1));
+    }
+
+    #[test]
+    fn slow_stacks_get_no_trial() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        for _ in 0..50 {
+            p.record(Duration::from_millis(1));
+        }
+        assert!(!p.wants_trial(1), "no call was ever fast");
+        // Banned after blocking on the loop: no trial during the back-off.
+        for _ in 0..200 {
+            p.record(Duration::from_micros(2));
+        }
+        p.record_inline(Duration::from_millis(5), || true);
+        for _ in 0..200 {
+            p.record(Duration::from_micros(50));
+        }
+        p.record(Duration::from_micros(2));
+        assert!(!p.wants_trial(1));
+        let n = InlinePolicy::new(Mode::Never);
+        n.record(Duration::from_micros(50));
+        n.record(Duration::from_micros(1));
+        assert!(!n.wants_trial(1));
     }
 
     #[test]
