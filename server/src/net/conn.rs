@@ -3,6 +3,7 @@
 //! parses the handshake and requests from the bytes the loop reads.
 
 use super::budget::{Admit, Charge, ConnMemory};
+use super::inline::Trial;
 use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
@@ -265,7 +266,7 @@ pub struct Conn {
     answered: Cell<bool>,
     /// A trial of the next small request on the loop is due (see
     /// `inline`): requests wait until those on the pool are done.
-    trial: Cell<bool>,
+    trial: Cell<Option<Trial>>,
     pub inbuf: Vec<u8>,
     pub start: usize,
     pub end: usize,
@@ -331,7 +332,7 @@ impl Conn {
             short_read: false,
             peer_closed: false,
             answered: Cell::new(false),
-            trial: Cell::new(false),
+            trial: Cell::new(None),
             inbuf: inbuf
                 .filter(|b| b.len() == INBUF)
                 .unwrap_or_else(|| vec![0; INBUF]),
@@ -471,7 +472,7 @@ impl Conn {
             let inflight = s.inflight.load(Ordering::SeqCst);
             if inflight >= server.cfg.max_inflight {
                 WAIT_SLOTS
-            } else if inflight > 0 && self.trial.get() {
+            } else if inflight > 0 && self.trial.get().is_some() {
                 WAIT_DRAIN
             } else if over_share(server, s) {
                 WAIT_BACKLOG
@@ -944,20 +945,22 @@ impl Conn {
     /// would cost more than the call.
     fn try_inline(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
         if req.count > INLINE_MAX {
-            // Large requests go to the pool; a trial waits for a small one
-            // to come after the last of them, not before each.
-            self.trial.set(false);
+            // Large requests go to the pool; a trial is dropped rather
+            // than wait for the pool before each of them.
+            self.trial.set(None);
             return false;
         }
         let conns = server.open_conns.load(Ordering::Relaxed);
-        let trial = self.trial.replace(false) && conns <= 1;
-        if !trial && !server.inline.allows(conns) {
+        let trial = self.trial.take().filter(|_| conns <= 1);
+        if trial.is_none() && !server.inline.allows(conns) {
             if server.inline.wants_trial(conns) {
-                self.trial.set(true);
+                self.trial.set(Some(Trial::new()));
             }
             return false;
         }
         if self.shared.inflight.load(Ordering::SeqCst) != 0 {
+            // A trial waits for the pool to drain (see `throttled`).
+            self.trial.set(trial);
             return false;
         }
         let (Some(session), Some(_g)) = (
@@ -979,10 +982,10 @@ impl Conn {
         self.answered.set(true);
         let took = t.elapsed();
         let slept = || before.is_some_and(|b| crate::sys::voluntary_switches() > b);
-        if trial {
-            server.inline.record_trial(took, slept);
-        } else {
-            server.inline.record_inline(took, slept);
+        match trial.map(|tr| tr.add(took, slept())) {
+            Some(Ok(going_on)) => self.trial.set(Some(going_on)),
+            Some(Err(mean)) => server.inline.record_trial(mean),
+            None => server.inline.record_inline(took, slept),
         }
         true
     }

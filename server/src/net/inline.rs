@@ -18,10 +18,12 @@
 //! workers queue on that lock, and each call's time includes the others'.
 //! So a stack whose best recent call on the pool was fast, though its
 //! average is not, is given a trial: the connection lets its requests on
-//! the pool finish, then the loop runs one call itself, alone.  A fast
-//! trial call that did not sleep shows the stack's own speed, and its time
-//! replaces the average.  Trials are spaced out, further after each one
-//! that fails, so a plugin that really is slow pays almost nothing.
+//! the pool finish, then the loop runs the next few calls itself, alone.
+//! If they were fast on average and none slept, that shows the stack's own
+//! speed, and their mean replaces the average.  A stack with a few fast
+//! calls among many slow ones fails the trial.  Trials are spaced out,
+//! further after each one that fails, so a plugin that really is slow pays
+//! almost nothing.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -72,9 +74,42 @@ const FAST: Duration = Duration::from_micros(25);
 const SLOW: Duration = Duration::from_millis(2);
 const BACK_OFF: Duration = Duration::from_secs(1);
 /// The first interval between trials, and the longest (each failed trial
-/// doubles it, a successful one starts it again).
+/// doubles it, a successful one halves it).
 const TRIAL_FIRST: Duration = Duration::from_millis(10);
 const TRIAL_MAX: Duration = Duration::from_secs(1);
+/// Calls in one trial.
+const TRIAL_CALLS: u32 = 16;
+
+/// One connection's trial under way: calls run alone on the loop so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Trial {
+    left: u32,
+    total_ns: u64,
+}
+
+impl Trial {
+    pub fn new() -> Trial {
+        Trial {
+            left: TRIAL_CALLS,
+            total_ns: 0,
+        }
+    }
+
+    /// Add one call.  None: go on; Some(mean): the trial is over, and the
+    /// mean call time is what it found (a call that slept or was very slow
+    /// ends it at once as failed).
+    pub fn add(mut self, took: Duration, slept: bool) -> Result<Trial, Duration> {
+        if slept || took >= 4 * FAST {
+            return Err(Duration::MAX);
+        }
+        self.total_ns += took.as_nanos() as u64;
+        self.left -= 1;
+        if self.left == 0 {
+            return Err(Duration::from_nanos(self.total_ns / TRIAL_CALLS as u64));
+        }
+        Ok(self)
+    }
+}
 /// Weight of the newest sample in the moving average, as a shift.
 const EWMA_SHIFT: u32 = 3;
 
@@ -169,24 +204,23 @@ impl InlinePolicy {
         claimed
     }
 
-    /// Account for a trial call run alone on the loop.  Fast and awake
-    /// throughout: its time becomes the average, so calls stay on the
-    /// loop.  Otherwise the next trial waits twice as long.
-    pub fn record_trial(&self, took: Duration, slept: impl FnOnce() -> bool) {
-        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
-        let slept = slept();
-        if ns < FAST.as_nanos() as u64 && !slept {
-            self.avg_ns.store(ns, Ordering::Relaxed);
+    /// A trial is over; `mean` is its calls' mean time (`Duration::MAX`
+    /// if one slept).  Fast: it becomes the average, so calls stay on the
+    /// loop, and the next trial may come sooner.  Otherwise the next one
+    /// waits twice as long.
+    pub fn record_trial(&self, mean: Duration) {
+        let gap = self.trial_gap_ns.load(Ordering::Relaxed);
+        if mean < FAST {
+            self.avg_ns.store(mean.as_nanos() as u64, Ordering::Relaxed);
+            let first = TRIAL_FIRST.as_nanos() as u64;
             self.trial_gap_ns
-                .store(TRIAL_FIRST.as_nanos() as u64, Ordering::Relaxed);
+                .store((gap / 2).max(first), Ordering::Relaxed);
             return;
         }
-        let gap = self.trial_gap_ns.load(Ordering::Relaxed);
         let next = (gap * 2).min(TRIAL_MAX.as_nanos() as u64);
         self.trial_gap_ns.store(next, Ordering::Relaxed);
         self.next_trial_ns
             .store(self.now_ns() + next, Ordering::Relaxed);
-        self.record_inline(took, || slept);
     }
 
     /// Whether a back-off is running.  Reads the clock only while one is
@@ -293,7 +327,7 @@ mod tests {
         assert!(!p.wants_trial(2), "never with two clients");
         assert!(p.wants_trial(1));
         assert!(!p.wants_trial(1), "one trial at a time");
-        p.record_trial(Duration::from_micros(9), || false);
+        p.record_trial(run_trial(&[9; 16]).unwrap());
         assert!(p.allows(1));
         assert!(!p.allows(2));
     }
@@ -308,7 +342,7 @@ mod tests {
         assert!(p.wants_trial(1));
         // Slow alone too (or it slept): no inline calls, and no new trial
         // before the (doubled) interval.
-        p.record_trial(Duration::from_micros(30), || false);
+        p.record_trial(Duration::from_micros(30));
         assert!(!p.allows(1));
         p.record(Duration::from_micros(5));
         assert!(!p.wants_trial(1));
@@ -319,8 +353,32 @@ mod tests {
         // A trial that slept does not count even when quick.
         p.next_trial_ns.store(0, Ordering::Relaxed);
         assert!(p.wants_trial(1));
-        p.record_trial(Duration::from_micros(5), || true);
+        let slept = Trial::new().add(Duration::from_micros(5), true);
+        p.record_trial(slept.unwrap_err());
         assert!(!p.allows(1));
+    }
+
+    /// Feed a trial calls of these times (us), none sleeping.
+    fn run_trial(us: &[u64]) -> Option<Duration> {
+        let mut t = Trial::new();
+        for &u in us {
+            match t.add(Duration::from_micros(u), false) {
+                Ok(next) => t = next,
+                Err(mean) => return Some(mean),
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn a_trial_judges_its_calls_together() {
+        assert_eq!(run_trial(&[9; 15]), None, "not over yet");
+        assert_eq!(run_trial(&[8; 16]), Some(Duration::from_micros(8)));
+        // A few fast calls among slow ones: the mean is slow.
+        let mixed = [5, 5, 5, 60, 60, 60, 60, 60, 5, 5, 5, 5, 60, 60, 60, 60];
+        assert!(run_trial(&mixed).unwrap() >= FAST);
+        // One very slow call ends it at once.
+        assert_eq!(run_trial(&[5, 5, 500]), Some(Duration::MAX));
     }
 
     #[test]
