@@ -5,6 +5,7 @@ usage: summarize.py RAW.tsv OUT.md ROUNDS SECONDS "SERVERS"
 Raw columns: round server workload value unit cpu_seconds ops_or_bytes
 """
 import os
+import re
 import platform
 import statistics
 import subprocess
@@ -134,6 +135,22 @@ for w, per in samples.items():
 
 lines.append("")
 lines.append("Higher is better for IOPS, MiB/s and handshakes; lower is better for seconds, MiB (RSS) and CPU/op.")
+
+# bench/copy-floor.c, once a round with W6: the 64 KiB block read and
+# 4 KiB copy that cow and cache make per 4 KiB read, alone.
+floor = []
+if os.path.exists(raw + ".floor"):
+    for line in open(raw + ".floor"):
+        m = re.search(r": ([0-9.]+) us each", line)
+        if m:
+            floor.append(float(m.group(1)))
+if floor:
+    lines.append("")
+    lines.append(f"W6 floor (`bench/copy-floor.c`, on the server's CPU, median of {len(floor)}): "
+                 f"the 64 KiB block read + 4 KiB copy that `cow` and `cache` make per 4 KiB read "
+                 f"cost {statistics.median(floor):.2f} µs alone "
+                 f"({min(floor):.2f}–{max(floor):.2f}); a server's CPU/op on those rows is this "
+                 "plus its own cost per request.")
 
 
 def med(w, s, cpu=False):
