@@ -74,9 +74,13 @@ const FAST: Duration = Duration::from_micros(25);
 const SLOW: Duration = Duration::from_millis(2);
 const BACK_OFF: Duration = Duration::from_secs(1);
 /// The first interval between trials, and the longest (each failed trial
-/// doubles it, a successful one halves it).
+/// doubles it, a successful one halves it).  A failed trial costs a
+/// plugin with slow calls a drained pool and one slow call on the loop:
+/// a disk or network plugin whose few fast calls are cache hits reaches
+/// the longest interval after about ten failures, and then pays that
+/// once in 8 s.
 const TRIAL_FIRST: Duration = Duration::from_millis(10);
-const TRIAL_MAX: Duration = Duration::from_secs(1);
+const TRIAL_MAX: Duration = Duration::from_secs(8);
 /// Calls in one trial.
 const TRIAL_CALLS: u32 = 16;
 
