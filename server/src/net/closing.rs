@@ -14,7 +14,7 @@
 //! admitted), then counts the connection gone in [`Live`], on which the
 //! server waits at exit.
 
-use super::conn::Shared;
+use super::shared::Shared;
 use super::{Event, Server};
 use std::sync::{Arc, Condvar, Mutex};
 

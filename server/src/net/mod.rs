@@ -10,8 +10,10 @@ pub mod budget;
 pub mod closing;
 pub mod conn;
 pub mod inline;
+pub mod jobs;
 pub mod listen;
 pub mod outbox;
+pub mod shared;
 pub mod spin;
 pub mod stream;
 pub mod transport;
@@ -19,10 +21,12 @@ pub mod transport;
 use crate::backend::{Connection, Stack, ThreadModel};
 use crate::logging::Ctx;
 use crate::pool::{Pool, ThreadModelLocks};
-use conn::{Conn, Job, Outcome, Phase, Shared, Want};
+use conn::{Conn, Phase, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
+use jobs::{Job, Outcome};
 use listen::Listener;
 use mio::{Events, Poll, Token, Waker};
+use shared::Shared;
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -425,7 +429,7 @@ impl Loop {
             token,
             ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
             plugin: srv.plugin_name.clone(),
-            workers: conn::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+            workers: shared::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
             busy: AtomicU64::new(0),
             stream: transport::Transport::new(stream),
             outbox,
@@ -513,7 +517,7 @@ impl Loop {
             let out = {
                 let _g = self.server.locks.enter(&shared.req_lock);
                 crate::logging::with_context(&shared.ctx, || {
-                    conn::run_job(&self.server, shared, job)
+                    jobs::run_job(&self.server, shared, job)
                 })
             };
             if let Some(c) = self.conns.get_mut(&token) {
@@ -527,7 +531,7 @@ impl Loop {
             let srv = &shared.server;
             let out = {
                 let _g = srv.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || conn::run_job(srv, &shared, job))
+                crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job))
             };
             srv.notify(Event::Handshake(shared.token, Box::new(out)));
             closing::release(shared);
@@ -575,7 +579,7 @@ impl Loop {
             return; // the job's completion brings us back here
         }
         let s = &c.shared;
-        s.waiting.store(conn::WAIT_SLOTS, Ordering::SeqCst);
+        s.waiting.store(shared::WAIT_SLOTS, Ordering::SeqCst);
         if s.inflight.load(Ordering::SeqCst) > 0 {
             return; // the last worker wakes us
         }

@@ -1,0 +1,278 @@
+//! The handshake steps that need the backend (preconnect, open, list
+//! and info requests): run on a worker thread, they turn what the layers
+//! answer into the reply bytes and the connection's next phase.
+
+use super::shared::Shared;
+use super::Server;
+use crate::backend::{BlockSize, Connection};
+use crate::dispatch::{self, Session};
+use crate::protocol::consts::*;
+use crate::protocol::handshake::{self as hs};
+use crate::protocol::negotiate::{self, InfoAnswer, Nego};
+use std::sync::Arc;
+
+/// What a backend job for a handshake option produced.
+pub struct Outcome {
+    pub bytes: Vec<u8>,
+    pub session: Option<Session>,
+    pub next: Next,
+}
+
+pub enum Next {
+    ClientFlags,
+    Options(Nego),
+    Transmission,
+    Close,
+}
+
+/// A handshake step that needs the backend (runs on the pool).
+pub enum Job {
+    Preconnect,
+    Oldstyle,
+    ExportName(Vec<u8>, Nego),
+    List(Nego),
+    InfoGo {
+        option: u32,
+        req: hs::InfoRequest,
+        nego: Nego,
+    },
+}
+
+/// Run a handshake job (on a worker thread).
+pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
+    let mut out = Vec::new();
+    let cfg = &server.cfg;
+    let stack = &*server.stack;
+    let conn = &shared.conn;
+    let readonly = cfg.readonly;
+    let close = |out| Outcome {
+        bytes: out,
+        session: None,
+        next: Next::Close,
+    };
+    match job {
+        Job::Preconnect => {
+            if let Err(e) = stack.preconnect(0, conn, readonly) {
+                log_backend_error("preconnect", &e);
+                return close(out);
+            }
+            let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & cfg.mask_handshake;
+            log::debug!("{}", negotiate::greeting_line(flags));
+            out.extend_from_slice(&hs::encode_greeting(flags));
+            Outcome {
+                bytes: out,
+                session: None,
+                next: Next::ClientFlags,
+            }
+        }
+        Job::Oldstyle => {
+            if let Err(e) = stack.preconnect(0, conn, readonly) {
+                log_backend_error("preconnect", &e);
+                return close(out);
+            }
+            match dispatch::open_export(
+                stack,
+                conn,
+                readonly,
+                cfg.export_name.as_bytes(),
+                false,
+                false,
+            ) {
+                Ok((s, i)) => {
+                    log::debug!("{}", negotiate::oldstyle_line(0, i.eflags));
+                    out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
+                    Outcome {
+                        bytes: out,
+                        session: Some(s),
+                        next: Next::Transmission,
+                    }
+                }
+                Err(e) => {
+                    log_backend_error("open", &e);
+                    close(out)
+                }
+            }
+        }
+        Job::ExportName(name, nego) => {
+            match dispatch::open_export(
+                stack,
+                conn,
+                readonly,
+                &name,
+                nego.structured,
+                cfg.sparse_reads,
+            ) {
+                Ok((s, i)) => {
+                    log::debug!("{}", negotiate::export_flags_line(i.eflags));
+                    hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
+                    Outcome {
+                        bytes: out,
+                        session: Some(s),
+                        next: Next::Transmission,
+                    }
+                }
+                Err(e) => {
+                    log_backend_error("NBD_OPT_EXPORT_NAME", &e);
+                    close(out)
+                }
+            }
+        }
+        Job::List(nego) => {
+            match stack.list_exports(0, conn, readonly) {
+                Ok(list) => {
+                    for e in list {
+                        hs::encode_rep_server(&mut out, &e.name, e.description.as_deref());
+                    }
+                    log::debug!("{}", negotiate::replying(NBD_OPT_LIST, NBD_REP_ACK));
+                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ACK, &[]);
+                }
+                Err(e) => {
+                    log_backend_error("list_exports", &e);
+                    let code = NBD_REP_ERR_PLATFORM;
+                    log::debug!("{}", negotiate::replying(NBD_OPT_LIST, code));
+                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, code, &[]);
+                }
+            }
+            Outcome {
+                bytes: out,
+                session: None,
+                next: Next::Options(nego),
+            }
+        }
+        Job::InfoGo { option, req, nego } => {
+            let opened = dispatch::open_export(
+                stack,
+                conn,
+                readonly,
+                &req.export_name,
+                nego.structured,
+                cfg.sparse_reads,
+            );
+            let (mut s, i) = match opened {
+                Ok(o) => o,
+                Err(e) => {
+                    log_backend_error(&hs::option_name(option), &e);
+                    // nbdkit 1.32.5 answers every failed open this way,
+                    // whatever the plugin's errno.
+                    let code = NBD_REP_ERR_UNKNOWN;
+                    log::debug!("{}", negotiate::replying(option, code));
+                    let reason = e.unreported().unwrap_or("");
+                    hs::encode_option_reply(&mut out, option, code, reason.as_bytes());
+                    return Outcome {
+                        bytes: out,
+                        session: None,
+                        next: Next::Options(nego),
+                    };
+                }
+            };
+            log::debug!("{}", negotiate::export_flags_line(i.eflags));
+            hs::encode_info_export(&mut out, option, i.size, i.eflags);
+            let mut block_size = None;
+            for &info in &req.requests {
+                match info_answer(stack, conn, readonly, &s, &req, info) {
+                    Ok(a) => {
+                        if let Answer::BlockSize(b) = a {
+                            block_size = b;
+                        }
+                        let line = negotiate::info_reply(&mut out, option, info, a.borrowed());
+                        if let Some(line) = line {
+                            log::debug!("{line}");
+                        }
+                    }
+                    Err(e) => {
+                        // As nbdkit: a backend failure here ends the
+                        // connection.
+                        log_backend_error(&hs::option_name(option), &e);
+                        s.close();
+                        return close(Vec::new());
+                    }
+                }
+            }
+            log::debug!("{}", negotiate::replying(option, NBD_REP_ACK));
+            hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
+            if option == NBD_OPT_GO {
+                s.caps.base_allocation = nego.base_allocation;
+                s.caps.extended = nego.extended;
+                // The server enforces what a plugin advertises (beyond
+                // 1.32.5); with filters, enforcing (or not:
+                // blocksize-policy's error-policy=allow) is the filters'
+                // job, as in nbdkit 1.32.5.
+                if stack.len() == 1 {
+                    if let Some(b) = block_size {
+                        s.caps.block_size = Some((b.minimum, b.maximum));
+                    }
+                }
+                Outcome {
+                    bytes: out,
+                    session: Some(s),
+                    next: Next::Transmission,
+                }
+            } else {
+                // INFO only describes the export: close it again.
+                s.close();
+                Outcome {
+                    bytes: out,
+                    session: None,
+                    next: Next::Options(nego),
+                }
+            }
+        }
+    }
+}
+
+/// What the backend answered for one NBD_INFO_* request (owned).
+enum Answer {
+    Name(Option<Vec<u8>>),
+    Description(Option<String>),
+    BlockSize(Option<BlockSize>),
+    Other,
+}
+
+impl Answer {
+    fn borrowed(&self) -> InfoAnswer<'_> {
+        match self {
+            Answer::Name(n) => InfoAnswer::Name(n.as_deref()),
+            Answer::Description(d) => InfoAnswer::Description(d.as_deref()),
+            Answer::BlockSize(b) => {
+                InfoAnswer::BlockSize(b.map(|b| (b.minimum, b.preferred, b.maximum)))
+            }
+            Answer::Other => InfoAnswer::Other,
+        }
+    }
+}
+
+/// Ask the backend what one NBD_INFO_* request needs, when the client
+/// asks (so the callbacks run in the client's order, as nbdkit's).
+fn info_answer(
+    stack: &crate::backend::Stack,
+    conn: &Arc<Connection>,
+    readonly: bool,
+    s: &Session,
+    req: &hs::InfoRequest,
+    info: u16,
+) -> Result<Answer, crate::backend::Error> {
+    Ok(match info {
+        // NBD_INFO_NAME names what "" resolved to.
+        NBD_INFO_NAME if req.export_name.is_empty() => Answer::Name(
+            stack
+                .default_export(0, conn, readonly)
+                .ok()
+                .flatten()
+                .map(String::into_bytes),
+        ),
+        NBD_INFO_NAME => Answer::Name(Some(req.export_name.clone())),
+        // A failure only means no description (as nbdkit).
+        NBD_INFO_DESCRIPTION => Answer::Description(s.ctx.export_description().ok().flatten()),
+        NBD_INFO_BLOCK_SIZE => Answer::BlockSize(dispatch::block_size(&s.ctx)?),
+        _ => Answer::Other,
+    })
+}
+
+/// A backend error during the handshake: logged unless the layer already
+/// reported it.
+fn log_backend_error(what: &str, e: &crate::backend::Error) {
+    match e.unreported() {
+        Some(t) => log::error!("{t}"),
+        None => log::debug!("{what}: failed with errno {}", e.errno),
+    }
+}

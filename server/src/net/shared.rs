@@ -1,0 +1,206 @@
+//! What the loop and the workers serving one connection share: the
+//! socket and its outbox, the open export, the count of requests in
+//! flight and why the loop waits, the request slots named in log lines,
+//! and the write buffers kept for reuse.
+
+use super::budget::ConnMemory;
+use super::outbox::Outbox;
+use super::transport::Transport;
+use super::Server;
+use crate::backend::{Connection, ThreadModel};
+use crate::dispatch::{ReplySink, Session};
+use crate::logging::Ctx;
+use std::io;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// The loop waits for requests in flight to finish (or, closing, for all).
+pub const WAIT_SLOTS: u8 = 1;
+/// The loop waits for queued reply bytes to drain.
+pub const WAIT_BACKLOG: u8 = 2;
+/// The loop waits for memory: a request's header is read but the budget
+/// had no room for it.
+pub const WAIT_MEMORY: u8 = 3;
+/// The loop waits for the connection's requests on the pool to finish, so
+/// that it can try running a call itself, alone (see `inline`).
+pub const WAIT_DRAIN: u8 = 4;
+
+/// State shared between the loop and the workers serving one connection.
+pub struct Shared {
+    pub token: usize,
+    /// The socket, plain or TLS.
+    pub stream: Transport,
+    pub outbox: Outbox,
+    /// Held around backend calls under SERIALIZE_REQUESTS.
+    pub req_lock: Mutex<()>,
+    pub session: OnceLock<Session>,
+    pub inflight: AtomicUsize,
+    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`],
+    /// [`WAIT_MEMORY`]; 0: it has not): the worker that sees the cause gone
+    /// wakes the loop.
+    pub waiting: AtomicU8,
+    /// Log context: `plugin[N]`.
+    pub ctx: Ctx,
+    /// The plugin's name, for the names of request slots (`plugin.N`).
+    pub plugin: Arc<str>,
+    /// How many worker threads nbdkit would run this connection's
+    /// requests on (0: it runs them on the connection's thread): the
+    /// request slots named in log lines.
+    pub workers: u32,
+    /// The slots (of the first 64) that requests in flight hold.
+    pub busy: AtomicU64,
+    /// What the connection owns across the layers (strings handed to C,
+    /// the default export each layer named).
+    pub conn: Arc<Connection>,
+    /// Write payload buffers to reuse, so a write costs neither an
+    /// allocation nor zeroing its buffer before the socket fills it.
+    pub spare: Mutex<Vec<Vec<u8>>>,
+    /// Memory charged to this connection's requests in flight.
+    pub mem: ConnMemory,
+    /// The server, let go of last (after the socket closed).
+    pub server: super::closing::ServerHold,
+}
+
+/// Largest payload buffer kept for reuse, and how many are kept.
+const KEEP_BUFFER: usize = 4 * 1024 * 1024;
+const KEEP_BUFFERS: usize = 16;
+/// Most bytes of spare buffers one connection keeps.
+const KEEP_BYTES: usize = 8 * 1024 * 1024;
+
+/// How many worker threads nbdkit 1.32.5 starts for a connection: `-t`
+/// (16 by default), none when requests are serialized or `-t 1`.
+pub fn workers(threads: usize, model: ThreadModel) -> u32 {
+    if model < ThreadModel::Parallel || threads <= 1 {
+        0
+    } else {
+        u32::try_from(threads).unwrap_or(u32::MAX)
+    }
+}
+
+impl Shared {
+    pub(super) fn slot_mask(&self) -> u64 {
+        if self.workers >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.workers) - 1
+        }
+    }
+
+    /// Claim the lowest free request slot, so that a request's log lines
+    /// carry the name nbdkit gives the worker thread running it (no slot:
+    /// the connection's name).
+    pub(super) fn claim_slot(&self) -> Option<u32> {
+        if self.workers == 0 {
+            return None;
+        }
+        let mut cur = self.busy.load(Ordering::Relaxed);
+        loop {
+            let free = !cur & self.slot_mask();
+            if free == 0 {
+                return None;
+            }
+            let n = free.trailing_zeros();
+            match self.busy.compare_exchange_weak(
+                cur,
+                cur | 1 << n,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(n),
+                Err(c) => cur = c,
+            }
+        }
+    }
+
+    pub(super) fn release_slot(&self, slot: Option<u32>) {
+        if let Some(n) = slot {
+            self.busy.fetch_and(!(1u64 << n), Ordering::AcqRel);
+        }
+    }
+
+    pub(super) fn slot_ctx(&self, slot: Option<u32>) -> Ctx {
+        match slot {
+            Some(n) => Ctx::Worker(self.plugin.clone(), n),
+            None => self.ctx.clone(),
+        }
+    }
+
+    /// Run `f` (a request) with a slot claimed and named in its log lines.
+    pub(super) fn in_slot<T>(&self, f: impl FnOnce() -> T) -> T {
+        let slot = self.claim_slot();
+        let r = crate::logging::with_context(&self.slot_ctx(slot), f);
+        self.release_slot(slot);
+        r
+    }
+
+    /// The handshake is complete: nbdkit's lines for it and for the
+    /// worker threads it starts (named from the request slots).
+    pub(super) fn start_workers(&self) {
+        crate::logging::with_context(&self.ctx, || {
+            if self.workers == 0 {
+                log::debug!("handshake complete, processing requests serially");
+            } else {
+                log::debug!(
+                    "handshake complete, processing requests with {} threads",
+                    self.workers
+                );
+            }
+        });
+        for n in 0..self.workers {
+            log::debug!("starting worker thread {}.{n}", self.plugin);
+        }
+    }
+
+    /// The connection ends: nbdkit's lines for its worker threads exiting.
+    pub fn retire_workers(&self) {
+        for n in 0..self.workers {
+            crate::logging::with_context(&Ctx::Worker(self.plugin.clone(), n), || {
+                log::debug!("exiting worker thread {}.{n}", self.plugin)
+            });
+        }
+    }
+
+    /// A buffer of at least `len` bytes, or None if memory cannot be had.
+    /// Its contents are stale: the caller overwrites the first `len` before
+    /// anything reads them.
+    pub(super) fn take_buffer(&self, len: usize) -> Option<Vec<u8>> {
+        let mut buf = self
+            .spare
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop()
+            .unwrap_or_default();
+        if buf.len() < len {
+            buf.try_reserve_exact(len - buf.len()).ok()?;
+            buf.resize(len, 0);
+        }
+        Some(buf)
+    }
+
+    pub(super) fn give_back(&self, buf: Vec<u8>) {
+        if buf.is_empty() || buf.len() > KEEP_BUFFER {
+            return;
+        }
+        let mut spare = self.spare.lock().unwrap_or_else(|p| p.into_inner());
+        let kept: usize = spare.iter().map(|b| b.len()).sum();
+        if spare.len() < KEEP_BUFFERS && kept + buf.len() <= KEEP_BYTES {
+            spare.push(buf);
+        }
+    }
+}
+
+impl ReplySink for Shared {
+    fn send(&self, parts: &[&[u8]]) {
+        if let Err(e) = self.outbox.send(&self.stream, parts) {
+            if e.kind() != io::ErrorKind::BrokenPipe {
+                log::debug!("write reply: {e}");
+            }
+        }
+    }
+}
+
+/// Whether a connection holds more than its share of the memory budget
+/// (requests in flight and replies waiting for the client).
+pub(super) fn over_share(server: &Server, s: &Shared) -> bool {
+    s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
+}
