@@ -14,13 +14,13 @@ CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(patsubst %,$(CPLUG_DIR)/threads-%.so,$(CPLUG_TMS)) \
                 $(CPLUG_DIR)/extents-shapes.so $(CPLUG_DIR)/blocksize.so
 
-# C test filters (misbehaving on purpose; compat 821-824).  Built against
+# C test filters (misbehaving on purpose, compat 821-824; crowded, compat 826).  Built against
 # our include/nbdkit-filter.h once it exists, Debian's until then.
 CFILT_INC    := $(if $(wildcard include/nbdkit-filter.h),-I include,)
 # nbdkit's own declaration of nbdkit_get_export returns a const struct,
 # which -Wextra flags outside a system header directory.
 CFILT_CFLAGS := $(filter-out -I include,$(CPLUG_CFLAGS)) $(CFILT_INC) -Wno-ignored-qualifiers
-CFILT_SOS    := $(patsubst %,$(CPLUG_DIR)/filter-%.so,fail badextents background version)
+CFILT_SOS    := $(patsubst %,$(CPLUG_DIR)/filter-%.so,fail badextents background version crowded)
 
 c-plugins: $(CPLUG_SOS) $(CFILT_SOS) $(CPLUG_DIR)/filter-api5.so $(CPLUG_DIR)/layout-check.stamp \
            $(CPLUG_DIR)/filter-layout-check.stamp

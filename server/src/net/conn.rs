@@ -758,11 +758,17 @@ impl Conn {
             return false;
         };
         // Only for a plugin on probation: getrusage costs as much as a
-        // small request, so it is read once per wake-up of the loop.
-        let before = server
-            .inline
-            .is_adaptive()
-            .then(super::inline::switches_since_wake);
+        // small request, so it is read once per wake-up of the loop.  A
+        // trial's calls are judged on their own: the loop may have waited
+        // for a lock (the pool's queue, the outbox) since it woke.
+        let before = if trial.is_some() {
+            Some(crate::sys::voluntary_switches())
+        } else {
+            server
+                .inline
+                .is_adaptive()
+                .then(super::inline::switches_since_wake)
+        };
         let t = Instant::now();
         let sink = Cork { conn: self };
         self.shared

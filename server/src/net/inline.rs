@@ -15,9 +15,11 @@
 //!
 //! Times measured on the pool can make a fast stack look slow: a filter
 //! that serialises its calls on a lock of its own (cache, cow) has its
-//! workers queue on that lock, and each call's time includes the others'.
-//! So a stack whose best recent call on the pool was fast, though its
-//! average is not, is given a trial: the connection lets its requests on
+//! workers queue on that lock, and each call's time includes the others'
+//! (with enough of them in flight, every call's).  So a stack whose
+//! average is slow but whose best recent call on the pool took less than
+//! a call that backs inlining off ([`SLOW`]) is given a trial: the
+//! connection lets its requests on
 //! the pool finish, then the loop runs the next few calls itself, alone.
 //! If they were fast on average and none slept, that shows the stack's own
 //! speed, and their mean replaces the average.  A stack with a few fast
@@ -76,9 +78,8 @@ const BACK_OFF: Duration = Duration::from_secs(1);
 /// The first interval between trials, and the longest (each failed trial
 /// doubles it, a successful one halves it).  A failed trial costs a
 /// plugin with slow calls a drained pool and one slow call on the loop:
-/// a disk or network plugin whose few fast calls are cache hits reaches
-/// the longest interval after about ten failures, and then pays that
-/// once in 8 s.
+/// a disk or network plugin answering in under 2 ms reaches the longest
+/// interval after about ten failures, and then pays that once in 8 s.
 const TRIAL_FIRST: Duration = Duration::from_millis(10);
 const TRIAL_MAX: Duration = Duration::from_secs(8);
 /// Calls in one trial.
@@ -179,13 +180,14 @@ impl InlinePolicy {
 
     /// Whether a connection that may not run calls on the loop now should
     /// try one (see the module's comment): the stack is adaptive, its
-    /// average is slow but a recent call was fast, no back-off runs and
+    /// average is slow but a recent call was not that slow, no back-off
+    /// runs and
     /// the last trial is far enough behind.  Claims the trial: another
     /// caller is told no until the next interval.
     pub fn wants_trial(&self, conns: usize) -> bool {
         if self.mode != Mode::Adaptive
             || conns > 1
-            || self.best_ns.load(Ordering::Relaxed) >= FAST.as_nanos() as u64
+            || self.best_ns.load(Ordering::Relaxed) >= SLOW.as_nanos() as u64
             || self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
             || self.banned()
         {
@@ -337,6 +339,18 @@ mod tests {
     }
 
     #[test]
+    fn all_calls_queued_still_gets_a_trial() {
+        // Sixteen in flight behind one lock: every call waited.
+        let p = InlinePolicy::new(Mode::Adaptive);
+        for _ in 0..200 {
+            p.record(Duration::from_micros(300));
+        }
+        assert!(p.wants_trial(1));
+        p.record_trial(run_trial(&[12; 16]).unwrap());
+        assert!(p.allows(1));
+    }
+
+    #[test]
     fn failed_trials_are_spaced_out() {
         let p = InlinePolicy::new(Mode::Adaptive);
         for _ in 0..200 {
@@ -389,9 +403,12 @@ mod tests {
     fn slow_stacks_get_no_trial() {
         let p = InlinePolicy::new(Mode::Adaptive);
         for _ in 0..50 {
-            p.record(Duration::from_millis(1));
+            p.record(Duration::from_millis(3));
         }
-        assert!(!p.wants_trial(1), "no call was ever fast");
+        assert!(
+            !p.wants_trial(1),
+            "every call was as slow as one that backs off"
+        );
         // Banned after blocking on the loop: no trial during the back-off.
         for _ in 0..200 {
             p.record(Duration::from_micros(2));

@@ -36,8 +36,8 @@ pub struct Shared {
     pub session: OnceLock<Session>,
     pub inflight: AtomicUsize,
     /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`],
-    /// [`WAIT_MEMORY`]; 0: it has not): the worker that sees the cause gone
-    /// wakes the loop.
+    /// [`WAIT_MEMORY`], [`WAIT_DRAIN`]; 0: it has not): the worker that
+    /// sees the cause gone wakes the loop.
     pub waiting: AtomicU8,
     /// Log context: `plugin[N]`.
     pub ctx: Ctx,
