@@ -776,10 +776,18 @@ impl Conn {
         self.answered.set(true);
         let took = t.elapsed();
         let slept = || before.is_some_and(|b| crate::sys::voluntary_switches() > b);
-        match trial.map(|tr| tr.add(took, slept())) {
-            Some(Ok(going_on)) => self.trial.set(Some(going_on)),
-            Some(Err(mean)) => server.inline.record_trial(mean),
-            None => server.inline.record_inline(took, slept),
+        let Some(trial) = trial else {
+            server.inline.record_inline(took, slept);
+            return true;
+        };
+        // A trial's calls count like any on the loop: one that blocked
+        // backs inlining off, and a slow one raises the average (which
+        // stops trials once it reaches seconds).
+        let slept = slept();
+        server.inline.record_inline(took, || slept);
+        match trial.add(took, slept) {
+            Ok(going_on) => self.trial.set(Some(going_on)),
+            Err(mean) => server.inline.record_trial(mean),
         }
         true
     }

@@ -17,8 +17,8 @@
 //! that serialises its calls on a lock of its own (cache, cow) has its
 //! workers queue on that lock, and each call's time includes the others'
 //! (with enough of them in flight, every call's).  So a stack whose
-//! average is slow but whose best recent call on the pool took less than
-//! a call that backs inlining off ([`SLOW`]) is given a trial: the
+//! average is slow but, like its best recent call on the pool, under what
+//! backs inlining off ([`SLOW`]) is given a trial: the
 //! connection lets its requests on
 //! the pool finish, then the loop runs the next few calls itself, alone.
 //! If they were fast on average and none slept, that shows the stack's own
@@ -180,15 +180,18 @@ impl InlinePolicy {
 
     /// Whether a connection that may not run calls on the loop now should
     /// try one (see the module's comment): the stack is adaptive, its
-    /// average is slow but a recent call was not that slow, no back-off
-    /// runs and
+    /// average is slow but under [`SLOW`] (a trial waits for the calls in
+    /// flight: a stack whose calls take seconds, such as one under the
+    /// delay filter, would hold the requests behind them that long), a
+    /// recent call was not that slow either, no back-off runs and
     /// the last trial is far enough behind.  Claims the trial: another
     /// caller is told no until the next interval.
     pub fn wants_trial(&self, conns: usize) -> bool {
         if self.mode != Mode::Adaptive
             || conns > 1
             || self.best_ns.load(Ordering::Relaxed) >= SLOW.as_nanos() as u64
-            || self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
+            || !(FAST.as_nanos() as u64..SLOW.as_nanos() as u64)
+                .contains(&self.avg_ns.load(Ordering::Relaxed))
             || self.banned()
         {
             return false;
@@ -409,6 +412,14 @@ mod tests {
             !p.wants_trial(1),
             "every call was as slow as one that backs off"
         );
+        // Calls of seconds (a delay filter) and a quick one (a flush): a
+        // trial would hold requests behind the slow ones in flight.
+        let d = InlinePolicy::new(Mode::Adaptive);
+        for _ in 0..50 {
+            d.record(Duration::from_secs(1));
+        }
+        d.record(Duration::from_micros(3));
+        assert!(!d.wants_trial(1), "average of seconds");
         // Banned after blocking on the loop: no trial during the back-off.
         for _ in 0..200 {
             p.record(Duration::from_micros(2));
