@@ -142,7 +142,8 @@ fn main() {
         die(format!("{}: {e}", script.display()))
     }
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
-    let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
+    let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.params, &opts.debug_flags)
+    {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or
         // the plugin path).
