@@ -21,6 +21,7 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
        [--memory-limit=SIZE]
        [-n|--newstyle] [--no-sparse-reads] [--no-sr] [-o|--oldstyle]
+       [--sparse-reads=exact|all|off]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
        [--selinux-label=LABEL] [-s|--single] [--swap]
@@ -101,8 +102,9 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     pub oldstyle: bool,
     pub no_sr: bool,
-    /// `--no-sparse-reads`: never answer reads with hole chunks.
-    pub no_sparse_reads: bool,
+    /// `--sparse-reads=` (`--no-sparse-reads` is `off`): which plugins
+    /// may have large reads answered with hole chunks from their extents.
+    pub sparse_reads: crate::sparse_read::SparseReads,
     /// `--timeout`: how long a client may take to negotiate (`None`: no
     /// limit, `--timeout=0`).
     pub timeout: Option<std::time::Duration>,
@@ -154,7 +156,7 @@ impl Default for Options {
             pidfile: None,
             oldstyle: false,
             no_sr: false,
-            no_sparse_reads: false,
+            sparse_reads: crate::sparse_read::SparseReads::Exact,
             timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             mask_handshake: u32::MAX,
             run: None,
@@ -317,6 +319,7 @@ enum Opt {
     MaskHandshake,
     MemoryLimit,
     NoSparseReads,
+    SparseReads,
     Timeout,
     Newstyle,
     NoSr,
@@ -398,6 +401,7 @@ const LONG: &[(&str, bool, Opt)] = &[
 const EXTRA_LONG: &[(&str, bool, Opt)] = &[
     ("memory-limit", true, Opt::MemoryLimit),
     ("no-sparse-reads", false, Opt::NoSparseReads),
+    ("sparse-reads", true, Opt::SparseReads),
     ("timeout", true, Opt::Timeout),
 ];
 
@@ -516,7 +520,11 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
             let m = crate::parse::size(b).map_err(|e| error(format!("--memory-limit: {e}")))?;
             o.memory_limit = Some(m);
         }
-        Opt::NoSparseReads => o.no_sparse_reads = true,
+        Opt::NoSparseReads => o.sparse_reads = crate::sparse_read::SparseReads::Off,
+        Opt::SparseReads => {
+            o.sparse_reads = crate::sparse_read::SparseReads::parse(b)
+                .ok_or_else(|| plain("--sparse-reads must be \"exact\", \"all\" or \"off\""))?
+        }
         Opt::Timeout => {
             let d = crate::parse::delay(&lossy(v)).map_err(|e| error(format!("--timeout: {e}")))?;
             o.timeout = (!d.is_zero()).then_some(d);
@@ -805,7 +813,23 @@ mod tests {
             ErrorKind::Getopt
         );
         assert!(!long_options_text().contains("memory"));
-        assert!(p("--no-sparse-reads null").unwrap().no_sparse_reads);
+        use crate::sparse_read::SparseReads;
+        assert_eq!(
+            p("--no-sparse-reads null").unwrap().sparse_reads,
+            SparseReads::Off
+        );
+        assert_eq!(p("null").unwrap().sparse_reads, SparseReads::Exact);
+        assert_eq!(
+            p("--sparse-reads=all null").unwrap().sparse_reads,
+            SparseReads::All
+        );
+        assert_eq!(
+            p("--sparse-reads off null").unwrap().sparse_reads,
+            SparseReads::Off
+        );
+        assert!(p("--sparse-reads=some null").is_err());
+        // Ours: never abbreviated.
+        assert!(p("--sparse-read=all null").is_err());
         assert_eq!(p("--timeout=0 null").unwrap().timeout, None);
         assert_eq!(p("--tim=0 null").unwrap_err().kind, ErrorKind::Getopt);
     }

@@ -9,7 +9,7 @@ use crate::backend::{
 };
 use crate::protocol::consts::*;
 use crate::protocol::transmission::{self as tx, ExportCaps, Reply, Request};
-use crate::sparse_read::{self as sparse, SparsePolicy};
+use crate::sparse_read::{self as sparse, SparsePolicy, SparseReads};
 use std::sync::Arc;
 
 /// An open export on one connection: the outermost layer's context (which
@@ -93,20 +93,18 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
 
 /// Open the export for a client (every layer, then prepare them) and
 /// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
-/// large structured reads may send zeroes as holes; only when no filter
-/// intercepts reads or extents (a log filter's lines, a stats filter's
-/// counts would show extents requests the client never made, and a
-/// filter that changes or fails reads must see every byte read).
+/// which plugins' large structured reads may send zeroes as holes (see
+/// [`Stack::sparse_reads`]).
 pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
     readonly: bool,
     export_name: &[u8],
     structured: bool,
-    sparse_reads: bool,
+    sparse_reads: SparseReads,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(sparse_reads && stack.reads_pass_through());
+    let sparse = SparsePolicy::new(stack.sparse_reads(sparse_reads));
     match advertise(stack, &ctx, structured) {
         Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
         Err(e) => {

@@ -553,7 +553,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
         memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
-        sparse_reads: !opts.no_sparse_reads,
+        sparse_reads: opts.sparse_reads,
         handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()

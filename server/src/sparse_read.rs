@@ -10,7 +10,17 @@
 //! cheap, and asks less often while they keep finding no zeroes (a dense
 //! disk).  Only extents
 //! flagged ZERO count: a hole without that flag has undefined contents
-//! and is read.  `--no-sparse-reads` turns this off.
+//! and is read.
+//!
+//! Answering from extents is only safe where they are exact: a plugin whose
+//! extents are stale (computed once, not updated by writes) or whose reads
+//! fail where its extents say zero would have its client see zeroes where
+//! C nbdkit, which always calls `pread`, shows data or an error.  So by
+//! default ([`SparseReads::Exact`]) only plugins that vouch for their
+//! extents ([`crate::backend::Plugin::extents_exact`]: our built-ins, whose
+//! extents and data are the same structure) are read sparsely;
+//! `--sparse-reads=all` takes the risk for every plugin, and
+//! `--no-sparse-reads` (`--sparse-reads=off`) turns it off.
 
 use crate::backend::extents::{Extents, EXTENT_ZERO};
 use crate::backend::{Error, Flags};
@@ -19,6 +29,30 @@ use crate::protocol::consts::NBD_CMD_FLAG_DF;
 use crate::protocol::transmission::{Reply, ReplyMode, Request};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Which plugins may have reads answered from their extents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SparseReads {
+    /// Never (`--no-sparse-reads`, `--sparse-reads=off`).
+    Off,
+    /// Only plugins whose extents are exact (the default).
+    Exact,
+    /// Every plugin (`--sparse-reads=all`): a plugin with stale extents
+    /// loses data, one whose reads fail in zero ranges hides the errors.
+    All,
+}
+
+impl SparseReads {
+    /// The `--sparse-reads=` value, if it is one.
+    pub fn parse(value: &[u8]) -> Option<SparseReads> {
+        Some(match value {
+            b"off" => SparseReads::Off,
+            b"exact" => SparseReads::Exact,
+            b"all" => SparseReads::All,
+            _ => return None,
+        })
+    }
+}
 
 /// Reads smaller than this are always sent as data.
 pub const SPARSE_READ_MIN: u64 = 64 * 1024;

@@ -239,6 +239,16 @@ pub trait Plugin: Send + Sync {
     }
     fn open(&self, conn: &ConnInfo) -> Result<Box<dyn Handle>>;
     fn cleanup(&self) {}
+    /// True when the extents this plugin reports are, at the moment it
+    /// reports them, exactly what its reads would return there (a range
+    /// called zero reads as zeroes, and a read there cannot fail): the
+    /// server may then answer a read's zero ranges from extents without
+    /// calling `pread` (sparse reads).  Plugins whose extents and data come
+    /// from the same structure (our built-ins) say so; a loaded plugin
+    /// cannot, and its extents may be stale or its reads fail.
+    fn extents_exact(&self) -> bool {
+        false
+    }
     /// True when every data call returns within microseconds and never
     /// blocks (in-memory plugins).  The event loop may then run a small
     /// request itself rather than hand it to a worker and back.

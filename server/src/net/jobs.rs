@@ -76,7 +76,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 readonly,
                 cfg.export_name.as_bytes(),
                 false,
-                false,
+                crate::sparse_read::SparseReads::Off,
             ) {
                 Ok((s, i)) => {
                     log::debug!("{}", negotiate::oldstyle_line(0, i.eflags));

@@ -48,9 +48,9 @@ pub struct ServeConfig {
     pub max_inflight: usize,
     /// `--memory-limit`: bytes requests in flight may hold (see `budget`).
     pub memory_limit: u64,
-    /// Large structured reads may send zeroes as holes (off with
-    /// `--no-sparse-reads`).
-    pub sparse_reads: bool,
+    /// Which plugins' large structured reads may send zeroes as holes
+    /// (`--sparse-reads`).
+    pub sparse_reads: crate::sparse_read::SparseReads,
     /// A client must finish negotiating within this (`--timeout`; `None`:
     /// no limit).
     pub handshake_timeout: Option<std::time::Duration>,

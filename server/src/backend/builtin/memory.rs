@@ -56,6 +56,10 @@ fn check_allocator(value: &str) -> Result<()> {
 }
 
 impl Plugin for MemoryPlugin {
+    /// Extents and data are the same pages, looked up at the moment asked.
+    fn extents_exact(&self) -> bool {
+        true
+    }
     fn nonblocking(&self) -> bool {
         true
     }

@@ -21,6 +21,10 @@ impl Default for NullPlugin {
 }
 
 impl Plugin for NullPlugin {
+    /// Everything is zeroes, always.
+    fn extents_exact(&self) -> bool {
+        true
+    }
     fn nonblocking(&self) -> bool {
         true
     }
