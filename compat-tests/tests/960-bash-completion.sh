@@ -119,6 +119,8 @@ ours_only "nbdkit -U /tmp/s -e exp pat" "pattern"
 ours_only "nbdkit sparse-random se" "seed="
 ours_only "nbdkit --log " "null stderr syslog"
 ours_only "nbdkit --log=s" "stderr syslog"
+ours_only "nbdkit --sparse-reads " "all exact off"
+ours_only "nbdkit --sparse-reads exact mem" "memory"
 ours_only "nbdkit -U " ""
 ours_only "nbdkit -u roo" "root"
 
