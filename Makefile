@@ -9,7 +9,7 @@ NBDKIT    := $(or $(CARGO_TARGET_DIR),target)/release/nbdkit
 PORT      ?= 10809
 SOCK      ?= /tmp/nbdkit-rs.sock
 
-.PHONY: all build run run-unix check test compat fuzz bench bindings bindings-check cbindgen-check install clean c-plugins
+.PHONY: all build run run-unix check test compat fuzz bench bindings bindings-check cbindgen-check install deb clean c-plugins
 
 all: build
 
@@ -60,18 +60,32 @@ bench: build
 
 # Laid out as Debian's nbdkit and nbdkit-plugin-dev packages: the binary
 # in bin/, the headers, nbdkit.pc (its plugindir and filterdir are the
-# directories this binary searches) and the nbdkit(1) man page.
+# directories this binary searches), the nbdkit(1) man page and the bash
+# completion (bash-completion also looks under /usr/local/share).
+PKGCONFIGDIR ?= $(PREFIX)/lib/pkgconfig
 install: build
 	install -D -m 755 $(NBDKIT) $(DESTDIR)$(PREFIX)/bin/nbdkit
 	install -d $(DESTDIR)$(PREFIX)/include
 	install -m 644 include/*.h $(DESTDIR)$(PREFIX)/include/
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -d $(DESTDIR)$(PKGCONFIGDIR)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' \
 	    -e "s|@LIBDIR@|$$($(NBDKIT) --dump-config | sed -n 's/^libdir=//p')|" \
 	    -e "s|@PLUGINDIR@|$$($(NBDKIT) --dump-config | sed -n 's/^plugindir=//p')|" \
 	    -e "s|@FILTERDIR@|$$($(NBDKIT) --dump-config | sed -n 's/^filterdir=//p')|" \
-	    include/nbdkit.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/nbdkit.pc
+	    include/nbdkit.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/nbdkit.pc
 	install -D -m 644 docs/nbdkit.1 $(DESTDIR)$(PREFIX)/share/man/man1/nbdkit.1
+	install -D -m 644 bash-completion/nbdkit \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/nbdkit
+
+# A Debian package, $(DEBDIR)/nbdkit-rs_VERSION_ARCH.deb, that takes the
+# place of Debian's nbdkit server while keeping its plugins and filters
+# (see scripts/make-deb.sh and docs/install.md).
+DEBDIR ?= $(BUILDDIR)
+deb: build
+	rm -rf $(abspath $(DEBDIR))/deb
+	$(MAKE) install DESTDIR=$(abspath $(DEBDIR))/deb PREFIX=/usr \
+	    PKGCONFIGDIR=$$($(NBDKIT) --dump-config | sed -n 's/^libdir=//p')/pkgconfig
+	bash scripts/make-deb.sh $(abspath $(DEBDIR))/deb $(abspath $(DEBDIR))
 
 clean:
 	$(CARGO) clean

@@ -4,7 +4,7 @@
 
 Every bar is "times better than C nbdkit" (> 1 is better), so rates are
 ours / C and seconds, RSS and CPU are C / ours.  Medians over rounds, as in
-latest.md.
+bench/out/latest.md.
 """
 import statistics
 import sys

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Turn bench/run's raw samples into one markdown table.
 
-usage: summarize.py RAW.tsv OUT.md ROUNDS SECONDS "SERVERS"
+usage: summarize.py RAW.tsv OUT.md ROUNDS SECONDS "SERVERS" [COMMAND]
+COMMAND, the bench/run invocation with its knobs, is printed in the header.
 Raw columns: round server workload value unit cpu_seconds ops_or_bytes
 """
 import os
@@ -13,6 +14,7 @@ import sys
 from collections import OrderedDict, defaultdict
 
 raw, out, rounds, secs, servers = sys.argv[1:6]
+command = sys.argv[6] if len(sys.argv) > 6 else None
 servers = servers.split()
 NAMES = {
     "rs-so": "ours + memory .so",
@@ -70,9 +72,10 @@ lines.append("# nbdkit benchmark: ours vs C nbdkit 1.32.5 vs qemu-nbd\n")
 cpu_model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
 lines.append(f"- Machine: {os.cpu_count()} CPUs, {cpu_model}, kernel {platform.release()}, "
              f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM")
-lines.append(f"- Ours: git {sh('git -C ' + os.path.dirname(os.path.abspath(__file__)) + ' rev-parse --short HEAD')}; "
-             f"{sh('/usr/bin/nbdkit --version')}; {sh('qemu-nbd --version | head -1')}; "
+lines.append(f"- Peers and clients: {sh('/usr/bin/nbdkit --version')}; {sh('qemu-nbd --version | head -1')}; "
              f"{sh('nbdcopy --version | head -1')}; {sh('fio --version')}")
+if command:
+    lines.append(f"- Command (after `make build`): `{command}`")
 nsamp = max((len(v) for per in samples.values() for v in per.values()), default=0)
 lines.append(f"- {rounds} interleaved rounds per run, {secs} s per timed point; up to {nsamp} samples "
              "per cell (several runs may feed one table); figures are median (min–max)")
@@ -152,42 +155,6 @@ if floor:
                  f"({min(floor):.2f}–{max(floor):.2f}); a server's CPU/op on those rows is this "
                  "plus its own cost per request.")
 
-
-def med(w, s, cpu=False):
-    vals = [c if cpu else v for v, c in samples.get(w, {}).get(s, []) if (c if cpu else v) is not None]
-    return statistics.median(vals) if vals else None
-
-
-# The large-copy targets (issue 14): (workload, target, the server it is
-# relative to or None for an absolute server-CPU figure, bound, at least?).
-TARGETS = [
-    ("W3 seq read 1 conn", "rate ≥ 1.3× C nbdkit's", "c", 1.3, True),
-    ("W3 seq read 1 conn", "server CPU ≤ 0.25 s/GiB", None, 0.25, False),
-    ("W4 sparse copy to null:", "time ≤ 0.7× C nbdkit's", "c", 0.7, False),
-    ("W4 sparse copy to null: --no-extents", "time ≤ qemu-nbd's", "qemu", 1.0, False),
-]
-BASE_NAMES = {"c": "C", "qemu": "qemu-nbd"}
-if ours and any(t[0] in samples for t in TARGETS):
-    lines.append("")
-    lines.append("## Large copies against their targets")
-    lines.append("")
-    lines.append("| workload | target | " + " | ".join(ours) + " |")
-    lines.append("|---|---|" + "---|" * len(ours))
-    for w, what, base, bound, at_least in TARGETS:
-        if w not in samples:
-            continue
-        cells = []
-        for s in ours:
-            o = med(w, s, cpu=base is None)
-            b = med(w, base) if base else 1.0
-            if o is None or not b:
-                cells.append("–")
-                continue
-            x = o / b
-            met = x >= bound if at_least else x <= bound
-            shown = f"{x:.2f}× {BASE_NAMES[base]}" if base else f"{x:.3f} s/GiB"
-            cells.append(shown + (" met" if met else " **not met**"))
-        lines.append(f"| {w} | {what} | " + " | ".join(cells) + " |")
 text = "\n".join(lines) + "\n"
 with open(out, "w") as f:
     f.write(text)

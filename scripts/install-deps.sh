@@ -7,7 +7,7 @@ set -u
 
 # Package, and what needs it.
 packages=(
-  nbdkit                # the reference: /usr/sbin/nbdkit and Debian's plugins
+  nbdkit                # the reference: /usr/bin/nbdkit and Debian's plugins
   nbdkit-plugin-dev     # Debian's headers (layout and cbindgen checks), example plugins
   nbdkit-plugin-python  # python plugin tests (408, 411)
   libnbd-bin            # nbdinfo, nbdcopy
@@ -23,6 +23,9 @@ packages=(
   libgnutls28-dev       # the TLS transport links GnuTLS; bindgen reads its header
   gnutls-bin            # certtool, psktool: the TLS tests make their keys
   xz-utils              # xz: the xz filter test (compat 810)
+  bash-completion       # the completion test (960) loads it
+  systemd               # systemd-socket-activate, systemd-analyze (961)
+  dpkg-dev              # dpkg-shlibdeps for `make deb` (962, 979)
 )
 
 installed() {

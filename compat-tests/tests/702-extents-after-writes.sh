@@ -80,7 +80,7 @@ sparse_file() {
 
 # nbdkit's sparse allocator decides "zero or data" from the bytes of the
 # request inside a page, ours from the whole 32 KiB page: probe memory with
-# page-aligned requests only (see the report of issue 5).
+# page-aligned requests only.
 ALIGN=32768
 compare "memory" noprep memory 64M
 compare "memory (Debian .so)" noprep $P/nbdkit-memory-plugin.so 64M

@@ -90,8 +90,8 @@ impl Extents {
         };
         self.next = Some(stop);
 
-        // (An empty list, start == end, keeps nothing: found by fuzzing,
-        // it used to keep an extent of length 0.)
+        // An empty list (start == end) keeps nothing, not even an extent
+        // of length 0 (unit test `an_empty_range_keeps_nothing`).
         if stop <= self.start || offset >= self.end || self.start == self.end {
             return Ok(());
         }
@@ -288,8 +288,8 @@ mod tests {
 
     #[test]
     fn an_empty_range_keeps_nothing() {
-        // Found by the extents fuzz target: a list for start == end kept
-        // a zero-length extent.
+        // A list for start == end has room for no extent, not even one of
+        // length 0 (fuzz/regressions/extents/empty-range-zero-length).
         let mut e = Extents::new(100, 100).unwrap();
         e.add(0, 200, 0).unwrap();
         assert_eq!(e.count(), 0);

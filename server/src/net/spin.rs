@@ -6,8 +6,8 @@
 //! `epoll_wait` meanwhile means the client's write must wake the loop's
 //! thread: with client and server on different CPUs that is an
 //! inter-processor interrupt and, on a virtual machine, a halted vCPU to
-//! resume, which costs more than the request itself (bench/results/
-//! analysis.md).  So after answering requests the loop polls without
+//! resume, which costs more than the request itself (bench/README.md).
+//! So after answering requests the loop polls without
 //! sleeping for up to [`SPIN`], yielding the CPU between polls: a client,
 //! worker or other process that shares the CPU runs meanwhile, so on one
 //! CPU the loop gives its time away instead of burning it.
