@@ -3,7 +3,7 @@
 //! Knows the protocol's values but not sockets or the event loop.
 
 use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
-use crate::backend::memory::{self, Held};
+use crate::backend::request_memory::{self as memory, Held};
 use crate::backend::{
     piece_slices, BlockSize, Connection, Context, Error, Flags, Stack, Support, ThreadModel,
 };

@@ -13,14 +13,15 @@
 #[allow(unsafe_code)]
 mod abi;
 mod backend;
+mod budget;
 mod cli;
 mod dispatch;
 mod lifecycle;
 mod logging;
 mod net;
 mod parse;
-mod pool;
 mod protocol;
+mod sched;
 mod sparse_read;
 #[allow(unsafe_code)]
 mod sys;
@@ -552,7 +553,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         mask_handshake: opts.mask_handshake as u16,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
-        memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
+        memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
         sparse_reads: opts.sparse_reads,
         handshake_timeout: opts.timeout,
     };
@@ -565,7 +566,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         None => (Vec::new(), None),
     };
     let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
-    backend::memory::install(server.budget.clone());
+    backend::request_memory::install(server.budget.clone());
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
     if let Err(e) = served {
         log::error!("event loop: {e}");

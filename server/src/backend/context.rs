@@ -391,7 +391,7 @@ impl Context {
         self.check_flags("cache", flags, 0)?;
         if self.can_cache()? == Support::Emulate {
             // Cached by reading it (nbdkit does not call .cache then).
-            let mut buf = super::memory::zeroed(count.min(CACHE_CHUNK) as usize, "cache")?;
+            let mut buf = super::request_memory::zeroed(count.min(CACHE_CHUNK) as usize, "cache")?;
             let mut done = 0;
             while done < count {
                 let n = (count - done).min(CACHE_CHUNK) as usize;

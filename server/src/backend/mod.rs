@@ -18,8 +18,8 @@ pub mod error;
 pub mod extents;
 pub mod filter;
 pub mod flags;
-pub mod memory;
 pub mod registry;
+pub mod request_memory;
 pub mod stack;
 
 pub use connection::Connection;

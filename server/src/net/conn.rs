@@ -4,18 +4,18 @@
 //! What it shares with the workers is in `shared`; the handshake steps
 //! that need the backend are in `jobs`.
 
-use super::budget::{Admit, Charge};
-use super::inline::Trial;
 use super::jobs::{Job, Next, Outcome};
 use super::shared::{over_share, Shared, WAIT_BACKLOG, WAIT_DRAIN, WAIT_MEMORY, WAIT_SLOTS};
 use super::Server;
 use crate::abi::tls::Handshake;
+use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request};
+use crate::sched::inline::Trial;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::Ordering;
@@ -767,7 +767,7 @@ impl Conn {
             server
                 .inline
                 .is_adaptive()
-                .then(super::inline::switches_since_wake)
+                .then(crate::sched::inline::switches_since_wake)
         };
         let t = Instant::now();
         let sink = Cork { conn: self };

@@ -6,10 +6,8 @@
 //! asked them to (a throttled connection, a finished handshake step, a
 //! closed connection), through a channel and one `Waker`.
 
-pub mod budget;
 pub mod closing;
 pub mod conn;
-pub mod inline;
 pub mod jobs;
 pub mod listen;
 pub mod outbox;
@@ -19,8 +17,10 @@ pub mod stream;
 pub mod transport;
 
 use crate::backend::{Connection, Stack, ThreadModel};
+use crate::budget::Budget;
 use crate::logging::Ctx;
-use crate::pool::{Pool, ThreadModelLocks};
+use crate::sched::inline::{InlinePolicy, Mode};
+use crate::sched::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Phase, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use jobs::{Job, Outcome};
@@ -68,7 +68,7 @@ enum Event {
 /// Everything the loop and the workers share.
 pub struct Server {
     /// Whether small requests may run on the loop thread.
-    pub inline: inline::InlinePolicy,
+    pub inline: InlinePolicy,
     /// Connections admitted and not yet closed (their export closed).
     pub open_conns: AtomicUsize,
     /// The filters and the plugin.
@@ -77,7 +77,7 @@ pub struct Server {
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
-    pub budget: Arc<budget::Budget>,
+    pub budget: Arc<Budget>,
     /// Connections whose state still exists (the server waits at exit
     /// until there are none).
     pub live: Arc<closing::Live>,
@@ -90,12 +90,12 @@ impl Server {
         let (tx, rx) = unbounded();
         let model = stack.thread_model();
         let s = Arc::new(Server {
-            inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
+            inline: InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
             plugin_name: stack.plugin().name().into(),
             stack,
             locks: ThreadModelLocks::new(model),
-            budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
+            budget: Arc::new(Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
             live: Default::default(),
@@ -125,17 +125,17 @@ impl Server {
     }
 }
 
-fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
+fn inline_mode(stack: &Stack, model: ThreadModel) -> Mode {
     // A filter may sleep on purpose (delay, rate, pause), so a stack with
     // filters is never trusted blindly: like a C plugin, it earns inline
     // calls by being measured fast on the pool, and loses them when a call
     // on the loop blocks (a delay filter's calls never get there).
     if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
-        inline::Mode::Never
+        Mode::Never
     } else if stack.nonblocking() && model == ThreadModel::Parallel {
-        inline::Mode::Always
+        Mode::Always
     } else {
-        inline::Mode::Adaptive
+        Mode::Adaptive
     }
 }
 
@@ -235,7 +235,7 @@ pub fn serve(
         };
         let timeout = spin.timeout(timeout);
         if timeout != Some(Duration::ZERO) {
-            inline::loop_may_sleep();
+            crate::sched::inline::loop_may_sleep();
         }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {

@@ -6,9 +6,9 @@
 //! the socket becomes writable; later replies queue behind it to keep each
 //! reply contiguous.
 
-use super::budget::Budget;
 use super::stream::Stream;
 use super::transport::Transport;
+use crate::budget::Budget;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -3,11 +3,11 @@
 //! flight and why the loop waits, the request slots named in log lines,
 //! and the write buffers kept for reuse.
 
-use super::budget::ConnMemory;
 use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
 use crate::backend::{Connection, ThreadModel};
+use crate::budget::ConnMemory;
 use crate::dispatch::{ReplySink, Session};
 use crate::logging::Ctx;
 use std::io;

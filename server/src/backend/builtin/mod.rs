@@ -5,7 +5,7 @@
 use super::Plugin;
 
 pub mod file;
-pub mod memory;
+pub mod memory_plugin;
 pub mod null;
 pub mod pattern;
 pub mod sparse;
@@ -13,7 +13,7 @@ pub mod sparse;
 /// The built-in plugin with this short name, freshly created.
 pub fn find(name: &str) -> Option<Box<dyn Plugin>> {
     Some(match name {
-        "memory" => Box::new(memory::MemoryPlugin::new()),
+        "memory" => Box::new(memory_plugin::MemoryPlugin::new()),
         "file" => Box::new(file::FilePlugin::new()),
         "null" => Box::new(null::NullPlugin::new()),
         "pattern" => Box::new(pattern::PatternPlugin::new()),
