@@ -22,6 +22,7 @@ mod net;
 mod parse;
 mod protocol;
 mod sched;
+mod session;
 mod sparse_read;
 #[allow(unsafe_code)]
 mod sys;

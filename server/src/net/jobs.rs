@@ -5,10 +5,10 @@
 use super::shared::Shared;
 use super::Server;
 use crate::backend::{BlockSize, Connection};
-use crate::dispatch::{self, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs};
 use crate::protocol::negotiate::{self, InfoAnswer, Nego};
+use crate::session::{self, Session};
 use std::sync::Arc;
 
 /// What a backend job for a handshake option produced.
@@ -70,7 +70,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 log_backend_error("preconnect", &e);
                 return close(out);
             }
-            match dispatch::open_export(
+            match session::open_export(
                 stack,
                 conn,
                 readonly,
@@ -94,7 +94,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::ExportName(name, nego) => {
-            match dispatch::open_export(
+            match session::open_export(
                 stack,
                 conn,
                 readonly,
@@ -140,7 +140,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::InfoGo { option, req, nego } => {
-            let opened = dispatch::open_export(
+            let opened = session::open_export(
                 stack,
                 conn,
                 readonly,
@@ -263,7 +263,7 @@ fn info_answer(
         NBD_INFO_NAME => Answer::Name(Some(req.export_name.clone())),
         // A failure only means no description (as nbdkit).
         NBD_INFO_DESCRIPTION => Answer::Description(s.ctx.export_description().ok().flatten()),
-        NBD_INFO_BLOCK_SIZE => Answer::BlockSize(dispatch::block_size(&s.ctx)?),
+        NBD_INFO_BLOCK_SIZE => Answer::BlockSize(session::block_size(&s.ctx)?),
         _ => Answer::Other,
     })
 }
