@@ -5,7 +5,7 @@
 //! that need the backend are in `jobs`.
 
 use super::jobs::{Job, Next, Outcome};
-use super::shared::{over_share, Shared, WAIT_BACKLOG, WAIT_DRAIN, WAIT_MEMORY, WAIT_SLOTS};
+use super::shared::{over_share, Shared, Wait};
 use super::Server;
 use crate::abi::tls::Handshake;
 use crate::budget::{Admit, Charge};
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Why a request is answered with an error without running it.
-pub enum Refusal {
+enum Refusal {
     /// It breaks the protocol or the export's limits (logged per request).
     Invalid(tx::Invalid),
     /// No memory for it (logged once per connection, by `no_memory`).
@@ -41,19 +41,19 @@ impl Refusal {
 
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
-pub struct PendingWrite {
-    pub req: Request,
+struct PendingWrite {
+    req: Request,
     /// At least the payload's length; the payload is its first bytes.
-    pub buf: Vec<u8>,
-    pub filled: usize,
+    buf: Vec<u8>,
+    filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
-    pub discard: Option<Refusal>,
-    pub remaining: u64,
+    discard: Option<Refusal>,
+    remaining: u64,
     /// The memory budget's grant for the payload.
-    pub charge: Charge,
+    charge: Charge,
 }
 
-pub enum Phase {
+enum Phase {
     /// `preconnect` (and for oldstyle, the open) is running on the pool.
     Starting,
     ClientFlags,
@@ -82,10 +82,11 @@ pub struct Conn {
     /// A trial of the next small request on the loop is due (see
     /// `inline`): requests wait until those on the pool are done.
     trial: Cell<Option<Trial>>,
-    pub inbuf: Vec<u8>,
-    pub start: usize,
-    pub end: usize,
-    pub phase: Phase,
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Changed only here: the loop asks through the methods below.
+    phase: Phase,
     /// The handshake ran out of time while a backend job was running: the
     /// connection closes when the job reports back.
     expired: bool,
@@ -95,12 +96,12 @@ pub struct Conn {
     /// and payload), when more than it holds.
     need: usize,
     /// The budget's grant for `inbuf` beyond its usual size.
-    pub inbuf_charge: Charge,
+    inbuf_charge: Charge,
 }
 
 const INBUF: usize = 256 * 1024;
 /// Largest request the loop runs itself for a nonblocking plugin.
-const INLINE_MAX: u64 = 64 * 1024;
+pub(super) const INLINE_MAX: u64 = 64 * 1024;
 
 /// What driving the connection asks of the loop.
 pub enum Want {
@@ -151,6 +152,29 @@ impl Conn {
     /// Still in the handshake (the `--timeout` limit applies).
     pub fn negotiating(&self) -> bool {
         !matches!(self.phase, Phase::Transmission(_) | Phase::Closing) && !self.expired
+    }
+
+    /// The server is shutting down: as nbdkit, a client still negotiating
+    /// is dropped (one in transmission is answered ESHUTDOWN until it
+    /// hangs up).
+    pub fn shutting_down(&mut self) {
+        if matches!(
+            self.phase,
+            Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
+        ) {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Whether the connection only waits to be closed.
+    pub fn closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
+    }
+
+    /// Whether a handshake step runs on the backend (its completion
+    /// brings the connection back to the loop).
+    pub fn in_backend(&self) -> bool {
+        matches!(self.phase, Phase::Backend | Phase::Starting)
     }
 
     /// The handshake ran out of time: stop negotiating.  True when the
@@ -259,25 +283,24 @@ impl Conn {
         let busy = || {
             let inflight = s.inflight.load(Ordering::SeqCst);
             if inflight >= server.cfg.max_inflight {
-                WAIT_SLOTS
+                Some(Wait::Slots)
             } else if inflight > 0 && self.trial.get().is_some() {
-                WAIT_DRAIN
+                Some(Wait::Drain)
             } else if over_share(server, s) {
-                WAIT_BACKLOG
+                Some(Wait::Backlog)
             } else {
-                0
+                None
             }
         };
-        let why = busy();
-        if why == 0 {
+        let Some(why) = busy() else {
             return false;
-        }
-        s.waiting.store(why, Ordering::SeqCst);
+        };
+        s.waiting.set(why);
         // Re-check after publishing, so a worker finishing in between is seen.
-        if busy() != 0 {
+        if busy().is_some() {
             return true;
         }
-        s.waiting.store(0, Ordering::SeqCst);
+        s.waiting.clear();
         false
     }
 
@@ -647,10 +670,10 @@ impl Conn {
         let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
         match ask() {
             Admit::Wait => {
-                s.waiting.store(WAIT_MEMORY, Ordering::SeqCst);
+                s.waiting.set(Wait::Memory);
                 let again = ask();
                 if again != Admit::Wait {
-                    s.waiting.store(0, Ordering::SeqCst);
+                    s.waiting.clear();
                 }
                 again
             }
@@ -803,37 +826,7 @@ impl Conn {
             server.budget.release(&self.shared.mem, charge);
             return;
         }
-        let shared = self.shared.clone();
-        shared.inflight.fetch_add(1, Ordering::SeqCst);
-        server.pool.submit(Box::new(move || {
-            let srv = &*shared.server;
-            if let Some(session) = shared.session.get() {
-                let _g = srv.locks.enter(&shared.req_lock);
-                let t = Instant::now();
-                shared.in_slot(|| dispatch::execute(session, &req, &payload[..plen], &*shared));
-                if req.count <= INLINE_MAX {
-                    srv.inline.record(t.elapsed());
-                }
-            }
-            shared.give_back(payload);
-            srv.budget.release(&shared.mem, charge);
-            let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
-            // Wake a loop waiting for slots once a few are free, not at
-            // every completion: it then reads several requests per wake-up.
-            let max = srv.cfg.max_inflight;
-            let wake = match shared.waiting.load(Ordering::SeqCst) {
-                0 => false,
-                WAIT_SLOTS => left <= max - (max / 4).max(1),
-                WAIT_BACKLOG => !over_share(srv, &shared),
-                WAIT_DRAIN => left == 0,
-                _ => true,
-            };
-            let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
-            if notify {
-                srv.resume(shared.token);
-            }
-            super::closing::release(shared);
-        }));
+        super::handoff::request(server, self.shared.clone(), req, payload, charge);
     }
 
     /// Apply what a backend job produced.

@@ -8,6 +8,7 @@
 
 pub mod closing;
 pub mod conn;
+pub mod handoff;
 pub mod jobs;
 pub mod listen;
 pub mod outbox;
@@ -21,7 +22,7 @@ use crate::budget::Budget;
 use crate::logging::Ctx;
 use crate::sched::inline::{InlinePolicy, Mode};
 use crate::sched::pool::{Pool, ThreadModelLocks};
-use conn::{Conn, Phase, Want};
+use conn::{Conn, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use jobs::{Job, Outcome};
 use listen::Listener;
@@ -29,7 +30,7 @@ use mio::{Events, Poll, Token, Waker};
 use shared::Shared;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stream::Stream;
@@ -436,7 +437,7 @@ impl Loop {
             req_lock: Mutex::new(()),
             session: OnceLock::new(),
             inflight: AtomicUsize::new(0),
-            waiting: AtomicU8::new(0),
+            waiting: Default::default(),
             conn,
             spare: Mutex::new(Vec::new()),
             mem: Default::default(),
@@ -526,16 +527,7 @@ impl Loop {
             self.drive(poll, token);
             return;
         }
-        let shared = c.shared.clone();
-        self.server.pool.submit(Box::new(move || {
-            let srv = &shared.server;
-            let out = {
-                let _g = srv.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job))
-            };
-            srv.notify(Event::Handshake(shared.token, Box::new(out)));
-            closing::release(shared);
-        }));
+        handoff::handshake_step(&self.server, c.shared.clone(), job);
     }
 
     fn drive(&mut self, poll: &Poll, token: usize) {
@@ -543,13 +535,8 @@ impl Loop {
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
-        if crate::lifecycle::shutdown_requested()
-            && matches!(
-                c.phase,
-                Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
-            )
-        {
-            c.phase = Phase::Closing;
+        if crate::lifecycle::shutdown_requested() {
+            c.shutting_down();
         }
         let want = {
             let ctx = c.log_ctx();
@@ -560,7 +547,7 @@ impl Loop {
         }
         match want {
             Want::Nothing => {
-                if matches!(c.phase, Phase::Closing) {
+                if c.closing() {
                     self.try_close(poll, token);
                 }
             }
@@ -575,15 +562,15 @@ impl Loop {
         let Some(c) = self.conns.get(&token) else {
             return;
         };
-        if matches!(c.phase, Phase::Backend | Phase::Starting) {
+        if c.in_backend() {
             return; // the job's completion brings us back here
         }
         let s = &c.shared;
-        s.waiting.store(shared::WAIT_SLOTS, Ordering::SeqCst);
+        s.waiting.set(shared::Wait::Slots);
         if s.inflight.load(Ordering::SeqCst) > 0 {
             return; // the last worker wakes us
         }
-        s.waiting.store(0, Ordering::SeqCst);
+        s.waiting.clear();
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
         if self.spare_inbufs.len() < SPARE_INBUFS {
