@@ -82,6 +82,9 @@ pub struct Conn {
     /// A trial of the next small request on the loop is due (see
     /// `inline`): requests wait until those on the pool are done.
     trial: Cell<Option<Trial>>,
+    /// Driven on a worker as a batch (see `sched::inline::Placement`),
+    /// not on the loop.
+    batch: bool,
     inbuf: Vec<u8>,
     start: usize,
     end: usize,
@@ -122,6 +125,7 @@ impl Conn {
             peer_closed: false,
             answered: Cell::new(false),
             trial: Cell::new(None),
+            batch: false,
             inbuf: inbuf
                 .filter(|b| b.len() == INBUF)
                 .unwrap_or_else(|| vec![0; INBUF]),
@@ -762,6 +766,9 @@ impl Conn {
             return false;
         }
         let conns = server.open_conns.load(Ordering::Relaxed);
+        if self.batch {
+            return self.try_in_batch(server, req, payload);
+        }
         let trial = self.trial.take().filter(|_| conns <= 1);
         if trial.is_none() && !server.inline.allows(conns) {
             if server.inline.wants_trial(conns) {
@@ -813,6 +820,50 @@ impl Conn {
             Err(mean) => server.inline.record_trial(mean),
         }
         true
+    }
+
+    /// Answer a request on the worker driving this connection as a batch,
+    /// if the stack is still fast; false if it must go to the pool.
+    fn try_in_batch(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
+        if !server.inline.allows_batch() || self.shared.inflight.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        let (Some(session), Some(_g)) = (
+            self.shared.session.get(),
+            server.locks.try_enter(&self.shared.req_lock),
+        ) else {
+            return false;
+        };
+        let before = crate::sched::inline::switches_since_wake();
+        let t = Instant::now();
+        let sink = Cork { conn: self };
+        self.shared
+            .in_slot(|| dispatch::execute(session, req, payload, &sink));
+        let took = t.elapsed();
+        server
+            .inline
+            .record_batch(took, || crate::sys::voluntary_switches() > before);
+        true
+    }
+
+    /// Drive the connection on a worker, as a batch: read and answer what
+    /// the client sent, then hand the connection back to the loop.
+    pub fn drive_batch(&mut self, server: &Arc<Server>) -> Want {
+        // This thread slept before the batch: only a call that sleeps
+        // during it counts as blocking.
+        crate::sched::inline::loop_may_sleep();
+        self.batch = true;
+        let want = {
+            let ctx = self.log_ctx();
+            crate::logging::with_context(&ctx, || self.drive(server))
+        };
+        self.batch = false;
+        want
+    }
+
+    /// Whether the connection is reading requests (where batches apply).
+    pub fn in_transmission(&self) -> bool {
+        matches!(self.phase, Phase::Transmission(_))
     }
 
     /// Run a request, here or on the pool.  `payload` holds a write's data

@@ -20,7 +20,7 @@ pub mod transport;
 use crate::backend::{Connection, Stack, ThreadModel};
 use crate::budget::Budget;
 use crate::logging::Ctx;
-use crate::sched::inline::{InlinePolicy, Mode};
+use crate::sched::inline::{InlinePolicy, Mode, Placement};
 use crate::sched::pool::{Pool, ThreadModelLocks};
 use conn::{Conn, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
@@ -64,6 +64,9 @@ enum Event {
     Handshake(usize, Box<Outcome>),
     /// A connection's export is closed: another may be admitted.
     Closed,
+    /// A worker finished a batch of a connection's requests (see
+    /// `sched::inline::Placement::Batch`) and gives the connection back.
+    Back(usize, Box<(Conn, Want)>),
 }
 
 /// Everything the loop and the workers share.
@@ -186,6 +189,7 @@ pub fn serve(
         queued: VecDeque::new(),
         handshakes: VecDeque::new(),
         next_token: FIRST_CONN,
+        away: HashMap::new(),
         single_mode: single.is_some(),
         accept_failing: false,
         open_at_trim: 0,
@@ -209,6 +213,7 @@ pub fn serve(
             }
             listeners.clear();
             lp.queued.clear();
+            lp.recall_parked();
             let tokens: Vec<usize> = lp.conns.keys().copied().collect();
             // As nbdkit: clients still negotiating are dropped; clients in
             // transmission are answered ESHUTDOWN until they hang up.
@@ -218,10 +223,13 @@ pub fn serve(
         }
         // Done once every connection's export is closed (`open_conns` counts
         // them until the close job reports back).
-        if stopping && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
+        if stopping && lp.conns.is_empty() && lp.away.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
-        if lp.single_mode && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
+        if lp.single_mode
+            && lp.conns.is_empty()
+            && lp.away.is_empty()
+            && server.open_conns.load(Ordering::SeqCst) == 0 {
             return Ok(());
         }
         // Out of descriptors, the listeners' queues are retried when a
@@ -273,6 +281,12 @@ pub fn serve(
                                 log::debug!("write: {e}");
                             }
                         }
+                    } else if let Some(a) = lp.away.get(&t) {
+                        if ev.is_writable() {
+                            if let Err(e) = a.shared.outbox.flush(&a.shared.stream) {
+                                log::debug!("write: {e}");
+                            }
+                        }
                     }
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_writable()
                     {
@@ -288,6 +302,15 @@ pub fn serve(
         while let Ok(ev) = rx.try_recv() {
             match ev {
                 Event::Resume(t) => lp.drive(&poll, t),
+                Event::Back(t, b) => {
+                    let (c, want) = *b;
+                    let dirty = lp.away.remove(&t).is_some_and(|a| a.lock().dirty);
+                    lp.conns.insert(t, c);
+                    lp.wanted(&poll, t, want);
+                    if dirty {
+                        lp.drive(&poll, t);
+                    }
+                }
                 Event::Handshake(t, out) => {
                     if let Some(c) = lp.conns.get_mut(&t) {
                         c.finish_backend(*out);
@@ -316,6 +339,51 @@ pub fn serve(
             }
         }
     }
+}
+
+/// A connection served in batches on workers (see
+/// `sched::inline::Placement::Batch`).  The worker that finished a batch
+/// parks the connection here, unless an event came meanwhile: then it
+/// drives it again itself.  So a busy client's connection stays on one
+/// worker, and handing it back costs the loop no wake-up; the loop takes
+/// a parked connection out again at its next event.
+struct Away {
+    shared: Arc<Shared>,
+    slot: Mutex<AwaySlot>,
+}
+
+#[derive(Default)]
+struct AwaySlot {
+    /// The connection, while no worker drives it.
+    conn: Option<Conn>,
+    /// An event came while a worker drove it.
+    dirty: bool,
+}
+
+impl Away {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AwaySlot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Drive `c` as batches on a worker until nothing more came, then park it
+/// in `away`; what only the loop can do (close it) sends it back there.
+fn batch(server: &Server, token: usize, c: Conn, away: Arc<Away>) {
+    let srv = Arc::clone(&c.shared.server);
+    let mut c = c;
+    server.pool.submit(Box::new(move || loop {
+        let want = c.drive_batch(&srv);
+        if matches!(want, Want::Nothing) && !c.closing() {
+            let mut slot = away.lock();
+            if std::mem::take(&mut slot.dirty) {
+                continue;
+            }
+            slot.conn = Some(c);
+            return;
+        }
+        srv.notify(Event::Back(token, Box::new((c, want))));
+        return;
+    }));
 }
 
 /// How long the loop waits before trying again to accept after running
@@ -374,6 +442,9 @@ struct Loop {
     /// dropped from the front as the loop comes by.
     handshakes: VecDeque<(Instant, usize)>,
     next_token: usize,
+    /// Connections a worker is driving as a batch, and whether an event
+    /// for one came meanwhile (it is driven again when back).
+    away: HashMap<usize, Arc<Away>>,
     single_mode: bool,
     /// An accept error was logged and accepting has not recovered yet.
     accept_failing: bool,
@@ -532,11 +603,20 @@ impl Loop {
 
     fn drive(&mut self, poll: &Poll, token: usize) {
         let srv = self.server.clone();
+        if !self.conns.contains_key(&token) {
+            self.drive_away(poll, token);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
         if crate::lifecycle::shutdown_requested() {
             c.shutting_down();
+        } else if c.in_transmission()
+            && srv.inline.placement(srv.open_conns.load(Ordering::Relaxed)) == Placement::Batch
+        {
+            self.send_batch(token);
+            return;
         }
         let want = {
             let ctx = c.log_ctx();
@@ -545,14 +625,80 @@ impl Loop {
         if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
             self.answered = true;
         }
+        self.wanted(poll, token, want);
+    }
+
+    /// Do what driving a connection asked for.
+    fn wanted(&mut self, poll: &Poll, token: usize, want: Want) {
         match want {
             Want::Nothing => {
-                if c.closing() {
+                if self.conns.get(&token).is_some_and(|c| c.closing()) {
                     self.try_close(poll, token);
                 }
             }
             Want::Backend(job) => self.run_backend(poll, token, job),
             Want::Close => self.try_close(poll, token),
+        }
+    }
+
+    /// Hand a connection to a worker, which drives it as a batch (see
+    /// [`Away`]).
+    fn send_batch(&mut self, token: usize) {
+        let Some(c) = self.conns.remove(&token) else {
+            return;
+        };
+        let away = Arc::new(Away {
+            shared: c.shared.clone(),
+            slot: Mutex::new(AwaySlot::default()),
+        });
+        self.away.insert(token, away.clone());
+        batch(&self.server, token, c, away);
+    }
+
+    /// Something happened on a connection served in batches: a worker
+    /// driving it now sees it when done; a parked one is driven again (on
+    /// a worker, or back on the loop if batches no longer apply).
+    fn drive_away(&mut self, poll: &Poll, token: usize) {
+        let Some(away) = self.away.get(&token).cloned() else {
+            return;
+        };
+        let parked = {
+            let mut slot = away.lock();
+            let c = slot.conn.take();
+            if c.is_none() {
+                slot.dirty = true;
+            }
+            c
+        };
+        let Some(c) = parked else {
+            return;
+        };
+        let srv = &self.server;
+        if !crate::lifecycle::shutdown_requested()
+            && srv.inline.placement(srv.open_conns.load(Ordering::Relaxed)) == Placement::Batch
+        {
+            batch(srv, token, c, away);
+            return;
+        }
+        self.away.remove(&token);
+        self.conns.insert(token, c);
+        self.drive(poll, token);
+    }
+
+    /// Bring connections parked between batches back to the loop, and have
+    /// the workers driving the others look again when done (shutdown).
+    fn recall_parked(&mut self) {
+        let tokens: Vec<usize> = self.away.keys().copied().collect();
+        for t in tokens {
+            let parked = {
+                let mut slot = self.away[&t].lock();
+                slot.dirty = true;
+                slot.conn.take()
+            };
+            if let Some(c) = parked {
+                self.away.remove(&t);
+                self.conns.insert(t, c);
+            }
         }
     }
 
