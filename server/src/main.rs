@@ -187,24 +187,23 @@ fn main() {
     if opts.mode == Mode::Help {
         print!("{}", cli::USAGE);
         for f in &layers.filters {
-            match f.longname() {
-                Some(l) => println!("\nfilter: {} ({l})", f.name()),
-                None => println!("\nfilter: {}", f.name()),
-            }
-            println!("({})", f.path());
-            if let Some(h) = f.config_help() {
-                println!("{h}");
-            }
+            print_usage(
+                "filter",
+                f.name(),
+                f.longname(),
+                f.path(),
+                &[f.description(), f.config_help()],
+            );
         }
         let p = &layers.plugin;
-        match p.longname() {
-            Some(l) => println!("\nplugin: {} ({l})", p.name()),
-            None => println!("\nplugin: {}", p.name()),
-        }
-        println!("({})", plugin_file.display());
-        if let Some(h) = p.config_help() {
-            println!("{h}");
-        }
+        let path = plugin_file.display().to_string();
+        print_usage(
+            "plugin",
+            p.name(),
+            p.longname(),
+            &path,
+            &[p.description(), p.config_help()],
+        );
         return;
     }
     if opts.mode == Mode::DumpPlugin {
@@ -244,6 +243,23 @@ fn main() {
         log::debug!("mlockall done");
     }
     exit(run(Stack::new(layers, model), &opts));
+}
+
+/// What `--help` says about one plugin or filter, as nbdkit: its name
+/// and long name, where it was loaded from, then its description and
+/// config help, each ending in a newline (added only when missing).
+fn print_usage(kind: &str, name: &str, longname: Option<&str>, path: &str, texts: &[Option<&str>]) {
+    match longname {
+        Some(l) => println!("\n{kind}: {name} ({l})"),
+        None => println!("\n{kind}: {name}"),
+    }
+    println!("({path})");
+    for t in texts.iter().flatten() {
+        print!("{t}");
+        if !t.ends_with('\n') {
+            println!();
+        }
+    }
 }
 
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
