@@ -102,11 +102,15 @@ pub fn open_export(
     export_name: &[u8],
     structured: bool,
     sparse_reads: SparseReads,
+    error_messages: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
     let sparse = SparsePolicy::new(stack.sparse_reads(sparse_reads));
     match advertise(stack, &ctx, structured) {
-        Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
+        Ok((mut caps, info)) => {
+            caps.error_messages = error_messages;
+            Ok((Session { ctx, caps, sparse }, info))
+        }
         Err(e) => {
             Session {
                 ctx,
@@ -193,6 +197,8 @@ pub trait ReplySink {
 /// Send a request's error reply: with structured replies, an error chunk
 /// carrying `msg` for the client to show.
 fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32, msg: &str) {
+    // nbdkit's error chunks carry no message: ours only when asked.
+    let msg = if caps.error_messages { msg } else { "" };
     let mut out = Vec::with_capacity(48 + msg.len().min(MAX_ERROR_MESSAGE));
     Reply::to(r, caps).error(&mut out, error, msg);
     sink.send(&[&out]);

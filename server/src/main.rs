@@ -571,6 +571,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
         memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
         sparse_reads: opts.sparse_reads,
+        error_messages: opts.send_error_messages,
         handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()

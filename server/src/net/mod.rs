@@ -51,6 +51,8 @@ pub struct ServeConfig {
     /// Which plugins' large structured reads may send zeroes as holes
     /// (`--sparse-reads`).
     pub sparse_reads: crate::sparse_read::SparseReads,
+    /// `--send-error-messages`: error chunks carry the reason.
+    pub error_messages: bool,
     /// A client must finish negotiating within this (`--timeout`; `None`:
     /// no limit).
     pub handshake_timeout: Option<std::time::Duration>,
