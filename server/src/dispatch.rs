@@ -18,6 +18,8 @@ pub trait ReplySink {
 /// Send a request's error reply: with structured replies, an error chunk
 /// carrying `msg` for the client to show.
 fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32, msg: &str) {
+    // nbdkit's error chunks carry no message: ours only when asked.
+    let msg = if caps.error_messages { msg } else { "" };
     let mut out = Vec::with_capacity(48 + msg.len().min(MAX_ERROR_MESSAGE));
     Reply::to(r, caps).error(&mut out, error, msg);
     sink.send(&[&out]);

@@ -144,7 +144,8 @@ fn main() {
         die(format!("{}: {e}", script.display()))
     }
     let plugin_file = backend::registry::plugin_path(&plugin_arg);
-    let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.debug_flags) {
+    let plugin = match backend::registry::load_plugin(&plugin_arg, &opts.params, &opts.debug_flags)
+    {
         Ok(p) => p,
         // The adapter's messages carry nbdkit's own prefix ("error: " or
         // the plugin path).
@@ -188,24 +189,23 @@ fn main() {
     if opts.mode == Mode::Help {
         print!("{}", cli::USAGE);
         for f in &layers.filters {
-            match f.longname() {
-                Some(l) => println!("\nfilter: {} ({l})", f.name()),
-                None => println!("\nfilter: {}", f.name()),
-            }
-            println!("({})", f.path());
-            if let Some(h) = f.config_help() {
-                println!("{h}");
-            }
+            print_usage(
+                "filter",
+                f.name(),
+                f.longname(),
+                f.path(),
+                &[f.description(), f.config_help()],
+            );
         }
         let p = &layers.plugin;
-        match p.longname() {
-            Some(l) => println!("\nplugin: {} ({l})", p.name()),
-            None => println!("\nplugin: {}", p.name()),
-        }
-        println!("({})", plugin_file.display());
-        if let Some(h) = p.config_help() {
-            println!("{h}");
-        }
+        let path = plugin_file.display().to_string();
+        print_usage(
+            "plugin",
+            p.name(),
+            p.longname(),
+            &path,
+            &[p.description(), p.config_help()],
+        );
         return;
     }
     if opts.mode == Mode::DumpPlugin {
@@ -245,6 +245,23 @@ fn main() {
         log::debug!("mlockall done");
     }
     exit(run(Stack::new(layers, model), &opts));
+}
+
+/// What `--help` says about one plugin or filter, as nbdkit: its name
+/// and long name, where it was loaded from, then its description and
+/// config help, each ending in a newline (added only when missing).
+fn print_usage(kind: &str, name: &str, longname: Option<&str>, path: &str, texts: &[Option<&str>]) {
+    match longname {
+        Some(l) => println!("\n{kind}: {name} ({l})"),
+        None => println!("\n{kind}: {name}"),
+    }
+    println!("({path})");
+    for t in texts.iter().flatten() {
+        print!("{t}");
+        if !t.ends_with('\n') {
+            println!();
+        }
+    }
 }
 
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
@@ -556,6 +573,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
         memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
         sparse_reads: opts.sparse_reads,
+        error_messages: opts.send_error_messages,
         handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()

@@ -97,11 +97,15 @@ pub fn open_export(
     export_name: &[u8],
     structured: bool,
     sparse_reads: SparseReads,
+    error_messages: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
     let sparse = SparsePolicy::new(stack.sparse_reads(sparse_reads));
     match advertise(stack, &ctx, structured) {
-        Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
+        Ok((mut caps, info)) => {
+            caps.error_messages = error_messages;
+            Ok((Session { ctx, caps, sparse }, info))
+        }
         Err(e) => {
             Session {
                 ctx,

@@ -61,6 +61,21 @@ impl Error {
     pub fn reported(errno: i32, text: Option<String>) -> Self {
         Self::with(errno, Message::Reported(text))
     }
+    /// Log the text now, in the layer's own words, as a plugin's
+    /// `nbdkit_error` does as it fails: built-in plugins report their
+    /// data calls' failures this way, so nothing is added to their words.
+    pub fn report_now(self) -> Self {
+        match self.message {
+            Message::Text(t) => {
+                log::error!("{t}");
+                Error {
+                    message: Message::Reported(Some(t)),
+                    ..self
+                }
+            }
+            _ => self,
+        }
+    }
     /// A failure nbdkit does not log.
     pub fn silent(errno: i32) -> Self {
         Self::with(errno, Message::Silent)

@@ -155,8 +155,7 @@ pub trait Plugin: Send + Sync {
     fn longname(&self) -> Option<&str> {
         None
     }
-    // nbdkit keeps it but prints it nowhere a user sees.
-    #[allow(dead_code)]
+    /// `--help` prints it under the plugin's name.
     fn description(&self) -> Option<&str> {
         None
     }

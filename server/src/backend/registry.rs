@@ -84,9 +84,33 @@ pub fn script_plugin(name: &OsStr) -> Option<PathBuf> {
 }
 
 /// Load the plugin `name` as nbdkit would.  Our built-ins answer their own
-/// short names; everything else goes through the C adapter.
-pub fn load_plugin(name: &OsStr, debug_flags: &[DebugFlag]) -> Result<Box<dyn Plugin>, String> {
-    if let Some(p) = name.to_str().and_then(builtin::find) {
+/// short names when they serve what `params` ask for; everything else goes
+/// through the C adapter (for a built-in's name, nbdkit's plugin of that
+/// name in the plugin directory, and a clear error if it is not there).
+pub fn load_plugin(
+    name: &OsStr,
+    params: &[(Option<String>, OsString)],
+    debug_flags: &[DebugFlag],
+) -> Result<Box<dyn Plugin>, String> {
+    let builtin = name.to_str().and_then(|n| {
+        let p = builtin::find(n)?;
+        match builtin::unserved(n, params) {
+            None => Some(Ok(p)),
+            Some(what) => {
+                let so = plugin_path(name);
+                (!so.exists()).then(|| {
+                    Err(format!(
+                        "error: {n}: {what} is not built into this nbdkit, and \
+                         nbdkit's {n} plugin, which serves it, is not installed \
+                         ({})",
+                        so.display()
+                    ))
+                })
+            }
+        }
+    });
+    if let Some(p) = builtin {
+        let p = p?;
         log::debug!("registering plugin {}", plugin_path(name).display());
         log::debug!(
             "registered plugin {} (name {})",

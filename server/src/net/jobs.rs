@@ -77,6 +77,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 cfg.export_name.as_bytes(),
                 false,
                 crate::sparse_read::SparseReads::Off,
+                false,
             ) {
                 Ok((s, i)) => {
                     log::debug!("{}", negotiate::oldstyle_line(0, i.eflags));
@@ -101,6 +102,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 &name,
                 nego.structured,
                 cfg.sparse_reads,
+                cfg.error_messages,
             ) {
                 Ok((s, i)) => {
                     log::debug!("{}", negotiate::export_flags_line(i.eflags));
@@ -147,6 +149,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 &req.export_name,
                 nego.structured,
                 cfg.sparse_reads,
+                cfg.error_messages,
             );
             let (mut s, i) = match opened {
                 Ok(o) => o,

@@ -52,6 +52,8 @@ pub struct ServeConfig {
     /// Which plugins' large structured reads may send zeroes as holes
     /// (`--sparse-reads`).
     pub sparse_reads: crate::sparse_read::SparseReads,
+    /// `--send-error-messages`: error chunks carry the reason.
+    pub error_messages: bool,
     /// A client must finish negotiating within this (`--timeout`; `None`:
     /// no limit).
     pub handshake_timeout: Option<std::time::Duration>,
@@ -223,13 +225,18 @@ pub fn serve(
         }
         // Done once every connection's export is closed (`open_conns` counts
         // them until the close job reports back).
-        if stopping && lp.conns.is_empty() && lp.away.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
+        if stopping
+            && lp.conns.is_empty()
+            && lp.away.is_empty()
+            && server.open_conns.load(Ordering::SeqCst) == 0
+        {
             return Ok(());
         }
         if lp.single_mode
             && lp.conns.is_empty()
             && lp.away.is_empty()
-            && server.open_conns.load(Ordering::SeqCst) == 0 {
+            && server.open_conns.load(Ordering::SeqCst) == 0
+        {
             return Ok(());
         }
         // Out of descriptors, the listeners' queues are retried when a

@@ -45,3 +45,47 @@ pub fn seek_data_hole(file: &std::fs::File, offset: u64, whence: libc::c_int) ->
         Ok(r as u64)
     }
 }
+
+/// A block device's logical sector size (`BLKSSZGET`).
+pub fn block_sector_size(file: &std::fs::File) -> io::Result<u32> {
+    let mut size: libc::c_int = 0;
+    // SAFETY: BLKSSZGET writes one int through the pointer, which points
+    // at `size`, live for the call; the fd is valid because `file` is
+    // borrowed.
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            libc::BLKSSZGET,
+            &mut size as *mut libc::c_int,
+        )
+    };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(size.max(0) as u32)
+    }
+}
+
+/// `_IO(0x12, 127)`: zero a byte range of a block device.
+const BLKZEROOUT: libc::c_ulong = 0x127f;
+
+/// Zero `len` bytes at `offset` of a block device (`BLKZEROOUT`; both
+/// must be multiples of its sector size).
+pub fn block_zero_out(file: &std::fs::File, offset: u64, len: u64) -> io::Result<()> {
+    let range: [u64; 2] = [offset, len];
+    // SAFETY: BLKZEROOUT reads two u64s (start, length) through the
+    // pointer, which points at `range`, live for the call; the fd is
+    // valid because `file` is borrowed.
+    let r = unsafe {
+        libc::ioctl(
+            std::os::fd::AsRawFd::as_raw_fd(file),
+            BLKZEROOUT as _,
+            range.as_ptr(),
+        )
+    };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

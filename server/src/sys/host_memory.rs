@@ -60,3 +60,15 @@ pub fn zero_pages(len: usize) -> Option<&'static [u8]> {
     // kernel, never written (PROT_READ) and never unmapped.
     Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
 }
+
+/// Lock `buf`'s pages into RAM (`mlock`), so they are never swapped out.
+pub fn mlock(buf: &[u8]) -> std::io::Result<()> {
+    // SAFETY: mlock only changes how the kernel pages this range, which
+    // `buf` borrows for the call; no memory is read or written.
+    let r = unsafe { libc::mlock(buf.as_ptr().cast(), buf.len()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -8,11 +8,12 @@
 //!   starts and waits for write-back of written ranges so they can be
 //!   evicted at once.
 //! - `fadvise=` is applied once per opened file, as nbdkit does.
-//! - Zeroing a block device uses `fallocate(FALLOC_FL_ZERO_RANGE)` (which
-//!   Linux implements with the same zero-out as the `BLKZEROOUT` ioctl),
-//!   so `--dump-plugin` does not claim `file_blkzeroout`/`file_blksszget`.
+//! - Zeroing tries nbdkit's methods in nbdkit's order (punching a hole
+//!   when the client allows trimming, `FALLOC_FL_ZERO_RANGE`, a punched
+//!   hole reallocated, `BLKZEROOUT` on a block device), then writes zeroes
+//!   itself where nbdkit's server would write them for the plugin.
 
-use crate::sys::{fadvise, fallocate, seek_data_hole};
+use crate::sys::{block_sector_size, block_zero_out, fadvise, fallocate, seek_data_hole};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -75,12 +76,14 @@ fn io_error(op: &str, path: &dyn std::fmt::Display, e: &io::Error) -> Error {
     )
 }
 
-/// An error naming the operation, with the call's errno.
+/// A data call's failure naming the operation, with the call's errno,
+/// logged as nbdkit's file plugin logs it (`nbdkit_error`).
 fn op_error(op: &str, e: &io::Error) -> Error {
     Error::new(
         e.raw_os_error().unwrap_or(libc::EIO),
         format!("{op}: {}", strerror(e)),
     )
+    .report_now()
 }
 
 fn realpath(value: &str) -> Result<PathBuf> {
@@ -92,18 +95,13 @@ fn servable(meta: &std::fs::Metadata) -> bool {
     meta.file_type().is_file() || meta.file_type().is_block_device()
 }
 
-fn is_unsupported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) | Some(libc::ENODEV) | Some(libc::EINVAL)
-    )
-}
-
 impl Plugin for FilePlugin {
-    /// Debian's file plugin has `file_debug_zero` (how zeroing is done): accepted
-    /// without a warning; this plugin has nothing more to say there.
+    /// Debian's file plugin has `file_debug_zero` (say how each zero was
+    /// done): this plugin has it too.
     fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
-        if f.flag != "zero" {
+        if f.flag == "zero" {
+            DEBUG_ZERO.store(f.value != 0, Ordering::Relaxed);
+        } else {
             log::warn!(
                 "-D {}.{}: file does not contain a global variable called file_debug_{}",
                 f.name,
@@ -221,6 +219,8 @@ impl Plugin for FilePlugin {
         ]
     }
     fn dump_plugin(&self, out: &mut dyn Write) -> io::Result<()> {
+        writeln!(out, "file_blksszget=yes")?;
+        writeln!(out, "file_blkzeroout=yes")?;
         writeln!(out, "file_falloc_fl_punch_hole=yes")?;
         writeln!(out, "file_falloc_fl_zero_range=yes")
     }
@@ -263,9 +263,7 @@ impl Plugin for FilePlugin {
                 let name = &conn.export_name;
                 let shown = String::from_utf8_lossy(name).into_owned();
                 if name.contains(&b'/') {
-                    return Err(Error::einval(format!(
-                        "export name must not contain '/': {shown}"
-                    )));
+                    return Err(Error::einval("exportname cannot contain /"));
                 }
                 let name = std::ffi::OsStr::from_bytes(name);
                 (dir.join(name), shown)
@@ -293,11 +291,21 @@ impl Plugin for FilePlugin {
                 )));
             }
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(!conn.readonly)
-            .open(&path)
-            .map_err(|e| io_error("open", &shown, &e))?;
+        // As nbdkit: a file that cannot be opened for writing is served
+        // read-only.
+        let mut can_write = !conn.readonly;
+        let opened = match OpenOptions::new().read(true).write(can_write).open(&path) {
+            Err(e) if can_write => {
+                log::debug!(
+                    "open O_RDWR failed, falling back to read-only: {shown}: {}",
+                    strerror(&e)
+                );
+                can_write = false;
+                OpenOptions::new().read(true).open(&path)
+            }
+            other => other,
+        };
+        let file = opened.map_err(|e| io_error("open", &shown, &e))?;
         let meta = file.metadata().map_err(|e| io_error("fstat", &shown, &e))?;
         if !servable(&meta) {
             return Err(Error::einval(format!(
@@ -309,36 +317,68 @@ impl Plugin for FilePlugin {
             Fadvise::Random => fadvise(&file, 0, 0, libc::POSIX_FADV_RANDOM),
             Fadvise::Sequential => fadvise(&file, 0, 0, libc::POSIX_FADV_SEQUENTIAL),
         }
-        // SEEK_DATA works (or reports "no data at all") where extents can
-        // be answered; other errors mean the filesystem cannot tell.
-        let can_extents = match seek_data_hole(&file, 0, libc::SEEK_DATA) {
-            Ok(_) => true,
-            Err(e) => e.raw_os_error() == Some(libc::ENXIO),
-        };
+        let is_block_device = meta.file_type().is_block_device();
+        // Zeroing a block device by BLKZEROOUT needs the range aligned to
+        // its sectors; 4096 is a safe guess when it will not say.
+        let mut sector_size = 4096;
+        if is_block_device {
+            match block_sector_size(&file) {
+                Ok(n) if n > 0 => sector_size = u64::from(n),
+                Ok(_) => {}
+                Err(e) => log::debug!("cannot get sector size: {shown}: {}", strerror(&e)),
+            }
+        }
         Ok(Box::new(FileHandle {
             file,
-            readonly: conn.readonly,
+            can_write,
             cache_none: self.cache_none,
-            can_extents,
+            is_block_device,
+            sector_size,
             can_punch_hole: AtomicBool::new(true),
             can_zero_range: AtomicBool::new(true),
+            can_fallocate: AtomicBool::new(true),
+            can_zero_out: AtomicBool::new(is_block_device),
         }))
+    }
+}
+
+/// `-D file.zero=1`: say which method each zero request used, as nbdkit's
+/// file plugin does.
+static DEBUG_ZERO: AtomicBool = AtomicBool::new(false);
+
+fn debug_zero(how: &str) {
+    if DEBUG_ZERO.load(Ordering::Relaxed) {
+        log::debug!("{how}");
     }
 }
 
 pub struct FileHandle {
     file: File,
-    readonly: bool,
+    can_write: bool,
     cache_none: bool,
-    can_extents: bool,
-    /// Cleared the first time the kernel says it cannot do this, so later
-    /// requests go straight to the fallback.
+    is_block_device: bool,
+    sector_size: u64,
+    /// Each cleared the first time the kernel says it cannot do this
+    /// (ENOTSUP/EOPNOTSUPP, or ENOTTY for the ioctl: the only answers
+    /// nbdkit takes as "not supported"), so later requests skip it.
     can_punch_hole: AtomicBool,
     can_zero_range: AtomicBool,
+    can_fallocate: AtomicBool,
+    can_zero_out: AtomicBool,
 }
 
 /// Zeroes for the write-zeroes fallback.
 static ZEROES: [u8; 65536] = [0; 65536];
+
+/// What nbdkit's file plugin takes as "this method is not supported here".
+fn is_enotsup(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOTSUP))
+}
+
+/// A zero request's failure, in nbdkit's words.
+fn zero_error(e: &io::Error) -> Error {
+    op_error("zero", e)
+}
 
 impl FileHandle {
     fn fua(&self, flags: Flags) -> Result<()> {
@@ -350,51 +390,87 @@ impl FileHandle {
         Ok(())
     }
 
-    fn punch_hole(&self, count: u64, offset: u64) -> io::Result<bool> {
+    fn punch_hole(&self, count: u64, offset: u64) -> io::Result<()> {
         let mode = libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE;
-        self.try_fallocate(&self.can_punch_hole, mode, count, offset)
+        fallocate(&self.file, mode, offset, count)
     }
 
-    fn zero_range(&self, count: u64, offset: u64) -> io::Result<bool> {
-        // KEEP_SIZE: the range is inside the file, and block devices
-        // insist on it.
-        let mode = libc::FALLOC_FL_ZERO_RANGE | libc::FALLOC_FL_KEEP_SIZE;
-        self.try_fallocate(&self.can_zero_range, mode, count, offset)
-    }
-
-    /// `fallocate` with `mode`, remembered as unsupported (in `supported`)
-    /// the first time the filesystem refuses it.  Ok(false): not done.
-    fn try_fallocate(
-        &self,
-        supported: &AtomicBool,
-        mode: libc::c_int,
-        count: u64,
-        offset: u64,
-    ) -> io::Result<bool> {
-        if !supported.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        match fallocate(&self.file, mode, offset, count) {
-            Ok(()) => Ok(true),
-            Err(e) if is_unsupported(&e) => {
-                supported.store(false, Ordering::Relaxed);
-                Ok(false)
+    /// The zeroing methods nbdkit's file plugin tries, in its order
+    /// (those that may trim first); the first that works answers.  A
+    /// method the kernel says is unsupported is not tried again; any other
+    /// failure fails the request.  Ok(false): none applied.
+    fn zero_in_place(&self, count: u64, offset: u64, may_trim: bool) -> Result<bool> {
+        let aligned = (offset | count).is_multiple_of(self.sector_size);
+        if may_trim && self.can_punch_hole.load(Ordering::Relaxed) {
+            match self.punch_hole(count, offset) {
+                Ok(()) => {
+                    debug_zero("h->can_punch_hole && may_trim: zero succeeded using fallocate");
+                    return Ok(true);
+                }
+                Err(e) if is_enotsup(&e) => self.can_punch_hole.store(false, Ordering::Relaxed),
+                Err(e) => return Err(zero_error(&e)),
             }
-            Err(e) => Err(e),
         }
+        if self.can_zero_range.load(Ordering::Relaxed) {
+            match fallocate(&self.file, libc::FALLOC_FL_ZERO_RANGE, offset, count) {
+                Ok(()) => {
+                    debug_zero("h->can_zero-range: zero succeeded using fallocate");
+                    return Ok(true);
+                }
+                Err(e) if is_enotsup(&e) => self.can_zero_range.store(false, Ordering::Relaxed),
+                Err(e) => return Err(zero_error(&e)),
+            }
+        }
+        if self.can_punch_hole.load(Ordering::Relaxed) && self.can_fallocate.load(Ordering::Relaxed)
+        {
+            match self.punch_hole(count, offset) {
+                Ok(()) => match fallocate(&self.file, 0, offset, count) {
+                    Ok(()) => {
+                        debug_zero(
+                            "h->can_punch_hole && h->can_fallocate: zero succeeded using fallocate",
+                        );
+                        return Ok(true);
+                    }
+                    Err(e) if is_enotsup(&e) => self.can_fallocate.store(false, Ordering::Relaxed),
+                    Err(e) => return Err(zero_error(&e)),
+                },
+                Err(e) if is_enotsup(&e) => self.can_punch_hole.store(false, Ordering::Relaxed),
+                Err(e) => return Err(zero_error(&e)),
+            }
+        }
+        if self.can_zero_out.load(Ordering::Relaxed) && aligned {
+            match block_zero_out(&self.file, offset, count) {
+                Ok(()) => {
+                    debug_zero("h->can_zeroout && IS_ALIGNED: zero succeeded using BLKZEROOUT");
+                    return Ok(true);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => {
+                    self.can_zero_out.store(false, Ordering::Relaxed)
+                }
+                Err(e) => return Err(zero_error(&e)),
+            }
+        }
+        Ok(false)
     }
 }
 
 impl Handle for FileHandle {
     fn get_size(&self) -> Result<u64> {
-        // Seeking to the end works for block devices as well as files; the
-        // file position is otherwise unused (all I/O is positional).
-        (&self.file)
-            .seek(SeekFrom::End(0))
-            .map_err(|e| op_error("lseek", &e))
+        if self.is_block_device {
+            // The file position is otherwise unused (all I/O is
+            // positional).
+            (&self.file)
+                .seek(SeekFrom::End(0))
+                .map_err(|e| op_error("lseek (to find device size)", &e))
+        } else {
+            self.file
+                .metadata()
+                .map(|m| m.len())
+                .map_err(|e| op_error("fstat", &e))
+        }
     }
     fn can_write(&self) -> Result<bool> {
-        Ok(!self.readonly)
+        Ok(self.can_write)
     }
     fn can_flush(&self) -> Result<bool> {
         Ok(true)
@@ -419,14 +495,22 @@ impl Handle for FileHandle {
     fn can_cache(&self) -> Result<Support> {
         Ok(Support::Native)
     }
+    /// As nbdkit: extents are answered where `SEEK_HOLE` works (asked when
+    /// a client first needs to know, and said in the log when not).
     fn can_extents(&self) -> Result<bool> {
-        Ok(self.can_extents)
+        match seek_data_hole(&self.file, 0, libc::SEEK_HOLE) {
+            Ok(_) => Ok(true),
+            Err(e) => {
+                log::debug!("extents disabled: lseek: SEEK_HOLE: {}", strerror(&e));
+                Ok(false)
+            }
+        }
     }
 
     fn pread(&self, buf: &mut [u8], offset: u64, _flags: Flags) -> Result<()> {
         self.file.read_exact_at(buf, offset).map_err(|e| {
             if e.kind() == io::ErrorKind::UnexpectedEof {
-                Error::eio("pread: unexpected end of file")
+                Error::eio("pread: unexpected end of file").report_now()
             } else {
                 op_error("pread", &e)
             }
@@ -459,29 +543,28 @@ impl Handle for FileHandle {
     fn flush(&self, _flags: Flags) -> Result<()> {
         self.file.sync_data().map_err(|e| op_error("fdatasync", &e))
     }
+    /// Trim is advisory, as in nbdkit's file plugin: a hole is punched
+    /// where the kernel can; only EPERM and EIO fail the request, other
+    /// failures are logged and then punching is not tried again.
     fn trim(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
-        // Trim is advisory: where holes cannot be punched it does nothing.
-        self.punch_hole(count, offset)
-            .map_err(|e| op_error("fallocate", &e))?;
+        if self.can_punch_hole.load(Ordering::Relaxed) {
+            if let Err(e) = self.punch_hole(count, offset) {
+                if matches!(e.raw_os_error(), Some(libc::EPERM) | Some(libc::EIO)) {
+                    return Err(op_error("fallocate", &e));
+                }
+                self.can_punch_hole.store(false, Ordering::Relaxed);
+                log::debug!("ignoring failed fallocate during trim: {}", strerror(&e));
+            }
+        }
         self.fua(flags)
     }
     fn zero(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
-        if count == 0 {
-            return Ok(());
-        }
-        if flags.may_trim()
-            && self
-                .punch_hole(count, offset)
-                .map_err(|e| op_error("fallocate", &e))?
-        {
+        if self.zero_in_place(count, offset, flags.may_trim())? {
             return self.fua(flags);
         }
-        if self
-            .zero_range(count, offset)
-            .map_err(|e| op_error("fallocate", &e))?
-        {
-            return self.fua(flags);
-        }
+        // nbdkit's server writes zeroes when the plugin has no other way;
+        // a fast zero cannot be that.
+        debug_zero("zero falling back to writing");
         if flags.fast_zero() {
             return Err(Error::enotsup(
                 "zero: fast zero is not possible on this file",
@@ -507,13 +590,20 @@ impl Handle for FileHandle {
         // reaches to the end of the export and the server stops the reply.
         let lim = extents.end().max(end);
         let mut pos = offset;
+        let seek_error = |what: &str, pos: u64, e: &io::Error| {
+            Error::new(
+                e.raw_os_error().unwrap_or(libc::EIO),
+                format!("lseek: {what}: {pos}: {}", strerror(e)),
+            )
+            .report_now()
+        };
         while pos < end {
             let data = match seek_data_hole(&self.file, pos, libc::SEEK_DATA) {
                 Ok(d) => d,
                 // No data from here to the end of the file: nbdkit's file
                 // plugin then reports a hole to the end of the request only.
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => end,
-                Err(e) => return Err(op_error("lseek: SEEK_DATA", &e)),
+                Err(e) => return Err(seek_error("SEEK_DATA", pos, &e)),
             };
             if data > pos {
                 extents.add(pos, data.min(lim) - pos, EXTENT_HOLE | EXTENT_ZERO)?;
@@ -526,7 +616,7 @@ impl Handle for FileHandle {
                 Ok(h) => h,
                 // Raced with a truncate: treat the rest as data.
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => lim,
-                Err(e) => return Err(op_error("lseek: SEEK_HOLE", &e)),
+                Err(e) => return Err(seek_error("SEEK_HOLE", pos, &e)),
             };
             // SEEK_HOLE never returns `pos` for a data offset; guard anyway
             // so a confused filesystem cannot make us loop.
@@ -711,11 +801,14 @@ mod tests {
                 .write(true)
                 .open(&path)
                 .unwrap(),
-            readonly: false,
+            can_write: true,
             cache_none: true,
-            can_extents: false,
+            is_block_device: false,
+            sector_size: 4096,
             can_punch_hole: AtomicBool::new(false),
             can_zero_range: AtomicBool::new(false),
+            can_fallocate: AtomicBool::new(false),
+            can_zero_out: AtomicBool::new(false),
         };
         assert_eq!(
             fh.zero(100, 10, Flags(Flags::FAST_ZERO)).unwrap_err().errno,

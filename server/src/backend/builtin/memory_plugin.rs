@@ -1,31 +1,92 @@
-//! The built-in `memory` plugin: a sparse RAM disk of `size=` bytes, shared
-//! by all connections and discarded when the server exits.
+//! The built-in `memory` plugin: a RAM disk of `size=` bytes, shared by
+//! all connections and discarded when the server exits.
 //!
-//! Behaves on the wire as nbdkit 1.32's memory plugin with its default
-//! `allocator=sparse`: 32 KiB pages allocated on first write, freed when a
-//! trim or zero leaves them all zero; extents report unallocated pages as
-//! hole+zero, allocated all-zero pages as zero and the rest as data.
+//! Behaves on the wire as nbdkit 1.32's memory plugin with
+//! `allocator=sparse` (the default: 32 KiB pages allocated on first
+//! write, freed when a trim or zero leaves them all zero; extents report
+//! unallocated pages as hole+zero, allocated all-zero pages as zero and the
+//! rest as data) or `allocator=malloc[,mlock=true]` (the whole disk
+//! allocated up front, every extent data).  Any other `allocator=` value
+//! (`zstd`, abbreviations, unknown ones, stray parameters) is left to
+//! nbdkit's own plugin: see [`handles`].
 
 use std::io::Write;
 use std::sync::Arc;
 
+use super::flat::FlatArray;
 use super::sparse::SparseArray;
 use crate::backend::{
     ConnInfo, Error, Extents, Flags, Handle, Piece, Plugin, Result, Support, ThreadModel,
 };
 
+/// The allocators built in: what an `allocator=` value asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Allocator {
+    Sparse,
+    Malloc { mlock: bool },
+}
+
+/// The allocator `value` names, if it is one built in: `sparse`, or
+/// `malloc` with at most `mlock=BOOL` parameters (a bare `mlock` is true,
+/// empty parameters are skipped, as nbdkit parses them).  `None` for
+/// anything else, whose exact handling (prefix matching, error messages)
+/// is nbdkit's plugin's.
+fn builtin_allocator(value: &str) -> Option<Allocator> {
+    let mut parts = value.split(',');
+    let name = parts.next()?;
+    let params: Vec<&str> = parts.filter(|p| !p.is_empty()).collect();
+    match name {
+        "sparse" if params.is_empty() => Some(Allocator::Sparse),
+        "malloc" => {
+            let mut mlock = false;
+            for p in params {
+                let (k, v) = p.split_once('=').unwrap_or((p, "1"));
+                if k != "mlock" {
+                    return None;
+                }
+                mlock = crate::parse::boolean(v.as_bytes()).ok()?;
+            }
+            Some(Allocator::Malloc { mlock })
+        }
+        _ => None,
+    }
+}
+
+/// What in these command-line parameters the built-in does not serve:
+/// the last `allocator=`, when it is not one built in
+/// ([`builtin_allocator`]).  The server then loads nbdkit's memory plugin.
+pub fn unserved(params: &[(Option<String>, std::ffi::OsString)]) -> Option<String> {
+    let (_, v) = params
+        .iter()
+        .rev()
+        .find(|(k, _)| k.as_deref() == Some("allocator"))?;
+    match v.to_str().and_then(builtin_allocator) {
+        Some(_) => None,
+        None => Some(format!("allocator={}", v.to_string_lossy())),
+    }
+}
+
+/// The pages behind the disk, made by `get_ready`.
+#[derive(Clone)]
+enum Storage {
+    Sparse(Arc<SparseArray>),
+    Flat(Arc<FlatArray>),
+}
+
 pub struct MemoryPlugin {
     size: Option<u64>,
-    /// Shared by all connections.  Created up front (it is only a few
-    /// empty shard maps) so `open` cannot find it missing.
-    storage: Arc<SparseArray>,
+    /// The last `allocator=` given (nbdkit reads it at `get_ready`).
+    allocator: String,
+    /// Shared by all connections, from `get_ready` on.
+    storage: Option<Storage>,
 }
 
 impl MemoryPlugin {
     pub fn new() -> Self {
         MemoryPlugin {
             size: None,
-            storage: Arc::new(SparseArray::new()),
+            allocator: "sparse".to_string(),
+            storage: None,
         }
     }
 }
@@ -33,25 +94,6 @@ impl MemoryPlugin {
 impl Default for MemoryPlugin {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// Check an `allocator=` value.  Only `sparse` is implemented; nbdkit's
-/// `malloc` and `zstd` allocators are refused by name.
-fn check_allocator(value: &str) -> Result<()> {
-    let (name, params) = match value.split_once(',') {
-        Some((n, p)) => (n, Some(p)),
-        None => (value, None),
-    };
-    match name {
-        "sparse" if params.is_some() => Err(Error::einval(
-            "allocator=sparse does not take extra parameters",
-        )),
-        "sparse" => Ok(()),
-        "malloc" | "zstd" => Err(Error::einval(format!(
-            "allocator={name} is not supported by this nbdkit (only allocator=sparse is)"
-        ))),
-        _ => Err(Error::einval(format!("unknown allocator \"{value}\""))),
     }
 }
 
@@ -96,7 +138,10 @@ impl Plugin for MemoryPlugin {
                 self.size = Some(crate::parse::size(value.as_bytes()).map_err(Error::einval)?);
                 Ok(())
             }
-            "allocator" => check_allocator(value),
+            "allocator" => {
+                self.allocator = value.to_string();
+                Ok(())
+            }
             _ => Err(Error::einval(format!("unknown parameter '{key}'"))),
         }
     }
@@ -110,7 +155,22 @@ impl Plugin for MemoryPlugin {
     }
     fn get_ready(&mut self) -> Result<()> {
         // nbdkit's memory plugin says which allocator it made.
-        log::debug!("allocator: sparse");
+        log::debug!("allocator: {}", self.allocator);
+        let storage = match builtin_allocator(&self.allocator) {
+            Some(Allocator::Sparse) => Storage::Sparse(Arc::new(SparseArray::new())),
+            Some(Allocator::Malloc { mlock }) => {
+                let size = self.size.unwrap_or(0);
+                Storage::Flat(Arc::new(FlatArray::new(size, mlock)?))
+            }
+            // The registry loads nbdkit's plugin for any other value.
+            None => {
+                return Err(Error::einval(format!(
+                    "unknown allocator \"{}\"",
+                    self.allocator
+                )))
+            }
+        };
+        self.storage = Some(storage);
         Ok(())
     }
     fn thread_model(&self) -> ThreadModel {
@@ -138,21 +198,30 @@ impl Plugin for MemoryPlugin {
             "extents",
         ]
     }
-    fn dump_plugin(&self, _out: &mut dyn Write) -> std::io::Result<()> {
-        // nbdkit's prints `mlock=yes` and `zstd=yes`; we support neither.
+    fn dump_plugin(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        // `allocator=malloc,mlock=true` is built in; `allocator=zstd` is
+        // served by nbdkit's own plugin, when it is installed.
+        writeln!(out, "mlock=yes")?;
+        if crate::backend::registry::plugin_path(std::ffi::OsStr::new("memory")).exists() {
+            writeln!(out, "zstd=yes")?;
+        }
         Ok(())
     }
     fn open(&self, _conn: &ConnInfo) -> Result<Box<dyn Handle>> {
+        let storage = self
+            .storage
+            .clone()
+            .ok_or_else(|| Error::eio("memory: open before get_ready"))?;
         Ok(Box::new(MemoryHandle {
             size: self.size.unwrap_or(0),
-            storage: self.storage.clone(),
+            storage,
         }))
     }
 }
 
 pub struct MemoryHandle {
     size: u64,
-    storage: Arc<SparseArray>,
+    storage: Storage,
 }
 
 impl Handle for MemoryHandle {
@@ -189,36 +258,55 @@ impl Handle for MemoryHandle {
     }
 
     fn pread(&self, buf: &mut [u8], offset: u64, _flags: Flags) -> Result<()> {
-        self.storage.read(buf, offset);
+        match &self.storage {
+            Storage::Sparse(s) => s.read(buf, offset),
+            Storage::Flat(f) => f.read(buf, offset),
+        }
         Ok(())
     }
     fn pwrite(&self, buf: &[u8], offset: u64, _flags: Flags) -> Result<()> {
         // FUA needs nothing: data is "on stable storage" as soon as copied.
-        self.storage.write(buf, offset)
+        match &self.storage {
+            Storage::Sparse(s) => s.write(buf, offset),
+            Storage::Flat(f) => {
+                f.write(buf, offset);
+                Ok(())
+            }
+        }
     }
     fn flush(&self, _flags: Flags) -> Result<()> {
         Ok(())
     }
-    fn trim(&self, count: u64, offset: u64, _flags: Flags) -> Result<()> {
-        self.storage.zero(count, offset)
+    fn trim(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
+        self.zero(count, offset, flags)
     }
     fn zero(&self, count: u64, offset: u64, _flags: Flags) -> Result<()> {
         // Freeing pages is both zeroing and fast, so MAY_TRIM and FAST_ZERO
-        // need no special handling.
-        self.storage.zero(count, offset)
+        // need no special handling; the flat array just clears.
+        match &self.storage {
+            Storage::Sparse(s) => s.zero(count, offset),
+            Storage::Flat(f) => {
+                f.zero(count, offset);
+                Ok(())
+            }
+        }
     }
     fn read_shared(&self, count: u32, offset: u64) -> Option<Result<Vec<Piece>>> {
+        let Storage::Sparse(s) = &self.storage else {
+            return None;
+        };
         let mut pieces = Vec::new();
-        self.storage
-            .read_shared(u64::from(count), offset, &mut pieces);
+        s.read_shared(u64::from(count), offset, &mut pieces);
         Some(Ok(pieces))
     }
     fn cache(&self, _count: u64, _offset: u64, _flags: Flags) -> Result<()> {
         Ok(())
     }
     fn extents(&self, count: u64, offset: u64, flags: Flags, extents: &mut Extents) -> Result<()> {
-        self.storage
-            .extents(count, offset, flags.req_one(), extents)
+        match &self.storage {
+            Storage::Sparse(s) => s.extents(count, offset, flags.req_one(), extents),
+            Storage::Flat(f) => f.extents(count, offset, extents),
+        }
     }
 }
 
@@ -259,22 +347,77 @@ mod tests {
             p.config_complete().unwrap_err().to_string(),
             "you must specify size=<SIZE> on the command line"
         );
-        assert_eq!(
-            p.config("allocator", "foo").unwrap_err().to_string(),
-            "unknown allocator \"foo\""
-        );
-        assert!(p
-            .config("allocator", "malloc")
-            .unwrap_err()
-            .to_string()
-            .contains("malloc"));
-        assert!(p.config("allocator", "sparse,x=1").is_err());
+        // The last allocator= counts, read when the plugin gets ready.
+        p.config("allocator", "foo").unwrap();
         p.config("allocator", "sparse").unwrap();
         p.config("size", "1M").unwrap();
         p.config("size", "7E").unwrap();
         p.config_complete().unwrap();
         assert_eq!(p.magic_config_key(), Some("size"));
         assert_eq!(p.version(), Some("1.32.5"));
+    }
+
+    #[test]
+    fn memory_allocators_built_in_or_not() {
+        use std::ffi::OsString;
+        let a = |v: &str| builtin_allocator(v);
+        assert_eq!(a("sparse"), Some(Allocator::Sparse));
+        assert_eq!(a("malloc"), Some(Allocator::Malloc { mlock: false }));
+        assert_eq!(
+            a("malloc,mlock=true"),
+            Some(Allocator::Malloc { mlock: true })
+        );
+        assert_eq!(a("malloc,,mlock"), Some(Allocator::Malloc { mlock: true }));
+        assert_eq!(
+            a("malloc,mlock=off"),
+            Some(Allocator::Malloc { mlock: false })
+        );
+        for other in [
+            "zstd",
+            "m",
+            "",
+            "sparse,x",
+            "malloc,mlock=foo",
+            "malloc,foo=1",
+            "Sparse",
+        ] {
+            assert_eq!(a(other), None, "{other}");
+        }
+        let params = |v: &[(&str, &str)]| -> Vec<(Option<String>, OsString)> {
+            v.iter()
+                .map(|(k, v)| (Some(k.to_string()), OsString::from(v)))
+                .collect()
+        };
+        assert_eq!(unserved(&params(&[("size", "1M")])), None);
+        let zstd_then_malloc = params(&[("allocator", "zstd"), ("allocator", "malloc")]);
+        assert_eq!(unserved(&zstd_then_malloc), None);
+        assert_eq!(
+            unserved(&params(&[("allocator", "malloc"), ("allocator", "zstd")])),
+            Some("allocator=zstd".to_string())
+        );
+    }
+
+    #[test]
+    fn memory_malloc_allocator_serves_data() {
+        let mut p = MemoryPlugin::new();
+        p.config("size", "1M").unwrap();
+        p.config("allocator", "malloc").unwrap();
+        p.config_complete().unwrap();
+        p.get_ready().unwrap();
+        let h = p.open(&conn()).unwrap();
+        h.pwrite(b"abc", 70000, Flags::NONE).unwrap();
+        let mut b = [0u8; 5];
+        h.pread(&mut b, 69999, Flags::NONE).unwrap();
+        assert_eq!(&b, b"\0abc\0");
+        h.trim(1, 70000, Flags::NONE).unwrap();
+        h.pread(&mut b, 69999, Flags::NONE).unwrap();
+        assert_eq!(&b, b"\0\0bc\0");
+        let mut e = Extents::new(0, 1 << 20).unwrap();
+        h.extents(1 << 20, 0, Flags::NONE, &mut e).unwrap();
+        assert_eq!(
+            (e.get(0).unwrap().length, e.get(0).unwrap().kind),
+            (1 << 20, 0)
+        );
     }
 
     #[test]
@@ -315,7 +458,10 @@ mod tests {
                 (32768, (1 << 20) - 32768, EXTENT_HOLE | EXTENT_ZERO)
             ]
         );
-        assert_eq!(p.storage.allocated_pages(), 1);
+        match &p.storage {
+            Some(Storage::Sparse(s)) => assert_eq!(s.allocated_pages(), 1),
+            _ => panic!("not sparse"),
+        }
         // REQ_ONE stops after the first run.
         let mut e = Extents::new(0, 1 << 20).unwrap();
         h.extents(1 << 20, 0, Flags(Flags::REQ_ONE), &mut e)

@@ -5,10 +5,21 @@
 use super::Plugin;
 
 pub mod file;
+pub mod flat;
 pub mod memory_plugin;
 pub mod null;
 pub mod pattern;
 pub mod sparse;
+
+/// What in these command-line parameters the built-in plugin `name` does
+/// not serve (`None`: it serves them all).  The server then loads nbdkit's
+/// plugin of that name instead.
+pub fn unserved(name: &str, params: &[(Option<String>, std::ffi::OsString)]) -> Option<String> {
+    match name {
+        "memory" => memory_plugin::unserved(params),
+        _ => None,
+    }
+}
 
 /// The built-in plugin with this short name, freshly created.
 pub fn find(name: &str) -> Option<Box<dyn Plugin>> {
