@@ -73,7 +73,11 @@ pub fn handshake_step(server: &Server, shared: Arc<Shared>, job: Job) {
         let srv = &shared.server;
         let out = {
             let _g = srv.locks.enter(&shared.req_lock);
-            crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job))
+            let t = Instant::now();
+            let out =
+                crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job));
+            srv.inline.record_handshake(t.elapsed());
+            out
         };
         srv.notify(Event::Handshake(shared.token, Box::new(out)));
         super::closing::release(shared);

@@ -589,16 +589,31 @@ impl Loop {
         let Some(c) = self.conns.get(&token) else {
             return;
         };
-        if self.server.inline.never_blocks() {
-            // Nothing in the stack can block: the step runs here rather
-            // than costing two thread hand-offs (a handshake has two).
+        let srv = &self.server;
+        if srv
+            .inline
+            .handshake_on_loop(srv.open_conns.load(Ordering::Relaxed))
+        {
+            // Nothing in the stack can block, or its handshake steps were
+            // measured quick and this is the only client: the step runs
+            // here rather than costing two thread hand-offs (a handshake
+            // has two).
             let shared = &c.shared;
-            let out = {
-                let _g = self.server.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || {
-                    jobs::run_job(&self.server, shared, job)
-                })
+            let Some(g) = srv.locks.try_enter(&shared.req_lock) else {
+                handoff::handshake_step(srv, c.shared.clone(), job);
+                return;
             };
+            let before = srv
+                .inline
+                .is_adaptive()
+                .then(crate::sched::inline::switches_since_wake);
+            let t = Instant::now();
+            let out = crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, shared, job));
+            drop(g);
+            let took = t.elapsed();
+            srv.inline.record_handshake_inline(took, || {
+                before.is_some_and(|b| crate::sys::voluntary_switches() > b)
+            });
             if let Some(c) = self.conns.get_mut(&token) {
                 c.finish_backend(out);
             }

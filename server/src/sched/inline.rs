@@ -90,6 +90,9 @@ const FAST: Duration = Duration::from_micros(25);
 /// blocking plugin's disk or network wait.
 const SLOW: Duration = Duration::from_millis(2);
 const BACK_OFF: Duration = Duration::from_secs(1);
+/// Handshake steps averaging less than this may run on the loop (an open
+/// asks the plugin a dozen questions).
+const HS_FAST: Duration = Duration::from_micros(100);
 /// What one call in a batch counts for at most in the average.
 const BATCH_SAMPLE: Duration = Duration::from_micros(100);
 /// A call in a batch this slow, that slept, stops batches for
@@ -148,6 +151,9 @@ pub struct InlinePolicy {
     banned_until_ns: AtomicU64,
     /// The fastest call measured since the last trial began, in ns.
     best_ns: AtomicU64,
+    /// Moving average of handshake steps' times (preconnect, open, list,
+    /// info), in nanoseconds.
+    hs_avg_ns: AtomicU64,
     /// Nanoseconds since `epoch` before which no trial starts.
     next_trial_ns: AtomicU64,
     /// The wait after the next trial if it fails, in ns.
@@ -164,15 +170,48 @@ impl InlinePolicy {
             avg_ns: AtomicU64::new(SLOW.as_nanos() as u64),
             banned_until_ns: AtomicU64::new(0),
             best_ns: AtomicU64::new(u64::MAX),
+            hs_avg_ns: AtomicU64::new(SLOW.as_nanos() as u64),
             next_trial_ns: AtomicU64::new(0),
             trial_gap_ns: AtomicU64::new(TRIAL_FIRST.as_nanos() as u64),
         }
     }
 
-    /// The whole stack promised never to block: even opening and closing
-    /// an export may run on the loop.
-    pub fn never_blocks(&self) -> bool {
-        self.mode == Mode::Always
+    /// Whether a handshake step (and the close of an export) may run on
+    /// the loop, with `conns` connections open: always for a stack that
+    /// never blocks; for others only for the one client, once such steps
+    /// were measured quick on the pool (under [`HS_FAST`]) and no back-off
+    /// runs.  A step that blocks then holds up no other client, only the
+    /// accepting of a new one.
+    pub fn handshake_on_loop(&self, conns: usize) -> bool {
+        match self.mode {
+            Mode::Always => true,
+            Mode::Never => false,
+            Mode::Adaptive => {
+                conns <= 1
+                    && self.hs_avg_ns.load(Ordering::Relaxed) < HS_FAST.as_nanos() as u64
+                    && !self.banned()
+            }
+        }
+    }
+
+    /// Account for a handshake step that took `took`.
+    pub fn record_handshake(&self, took: Duration) {
+        if self.mode != Mode::Adaptive {
+            return;
+        }
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        let avg = self.hs_avg_ns.load(Ordering::Relaxed);
+        let next = avg - (avg >> EWMA_SHIFT) + (ns >> EWMA_SHIFT);
+        self.hs_avg_ns.store(next, Ordering::Relaxed);
+    }
+
+    /// Account for a handshake step run on the loop: one that took
+    /// [`SLOW`] and slept backs off as a request would.
+    pub fn record_handshake_inline(&self, took: Duration, slept: impl FnOnce() -> bool) {
+        self.record_handshake(took);
+        if self.mode == Mode::Adaptive && took >= SLOW && slept() {
+            self.ban(took);
+        }
     }
 
     /// Whether measurements decide (so callers need to take them).
@@ -511,6 +550,21 @@ mod tests {
         assert_eq!(a.placement(64), Placement::Loop);
         let n = InlinePolicy::new(Mode::Never);
         assert_eq!(n.placement(64), Placement::Loop);
+    }
+
+    #[test]
+    fn quick_handshakes_of_a_lone_client_run_on_the_loop() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        assert!(!p.handshake_on_loop(1), "not measured yet");
+        for _ in 0..100 {
+            p.record_handshake(Duration::from_micros(20));
+        }
+        assert!(p.handshake_on_loop(1));
+        assert!(!p.handshake_on_loop(2));
+        p.record_handshake_inline(Duration::from_millis(30), || true);
+        assert!(!p.handshake_on_loop(1), "an open that blocked: back-off");
+        assert!(InlinePolicy::new(Mode::Always).handshake_on_loop(9));
+        assert!(!InlinePolicy::new(Mode::Never).handshake_on_loop(1));
     }
 
     #[test]
