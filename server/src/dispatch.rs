@@ -282,3 +282,124 @@ fn block_status(s: &Session, r: &Request) -> Result<(Vec<(u64, u32)>, Held), Err
 fn reply_size(n: usize) -> usize {
     48 + n * 16
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Handle, Result as BResult};
+    use std::cell::RefCell;
+    use std::sync::{Arc, Mutex};
+
+    /// A small disk that records the calls it gets.
+    struct Disk {
+        data: Mutex<Vec<u8>>,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl Handle for Disk {
+        fn get_size(&self) -> BResult<u64> {
+            Ok(self.data.lock().unwrap().len() as u64)
+        }
+        fn can_write(&self) -> BResult<bool> {
+            Ok(true)
+        }
+        fn can_flush(&self) -> BResult<bool> {
+            Ok(true)
+        }
+        fn pread(&self, buf: &mut [u8], offset: u64, _: Flags) -> BResult<()> {
+            self.calls.lock().unwrap().push("pread");
+            let o = offset as usize;
+            buf.copy_from_slice(&self.data.lock().unwrap()[o..o + buf.len()]);
+            Ok(())
+        }
+        fn pwrite(&self, buf: &[u8], offset: u64, _: Flags) -> BResult<()> {
+            self.calls.lock().unwrap().push("pwrite");
+            let o = offset as usize;
+            self.data.lock().unwrap()[o..o + buf.len()].copy_from_slice(buf);
+            Ok(())
+        }
+        fn flush(&self, _: Flags) -> BResult<()> {
+            self.calls.lock().unwrap().push("flush");
+            Err(Error::new(libc::EIO, "flush failed".to_string()))
+        }
+    }
+
+    struct Capture(RefCell<Vec<Vec<u8>>>);
+    impl ReplySink for Capture {
+        fn send(&self, parts: &[&[u8]]) {
+            self.0.borrow_mut().push(parts.concat());
+        }
+    }
+
+    fn session() -> Session {
+        let disk = Disk {
+            data: Mutex::new(vec![0; 64 * 1024]),
+            calls: Mutex::new(Vec::new()),
+        };
+        let ctx = Context::new(Arc::from("test"), Box::new(disk), false);
+        let caps = ExportCaps {
+            size: 64 * 1024,
+            can_flush: true,
+            ..Default::default()
+        };
+        Session::for_test(ctx, caps, false)
+    }
+
+    fn req(cmd: u16, handle: u64, offset: u64, count: u64) -> Request {
+        Request {
+            flags: 0,
+            cmd,
+            handle,
+            offset,
+            count,
+            extended: false,
+        }
+    }
+
+    /// A simple reply: (error, handle, data).
+    fn simple(b: &[u8]) -> (u32, u64, &[u8]) {
+        assert_eq!(
+            u32::from_be_bytes(b[0..4].try_into().unwrap()),
+            NBD_SIMPLE_REPLY_MAGIC
+        );
+        (
+            u32::from_be_bytes(b[4..8].try_into().unwrap()),
+            u64::from_be_bytes(b[8..16].try_into().unwrap()),
+            &b[16..],
+        )
+    }
+
+    #[test]
+    fn a_write_then_a_read_each_get_one_reply_with_their_handle() {
+        let s = session();
+        let sink = Capture(RefCell::new(Vec::new()));
+        execute(&s, &req(NBD_CMD_WRITE, 7, 4096, 512), &[0xab; 512], &sink);
+        execute(&s, &req(NBD_CMD_READ, 8, 4096, 512), &[], &sink);
+        let replies = sink.0.borrow();
+        assert_eq!(replies.len(), 2, "one send per reply");
+        assert_eq!(simple(&replies[0]), (0, 7, &[][..]));
+        let (err, handle, data) = simple(&replies[1]);
+        assert_eq!((err, handle), (0, 8));
+        assert_eq!(data, &[0xab; 512][..]);
+    }
+
+    #[test]
+    fn a_failed_call_is_answered_with_its_errno() {
+        let s = session();
+        let sink = Capture(RefCell::new(Vec::new()));
+        execute(&s, &req(NBD_CMD_FLUSH, 9, 0, 0), &[], &sink);
+        let replies = sink.0.borrow();
+        assert_eq!(replies.len(), 1);
+        let (err, handle, data) = simple(&replies[0]);
+        assert_eq!((err, handle, data.len()), (NBD_EIO, 9, 0));
+    }
+
+    #[test]
+    fn refusals_carry_the_request_handle() {
+        let s = session();
+        let sink = Capture(RefCell::new(Vec::new()));
+        reply_error(&sink, &req(NBD_CMD_READ, 11, 0, 512), &s.caps, NBD_ENOMEM);
+        let replies = sink.0.borrow();
+        assert_eq!(simple(&replies[0]), (NBD_ENOMEM, 11, &[][..]));
+    }
+}

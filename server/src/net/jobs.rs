@@ -279,3 +279,44 @@ fn log_backend_error(what: &str, e: &crate::backend::Error) {
         None => log::debug!("{what}: failed with errno {}", e.errno),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    #[test]
+    fn preconnect_greets_and_list_answers_then_acks() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let out = run_job(&srv, &sh, Job::Preconnect);
+        assert_eq!(&out.bytes[..8], b"NBDMAGIC");
+        assert!(matches!(out.next, Next::ClientFlags));
+        let nego = Nego::from_client_flags(3).unwrap();
+        let out = run_job(&srv, &sh, Job::List(nego));
+        assert!(matches!(out.next, Next::Options(_)));
+        assert!(out.session.is_none());
+        // The last reply is the ACK of NBD_OPT_LIST.
+        let ack = &out.bytes[out.bytes.len() - 20..];
+        assert_eq!(&ack[8..12], &NBD_OPT_LIST.to_be_bytes());
+        assert_eq!(&ack[12..16], &NBD_REP_ACK.to_be_bytes());
+    }
+
+    #[test]
+    fn export_name_opens_the_export_and_says_its_size() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let nego = Nego::from_client_flags(3).unwrap();
+        let out = run_job(&srv, &sh, Job::ExportName(Vec::new(), nego));
+        assert!(matches!(out.next, Next::Transmission));
+        let s = out.session.expect("an open session");
+        assert_eq!(s.caps.size, 1 << 20);
+        // Size and flags, no zeroes (the client asked for none).
+        assert_eq!(out.bytes.len(), 10);
+        assert_eq!(
+            u64::from_be_bytes(out.bytes[..8].try_into().unwrap()),
+            1 << 20
+        );
+        s.close();
+    }
+}

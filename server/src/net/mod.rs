@@ -393,6 +393,34 @@ fn batch(server: &Server, token: usize, c: Conn, away: Arc<Away>) {
     }));
 }
 
+/// The state a new connection shares between the loop and the workers.
+fn new_shared(
+    srv: &Arc<Server>,
+    token: usize,
+    id: u64,
+    stream: Stream,
+    outbox: outbox::Outbox,
+    conn: Arc<Connection>,
+) -> Arc<Shared> {
+    Arc::new(Shared {
+        token,
+        ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+        plugin: srv.plugin_name.clone(),
+        workers: shared::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+        busy: AtomicU64::new(0),
+        stream: transport::Transport::new(stream),
+        outbox,
+        req_lock: Mutex::new(()),
+        session: OnceLock::new(),
+        inflight: AtomicUsize::new(0),
+        waiting: Default::default(),
+        conn,
+        spare: Mutex::new(Vec::new()),
+        mem: Default::default(),
+        server: closing::ServerHold::new(srv.clone()),
+    })
+}
+
 /// How long the loop waits before trying again to accept after running
 /// out of descriptors, when no connection closed meanwhile.
 const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -504,23 +532,7 @@ impl Loop {
                 srv.budget.clone(),
             )
         };
-        let shared = Arc::new(Shared {
-            token,
-            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
-            plugin: srv.plugin_name.clone(),
-            workers: shared::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
-            busy: AtomicU64::new(0),
-            stream: transport::Transport::new(stream),
-            outbox,
-            req_lock: Mutex::new(()),
-            session: OnceLock::new(),
-            inflight: AtomicUsize::new(0),
-            waiting: Default::default(),
-            conn,
-            spare: Mutex::new(Vec::new()),
-            mem: Default::default(),
-            server: closing::ServerHold::new(srv.clone()),
-        });
+        let shared = new_shared(srv, token, id, stream, outbox, conn);
         // nbdkit's words; the connection's number shows in the context of
         // its later lines.
         log::debug!("accepted connection");
@@ -762,5 +774,71 @@ fn humanize(d: Duration) -> String {
         format!("{} seconds", d.as_secs_f64())
     } else {
         format!("{} ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A server over the built-in pattern plugin and connections over
+    //! socket pairs, for unit tests of the connection's state machine and
+    //! the handshake steps.
+    use super::*;
+    use crate::backend::builtin::pattern::PatternPlugin;
+    use crate::backend::stack::Layers;
+
+    pub fn server() -> (Arc<Server>, EventsRx) {
+        let mut layers = Layers {
+            filters: Vec::new(),
+            plugin: Box::new(PatternPlugin::new()),
+        };
+        layers.config("size", std::ffi::OsStr::new("1M")).unwrap();
+        layers.config_complete().unwrap();
+        let model = layers.thread_model().unwrap();
+        layers.get_ready(model).unwrap();
+        let cfg = ServeConfig {
+            readonly: false,
+            export_name: String::new(),
+            no_sr: false,
+            tls: Default::default(),
+            mask_handshake: u16::MAX,
+            oldstyle: false,
+            max_inflight: 16,
+            memory_limit: 64 << 20,
+            sparse_reads: crate::sparse_read::SparseReads::Off,
+            error_messages: false,
+            handshake_timeout: None,
+        };
+        Server::new(Stack::new(layers, model), cfg, 1)
+    }
+
+    /// A connection's shared state, and the client's end of its socket.
+    pub fn shared(srv: &Arc<Server>) -> (Arc<Shared>, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let stream = Stream::Unix(mio::net::UnixStream::from_std(a));
+        let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
+        let sh = new_shared(srv, 1, 1, stream, outbox::Outbox::default(), conn);
+        (sh, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_a_person_writes_them() {
+        assert_eq!(humanize(Duration::from_secs(1)), "1 second");
+        assert_eq!(humanize(Duration::from_secs(60)), "60 seconds");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5 seconds");
+        assert_eq!(humanize(Duration::from_millis(200)), "200 ms");
+    }
+
+    #[test]
+    fn a_lone_client_of_a_built_in_plugin_is_served_on_the_loop() {
+        let (srv, _rx) = testing::server();
+        assert_eq!(srv.inline.placement(1), Placement::Loop);
+        assert_eq!(srv.inline.placement(64), Placement::Loop);
+        assert!(srv.inline.handshake_on_loop(64));
     }
 }
