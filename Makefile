@@ -9,7 +9,7 @@ NBDKIT    := $(or $(CARGO_TARGET_DIR),target)/release/nbdkit
 PORT      ?= 10809
 SOCK      ?= /tmp/nbdkit-rs.sock
 
-.PHONY: all build run run-unix check test compat fuzz bench bindings bindings-check cbindgen-check install deb clean c-plugins
+.PHONY: all build run run-unix check test compat fuzz bench bench-quick bindings bindings-check cbindgen-check install deb clean c-plugins
 
 all: build
 
@@ -57,6 +57,10 @@ fuzz:
 
 bench: build
 	bash bench/run
+
+# A smoke run of the multi-connection rows (about 2 minutes).
+bench-quick: build
+	BENCH_QUICK=1 bash bench/run
 
 # Laid out as Debian's nbdkit and nbdkit-plugin-dev packages: the binary
 # in bin/, the headers, nbdkit.pc (its plugindir and filterdir are the

@@ -17,7 +17,9 @@
  * Output is one line of key=value pairs on stdout.
  *
  * Usage: nbdbench -U SOCK -m MODE [-q QD] [-t SECS] [-b BS] [-S] [-p refill|batch]
- *                 [-P PSKFILE -u USER | -C CADIR]
+ *                 [-c CONNS] [-P PSKFILE -u USER | -C CADIR]
+ *   -c  read/write on CONNS connections at once (one process each, QD in
+ *       flight on each); the rate is their sum.
  *   -S  negotiate structured replies for read/write/fill (what libnbd does).
  *   -P  STARTTLS first, with user USER's key from a psktool file (GnuTLS).
  *   -C  STARTTLS first, trusting CADIR/ca-cert.pem (X.509).
@@ -34,6 +36,7 @@
 #include <endian.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <gnutls/gnutls.h>
 
 #define OPT_MAGIC   0x49484156454F5054ULL
@@ -367,6 +370,51 @@ static int run_io(int mode, int qd, double secs, uint32_t bs, int structured, in
   return 0;
 }
 
+/* run_io on `conns` connections at once, one child process each; sums
+ * their lines (ops, secs) into one. */
+static int run_many(int conns, int mode, int qd, double secs, uint32_t bs, int structured, int batch)
+{
+  int pfd[2];
+  if (pipe(pfd) < 0) die("pipe");
+  fflush(stdout);
+  for (int i = 0; i < conns; i++) {
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+      close(pfd[0]);
+      if (dup2(pfd[1], 1) < 0) _exit(1);
+      rng ^= (uint64_t)getpid() << 32 | (uint64_t)i;
+      run_io(mode, qd, secs, bs, structured, batch);
+      fflush(stdout);
+      _exit(0);
+    }
+  }
+  close(pfd[1]);
+  FILE *f = fdopen(pfd[0], "r");
+  char line[512];
+  unsigned long long ops_sum = 0, size = 0;
+  double secs_max = 0;
+  int lines = 0;
+  while (f && fgets(line, sizeof line, f)) {
+    unsigned long long ops; double s;
+    if (sscanf(line, "ops=%llu secs=%lf", &ops, &s) == 2) {
+      ops_sum += ops;
+      if (s > secs_max) secs_max = s;
+      char *z = strstr(line, "size=");
+      if (z) size = strtoull(z + 5, NULL, 10);
+      lines++;
+    }
+  }
+  int status, failed = 0;
+  while (wait(&status) > 0)
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) failed = 1;
+  if (failed || lines != conns) { errno = 0; die("a connection failed"); }
+  printf("ops=%llu secs=%.3f rate=%.1f mibps=%.1f size=%llu conns=%d\n",
+         ops_sum, secs_max, ops_sum / secs_max,
+         ops_sum * (double)bs / secs_max / 1048576.0, size, conns);
+  return 0;
+}
+
 /* USER's hex key from a psktool file (lines "user:hexkey"). */
 static int load_psk(const char *file, const char *user)
 {
@@ -395,15 +443,16 @@ static int load_psk(const char *file, const char *user)
 int main(int argc, char **argv)
 {
   const char *mode = NULL;
-  int qd = 16, structured = 0, batch = 0, c;
+  int qd = 16, structured = 0, batch = 0, conns = 1, c;
   const char *pskfile = NULL, *user = NULL, *cadir = NULL;
   double secs = 5;
   uint32_t bs = 4096;
-  while ((c = getopt(argc, argv, "U:m:q:t:b:Sp:P:u:C:")) != -1) {
+  while ((c = getopt(argc, argv, "U:m:q:t:b:Sp:P:u:C:c:")) != -1) {
     switch (c) {
     case 'U': sockpath = optarg; break;
     case 'm': mode = optarg; break;
     case 'q': qd = atoi(optarg); break;
+    case 'c': conns = atoi(optarg); break;
     case 't': secs = atof(optarg); break;
     case 'b': bs = strtoul(optarg, NULL, 0); break;
     case 'S': structured = 1; break;
@@ -418,7 +467,7 @@ int main(int argc, char **argv)
     default: goto usage;
     }
   }
-  if (!sockpath || !mode || qd < 1 || (pskfile && !user)) goto usage;
+  if (!sockpath || !mode || qd < 1 || conns < 1 || (pskfile && !user)) goto usage;
   if (pskfile && load_psk(pskfile, user) == -1) return 1;
   if (cadir) {
     char ca[4096];
@@ -431,12 +480,14 @@ int main(int argc, char **argv)
   }
   rng ^= (uint64_t)getpid() << 20;
   if (strcmp(mode, "hs") == 0) return run_hs(secs);
+  if (conns > 1 && strcmp(mode, "read") == 0) return run_many(conns, 'r', qd, secs, bs, structured, batch);
+  if (conns > 1 && strcmp(mode, "write") == 0) return run_many(conns, 'w', qd, secs, bs, structured, batch);
   if (strcmp(mode, "read") == 0) return run_io('r', qd, secs, bs, structured, batch);
   if (strcmp(mode, "write") == 0) return run_io('w', qd, secs, bs, structured, batch);
   if (strcmp(mode, "fill") == 0) return run_io('f', qd, secs, bs, structured, 0);
 usage:
   fprintf(stderr, "usage: nbdbench -U SOCK -m read|write|fill|hs [-q QD] [-t SECS] [-b BS] [-S]\n"
-                  "                [-p refill|batch]\n"
+                  "                [-p refill|batch] [-c CONNS]\n"
                   "                [-P PSKFILE -u USER | -C CADIR]\n");
   return 2;
 }

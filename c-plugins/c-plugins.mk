@@ -6,7 +6,7 @@ CPLUG_DIR    := $(BUILDDIR)/c-plugins
 CPLUG_CC     ?= gcc
 CPLUG_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -shared -I include
 CPLUG_HDRS   := $(wildcard include/*.h)
-CPLUG_SIMPLE := v1 errors everything debugflags garbage crash gate sleepy
+CPLUG_SIMPLE := v1 errors everything debugflags garbage crash gate sleepy fickle
 CPLUG_TMS    := serialize_connections serialize_all_requests serialize_requests parallel
 CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(CPLUG_DIR)/errors-noerrno.so \
@@ -20,7 +20,7 @@ CFILT_INC    := $(if $(wildcard include/nbdkit-filter.h),-I include,)
 # nbdkit's own declaration of nbdkit_get_export returns a const struct,
 # which -Wextra flags outside a system header directory.
 CFILT_CFLAGS := $(filter-out -I include,$(CPLUG_CFLAGS)) $(CFILT_INC) -Wno-ignored-qualifiers
-CFILT_SOS    := $(patsubst %,$(CPLUG_DIR)/filter-%.so,fail badextents background version crowded)
+CFILT_SOS    := $(patsubst %,$(CPLUG_DIR)/filter-%.so,fail badextents background version crowded described)
 
 c-plugins: $(CPLUG_SOS) $(CFILT_SOS) $(CPLUG_DIR)/filter-api5.so $(CPLUG_DIR)/layout-check.stamp \
            $(CPLUG_DIR)/filter-layout-check.stamp

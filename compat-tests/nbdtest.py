@@ -563,13 +563,13 @@ class Hammer:
 GUARD = bytes(range(256)) * 16      # 4 KiB of known data at offset 0
 
 
-def bad_input(scenario, size="128M", log_lines=1):
-    """Serve memory SIZE, write GUARD at 0, start a Hammer at 100 MiB, run
+def bad_input(scenario, size="128M", log_lines=1, args=()):
+    """Serve memory SIZE (with server ARGS before it), write GUARD at 0, start a Hammer at 100 MiB, run
     scenario(srv), then check: the server is alive, the hammer kept
     working with correct data, GUARD is intact, the server logged exactly
     log_lines new lines (None: don't check) and no panic/assertion, and
     it exits 0 on SIGTERM."""
-    srv = Server("srv", NBDKIT, "memory", size)
+    srv = Server("srv", NBDKIT, *args, "memory", size)
     h = srv.connect()
     h.pwrite(GUARD, 0)
     ham = Hammer(srv, 100 << 20)

@@ -1,15 +1,30 @@
 #!/usr/bin/env bash
 # `nbdkit PLUGIN --version` prints the server's and the plugin's version,
 # `nbdkit PLUGIN --help` the usage then the plugin's name, long name,
-# path and help: scripts probe plugins this way, so a plugin that cannot
+# path, description and help (each filter's likewise, before the
+# plugin's): scripts probe plugins this way, so a plugin that cannot
 # load must make the probe fail.
 source "$COMPAT_LIB"
 
-answer() { timeout 10 "$@" </dev/null 2>&1; echo "exit $?"; }
+# The usage text lists our own options as well (nbdkit.1): what follows
+# it is compared.
+answer() {
+    local out rc
+    out=$(timeout 10 "$@" </dev/null 2>&1)
+    rc=$?
+    if grep -q '^Please read the nbdkit(1) manual page for full usage.$' <<<"$out"; then
+        out="(usage)
+$(sed '1,/^Please read the nbdkit(1) manual page for full usage.$/d' <<<"$out")"
+    fi
+    printf '%s\nexit %s\n' "$out" "$rc"
+}
 for args in "null --version" "memory --version" "example1 --version" "sh --version" \
             "nosuchplugin --version" "--version" "-V memory" "memory --version --dump-plugin" \
             "null --help" "memory --help" "example1 --help" "sh --help" "nosuchplugin --help" \
-            "--version --help memory" "$C_PLUGINS/everything.so --version"; do
+            "--version --help memory" "$C_PLUGINS/everything.so --version" \
+            "$C_PLUGINS/fickle.so --help" "--filter=$C_PLUGINS/filter-described.so null --help" \
+            "--filter=$C_PLUGINS/filter-described.so --filter=nozero $C_PLUGINS/fickle.so --help" \
+            "--filter=$C_PLUGINS/filter-described.so $C_PLUGINS/fickle.so --version"; do
     # shellcheck disable=SC2086
-    expect_eq "nbdkit $args" "$(answer "$REF_NBDKIT" $args)" "$(answer "$NBDKIT" $args)" | head -1
+    _same "nbdkit $args" "$(answer "$REF_NBDKIT" $args)" "$(answer "$NBDKIT" $args)"
 done

@@ -25,7 +25,7 @@ done
 grep -q '^Libs:' "$pc" || fail "nbdkit.pc has no Libs: line"
 man=$T/root/usr/share/man/man1/nbdkit.1
 missing=
-for o in $("$NBDKIT" --long-options) $("$NBDKIT" --short-options) --memory-limit --timeout --no-sparse-reads --sparse-reads; do
+for o in $("$NBDKIT" --long-options) $("$NBDKIT" --short-options) --memory-limit --timeout --no-sparse-reads --sparse-reads --send-error-messages; do
     grep -q -- "$(printf '%s' "$o" | sed 's/-/\\\\-/g')" "$man" || missing="$missing $o"
 done
 [ -z "$missing" ] || fail "options missing from the man page:$missing"

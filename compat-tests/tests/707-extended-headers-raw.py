@@ -1,7 +1,8 @@
 # NBD_OPT_EXTENDED_HEADERS by hand: negotiation in the spec's order, then
 # every reply type in extended form: NONE chunks for success, data and
 # hole chunks echoing the request's offset, BLOCK_STATUS_EXT with a
-# descriptor count and lengths over 32 bits, error chunks with a message;
+# descriptor count and lengths over 32 bits, error chunks with a message
+# (--send-error-messages);
 # 64-bit TRIM / WRITE_ZEROES / BLOCK_STATUS lengths act on the whole range.
 import struct
 import nbdtest as t
@@ -19,7 +20,7 @@ def check_done(what, chunks, typ, handle, offset):
 
 
 def main():
-    srv = t.Server("srv", t.NBDKIT, "memory", "16G")
+    srv = t.Server("srv", t.NBDKIT, "--send-error-messages", "memory", "16G")
     c = srv.raw()
     c.greeting()
     c.client_flags()

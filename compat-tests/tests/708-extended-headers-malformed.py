@@ -57,4 +57,5 @@ def scenario(srv):
     c.close()
 
 
-t.run(lambda: t.bad_input(scenario, log_lines=8))
+# (Error chunks carry the reason only when asked.)
+t.run(lambda: t.bad_input(scenario, log_lines=8, args=("--send-error-messages",)))

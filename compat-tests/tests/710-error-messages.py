@@ -1,5 +1,7 @@
-# The reason a plugin gave with nbdkit_error for a failed request reaches
-# the client in the structured error reply (libnbd shows it as the "server
+# nbdkit (1.32.5 and 1.44.1) sends structured error replies with no
+# message, and so do we by default.  With --send-error-messages, the
+# reason a plugin gave with nbdkit_error for a failed request reaches the
+# client in the structured error reply (libnbd shows it as the "server
 # message"): exactly the plugin's words (no "nbdkit: plugin[N]: error:"
 # prefix, nothing else of the server's), at most 256 bytes.  Simple
 # replies have no room for it: the errno alone, as in nbdkit 1.32.5.
@@ -52,9 +54,19 @@ def main():
     errors = os.path.join(t.C_PLUGINS, "errors.so")
     if not os.path.exists(errors):
         raise t.Skip("errors.so not built (make c-plugins)")
+    for name, binary in (("ref", t.REF_NBDKIT), ("ours", t.NBDKIT)):
+        srv = t.Server("default-" + name, binary, errors, "mode=seterr")
+        for ext in (False, True) if name == "ours" else (False,):
+            c = structured(srv, ext)
+            t.expect_eq("%s, by default: the error, no message" % name, (t.ENOSPC, ""),
+                        error_of(c, t.CMD_READ, 512, 512))
+            c.close()
+    if t.is_reference():
+        return
     for mode, errno, text in [("plain", t.EIO, "pread: failing without an errno"),
                               ("seterr", t.ENOSPC, "pread: failing with ENOSPC")]:
-        srv = t.Server("errors-" + mode, t.NBDKIT, errors, "mode=" + mode)
+        srv = t.Server("errors-" + mode, t.NBDKIT, "--send-error-messages", errors,
+                       "mode=" + mode)
         for ext in (False, True):
             c = structured(srv, ext)
             t.expect_eq("%s, %s: error and message" % (mode, "extended" if ext else "structured"),
@@ -83,7 +95,7 @@ def main():
                 " pwrite) cat >/dev/null; echo 'ENOSPC quota exceeded' >&2; exit 1 ;;\n"
                 " *) exit 2 ;;\nesac\n")
     os.chmod(script, 0o755)
-    srv = t.Server("sh", t.NBDKIT, "sh", script)
+    srv = t.Server("sh", t.NBDKIT, "--send-error-messages", "sh", script)
     c = structured(srv)
     err, msg = error_of(c, t.CMD_READ, 0, 512)
     t.expect_eq("a 3000-byte reason: EIO, cut to 256 bytes", (t.EIO, 256), (err, len(msg)))

@@ -21,7 +21,7 @@ nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [--log=stderr|syslog|null] [--mask-handshake=MASK]
        [--memory-limit=SIZE]
        [-n|--newstyle] [--no-sparse-reads] [--no-sr] [-o|--oldstyle]
-       [--sparse-reads=exact|all|off]
+       [--send-error-messages] [--sparse-reads=exact|all|off]
        [-P|--pidfile PIDFILE] [-p|--port PORT]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
        [--selinux-label=LABEL] [-s|--single] [--swap]
@@ -105,6 +105,9 @@ pub struct Options {
     /// `--sparse-reads=` (`--no-sparse-reads` is `off`): which plugins
     /// may have large reads answered with hole chunks from their extents.
     pub sparse_reads: crate::sparse_read::SparseReads,
+    /// `--send-error-messages`: a failed request's error chunk carries the
+    /// reason (the plugin's `nbdkit_error` words); nbdkit sends none.
+    pub send_error_messages: bool,
     /// `--timeout`: how long a client may take to negotiate (`None`: no
     /// limit, `--timeout=0`).
     pub timeout: Option<std::time::Duration>,
@@ -157,6 +160,7 @@ impl Default for Options {
             oldstyle: false,
             no_sr: false,
             sparse_reads: crate::sparse_read::SparseReads::Exact,
+            send_error_messages: false,
             timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             mask_handshake: u32::MAX,
             run: None,
@@ -320,6 +324,7 @@ enum Opt {
     MemoryLimit,
     NoSparseReads,
     SparseReads,
+    SendErrorMessages,
     Timeout,
     Newstyle,
     NoSr,
@@ -401,6 +406,7 @@ const LONG: &[(&str, bool, Opt)] = &[
 const EXTRA_LONG: &[(&str, bool, Opt)] = &[
     ("memory-limit", true, Opt::MemoryLimit),
     ("no-sparse-reads", false, Opt::NoSparseReads),
+    ("send-error-messages", false, Opt::SendErrorMessages),
     ("sparse-reads", true, Opt::SparseReads),
     ("timeout", true, Opt::Timeout),
 ];
@@ -521,6 +527,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
             o.memory_limit = Some(m);
         }
         Opt::NoSparseReads => o.sparse_reads = crate::sparse_read::SparseReads::Off,
+        Opt::SendErrorMessages => o.send_error_messages = true,
         Opt::SparseReads => {
             o.sparse_reads = crate::sparse_read::SparseReads::parse(b)
                 .ok_or_else(|| plain("--sparse-reads must be \"exact\", \"all\" or \"off\""))?

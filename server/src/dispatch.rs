@@ -1,189 +1,14 @@
-//! Between the wire and the backend: opening an export for a client and
-//! running one validated request against it, producing the reply bytes.
+//! Between the wire and the backend: running one validated request
+//! against an open export (`session`), producing the reply bytes.
 //! Knows the protocol's values but not sockets or the event loop.
 
 use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
-use crate::backend::memory::{self, Held};
-use crate::backend::{
-    piece_slices, BlockSize, Connection, Context, Error, Flags, Stack, Support, ThreadModel,
-};
+use crate::backend::request_memory::{self as memory, Held};
+use crate::backend::{piece_slices, Context, Error, Flags};
 use crate::protocol::consts::*;
 use crate::protocol::transmission::{self as tx, ExportCaps, Reply, Request};
-use crate::sparse_read::{self as sparse, SparsePolicy, SparseReads};
-use std::sync::Arc;
-
-/// An open export on one connection: the outermost layer's context (which
-/// owns the contexts below it) and what was advertised.
-pub struct Session {
-    pub ctx: Context,
-    pub caps: ExportCaps,
-    /// Whether and when reads look for zeroes to send as holes.
-    pub sparse: SparsePolicy,
-}
-
-impl Session {
-    /// A session over one layer with these capabilities, for tests that
-    /// drive requests without a handshake.
-    #[cfg(test)]
-    pub fn for_test(ctx: Context, caps: ExportCaps, sparse_reads: bool) -> Session {
-        Session {
-            ctx,
-            caps,
-            sparse: SparsePolicy::new(sparse_reads),
-        }
-    }
-
-    /// Finalize every layer, then close them (outermost first).  A failed
-    /// finalize is logged by the layer; the close happens regardless.
-    pub fn close(self) {
-        if let Err(e) = self.ctx.finalize() {
-            if let Some(t) = e.unreported() {
-                log::error!("{t}");
-            }
-        }
-    }
-}
-
-/// What the handshake tells the client about an export.
-#[derive(Debug, Clone)]
-pub struct ExportInfo {
-    pub size: u64,
-    pub eflags: u16,
-}
-
-/// The export's block size constraints, checked, for NBD_INFO_BLOCK_SIZE
-/// (asked only when a client wants them, as nbdkit).
-pub fn block_size(ctx: &Context) -> Result<Option<BlockSize>, Error> {
-    let b = ctx.block_size()?;
-    if let Some(b) = b {
-        check_block_size(b)?;
-    }
-    Ok(b)
-}
-
-/// Validate a plugin's block size constraints as nbdkit does.
-pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
-    let BlockSize {
-        minimum: min,
-        preferred: pref,
-        maximum: max,
-    } = b;
-    // The same checks, in the same order and with the same words, as
-    // nbdkit 1.32, so that a plugin's bug reads the same under both.
-    let problem = if min == 0 || min > 65536 {
-        Some("minimum block size between 1 and 64K")
-    } else if !min.is_power_of_two() {
-        Some("minimum block size to a power of 2")
-    } else if !pref.is_power_of_two() {
-        Some("preferred block size to a power of 2")
-    } else if !(512..=32 * 1024 * 1024).contains(&pref) {
-        Some("preferred block size between 512 and 32M")
-    } else if max != u32::MAX && max % min != 0 {
-        Some("maximum block size to -1 or a multiple of minimum block size")
-    } else if min > pref || pref > max {
-        Some("minimum block size <= preferred <= maximum")
-    } else {
-        None
-    };
-    match problem {
-        None => Ok(()),
-        Some(p) => Err(Error::einval(format!("plugin must set {p}"))),
-    }
-}
-
-/// Open the export for a client (every layer, then prepare them) and
-/// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
-/// which plugins' large structured reads may send zeroes as holes (see
-/// [`Stack::sparse_reads`]).
-pub fn open_export(
-    stack: &Stack,
-    conn: &Arc<Connection>,
-    readonly: bool,
-    export_name: &[u8],
-    structured: bool,
-    sparse_reads: SparseReads,
-) -> Result<(Session, ExportInfo), Error> {
-    let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(stack.sparse_reads(sparse_reads));
-    match advertise(stack, &ctx, structured) {
-        Ok((caps, info)) => Ok((Session { ctx, caps, sparse }, info)),
-        Err(e) => {
-            Session {
-                ctx,
-                caps: ExportCaps::default(),
-                sparse,
-            }
-            .close();
-            Err(e)
-        }
-    }
-}
-
-fn advertise(
-    stack: &Stack,
-    ctx: &Context,
-    structured: bool,
-) -> Result<(ExportCaps, ExportInfo), Error> {
-    let size = ctx.get_size()?;
-    if size > i64::MAX as u64 {
-        return Err(Error::eio(format!(
-            "get_size: plugin returned invalid size {size}"
-        )));
-    }
-    let readonly = !ctx.can_write()?;
-    let mut eflags = NBD_FLAG_HAS_FLAGS;
-    let mut caps = ExportCaps {
-        size,
-        readonly,
-        structured,
-        ..Default::default()
-    };
-    if readonly {
-        eflags |= NBD_FLAG_READ_ONLY;
-    }
-    // Asked even when read-only (the context answers "no" without asking
-    // the layer), as nbdkit does, whose -v shows each of them.
-    caps.can_zero = ctx.can_zero()? != Support::None && !readonly;
-    if caps.can_zero {
-        eflags |= NBD_FLAG_SEND_WRITE_ZEROES;
-    }
-    // Asked even without zero support, as nbdkit does.
-    caps.can_fast_zero = ctx.can_fast_zero()? && caps.can_zero;
-    if caps.can_fast_zero {
-        eflags |= NBD_FLAG_SEND_FAST_ZERO;
-    }
-    caps.can_trim = ctx.can_trim()? && !readonly;
-    if caps.can_trim {
-        eflags |= NBD_FLAG_SEND_TRIM;
-    }
-    caps.can_fua = ctx.can_fua()? != Support::None && !readonly;
-    if caps.can_fua {
-        eflags |= NBD_FLAG_SEND_FUA;
-    }
-    caps.can_flush = ctx.can_flush()?;
-    if caps.can_flush {
-        eflags |= NBD_FLAG_SEND_FLUSH;
-    }
-    if ctx.is_rotational()? {
-        eflags |= NBD_FLAG_ROTATIONAL;
-    }
-    if structured {
-        eflags |= NBD_FLAG_SEND_DF;
-    }
-    // Useless when connections are served one at a time.
-    if ctx.can_multi_conn()? && stack.thread_model() > ThreadModel::SerializeConnections {
-        eflags |= NBD_FLAG_CAN_MULTI_CONN;
-    }
-    caps.can_cache = ctx.can_cache()? != Support::None;
-    if caps.can_cache {
-        eflags |= NBD_FLAG_SEND_CACHE;
-    }
-    ctx.can_extents()?;
-    // The block size and description are asked only when a client wants
-    // them (NBD_INFO_*), as nbdkit.
-    let info = ExportInfo { size, eflags };
-    Ok((caps, info))
-}
+use crate::session::Session;
+use crate::sparse_read as sparse;
 
 /// Where a reply goes: one call per reply, parts sent contiguously.
 pub trait ReplySink {
@@ -193,6 +18,8 @@ pub trait ReplySink {
 /// Send a request's error reply: with structured replies, an error chunk
 /// carrying `msg` for the client to show.
 fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32, msg: &str) {
+    // nbdkit's error chunks carry no message: ours only when asked.
+    let msg = if caps.error_messages { msg } else { "" };
     let mut out = Vec::with_capacity(48 + msg.len().min(MAX_ERROR_MESSAGE));
     Reply::to(r, caps).error(&mut out, error, msg);
     sink.send(&[&out]);
@@ -454,4 +281,125 @@ fn block_status(s: &Session, r: &Request) -> Result<(Vec<(u64, u32)>, Held), Err
 /// extended headers, 64-bit descriptors).
 fn reply_size(n: usize) -> usize {
     48 + n * 16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{Handle, Result as BResult};
+    use std::cell::RefCell;
+    use std::sync::{Arc, Mutex};
+
+    /// A small disk that records the calls it gets.
+    struct Disk {
+        data: Mutex<Vec<u8>>,
+        calls: Mutex<Vec<&'static str>>,
+    }
+
+    impl Handle for Disk {
+        fn get_size(&self) -> BResult<u64> {
+            Ok(self.data.lock().unwrap().len() as u64)
+        }
+        fn can_write(&self) -> BResult<bool> {
+            Ok(true)
+        }
+        fn can_flush(&self) -> BResult<bool> {
+            Ok(true)
+        }
+        fn pread(&self, buf: &mut [u8], offset: u64, _: Flags) -> BResult<()> {
+            self.calls.lock().unwrap().push("pread");
+            let o = offset as usize;
+            buf.copy_from_slice(&self.data.lock().unwrap()[o..o + buf.len()]);
+            Ok(())
+        }
+        fn pwrite(&self, buf: &[u8], offset: u64, _: Flags) -> BResult<()> {
+            self.calls.lock().unwrap().push("pwrite");
+            let o = offset as usize;
+            self.data.lock().unwrap()[o..o + buf.len()].copy_from_slice(buf);
+            Ok(())
+        }
+        fn flush(&self, _: Flags) -> BResult<()> {
+            self.calls.lock().unwrap().push("flush");
+            Err(Error::new(libc::EIO, "flush failed".to_string()))
+        }
+    }
+
+    struct Capture(RefCell<Vec<Vec<u8>>>);
+    impl ReplySink for Capture {
+        fn send(&self, parts: &[&[u8]]) {
+            self.0.borrow_mut().push(parts.concat());
+        }
+    }
+
+    fn session() -> Session {
+        let disk = Disk {
+            data: Mutex::new(vec![0; 64 * 1024]),
+            calls: Mutex::new(Vec::new()),
+        };
+        let ctx = Context::new(Arc::from("test"), Box::new(disk), false);
+        let caps = ExportCaps {
+            size: 64 * 1024,
+            can_flush: true,
+            ..Default::default()
+        };
+        Session::for_test(ctx, caps, false)
+    }
+
+    fn req(cmd: u16, handle: u64, offset: u64, count: u64) -> Request {
+        Request {
+            flags: 0,
+            cmd,
+            handle,
+            offset,
+            count,
+            extended: false,
+        }
+    }
+
+    /// A simple reply: (error, handle, data).
+    fn simple(b: &[u8]) -> (u32, u64, &[u8]) {
+        assert_eq!(
+            u32::from_be_bytes(b[0..4].try_into().unwrap()),
+            NBD_SIMPLE_REPLY_MAGIC
+        );
+        (
+            u32::from_be_bytes(b[4..8].try_into().unwrap()),
+            u64::from_be_bytes(b[8..16].try_into().unwrap()),
+            &b[16..],
+        )
+    }
+
+    #[test]
+    fn a_write_then_a_read_each_get_one_reply_with_their_handle() {
+        let s = session();
+        let sink = Capture(RefCell::new(Vec::new()));
+        execute(&s, &req(NBD_CMD_WRITE, 7, 4096, 512), &[0xab; 512], &sink);
+        execute(&s, &req(NBD_CMD_READ, 8, 4096, 512), &[], &sink);
+        let replies = sink.0.borrow();
+        assert_eq!(replies.len(), 2, "one send per reply");
+        assert_eq!(simple(&replies[0]), (0, 7, &[][..]));
+        let (err, handle, data) = simple(&replies[1]);
+        assert_eq!((err, handle), (0, 8));
+        assert_eq!(data, &[0xab; 512][..]);
+    }
+
+    #[test]
+    fn a_failed_call_is_answered_with_its_errno() {
+        let s = session();
+        let sink = Capture(RefCell::new(Vec::new()));
+        execute(&s, &req(NBD_CMD_FLUSH, 9, 0, 0), &[], &sink);
+        let replies = sink.0.borrow();
+        assert_eq!(replies.len(), 1);
+        let (err, handle, data) = simple(&replies[0]);
+        assert_eq!((err, handle, data.len()), (NBD_EIO, 9, 0));
+    }
+
+    #[test]
+    fn refusals_carry_the_request_handle() {
+        let s = session();
+        let sink = Capture(RefCell::new(Vec::new()));
+        reply_error(&sink, &req(NBD_CMD_READ, 11, 0, 512), &s.caps, NBD_ENOMEM);
+        let replies = sink.0.borrow();
+        assert_eq!(simple(&replies[0]), (NBD_ENOMEM, 11, &[][..]));
+    }
 }

@@ -13,14 +13,16 @@
 #[allow(unsafe_code)]
 mod abi;
 mod backend;
+mod budget;
 mod cli;
 mod dispatch;
 mod lifecycle;
 mod logging;
 mod net;
 mod parse;
-mod pool;
 mod protocol;
+mod sched;
+mod session;
 mod sparse_read;
 #[allow(unsafe_code)]
 mod sys;
@@ -187,24 +189,23 @@ fn main() {
     if opts.mode == Mode::Help {
         print!("{}", cli::USAGE);
         for f in &layers.filters {
-            match f.longname() {
-                Some(l) => println!("\nfilter: {} ({l})", f.name()),
-                None => println!("\nfilter: {}", f.name()),
-            }
-            println!("({})", f.path());
-            if let Some(h) = f.config_help() {
-                println!("{h}");
-            }
+            print_usage(
+                "filter",
+                f.name(),
+                f.longname(),
+                f.path(),
+                &[f.description(), f.config_help()],
+            );
         }
         let p = &layers.plugin;
-        match p.longname() {
-            Some(l) => println!("\nplugin: {} ({l})", p.name()),
-            None => println!("\nplugin: {}", p.name()),
-        }
-        println!("({})", plugin_file.display());
-        if let Some(h) = p.config_help() {
-            println!("{h}");
-        }
+        let path = plugin_file.display().to_string();
+        print_usage(
+            "plugin",
+            p.name(),
+            p.longname(),
+            &path,
+            &[p.description(), p.config_help()],
+        );
         return;
     }
     if opts.mode == Mode::DumpPlugin {
@@ -244,6 +245,23 @@ fn main() {
         log::debug!("mlockall done");
     }
     exit(run(Stack::new(layers, model), &opts));
+}
+
+/// What `--help` says about one plugin or filter, as nbdkit: its name
+/// and long name, where it was loaded from, then its description and
+/// config help, each ending in a newline (added only when missing).
+fn print_usage(kind: &str, name: &str, longname: Option<&str>, path: &str, texts: &[Option<&str>]) {
+    match longname {
+        Some(l) => println!("\n{kind}: {name} ({l})"),
+        None => println!("\n{kind}: {name}"),
+    }
+    println!("({path})");
+    for t in texts.iter().flatten() {
+        print!("{t}");
+        if !t.ends_with('\n') {
+            println!();
+        }
+    }
 }
 
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
@@ -553,8 +571,9 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         mask_handshake: opts.mask_handshake as u16,
         oldstyle: opts.oldstyle,
         max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
-        memory_limit: opts.memory_limit.unwrap_or_else(net::budget::default_limit),
+        memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
         sparse_reads: opts.sparse_reads,
+        error_messages: opts.send_error_messages,
         handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()
@@ -566,7 +585,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         None => (Vec::new(), None),
     };
     let (server, rx) = net::Server::new(stack.clone(), cfg, workers);
-    backend::memory::install(server.budget.clone());
+    backend::request_memory::install(server.budget.clone());
     let served = net::serve(server.clone(), rx, listeners, single, Some(sig_r));
     if let Err(e) = served {
         log::error!("event loop: {e}");

@@ -24,9 +24,10 @@
 
 use crate::backend::extents::{Extents, EXTENT_ZERO};
 use crate::backend::{Error, Flags};
-use crate::dispatch::{give_back_read_buffer, take_read_buffer, ReplySink, Session};
+use crate::dispatch::{give_back_read_buffer, take_read_buffer, ReplySink};
 use crate::protocol::consts::NBD_CMD_FLAG_DF;
 use crate::protocol::transmission::{Reply, ReplyMode, Request};
+use crate::session::Session;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 

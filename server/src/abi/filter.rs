@@ -77,6 +77,7 @@ pub struct CFilter {
     path: String,
     version: Option<String>,
     longname: Option<String>,
+    description: Option<String>,
     config_help: Option<String>,
     /// Keys and values given to `.config`, which filters may keep.
     config_strings: Vec<CString>,
@@ -140,6 +141,7 @@ pub fn load(
         path: shown,
         version: Some(version),
         longname: opt_str(f.longname),
+        description: opt_str(f.description),
         config_help: opt_str(f.config_help),
         config_strings: Vec::new(),
         lib: Arc::new(Lib { f, name: fname }),
@@ -388,6 +390,9 @@ impl Filter for CFilter {
     }
     fn version(&self) -> Option<&str> {
         self.version.as_deref()
+    }
+    fn description(&self) -> Option<&str> {
+        self.description.as_deref()
     }
     fn config_help(&self) -> Option<&str> {
         self.config_help.as_deref()

@@ -907,7 +907,7 @@ impl Handle for CHandle {
             }
             Support::Emulate => {
                 let len = count.min(ZERO_CHUNK as u64) as usize;
-                let mut buf = crate::backend::memory::zeroed(len, "cache")?;
+                let mut buf = crate::backend::request_memory::zeroed(len, "cache")?;
                 let mut done = 0u64;
                 while done < count {
                     let n = (count - done).min(buf.len() as u64) as usize;

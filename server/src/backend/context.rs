@@ -43,8 +43,11 @@ macro_rules! datapath {
 }
 pub(crate) use controlpath;
 
-/// Where emulated zeroing writes from (in .bss: no cost until touched).
-static ZERO_BUF: [u8; 1 << 20] = [0; 1 << 20];
+/// Where emulated zeroing writes from: nbdkit's maximum request size of
+/// zeroes (mapped from the kernel's zero page, costing no memory), so the
+/// layer gets the same writes as under nbdkit.
+static ZERO_BUF: std::sync::OnceLock<Option<&'static [u8]>> = std::sync::OnceLock::new();
+const ZERO_CHUNK: usize = crate::protocol::consts::MAX_REQUEST_SIZE as usize;
 /// Largest read an emulated cache request makes at once: nbdkit's maximum
 /// request size, so the layer sees the same reads as under nbdkit.
 const CACHE_CHUNK: u64 = crate::protocol::consts::MAX_REQUEST_SIZE as u64;
@@ -360,24 +363,28 @@ impl Context {
         r.map_err(|e| self.locate(e, "zero").at(offset, count))
     }
 
-    /// Zero by writing zeroes through this layer's own `pwrite`; FUA, if
-    /// asked, goes with the last write.
+    /// Zero by writing zeroes through this layer's own `pwrite`, in
+    /// nbdkit's chunks (its largest request): each carries FUA when the
+    /// layer does FUA natively, else one flush follows them all.
     fn write_zeroes(&self, count: u64, offset: u64, flags: Flags) -> Result<()> {
+        let zeroes = ZERO_BUF
+            .get_or_init(|| crate::sys::zero_pages(ZERO_CHUNK))
+            .ok_or_else(|| Error::new(libc::ENOMEM, "zero: cannot map a buffer of zeroes"))?;
+        let flush = flags.fua() && self.can_fua()? != Support::Native;
+        let wflags = if flush {
+            flags.without(Flags::FUA)
+        } else {
+            flags
+        }
+        .without(Flags::FAST_ZERO);
         let mut done = 0;
         while done < count {
-            let n = (count - done).min(ZERO_BUF.len() as u64);
-            let last = done + n == count;
-            let f = if last {
-                flags
-            } else {
-                flags.without(Flags::FUA)
-            };
-            self.pwrite(
-                &ZERO_BUF[..n as usize],
-                offset + done,
-                f.without(Flags::FAST_ZERO),
-            )?;
+            let n = (count - done).min(ZERO_CHUNK as u64);
+            self.pwrite(&zeroes[..n as usize], offset + done, wflags)?;
             done += n;
+        }
+        if flush {
+            self.flush(Flags::NONE)?;
         }
         Ok(())
     }
@@ -391,7 +398,7 @@ impl Context {
         self.check_flags("cache", flags, 0)?;
         if self.can_cache()? == Support::Emulate {
             // Cached by reading it (nbdkit does not call .cache then).
-            let mut buf = super::memory::zeroed(count.min(CACHE_CHUNK) as usize, "cache")?;
+            let mut buf = super::request_memory::zeroed(count.min(CACHE_CHUNK) as usize, "cache")?;
             let mut done = 0;
             while done < count {
                 let n = (count - done).min(CACHE_CHUNK) as usize;

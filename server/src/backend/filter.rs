@@ -27,6 +27,10 @@ pub trait Filter: Send + Sync {
     fn version(&self) -> Option<&str> {
         None
     }
+    /// `--help` prints it under the filter's name.
+    fn description(&self) -> Option<&str> {
+        None
+    }
     fn config_help(&self) -> Option<&str> {
         None
     }

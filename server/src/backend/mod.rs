@@ -18,8 +18,8 @@ pub mod error;
 pub mod extents;
 pub mod filter;
 pub mod flags;
-pub mod memory;
 pub mod registry;
+pub mod request_memory;
 pub mod stack;
 
 pub use connection::Connection;
@@ -155,8 +155,7 @@ pub trait Plugin: Send + Sync {
     fn longname(&self) -> Option<&str> {
         None
     }
-    // nbdkit keeps it but prints it nowhere a user sees.
-    #[allow(dead_code)]
+    /// `--help` prints it under the plugin's name.
     fn description(&self) -> Option<&str> {
         None
     }

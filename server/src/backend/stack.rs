@@ -397,3 +397,47 @@ impl Drop for Stack {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::builtin::pattern::PatternPlugin;
+
+    fn pattern_stack(size: &str) -> Arc<Stack> {
+        let mut layers = Layers {
+            filters: Vec::new(),
+            plugin: Box::new(PatternPlugin::new()),
+        };
+        layers.config("size", OsStr::new(size)).unwrap();
+        layers.config_complete().unwrap();
+        let model = layers.thread_model().unwrap();
+        layers.get_ready(model).unwrap();
+        Stack::new(layers, model)
+    }
+
+    #[test]
+    fn a_stack_of_one_plugin_opens_and_reads() {
+        let stack = pattern_stack("1M");
+        assert_eq!(stack.len(), 1);
+        assert!(stack.nonblocking(), "a built-in plugin alone never blocks");
+        let conn = Arc::new(Connection::new(-1, false, stack.len()));
+        stack.preconnect(0, &conn, false).unwrap();
+        let ctx = stack.open_top(&conn, false, b"").unwrap();
+        assert_eq!(ctx.get_size().unwrap(), 1 << 20);
+        let mut buf = [0u8; 16];
+        ctx.pread(&mut buf, 8, crate::backend::Flags::default())
+            .unwrap();
+        // The pattern plugin's bytes are each 8-byte offset, big-endian.
+        assert_eq!(&buf[..8], &8u64.to_be_bytes());
+        assert_eq!(&buf[8..], &16u64.to_be_bytes());
+        ctx.finalize().unwrap();
+    }
+
+    #[test]
+    fn each_layer_is_linked_to_the_one_below() {
+        let stack = pattern_stack("4096");
+        let below = stack.link(0);
+        assert_eq!(below.index(), 0);
+        assert!(Arc::ptr_eq(&below.stack().unwrap(), &stack));
+    }
+}

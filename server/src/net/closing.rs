@@ -25,10 +25,13 @@ const TLS_CLOSE_WAIT_MS: u64 = 500;
 pub fn release(shared: Arc<Shared>) {
     if let Some(sh) = Arc::into_inner(shared) {
         // On the pool: the close callbacks may block, and the loop (which
-        // may be the one letting go) must not.  Unless nothing in the stack
-        // can block and no TLS goodbye waits for the client: then a hand-off
-        // would cost more than the close.
-        if sh.server.inline.never_blocks() && !sh.stream.is_tls() && super::outbox::on_loop() {
+        // may be the one letting go) must not hold up other clients.
+        // Unless nothing in the stack can block, or its handshake steps
+        // are quick and this is the only client, and no TLS goodbye waits
+        // for the client: then a hand-off would cost more than the close.
+        let srv = &sh.server;
+        let conns = srv.open_conns.load(std::sync::atomic::Ordering::Relaxed);
+        if srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop() {
             close(sh);
             return;
         }

@@ -4,18 +4,18 @@
 //! What it shares with the workers is in `shared`; the handshake steps
 //! that need the backend are in `jobs`.
 
-use super::budget::{Admit, Charge};
-use super::inline::Trial;
 use super::jobs::{Job, Next, Outcome};
-use super::shared::{over_share, Shared, WAIT_BACKLOG, WAIT_DRAIN, WAIT_MEMORY, WAIT_SLOTS};
+use super::shared::{over_share, Shared, Wait};
 use super::Server;
 use crate::abi::tls::Handshake;
+use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request};
+use crate::sched::inline::Trial;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::Ordering;
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 /// Why a request is answered with an error without running it.
-pub enum Refusal {
+enum Refusal {
     /// It breaks the protocol or the export's limits (logged per request).
     Invalid(tx::Invalid),
     /// No memory for it (logged once per connection, by `no_memory`).
@@ -41,19 +41,19 @@ impl Refusal {
 
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
-pub struct PendingWrite {
-    pub req: Request,
+struct PendingWrite {
+    req: Request,
     /// At least the payload's length; the payload is its first bytes.
-    pub buf: Vec<u8>,
-    pub filled: usize,
+    buf: Vec<u8>,
+    filled: usize,
     /// An oversize write: its payload is read and dropped, then refused.
-    pub discard: Option<Refusal>,
-    pub remaining: u64,
+    discard: Option<Refusal>,
+    remaining: u64,
     /// The memory budget's grant for the payload.
-    pub charge: Charge,
+    charge: Charge,
 }
 
-pub enum Phase {
+enum Phase {
     /// `preconnect` (and for oldstyle, the open) is running on the pool.
     Starting,
     ClientFlags,
@@ -82,10 +82,14 @@ pub struct Conn {
     /// A trial of the next small request on the loop is due (see
     /// `inline`): requests wait until those on the pool are done.
     trial: Cell<Option<Trial>>,
-    pub inbuf: Vec<u8>,
-    pub start: usize,
-    pub end: usize,
-    pub phase: Phase,
+    /// Driven on a worker as a batch (see `sched::inline::Placement`),
+    /// not on the loop.
+    batch: bool,
+    inbuf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Changed only here: the loop asks through the methods below.
+    phase: Phase,
     /// The handshake ran out of time while a backend job was running: the
     /// connection closes when the job reports back.
     expired: bool,
@@ -95,12 +99,12 @@ pub struct Conn {
     /// and payload), when more than it holds.
     need: usize,
     /// The budget's grant for `inbuf` beyond its usual size.
-    pub inbuf_charge: Charge,
+    inbuf_charge: Charge,
 }
 
 const INBUF: usize = 256 * 1024;
 /// Largest request the loop runs itself for a nonblocking plugin.
-const INLINE_MAX: u64 = 64 * 1024;
+pub(super) const INLINE_MAX: u64 = 64 * 1024;
 
 /// What driving the connection asks of the loop.
 pub enum Want {
@@ -121,6 +125,7 @@ impl Conn {
             peer_closed: false,
             answered: Cell::new(false),
             trial: Cell::new(None),
+            batch: false,
             inbuf: inbuf
                 .filter(|b| b.len() == INBUF)
                 .unwrap_or_else(|| vec![0; INBUF]),
@@ -151,6 +156,29 @@ impl Conn {
     /// Still in the handshake (the `--timeout` limit applies).
     pub fn negotiating(&self) -> bool {
         !matches!(self.phase, Phase::Transmission(_) | Phase::Closing) && !self.expired
+    }
+
+    /// The server is shutting down: as nbdkit, a client still negotiating
+    /// is dropped (one in transmission is answered ESHUTDOWN until it
+    /// hangs up).
+    pub fn shutting_down(&mut self) {
+        if matches!(
+            self.phase,
+            Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
+        ) {
+            self.phase = Phase::Closing;
+        }
+    }
+
+    /// Whether the connection only waits to be closed.
+    pub fn closing(&self) -> bool {
+        matches!(self.phase, Phase::Closing)
+    }
+
+    /// Whether a handshake step runs on the backend (its completion
+    /// brings the connection back to the loop).
+    pub fn in_backend(&self) -> bool {
+        matches!(self.phase, Phase::Backend | Phase::Starting)
     }
 
     /// The handshake ran out of time: stop negotiating.  True when the
@@ -259,25 +287,24 @@ impl Conn {
         let busy = || {
             let inflight = s.inflight.load(Ordering::SeqCst);
             if inflight >= server.cfg.max_inflight {
-                WAIT_SLOTS
+                Some(Wait::Slots)
             } else if inflight > 0 && self.trial.get().is_some() {
-                WAIT_DRAIN
+                Some(Wait::Drain)
             } else if over_share(server, s) {
-                WAIT_BACKLOG
+                Some(Wait::Backlog)
             } else {
-                0
+                None
             }
         };
-        let why = busy();
-        if why == 0 {
+        let Some(why) = busy() else {
             return false;
-        }
-        s.waiting.store(why, Ordering::SeqCst);
+        };
+        s.waiting.set(why);
         // Re-check after publishing, so a worker finishing in between is seen.
-        if busy() != 0 {
+        if busy().is_some() {
             return true;
         }
-        s.waiting.store(0, Ordering::SeqCst);
+        s.waiting.clear();
         false
     }
 
@@ -647,10 +674,10 @@ impl Conn {
         let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
         match ask() {
             Admit::Wait => {
-                s.waiting.store(WAIT_MEMORY, Ordering::SeqCst);
+                s.waiting.set(Wait::Memory);
                 let again = ask();
                 if again != Admit::Wait {
-                    s.waiting.store(0, Ordering::SeqCst);
+                    s.waiting.clear();
                 }
                 again
             }
@@ -732,6 +759,9 @@ impl Conn {
     /// quick request is answered here: a hand-off to a worker and back
     /// would cost more than the call.
     fn try_inline(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
+        if self.batch {
+            return self.try_in_batch(server, req, payload);
+        }
         if req.count > INLINE_MAX {
             // Large requests go to the pool; a trial is dropped rather
             // than wait for the pool before each of them.
@@ -767,7 +797,7 @@ impl Conn {
             server
                 .inline
                 .is_adaptive()
-                .then(super::inline::switches_since_wake)
+                .then(crate::sched::inline::switches_since_wake)
         };
         let t = Instant::now();
         let sink = Cork { conn: self };
@@ -792,6 +822,64 @@ impl Conn {
         true
     }
 
+    /// Answer a request on the worker driving this connection as a batch,
+    /// if the stack is still fast; false if it must go to the pool.  Large
+    /// requests too: handing one on to another worker would cost a second
+    /// hand-off, and only this client's requests wait behind it (their
+    /// time is not the stack's speed, so it is not recorded).
+    fn try_in_batch(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
+        if !server.inline.allows_batch() || self.shared.inflight.load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        let (Some(session), Some(_g)) = (
+            self.shared.session.get(),
+            server.locks.try_enter(&self.shared.req_lock),
+        ) else {
+            return false;
+        };
+        let before = crate::sched::inline::switches_since_wake();
+        let t = Instant::now();
+        if req.count <= INLINE_MAX {
+            let sink = Cork { conn: self };
+            self.shared
+                .in_slot(|| dispatch::execute(session, req, payload, &sink));
+        } else {
+            // A large reply goes out from the plugin's buffer, not through
+            // the cork (after what the cork holds, to keep the order).
+            self.flush_cork();
+            let sink = &*self.shared;
+            self.shared
+                .in_slot(|| dispatch::execute(session, req, payload, sink));
+        }
+        let took = t.elapsed();
+        if req.count <= INLINE_MAX {
+            server
+                .inline
+                .record_batch(took, || crate::sys::voluntary_switches() > before);
+        }
+        true
+    }
+
+    /// Drive the connection on a worker, as a batch: read and answer what
+    /// the client sent, then hand the connection back to the loop.
+    pub fn drive_batch(&mut self, server: &Arc<Server>) -> Want {
+        // This thread slept before the batch: only a call that sleeps
+        // during it counts as blocking.
+        crate::sched::inline::loop_may_sleep();
+        self.batch = true;
+        let want = {
+            let ctx = self.log_ctx();
+            crate::logging::with_context(&ctx, || self.drive(server))
+        };
+        self.batch = false;
+        want
+    }
+
+    /// Whether the connection is reading requests (where batches apply).
+    pub fn in_transmission(&self) -> bool {
+        matches!(self.phase, Phase::Transmission(_))
+    }
+
     /// Run a request, here or on the pool.  `payload` holds a write's data
     /// in its first `req.payload_len()` bytes; `charge` is given back to
     /// the budget once the reply is sent or queued (the outbox counts what
@@ -803,37 +891,7 @@ impl Conn {
             server.budget.release(&self.shared.mem, charge);
             return;
         }
-        let shared = self.shared.clone();
-        shared.inflight.fetch_add(1, Ordering::SeqCst);
-        server.pool.submit(Box::new(move || {
-            let srv = &*shared.server;
-            if let Some(session) = shared.session.get() {
-                let _g = srv.locks.enter(&shared.req_lock);
-                let t = Instant::now();
-                shared.in_slot(|| dispatch::execute(session, &req, &payload[..plen], &*shared));
-                if req.count <= INLINE_MAX {
-                    srv.inline.record(t.elapsed());
-                }
-            }
-            shared.give_back(payload);
-            srv.budget.release(&shared.mem, charge);
-            let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
-            // Wake a loop waiting for slots once a few are free, not at
-            // every completion: it then reads several requests per wake-up.
-            let max = srv.cfg.max_inflight;
-            let wake = match shared.waiting.load(Ordering::SeqCst) {
-                0 => false,
-                WAIT_SLOTS => left <= max - (max / 4).max(1),
-                WAIT_BACKLOG => !over_share(srv, &shared),
-                WAIT_DRAIN => left == 0,
-                _ => true,
-            };
-            let notify = wake && shared.waiting.swap(0, Ordering::SeqCst) != 0;
-            if notify {
-                srv.resume(shared.token);
-            }
-            super::closing::release(shared);
-        }));
+        super::handoff::request(server, self.shared.clone(), req, payload, charge);
     }
 
     /// Apply what a backend job produced.
@@ -888,4 +946,103 @@ enum Step {
     Progress,
     NeedBytes,
     Want(Want),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::jobs;
+    use super::super::testing;
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// Drive until the connection waits for the client, running backend
+    /// steps here; the last want.
+    fn run(srv: &Arc<Server>, c: &mut Conn) -> &'static str {
+        loop {
+            match c.drive(srv) {
+                Want::Backend(job) => {
+                    let out = jobs::run_job(srv, &c.shared, job);
+                    c.finish_backend(out);
+                }
+                Want::Nothing => return "nothing",
+                Want::Close => return "close",
+            }
+        }
+    }
+
+    fn option(opt: u32, data: &[u8]) -> Vec<u8> {
+        let mut o = 0x4948_4156_454F_5054u64.to_be_bytes().to_vec();
+        o.extend_from_slice(&opt.to_be_bytes());
+        o.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        o.extend_from_slice(data);
+        o
+    }
+
+    fn request(cmd: u16, handle: u64, offset: u64, len: u32) -> Vec<u8> {
+        let mut r = NBD_REQUEST_MAGIC.to_be_bytes().to_vec();
+        r.extend_from_slice(&0u16.to_be_bytes());
+        r.extend_from_slice(&cmd.to_be_bytes());
+        r.extend_from_slice(&handle.to_be_bytes());
+        r.extend_from_slice(&offset.to_be_bytes());
+        r.extend_from_slice(&len.to_be_bytes());
+        r
+    }
+
+    #[test]
+    fn handshake_requests_and_a_bad_magic() {
+        let (srv, _rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let mut c = Conn::new(sh.clone(), None);
+        assert!(c.in_backend(), "preconnect comes first");
+        let out = jobs::run_job(&srv, &sh, Job::Preconnect);
+        c.finish_backend(out);
+        assert!(c.negotiating());
+        let mut greeting = [0u8; 18];
+        client.read_exact(&mut greeting).unwrap();
+        assert_eq!(&greeting[..8], b"NBDMAGIC");
+        // Fixed newstyle, no zeroes; then NBD_OPT_EXPORT_NAME "".
+        client.write_all(&3u32.to_be_bytes()).unwrap();
+        client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing");
+        assert!(!c.negotiating() && c.in_transmission());
+        let mut info = [0u8; 10];
+        client.read_exact(&mut info).unwrap();
+        assert_eq!(u64::from_be_bytes(info[..8].try_into().unwrap()), 1 << 20);
+        // Two reads in one write: both answered, in order.
+        let mut two = request(NBD_CMD_READ, 5, 8, 16);
+        two.extend(request(NBD_CMD_READ, 6, 0, 8));
+        client.write_all(&two).unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing");
+        let mut r = [0u8; 32 + 24];
+        client.read_exact(&mut r).unwrap();
+        assert_eq!(&r[..4], &NBD_SIMPLE_REPLY_MAGIC.to_be_bytes());
+        assert_eq!(&r[4..8], &[0; 4], "no error");
+        assert_eq!(u64::from_be_bytes(r[8..16].try_into().unwrap()), 5);
+        assert_eq!(&r[16..24], &8u64.to_be_bytes(), "pattern: the offset");
+        assert_eq!(&r[24..32], &16u64.to_be_bytes());
+        assert_eq!(u64::from_be_bytes(r[40..48].try_into().unwrap()), 6);
+        assert_eq!(&r[48..56], &0u64.to_be_bytes());
+        // A header that is not one: the connection closes.
+        client.write_all(&[0xff; 28]).unwrap();
+        assert_eq!(run(&srv, &mut c), "close");
+        assert!(c.closing());
+    }
+
+    #[test]
+    fn a_client_hanging_up_mid_request_closes_the_connection() {
+        let (srv, _rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let mut c = Conn::new(sh.clone(), None);
+        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        client.write_all(&3u32.to_be_bytes()).unwrap();
+        client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
+        run(&srv, &mut c);
+        client
+            .write_all(&request(NBD_CMD_WRITE, 1, 0, 512)[..20])
+            .unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing", "half a header: wait");
+        drop(client);
+        c.peer_closed = true;
+        assert_eq!(run(&srv, &mut c), "close");
+    }
 }

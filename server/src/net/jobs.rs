@@ -5,10 +5,10 @@
 use super::shared::Shared;
 use super::Server;
 use crate::backend::{BlockSize, Connection};
-use crate::dispatch::{self, Session};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs};
 use crate::protocol::negotiate::{self, InfoAnswer, Nego};
+use crate::session::{self, Session};
 use std::sync::Arc;
 
 /// What a backend job for a handshake option produced.
@@ -70,13 +70,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 log_backend_error("preconnect", &e);
                 return close(out);
             }
-            match dispatch::open_export(
+            match session::open_export(
                 stack,
                 conn,
                 readonly,
                 cfg.export_name.as_bytes(),
                 false,
                 crate::sparse_read::SparseReads::Off,
+                false,
             ) {
                 Ok((s, i)) => {
                     log::debug!("{}", negotiate::oldstyle_line(0, i.eflags));
@@ -94,13 +95,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::ExportName(name, nego) => {
-            match dispatch::open_export(
+            match session::open_export(
                 stack,
                 conn,
                 readonly,
                 &name,
                 nego.structured,
                 cfg.sparse_reads,
+                cfg.error_messages,
             ) {
                 Ok((s, i)) => {
                     log::debug!("{}", negotiate::export_flags_line(i.eflags));
@@ -140,13 +142,14 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::InfoGo { option, req, nego } => {
-            let opened = dispatch::open_export(
+            let opened = session::open_export(
                 stack,
                 conn,
                 readonly,
                 &req.export_name,
                 nego.structured,
                 cfg.sparse_reads,
+                cfg.error_messages,
             );
             let (mut s, i) = match opened {
                 Ok(o) => o,
@@ -263,7 +266,7 @@ fn info_answer(
         NBD_INFO_NAME => Answer::Name(Some(req.export_name.clone())),
         // A failure only means no description (as nbdkit).
         NBD_INFO_DESCRIPTION => Answer::Description(s.ctx.export_description().ok().flatten()),
-        NBD_INFO_BLOCK_SIZE => Answer::BlockSize(dispatch::block_size(&s.ctx)?),
+        NBD_INFO_BLOCK_SIZE => Answer::BlockSize(session::block_size(&s.ctx)?),
         _ => Answer::Other,
     })
 }
@@ -274,5 +277,46 @@ fn log_backend_error(what: &str, e: &crate::backend::Error) {
     match e.unreported() {
         Some(t) => log::error!("{t}"),
         None => log::debug!("{what}: failed with errno {}", e.errno),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    #[test]
+    fn preconnect_greets_and_list_answers_then_acks() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let out = run_job(&srv, &sh, Job::Preconnect);
+        assert_eq!(&out.bytes[..8], b"NBDMAGIC");
+        assert!(matches!(out.next, Next::ClientFlags));
+        let nego = Nego::from_client_flags(3).unwrap();
+        let out = run_job(&srv, &sh, Job::List(nego));
+        assert!(matches!(out.next, Next::Options(_)));
+        assert!(out.session.is_none());
+        // The last reply is the ACK of NBD_OPT_LIST.
+        let ack = &out.bytes[out.bytes.len() - 20..];
+        assert_eq!(&ack[8..12], &NBD_OPT_LIST.to_be_bytes());
+        assert_eq!(&ack[12..16], &NBD_REP_ACK.to_be_bytes());
+    }
+
+    #[test]
+    fn export_name_opens_the_export_and_says_its_size() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let nego = Nego::from_client_flags(3).unwrap();
+        let out = run_job(&srv, &sh, Job::ExportName(Vec::new(), nego));
+        assert!(matches!(out.next, Next::Transmission));
+        let s = out.session.expect("an open session");
+        assert_eq!(s.caps.size, 1 << 20);
+        // Size and flags, no zeroes (the client asked for none).
+        assert_eq!(out.bytes.len(), 10);
+        assert_eq!(
+            u64::from_be_bytes(out.bytes[..8].try_into().unwrap()),
+            1 << 20
+        );
+        s.close();
     }
 }

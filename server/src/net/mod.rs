@@ -6,10 +6,9 @@
 //! asked them to (a throttled connection, a finished handshake step, a
 //! closed connection), through a channel and one `Waker`.
 
-pub mod budget;
 pub mod closing;
 pub mod conn;
-pub mod inline;
+pub mod handoff;
 pub mod jobs;
 pub mod listen;
 pub mod outbox;
@@ -19,9 +18,11 @@ pub mod stream;
 pub mod transport;
 
 use crate::backend::{Connection, Stack, ThreadModel};
+use crate::budget::Budget;
 use crate::logging::Ctx;
-use crate::pool::{Pool, ThreadModelLocks};
-use conn::{Conn, Phase, Want};
+use crate::sched::inline::{InlinePolicy, Mode, Placement};
+use crate::sched::pool::{Pool, ThreadModelLocks};
+use conn::{Conn, Want};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use jobs::{Job, Outcome};
 use listen::Listener;
@@ -29,7 +30,7 @@ use mio::{Events, Poll, Token, Waker};
 use shared::Shared;
 use std::collections::{HashMap, VecDeque};
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stream::Stream;
@@ -51,6 +52,8 @@ pub struct ServeConfig {
     /// Which plugins' large structured reads may send zeroes as holes
     /// (`--sparse-reads`).
     pub sparse_reads: crate::sparse_read::SparseReads,
+    /// `--send-error-messages`: error chunks carry the reason.
+    pub error_messages: bool,
     /// A client must finish negotiating within this (`--timeout`; `None`:
     /// no limit).
     pub handshake_timeout: Option<std::time::Duration>,
@@ -63,12 +66,15 @@ enum Event {
     Handshake(usize, Box<Outcome>),
     /// A connection's export is closed: another may be admitted.
     Closed,
+    /// A worker finished a batch of a connection's requests (see
+    /// `sched::inline::Placement::Batch`) and gives the connection back.
+    Back(usize, Box<(Conn, Want)>),
 }
 
 /// Everything the loop and the workers share.
 pub struct Server {
     /// Whether small requests may run on the loop thread.
-    pub inline: inline::InlinePolicy,
+    pub inline: InlinePolicy,
     /// Connections admitted and not yet closed (their export closed).
     pub open_conns: AtomicUsize,
     /// The filters and the plugin.
@@ -77,7 +83,7 @@ pub struct Server {
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
-    pub budget: Arc<budget::Budget>,
+    pub budget: Arc<Budget>,
     /// Connections whose state still exists (the server waits at exit
     /// until there are none).
     pub live: Arc<closing::Live>,
@@ -90,12 +96,12 @@ impl Server {
         let (tx, rx) = unbounded();
         let model = stack.thread_model();
         let s = Arc::new(Server {
-            inline: inline::InlinePolicy::new(inline_mode(&stack, model)),
+            inline: InlinePolicy::new(inline_mode(&stack, model)),
             open_conns: AtomicUsize::new(0),
             plugin_name: stack.plugin().name().into(),
             stack,
             locks: ThreadModelLocks::new(model),
-            budget: Arc::new(budget::Budget::new(cfg.memory_limit)),
+            budget: Arc::new(Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
             live: Default::default(),
@@ -125,17 +131,17 @@ impl Server {
     }
 }
 
-fn inline_mode(stack: &Stack, model: ThreadModel) -> inline::Mode {
+fn inline_mode(stack: &Stack, model: ThreadModel) -> Mode {
     // A filter may sleep on purpose (delay, rate, pause), so a stack with
     // filters is never trusted blindly: like a C plugin, it earns inline
     // calls by being measured fast on the pool, and loses them when a call
     // on the loop blocks (a delay filter's calls never get there).
     if std::env::var_os("NBDKIT_NO_INLINE").is_some() {
-        inline::Mode::Never
+        Mode::Never
     } else if stack.nonblocking() && model == ThreadModel::Parallel {
-        inline::Mode::Always
+        Mode::Always
     } else {
-        inline::Mode::Adaptive
+        Mode::Adaptive
     }
 }
 
@@ -185,6 +191,7 @@ pub fn serve(
         queued: VecDeque::new(),
         handshakes: VecDeque::new(),
         next_token: FIRST_CONN,
+        away: HashMap::new(),
         single_mode: single.is_some(),
         accept_failing: false,
         open_at_trim: 0,
@@ -208,6 +215,7 @@ pub fn serve(
             }
             listeners.clear();
             lp.queued.clear();
+            lp.recall_parked();
             let tokens: Vec<usize> = lp.conns.keys().copied().collect();
             // As nbdkit: clients still negotiating are dropped; clients in
             // transmission are answered ESHUTDOWN until they hang up.
@@ -217,10 +225,18 @@ pub fn serve(
         }
         // Done once every connection's export is closed (`open_conns` counts
         // them until the close job reports back).
-        if stopping && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
+        if stopping
+            && lp.conns.is_empty()
+            && lp.away.is_empty()
+            && server.open_conns.load(Ordering::SeqCst) == 0
+        {
             return Ok(());
         }
-        if lp.single_mode && lp.conns.is_empty() && server.open_conns.load(Ordering::SeqCst) == 0 {
+        if lp.single_mode
+            && lp.conns.is_empty()
+            && lp.away.is_empty()
+            && server.open_conns.load(Ordering::SeqCst) == 0
+        {
             return Ok(());
         }
         // Out of descriptors, the listeners' queues are retried when a
@@ -235,7 +251,7 @@ pub fn serve(
         };
         let timeout = spin.timeout(timeout);
         if timeout != Some(Duration::ZERO) {
-            inline::loop_may_sleep();
+            crate::sched::inline::loop_may_sleep();
         }
         if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
@@ -272,6 +288,12 @@ pub fn serve(
                                 log::debug!("write: {e}");
                             }
                         }
+                    } else if let Some(a) = lp.away.get(&t) {
+                        if ev.is_writable() {
+                            if let Err(e) = a.shared.outbox.flush(&a.shared.stream) {
+                                log::debug!("write: {e}");
+                            }
+                        }
                     }
                     if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_writable()
                     {
@@ -287,6 +309,15 @@ pub fn serve(
         while let Ok(ev) = rx.try_recv() {
             match ev {
                 Event::Resume(t) => lp.drive(&poll, t),
+                Event::Back(t, b) => {
+                    let (c, want) = *b;
+                    let dirty = lp.away.remove(&t).is_some_and(|a| a.lock().dirty);
+                    lp.conns.insert(t, c);
+                    lp.wanted(&poll, t, want);
+                    if dirty {
+                        lp.drive(&poll, t);
+                    }
+                }
                 Event::Handshake(t, out) => {
                     if let Some(c) = lp.conns.get_mut(&t) {
                         c.finish_backend(*out);
@@ -315,6 +346,79 @@ pub fn serve(
             }
         }
     }
+}
+
+/// A connection served in batches on workers (see
+/// `sched::inline::Placement::Batch`).  The worker that finished a batch
+/// parks the connection here, unless an event came meanwhile: then it
+/// drives it again itself.  So a busy client's connection stays on one
+/// worker, and handing it back costs the loop no wake-up; the loop takes
+/// a parked connection out again at its next event.
+struct Away {
+    shared: Arc<Shared>,
+    slot: Mutex<AwaySlot>,
+}
+
+#[derive(Default)]
+struct AwaySlot {
+    /// The connection, while no worker drives it.
+    conn: Option<Conn>,
+    /// An event came while a worker drove it.
+    dirty: bool,
+}
+
+impl Away {
+    fn lock(&self) -> std::sync::MutexGuard<'_, AwaySlot> {
+        self.slot.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Drive `c` as batches on a worker until nothing more came, then park it
+/// in `away`; what only the loop can do (close it) sends it back there.
+fn batch(server: &Server, token: usize, c: Conn, away: Arc<Away>) {
+    let srv = Arc::clone(&c.shared.server);
+    let mut c = c;
+    server.pool.submit(Box::new(move || loop {
+        let want = c.drive_batch(&srv);
+        if matches!(want, Want::Nothing) && !c.closing() {
+            let mut slot = away.lock();
+            if std::mem::take(&mut slot.dirty) {
+                continue;
+            }
+            slot.conn = Some(c);
+            return;
+        }
+        srv.notify(Event::Back(token, Box::new((c, want))));
+        return;
+    }));
+}
+
+/// The state a new connection shares between the loop and the workers.
+fn new_shared(
+    srv: &Arc<Server>,
+    token: usize,
+    id: u64,
+    stream: Stream,
+    outbox: outbox::Outbox,
+    conn: Arc<Connection>,
+) -> Arc<Shared> {
+    Arc::new(Shared {
+        token,
+        ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+        plugin: srv.plugin_name.clone(),
+        workers: shared::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+        busy: AtomicU64::new(0),
+        stream: transport::Transport::new(stream),
+        outbox,
+        req_lock: Mutex::new(()),
+        session: OnceLock::new(),
+        inflight: AtomicUsize::new(0),
+        waiting: Default::default(),
+        conn,
+        spare: Mutex::new(Vec::new()),
+        mem: Default::default(),
+        server: closing::ServerHold::new(srv.clone()),
+    })
 }
 
 /// How long the loop waits before trying again to accept after running
@@ -373,6 +477,9 @@ struct Loop {
     /// dropped from the front as the loop comes by.
     handshakes: VecDeque<(Instant, usize)>,
     next_token: usize,
+    /// Connections a worker is driving as a batch, and whether an event
+    /// for one came meanwhile (it is driven again when back).
+    away: HashMap<usize, Arc<Away>>,
     single_mode: bool,
     /// An accept error was logged and accepting has not recovered yet.
     accept_failing: bool,
@@ -425,23 +532,7 @@ impl Loop {
                 srv.budget.clone(),
             )
         };
-        let shared = Arc::new(Shared {
-            token,
-            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
-            plugin: srv.plugin_name.clone(),
-            workers: shared::workers(srv.cfg.max_inflight, srv.stack.thread_model()),
-            busy: AtomicU64::new(0),
-            stream: transport::Transport::new(stream),
-            outbox,
-            req_lock: Mutex::new(()),
-            session: OnceLock::new(),
-            inflight: AtomicUsize::new(0),
-            waiting: AtomicU8::new(0),
-            conn,
-            spare: Mutex::new(Vec::new()),
-            mem: Default::default(),
-            server: closing::ServerHold::new(srv.clone()),
-        });
+        let shared = new_shared(srv, token, id, stream, outbox, conn);
         // nbdkit's words; the connection's number shows in the context of
         // its later lines.
         log::debug!("accepted connection");
@@ -510,46 +601,56 @@ impl Loop {
         let Some(c) = self.conns.get(&token) else {
             return;
         };
-        if self.server.inline.never_blocks() {
-            // Nothing in the stack can block: the step runs here rather
-            // than costing two thread hand-offs (a handshake has two).
+        let srv = &self.server;
+        if srv
+            .inline
+            .handshake_on_loop(srv.open_conns.load(Ordering::Relaxed))
+        {
+            // Nothing in the stack can block, or its handshake steps were
+            // measured quick and this is the only client: the step runs
+            // here rather than costing two thread hand-offs (a handshake
+            // has two).
             let shared = &c.shared;
-            let out = {
-                let _g = self.server.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || {
-                    jobs::run_job(&self.server, shared, job)
-                })
+            let Some(g) = srv.locks.try_enter(&shared.req_lock) else {
+                handoff::handshake_step(srv, c.shared.clone(), job);
+                return;
             };
+            let before = srv
+                .inline
+                .is_adaptive()
+                .then(crate::sched::inline::switches_since_wake);
+            let t = Instant::now();
+            let out = crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, shared, job));
+            drop(g);
+            let took = t.elapsed();
+            srv.inline.record_handshake_inline(took, || {
+                before.is_some_and(|b| crate::sys::voluntary_switches() > b)
+            });
             if let Some(c) = self.conns.get_mut(&token) {
                 c.finish_backend(out);
             }
             self.drive(poll, token);
             return;
         }
-        let shared = c.shared.clone();
-        self.server.pool.submit(Box::new(move || {
-            let srv = &shared.server;
-            let out = {
-                let _g = srv.locks.enter(&shared.req_lock);
-                crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job))
-            };
-            srv.notify(Event::Handshake(shared.token, Box::new(out)));
-            closing::release(shared);
-        }));
+        handoff::handshake_step(&self.server, c.shared.clone(), job);
     }
 
     fn drive(&mut self, poll: &Poll, token: usize) {
         let srv = self.server.clone();
+        if !self.conns.contains_key(&token) {
+            self.drive_away(poll, token);
+            return;
+        }
         let Some(c) = self.conns.get_mut(&token) else {
             return;
         };
-        if crate::lifecycle::shutdown_requested()
-            && matches!(
-                c.phase,
-                Phase::ClientFlags | Phase::Options(_) | Phase::TlsHandshake(_)
-            )
+        if crate::lifecycle::shutdown_requested() {
+            c.shutting_down();
+        } else if c.in_transmission()
+            && srv.inline.placement(srv.open_conns.load(Ordering::Relaxed)) == Placement::Batch
         {
-            c.phase = Phase::Closing;
+            self.send_batch(token);
+            return;
         }
         let want = {
             let ctx = c.log_ctx();
@@ -558,14 +659,80 @@ impl Loop {
         if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
             self.answered = true;
         }
+        self.wanted(poll, token, want);
+    }
+
+    /// Do what driving a connection asked for.
+    fn wanted(&mut self, poll: &Poll, token: usize, want: Want) {
         match want {
             Want::Nothing => {
-                if matches!(c.phase, Phase::Closing) {
+                if self.conns.get(&token).is_some_and(|c| c.closing()) {
                     self.try_close(poll, token);
                 }
             }
             Want::Backend(job) => self.run_backend(poll, token, job),
             Want::Close => self.try_close(poll, token),
+        }
+    }
+
+    /// Hand a connection to a worker, which drives it as a batch (see
+    /// [`Away`]).
+    fn send_batch(&mut self, token: usize) {
+        let Some(c) = self.conns.remove(&token) else {
+            return;
+        };
+        let away = Arc::new(Away {
+            shared: c.shared.clone(),
+            slot: Mutex::new(AwaySlot::default()),
+        });
+        self.away.insert(token, away.clone());
+        batch(&self.server, token, c, away);
+    }
+
+    /// Something happened on a connection served in batches: a worker
+    /// driving it now sees it when done; a parked one is driven again (on
+    /// a worker, or back on the loop if batches no longer apply).
+    fn drive_away(&mut self, poll: &Poll, token: usize) {
+        let Some(away) = self.away.get(&token).cloned() else {
+            return;
+        };
+        let parked = {
+            let mut slot = away.lock();
+            let c = slot.conn.take();
+            if c.is_none() {
+                slot.dirty = true;
+            }
+            c
+        };
+        let Some(c) = parked else {
+            return;
+        };
+        let srv = &self.server;
+        if !crate::lifecycle::shutdown_requested()
+            && srv.inline.placement(srv.open_conns.load(Ordering::Relaxed)) == Placement::Batch
+        {
+            batch(srv, token, c, away);
+            return;
+        }
+        self.away.remove(&token);
+        self.conns.insert(token, c);
+        self.drive(poll, token);
+    }
+
+    /// Bring connections parked between batches back to the loop, and have
+    /// the workers driving the others look again when done (shutdown).
+    fn recall_parked(&mut self) {
+        let tokens: Vec<usize> = self.away.keys().copied().collect();
+        for t in tokens {
+            let parked = {
+                let mut slot = self.away[&t].lock();
+                slot.dirty = true;
+                slot.conn.take()
+            };
+            if let Some(c) = parked {
+                self.away.remove(&t);
+                self.conns.insert(t, c);
+            }
         }
     }
 
@@ -575,15 +742,15 @@ impl Loop {
         let Some(c) = self.conns.get(&token) else {
             return;
         };
-        if matches!(c.phase, Phase::Backend | Phase::Starting) {
+        if c.in_backend() {
             return; // the job's completion brings us back here
         }
         let s = &c.shared;
-        s.waiting.store(shared::WAIT_SLOTS, Ordering::SeqCst);
+        s.waiting.set(shared::Wait::Slots);
         if s.inflight.load(Ordering::SeqCst) > 0 {
             return; // the last worker wakes us
         }
-        s.waiting.store(0, Ordering::SeqCst);
+        s.waiting.clear();
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
         if self.spare_inbufs.len() < SPARE_INBUFS {
@@ -607,5 +774,71 @@ fn humanize(d: Duration) -> String {
         format!("{} seconds", d.as_secs_f64())
     } else {
         format!("{} ms", d.as_secs_f64() * 1000.0)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A server over the built-in pattern plugin and connections over
+    //! socket pairs, for unit tests of the connection's state machine and
+    //! the handshake steps.
+    use super::*;
+    use crate::backend::builtin::pattern::PatternPlugin;
+    use crate::backend::stack::Layers;
+
+    pub fn server() -> (Arc<Server>, EventsRx) {
+        let mut layers = Layers {
+            filters: Vec::new(),
+            plugin: Box::new(PatternPlugin::new()),
+        };
+        layers.config("size", std::ffi::OsStr::new("1M")).unwrap();
+        layers.config_complete().unwrap();
+        let model = layers.thread_model().unwrap();
+        layers.get_ready(model).unwrap();
+        let cfg = ServeConfig {
+            readonly: false,
+            export_name: String::new(),
+            no_sr: false,
+            tls: Default::default(),
+            mask_handshake: u16::MAX,
+            oldstyle: false,
+            max_inflight: 16,
+            memory_limit: 64 << 20,
+            sparse_reads: crate::sparse_read::SparseReads::Off,
+            error_messages: false,
+            handshake_timeout: None,
+        };
+        Server::new(Stack::new(layers, model), cfg, 1)
+    }
+
+    /// A connection's shared state, and the client's end of its socket.
+    pub fn shared(srv: &Arc<Server>) -> (Arc<Shared>, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let stream = Stream::Unix(mio::net::UnixStream::from_std(a));
+        let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
+        let sh = new_shared(srv, 1, 1, stream, outbox::Outbox::default(), conn);
+        (sh, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_as_a_person_writes_them() {
+        assert_eq!(humanize(Duration::from_secs(1)), "1 second");
+        assert_eq!(humanize(Duration::from_secs(60)), "60 seconds");
+        assert_eq!(humanize(Duration::from_millis(1500)), "1.5 seconds");
+        assert_eq!(humanize(Duration::from_millis(200)), "200 ms");
+    }
+
+    #[test]
+    fn a_lone_client_of_a_built_in_plugin_is_served_on_the_loop() {
+        let (srv, _rx) = testing::server();
+        assert_eq!(srv.inline.placement(1), Placement::Loop);
+        assert_eq!(srv.inline.placement(64), Placement::Loop);
+        assert!(srv.inline.handshake_on_loop(64));
     }
 }

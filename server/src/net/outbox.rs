@@ -6,9 +6,9 @@
 //! the socket becomes writable; later replies queue behind it to keep each
 //! reply contiguous.
 
-use super::budget::Budget;
 use super::stream::Stream;
 use super::transport::Transport;
+use crate::budget::Budget;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -284,5 +284,67 @@ impl Drop for Outbox {
     fn drop(&mut self) {
         // What a closed connection never sent goes back to the budget.
         self.shrink(self.backlog());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn pair() -> (Transport, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let s = Stream::Unix(mio::net::UnixStream::from_std(a));
+        (Transport::new(s), b)
+    }
+
+    fn read_n(peer: &mut std::os::unix::net::UnixStream, n: usize) -> Vec<u8> {
+        let mut v = vec![0; n];
+        peer.read_exact(&mut v).unwrap();
+        v
+    }
+
+    #[test]
+    fn a_reply_goes_out_whole_and_in_order() {
+        let (t, mut peer) = pair();
+        let o = Outbox::default();
+        o.send(&t, &[b"head", b"-body"]).unwrap();
+        o.send(&t, &[b"second"]).unwrap();
+        assert_eq!(o.backlog(), 0);
+        assert_eq!(read_n(&mut peer, 15), b"head-bodysecond");
+    }
+
+    #[test]
+    fn on_the_loop_what_the_socket_does_not_take_is_queued_then_flushed() {
+        mark_loop_thread();
+        let (t, mut peer) = pair();
+        let o = Outbox::default();
+        // More than any socket buffer takes at once.
+        let big: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
+        o.send(&t, &[&big]).unwrap();
+        assert!(o.backlog() > 0, "the loop never waits for the socket");
+        o.send(&t, &[b"tail"]).unwrap();
+        let mut got = Vec::new();
+        while got.len() < big.len() + 4 {
+            let mut buf = vec![0; 1 << 16];
+            let n = peer.read(&mut buf).unwrap();
+            got.extend_from_slice(&buf[..n]);
+            o.flush(&t.stream).unwrap();
+        }
+        assert_eq!(o.backlog(), 0);
+        assert_eq!(&got[..big.len()], &big[..]);
+        assert_eq!(&got[big.len()..], b"tail");
+    }
+
+    #[test]
+    fn a_peer_that_left_breaks_the_outbox() {
+        let (t, peer) = pair();
+        drop(peer);
+        let o = Outbox::default();
+        assert!(o.send(&t, &[b"nobody"]).is_err());
+        assert!(o.is_broken());
+        assert!(o.send(&t, &[b"again"]).is_err());
+        assert_eq!(o.backlog(), 0);
     }
 }

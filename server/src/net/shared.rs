@@ -3,27 +3,67 @@
 //! flight and why the loop waits, the request slots named in log lines,
 //! and the write buffers kept for reuse.
 
-use super::budget::ConnMemory;
 use super::outbox::Outbox;
 use super::transport::Transport;
 use super::Server;
 use crate::backend::{Connection, ThreadModel};
-use crate::dispatch::{ReplySink, Session};
+use crate::budget::ConnMemory;
+use crate::dispatch::ReplySink;
 use crate::logging::Ctx;
+use crate::session::Session;
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-/// The loop waits for requests in flight to finish (or, closing, for all).
-pub const WAIT_SLOTS: u8 = 1;
-/// The loop waits for queued reply bytes to drain.
-pub const WAIT_BACKLOG: u8 = 2;
-/// The loop waits for memory: a request's header is read but the budget
-/// had no room for it.
-pub const WAIT_MEMORY: u8 = 3;
-/// The loop waits for the connection's requests on the pool to finish, so
-/// that it can try running a call itself, alone (see `inline`).
-pub const WAIT_DRAIN: u8 = 4;
+/// Why the loop stopped reading a connection's requests: the worker that
+/// sees the cause gone wakes the loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Wait {
+    /// Requests in flight must finish (or, closing, all of them).
+    Slots = 1,
+    /// Queued reply bytes must drain.
+    Backlog = 2,
+    /// Memory: a request's header is read but the budget had no room.
+    Memory = 3,
+    /// The connection's requests on the pool must finish, so that the
+    /// loop can try running a call itself, alone (see `sched::inline`).
+    Drain = 4,
+}
+
+/// A [`Wait`] or none, set by the loop and taken by a worker.
+#[derive(Default)]
+pub struct WaitState(AtomicU8);
+
+impl WaitState {
+    fn decode(v: u8) -> Option<Wait> {
+        match v {
+            1 => Some(Wait::Slots),
+            2 => Some(Wait::Backlog),
+            3 => Some(Wait::Memory),
+            4 => Some(Wait::Drain),
+            _ => None,
+        }
+    }
+
+    pub fn set(&self, w: Wait) {
+        self.0.store(w as u8, Ordering::SeqCst);
+    }
+
+    pub fn clear(&self) {
+        self.0.store(0, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> Option<Wait> {
+        Self::decode(self.0.load(Ordering::SeqCst))
+    }
+
+    /// Clear it; whether it was set (only one of several threads seeing
+    /// the cause gone gets true, so the loop is woken once).
+    pub fn take(&self) -> bool {
+        self.0.swap(0, Ordering::SeqCst) != 0
+    }
+}
 
 /// State shared between the loop and the workers serving one connection.
 pub struct Shared {
@@ -35,10 +75,8 @@ pub struct Shared {
     pub req_lock: Mutex<()>,
     pub session: OnceLock<Session>,
     pub inflight: AtomicUsize,
-    /// Why the loop stopped reading ([`WAIT_SLOTS`], [`WAIT_BACKLOG`],
-    /// [`WAIT_MEMORY`], [`WAIT_DRAIN`]; 0: it has not): the worker that
-    /// sees the cause gone wakes the loop.
-    pub waiting: AtomicU8,
+    /// Why the loop stopped reading, if it did.
+    pub waiting: WaitState,
     /// Log context: `plugin[N]`.
     pub ctx: Ctx,
     /// The plugin's name, for the names of request slots (`plugin.N`).
@@ -203,4 +241,34 @@ impl ReplySink for Shared {
 /// (requests in flight and replies waiting for the client).
 pub(super) fn over_share(server: &Server, s: &Shared) -> bool {
     s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wait_is_taken_once() {
+        let w = WaitState::default();
+        assert_eq!(w.get(), None);
+        assert!(!w.take());
+        for k in [Wait::Slots, Wait::Backlog, Wait::Memory, Wait::Drain] {
+            w.set(k);
+            assert_eq!(w.get(), Some(k));
+            assert!(w.take());
+            assert!(!w.take());
+            assert_eq!(w.get(), None);
+        }
+        w.set(Wait::Memory);
+        w.clear();
+        assert_eq!(w.get(), None);
+    }
+
+    #[test]
+    fn nbdkit_starts_no_worker_threads_for_serial_connections() {
+        assert_eq!(workers(16, ThreadModel::Parallel), 16);
+        assert_eq!(workers(1, ThreadModel::Parallel), 0);
+        assert_eq!(workers(16, ThreadModel::SerializeRequests), 0);
+        assert_eq!(workers(200, ThreadModel::Parallel), 200);
+    }
 }

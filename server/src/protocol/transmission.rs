@@ -151,6 +151,9 @@ pub struct ExportCaps {
     /// Constraints the client was told about (NBD_INFO_BLOCK_SIZE) and so
     /// must honour: (minimum, maximum).
     pub block_size: Option<(u32, u32)>,
+    /// Error chunks carry the reason (`--send-error-messages`); nbdkit
+    /// sends none.
+    pub error_messages: bool,
 }
 
 /// A request that fails validation: its NBD error and a log message.

@@ -3,11 +3,11 @@
 //! elsewhere).  Callers use `crate::sys::NAME`.
 
 pub mod file;
-pub mod memory;
+pub mod host_memory;
 pub mod process;
 pub mod socket;
 
 pub use file::*;
-pub use memory::*;
+pub use host_memory::*;
 pub use process::*;
 pub use socket::*;

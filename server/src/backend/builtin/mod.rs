@@ -6,7 +6,7 @@ use super::Plugin;
 
 pub mod file;
 pub mod flat;
-pub mod memory;
+pub mod memory_plugin;
 pub mod null;
 pub mod pattern;
 pub mod sparse;
@@ -16,7 +16,7 @@ pub mod sparse;
 /// plugin of that name instead.
 pub fn unserved(name: &str, params: &[(Option<String>, std::ffi::OsString)]) -> Option<String> {
     match name {
-        "memory" => memory::unserved(params),
+        "memory" => memory_plugin::unserved(params),
         _ => None,
     }
 }
@@ -24,7 +24,7 @@ pub fn unserved(name: &str, params: &[(Option<String>, std::ffi::OsString)]) -> 
 /// The built-in plugin with this short name, freshly created.
 pub fn find(name: &str) -> Option<Box<dyn Plugin>> {
     Some(match name {
-        "memory" => Box::new(memory::MemoryPlugin::new()),
+        "memory" => Box::new(memory_plugin::MemoryPlugin::new()),
         "file" => Box::new(file::FilePlugin::new()),
         "null" => Box::new(null::NullPlugin::new()),
         "pattern" => Box::new(pattern::PatternPlugin::new()),

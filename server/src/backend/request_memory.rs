@@ -1,6 +1,6 @@
 //! Memory a request takes beyond its own data buffers (cache emulated by
 //! reading, block-status descriptors and replies), counted against the
-//! server's memory budget (`--memory-limit`, `net::budget`).  The server
+//! server's memory budget (`--memory-limit`, `crate::budget`).  The server
 //! installs its budget as the [`Gate`]; a request whose memory the gate
 //! refuses fails with ENOMEM, as a read the budget cannot cover does.
 //! Without a gate (unit tests) everything is granted.

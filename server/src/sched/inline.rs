@@ -59,6 +59,21 @@ pub fn switches_since_wake() -> u64 {
     })
 }
 
+/// Where a connection's requests are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// On the event loop, which runs the calls it may itself
+    /// ([`InlinePolicy::allows`]) and hands the others to the pool.
+    Loop,
+    /// On a worker, which reads what the client sent and runs its small
+    /// calls itself, one after the other, then gives the connection back
+    /// to the loop: one hand-off per batch of requests rather than two per
+    /// request, and a call that blocks holds up only its own client's
+    /// requests (as under nbdkit's threads per connection), never the
+    /// loop's other clients.
+    Batch,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// The plugin promises never to block.
@@ -75,6 +90,14 @@ const FAST: Duration = Duration::from_micros(25);
 /// blocking plugin's disk or network wait.
 const SLOW: Duration = Duration::from_millis(2);
 const BACK_OFF: Duration = Duration::from_secs(1);
+/// Handshake steps averaging less than this may run on the loop (an open
+/// asks the plugin a dozen questions).
+const HS_FAST: Duration = Duration::from_micros(100);
+/// What one call in a batch counts for at most in the average.
+const BATCH_SAMPLE: Duration = Duration::from_micros(100);
+/// A call in a batch this slow, that slept, stops batches for
+/// [`BACK_OFF`]: longer than a wait for a preempted lock holder.
+const BATCH_SLOW: Duration = Duration::from_millis(50);
 /// The first interval between trials, and the longest (each failed trial
 /// doubles it, a successful one halves it).  A failed trial costs a
 /// plugin with slow calls a drained pool and one slow call on the loop:
@@ -128,6 +151,9 @@ pub struct InlinePolicy {
     banned_until_ns: AtomicU64,
     /// The fastest call measured since the last trial began, in ns.
     best_ns: AtomicU64,
+    /// Moving average of handshake steps' times (preconnect, open, list,
+    /// info), in nanoseconds.
+    hs_avg_ns: AtomicU64,
     /// Nanoseconds since `epoch` before which no trial starts.
     next_trial_ns: AtomicU64,
     /// The wait after the next trial if it fails, in ns.
@@ -144,15 +170,48 @@ impl InlinePolicy {
             avg_ns: AtomicU64::new(SLOW.as_nanos() as u64),
             banned_until_ns: AtomicU64::new(0),
             best_ns: AtomicU64::new(u64::MAX),
+            hs_avg_ns: AtomicU64::new(SLOW.as_nanos() as u64),
             next_trial_ns: AtomicU64::new(0),
             trial_gap_ns: AtomicU64::new(TRIAL_FIRST.as_nanos() as u64),
         }
     }
 
-    /// The whole stack promised never to block: even opening and closing
-    /// an export may run on the loop.
-    pub fn never_blocks(&self) -> bool {
-        self.mode == Mode::Always
+    /// Whether a handshake step (and the close of an export) may run on
+    /// the loop, with `conns` connections open: always for a stack that
+    /// never blocks; for others only for the one client, once such steps
+    /// were measured quick on the pool (under [`HS_FAST`]) and no back-off
+    /// runs.  A step that blocks then holds up no other client, only the
+    /// accepting of a new one.
+    pub fn handshake_on_loop(&self, conns: usize) -> bool {
+        match self.mode {
+            Mode::Always => true,
+            Mode::Never => false,
+            Mode::Adaptive => {
+                conns <= 1
+                    && self.hs_avg_ns.load(Ordering::Relaxed) < HS_FAST.as_nanos() as u64
+                    && !self.banned()
+            }
+        }
+    }
+
+    /// Account for a handshake step that took `took`.
+    pub fn record_handshake(&self, took: Duration) {
+        if self.mode != Mode::Adaptive {
+            return;
+        }
+        let ns = took.as_nanos().min(u64::MAX as u128) as u64;
+        let avg = self.hs_avg_ns.load(Ordering::Relaxed);
+        let next = avg - (avg >> EWMA_SHIFT) + (ns >> EWMA_SHIFT);
+        self.hs_avg_ns.store(next, Ordering::Relaxed);
+    }
+
+    /// Account for a handshake step run on the loop: one that took
+    /// [`SLOW`] and slept backs off as a request would.
+    pub fn record_handshake_inline(&self, took: Duration, slept: impl FnOnce() -> bool) {
+        self.record_handshake(took);
+        if self.mode == Mode::Adaptive && took >= SLOW && slept() {
+            self.ban(took);
+        }
     }
 
     /// Whether measurements decide (so callers need to take them).
@@ -175,6 +234,26 @@ impl InlinePolicy {
                     && self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
                     && !self.banned()
             }
+        }
+    }
+
+    /// Whether, with several clients, a connection's reading and its small
+    /// calls may run together on one worker, as a batch (see
+    /// [`Placement::Batch`]): the stack is adaptive, its calls average
+    /// fast and no back-off runs.
+    pub fn allows_batch(&self) -> bool {
+        self.mode == Mode::Adaptive
+            && self.avg_ns.load(Ordering::Relaxed) < FAST.as_nanos() as u64
+            && !self.banned()
+    }
+
+    /// Where a connection with requests to read is served, with `conns`
+    /// connections open.
+    pub fn placement(&self, conns: usize) -> Placement {
+        if conns > 1 && self.allows_batch() {
+            Placement::Batch
+        } else {
+            Placement::Loop
         }
     }
 
@@ -264,17 +343,34 @@ impl InlinePolicy {
         self.avg_ns.store(next, Ordering::Relaxed);
     }
 
+    /// Account for a call run in a batch on a worker (see
+    /// [`Placement::Batch`]).  There, several clients' batches run at once
+    /// and share the plugin's own locks: a call may wait for a lock whose
+    /// holder the scheduler preempted, which is neither the plugin's speed
+    /// nor its blocking.  So one sample counts for at most [`BATCH_SAMPLE`]
+    /// (calls that are steadily slower still raise the average past
+    /// [`FAST`]), and only a call that slept for [`BATCH_SLOW`] backs off:
+    /// a blocked call there holds up only its own client's requests.
+    pub fn record_batch(&self, took: Duration, slept: impl FnOnce() -> bool) {
+        self.record(took.min(BATCH_SAMPLE));
+        if took >= BATCH_SLOW && slept() {
+            self.ban(took);
+        }
+    }
+
+    fn ban(&self, took: Duration) {
+        log::debug!("a plugin call took {took:?}: requests go to worker threads for {BACK_OFF:?}");
+        // Never 0, which means no back-off.
+        let until = self.now_ns() + BACK_OFF.as_nanos() as u64;
+        self.banned_until_ns.store(until.max(1), Ordering::Relaxed);
+    }
+
     /// Account for a call run on the loop; `slept` tells, when asked,
     /// whether the thread gave up the CPU of its own accord during it.
     pub fn record_inline(&self, took: Duration, slept: impl FnOnce() -> bool) {
         self.record(took);
         if self.mode == Mode::Adaptive && took >= SLOW && slept() {
-            log::debug!(
-                "a plugin call took {took:?}: requests go to worker threads for {BACK_OFF:?}"
-            );
-            // Never 0, which means no back-off.
-            let until = self.now_ns() + BACK_OFF.as_nanos() as u64;
-            self.banned_until_ns.store(until.max(1), Ordering::Relaxed);
+            self.ban(took);
         }
     }
 }
@@ -434,6 +530,41 @@ mod tests {
         n.record(Duration::from_micros(50));
         n.record(Duration::from_micros(1));
         assert!(!n.wants_trial(1));
+    }
+
+    #[test]
+    fn several_clients_of_a_fast_plugin_are_served_in_batches() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        assert_eq!(p.placement(4), Placement::Loop, "not measured yet");
+        for _ in 0..200 {
+            p.record(Duration::from_micros(2));
+        }
+        assert_eq!(p.placement(1), Placement::Loop);
+        assert_eq!(p.placement(4), Placement::Batch);
+        // Waiting a few ms for a lock (preempted holder) in a batch.
+        p.record_batch(Duration::from_millis(5), || true);
+        assert_eq!(p.placement(4), Placement::Batch);
+        p.record_batch(Duration::from_millis(80), || true);
+        assert_eq!(p.placement(4), Placement::Loop, "blocked: back-off");
+        let a = InlinePolicy::new(Mode::Always);
+        assert_eq!(a.placement(64), Placement::Loop);
+        let n = InlinePolicy::new(Mode::Never);
+        assert_eq!(n.placement(64), Placement::Loop);
+    }
+
+    #[test]
+    fn quick_handshakes_of_a_lone_client_run_on_the_loop() {
+        let p = InlinePolicy::new(Mode::Adaptive);
+        assert!(!p.handshake_on_loop(1), "not measured yet");
+        for _ in 0..100 {
+            p.record_handshake(Duration::from_micros(20));
+        }
+        assert!(p.handshake_on_loop(1));
+        assert!(!p.handshake_on_loop(2));
+        p.record_handshake_inline(Duration::from_millis(30), || true);
+        assert!(!p.handshake_on_loop(1), "an open that blocked: back-off");
+        assert!(InlinePolicy::new(Mode::Always).handshake_on_loop(9));
+        assert!(!InlinePolicy::new(Mode::Never).handshake_on_loop(1));
     }
 
     #[test]

@@ -23,7 +23,7 @@
 //!
 //! - What a request takes beyond its data while it runs (a cache emulated
 //!   by reading, block-status descriptors and replies) is taken from the
-//!   server-wide limit by the worker running it (`backend::memory`, this
+//!   server-wide limit by the worker running it (`backend::request_memory`, this
 //!   budget being its gate), never waiting: ENOMEM when the limit is
 //!   reached.
 //!
@@ -175,7 +175,7 @@ impl Budget {
 }
 
 /// What requests take while they run, from the server-wide limit.
-impl crate::backend::memory::Gate for Budget {
+impl crate::backend::request_memory::Gate for Budget {
     fn take(&self, bytes: u64) -> bool {
         self.try_take(bytes)
     }
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn running_requests_take_from_the_limit_without_waiting() {
-        use crate::backend::memory::Gate;
+        use crate::backend::request_memory::Gate;
         let b = Budget::new(MIN_LIMIT);
         assert!(b.take(48 * M));
         assert!(!b.take(32 * M), "over the limit");

@@ -1,0 +1,100 @@
+//! Handing a connection's work to the worker pool: a request, or a
+//! handshake step that needs the backend.  What runs on the worker is
+//! here; when the loop runs the same work itself instead is decided by
+//! `sched::inline` (requests) and `Stack::nonblocking` (handshake steps).
+
+use super::conn::INLINE_MAX;
+use super::jobs::{self, Job};
+use super::shared::{over_share, Shared, Wait};
+use super::{Event, Server};
+use crate::budget::Charge;
+use crate::dispatch;
+use crate::protocol::transmission::Request;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Run a request on the pool.  `payload` holds a write's data in its
+/// first `req.payload_len()` bytes; `charge` is given back to the budget
+/// once the reply is sent or queued (the outbox counts what it queues).
+pub fn request(
+    server: &Server,
+    shared: Arc<Shared>,
+    req: Request,
+    payload: Vec<u8>,
+    charge: Charge,
+) {
+    shared.inflight.fetch_add(1, Ordering::SeqCst);
+    server.pool.submit(Box::new(move || {
+        let srv = &*shared.server;
+        let plen = req.payload_len() as usize;
+        if let Some(session) = shared.session.get() {
+            let _g = srv.locks.enter(&shared.req_lock);
+            let t = Instant::now();
+            shared.in_slot(|| dispatch::execute(session, &req, &payload[..plen], &*shared));
+            if req.count <= INLINE_MAX {
+                srv.inline.record(t.elapsed());
+            }
+        }
+        shared.give_back(payload);
+        srv.budget.release(&shared.mem, charge);
+        let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
+        if should_wake(shared.waiting.get(), left, srv, &shared) && shared.waiting.take() {
+            srv.resume(shared.token);
+        }
+        super::closing::release(shared);
+    }));
+}
+
+/// Whether a worker that finished a request, leaving `left` in flight,
+/// wakes a loop waiting for `wait`.  One waiting for slots is woken once a
+/// few are free, not at every completion: it then reads several requests
+/// per wake-up.
+fn should_wake(wait: Option<Wait>, left: usize, srv: &Server, shared: &Shared) -> bool {
+    let max = srv.cfg.max_inflight;
+    match wait {
+        None => false,
+        Some(Wait::Slots) => slots_free_enough(left, max),
+        Some(Wait::Backlog) => !over_share(srv, shared),
+        Some(Wait::Drain) => left == 0,
+        Some(Wait::Memory) => true,
+    }
+}
+
+/// With `left` of `max` slots busy, whether enough are free to be worth
+/// waking the loop: a quarter of them (at least one).
+fn slots_free_enough(left: usize, max: usize) -> bool {
+    left <= max - (max / 4).max(1)
+}
+
+/// Run a handshake step on the pool; its outcome goes back to the loop.
+pub fn handshake_step(server: &Server, shared: Arc<Shared>, job: Job) {
+    server.pool.submit(Box::new(move || {
+        let srv = &shared.server;
+        let out = {
+            let _g = srv.locks.enter(&shared.req_lock);
+            let t = Instant::now();
+            let out =
+                crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job));
+            srv.inline.record_handshake(t.elapsed());
+            out
+        };
+        srv.notify(Event::Handshake(shared.token, Box::new(out)));
+        super::closing::release(shared);
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_loop_waiting_for_slots_wakes_when_a_quarter_is_free() {
+        assert!(!slots_free_enough(16, 16));
+        assert!(!slots_free_enough(13, 16));
+        assert!(slots_free_enough(12, 16));
+        assert!(slots_free_enough(0, 1));
+        assert!(!slots_free_enough(1, 1));
+        assert!(slots_free_enough(2, 3));
+    }
+}
