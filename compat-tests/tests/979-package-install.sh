@@ -39,6 +39,13 @@ cp /var/cache/apt/archives/nbdkit_"${debver//:/%3a}"_*.deb fallback/ 2>/dev/null
     (cd fallback && apt-get download -q "nbdkit=$debver" >/dev/null 2>&1) ||
     echo "note: no copy of Debian's nbdkit $debver to fall back on"
 
+# man-db's trigger rebuilds its whole index after each dpkg run (8 s
+# here): with its debconf switch man-db/auto-update off for the few dpkg
+# runs below, the swap lasts seconds.  Put back by restore.
+mandb_switch=/var/lib/man-db/auto-update
+mandb_was_on=no
+[ -e $mandb_switch ] && mandb_was_on=yes
+
 restore() {
     set +e
     if dpkg-query -W nbdkit-rs >/dev/null 2>&1; then
@@ -56,12 +63,14 @@ restore() {
     fi
     /usr/bin/nbdkit --version | grep -qxF "$c_version" ||
         echo "restore: /usr/bin/nbdkit is still not Debian's: $(/usr/bin/nbdkit --version 2>&1)"
+    [ $mandb_was_on = yes ] && touch $mandb_switch
 }
 trap 'rc=$?; restore; (exit $rc); _lib_cleanup' EXIT
 trap 'exit 143' TERM INT
 
 exec 9>/tmp/system-nbdkit.lock
 flock 9
+rm -f $mandb_switch
 swap_start=$(date +%s)
 
 apt-get -o DPkg::Lock::Timeout=120 install -y -q "$built" >apt-install.log 2>&1 || { cat apt-install.log; fail "apt-get install $built"; }
@@ -124,8 +133,9 @@ fi
 expect_eq "after Debian's nbdkit is reinstalled: nbdkit --version" "$our_version" "$(nbdkit --version)"
 expect_eq "after Debian's nbdkit is reinstalled: nbdkit.distrib" "$c_version" "$(/usr/bin/nbdkit.distrib --version)"
 
-# Switching back.
-apt-get -o DPkg::Lock::Timeout=120 remove -y -q nbdkit-rs >apt-remove.log 2>&1 || { cat apt-remove.log; fail "apt-get remove nbdkit-rs"; }
+# Switching back: `apt remove nbdkit-rs` runs dpkg --remove, which apt
+# takes seconds to decide on here.
+dpkg --remove nbdkit-rs >remove.log 2>&1 || { cat remove.log; fail "dpkg --remove nbdkit-rs"; }
 installed nbdkit-rs && fail "nbdkit-rs still installed"
 expect_eq "after removing nbdkit-rs: nbdkit --version" "$c_version" "$(nbdkit --version)"
 expect_eq "after removing nbdkit-rs: /usr/bin/nbdkit" "$c_sum" "$(md5sum < /usr/bin/nbdkit)"
