@@ -574,6 +574,7 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
         sparse_reads: opts.sparse_reads,
         error_messages: opts.send_error_messages,
+        enforce_block_size: opts.enforce_block_size,
         handshake_timeout: opts.timeout,
     };
     let workers = std::thread::available_parallelism()
