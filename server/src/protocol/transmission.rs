@@ -834,6 +834,7 @@ mod tests {
     #[test]
     fn block_size_constraints() {
         let mut c = caps();
+        c.size = 8 << 20;
         c.block_size = Some((512, 1 << 20));
         // As nbdkit: advertised, not enforced.
         assert!(validate(&req(NBD_CMD_READ, 0, 1, 512), &c).is_ok());
