@@ -8,7 +8,7 @@ MEM=$(ref144_plugin memory)
 expect_eq "--long-options" "$("$REF144" --long-options)" "$("$NBDKIT" --long-options)"
 expect_eq "--short-options" "$("$REF144" --short-options)" "$("$NBDKIT" --short-options)"
 # Ours adds its own options to the usage; the rest is nbdkit's text.
-ours_only='--memory-limit=SIZE|--no-sparse-reads|--send-error-messages|--sparse-reads=exact\|all\|off'
+ours_only='--enforce-block-size|--memory-limit=SIZE|--no-sparse-reads|--send-error-messages|--sparse-reads=exact\|all\|off'
 norm_usage() { tr -s ' \n' '  ' | sed -E "s/ \[($ours_only)\]//g"; }
 expect_eq "--help" "$("$REF144" --help | norm_usage)" "$("$NBDKIT" --help | norm_usage)"
 expect_eq "--dump-config keys" "$("$REF144" --dump-config | cut -d= -f1)" \

@@ -11,6 +11,7 @@ pub const VERSION: &str = "1.32.5";
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [-D|--debug PLUGIN|FILTER|nbdkit.FLAG=N]
+       [--enforce-block-size]
        [--exit-with-parent] [-e|--exportname EXPORTNAME]
        [--filter=FILTER ...] [-f|--foreground]
        [-g|--group GROUP] [-i|--ipaddr IPADDR] [--keepalive]
@@ -121,6 +122,10 @@ pub struct Options {
     /// `--sparse-reads=` (`--no-sparse-reads` is `off`): which plugins
     /// may have large reads answered with hole chunks from their extents.
     pub sparse_reads: crate::sparse_read::SparseReads,
+    /// `--enforce-block-size`: requests breaking the plugin's advertised
+    /// block sizes are refused with EINVAL before it is called (nbdkit
+    /// passes them on).
+    pub enforce_block_size: bool,
     /// `--send-error-messages`: a failed request's error chunk carries the
     /// reason (the plugin's `nbdkit_error` words); nbdkit sends none.
     pub send_error_messages: bool,
@@ -180,6 +185,7 @@ impl Default for Options {
             print_uri: false,
             sparse_reads: crate::sparse_read::SparseReads::Exact,
             send_error_messages: false,
+            enforce_block_size: false,
             timeout: None,
             mask_handshake: u32::MAX,
             run: None,
@@ -345,6 +351,7 @@ enum Opt {
     NoSparseReads,
     SparseReads,
     SendErrorMessages,
+    EnforceBlockSize,
     Timeout,
     Newstyle,
     NoMc,
@@ -437,6 +444,7 @@ const LONG: &[(&str, bool, Opt)] = &[
 /// only when spelled out in full and not listed by `--long-options`, so
 /// every abbreviation nbdkit accepts or refuses still means the same.
 const EXTRA_LONG: &[(&str, bool, Opt)] = &[
+    ("enforce-block-size", false, Opt::EnforceBlockSize),
     ("memory-limit", true, Opt::MemoryLimit),
     ("no-sparse-reads", false, Opt::NoSparseReads),
     ("send-error-messages", false, Opt::SendErrorMessages),
@@ -567,6 +575,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
         }
         Opt::NoSparseReads => o.sparse_reads = crate::sparse_read::SparseReads::Off,
         Opt::SendErrorMessages => o.send_error_messages = true,
+        Opt::EnforceBlockSize => o.enforce_block_size = true,
         Opt::SparseReads => {
             o.sparse_reads = crate::sparse_read::SparseReads::parse(b)
                 .ok_or_else(|| plain("--sparse-reads must be \"exact\", \"all\" or \"off\""))?

@@ -513,6 +513,7 @@ fn run(
         memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
         sparse_reads: opts.sparse_reads,
         error_messages: opts.send_error_messages,
+        enforce_block_size: opts.enforce_block_size,
         handshake_timeout: opts.timeout,
         keepalive: opts.keepalive,
         no_mc: opts.no_mc,

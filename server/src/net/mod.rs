@@ -54,6 +54,9 @@ pub struct ServeConfig {
     pub sparse_reads: crate::sparse_read::SparseReads,
     /// `--send-error-messages`: error chunks carry the reason.
     pub error_messages: bool,
+    /// `--enforce-block-size`: requests breaking a plugin's advertised
+    /// block sizes get EINVAL without reaching it.
+    pub enforce_block_size: bool,
     /// A client must finish negotiating within this (`--timeout`; `None`:
     /// no limit).
     pub handshake_timeout: Option<std::time::Duration>,
@@ -811,6 +814,7 @@ pub(crate) mod testing {
             memory_limit: 64 << 20,
             sparse_reads: crate::sparse_read::SparseReads::Off,
             error_messages: false,
+            enforce_block_size: false,
             handshake_timeout: None,
             keepalive: false,
             no_mc: false,
