@@ -17,6 +17,9 @@ set -o pipefail
 
 NBDKIT=${NBDKIT:?NBDKIT is not set (run tests through compat-tests/run)}
 REF_NBDKIT=${REF_NBDKIT:-/usr/bin/nbdkit}
+# C nbdkit 1.44.1's build tree: the release whose version the server
+# reports (REF_NBDKIT is Debian's 1.32.5).  See need_ref144.
+NBDKIT144_TREE=${NBDKIT144_TREE:-/var/tmp/nbdkit-1.44.1}
 T=$PWD
 
 declare -A SERVER_PID=()
@@ -179,6 +182,28 @@ FILTERDIR=/usr/lib/x86_64-linux-gnu/nbdkit/filters
 PROBE="/usr/bin/python3 $REPO/compat-tests/data/probe-ops.py"
 VIEW='nbdinfo --json "$uri" | grep -v "\"uri\":"; nbdinfo --map "$uri"; nbdcopy "$uri" - | md5sum'
 export PROBE
+
+# need_ref144: set REF144 to C nbdkit 1.44.1 (skip the test without it),
+# run through a link named nbdkit so that its messages start "nbdkit:" as
+# ours do.  Its own plugins and filters are loaded by path:
+#   plugin144 NAME, filter144 NAME  (skip if that one was not built)
+need_ref144() {
+    local bin=$NBDKIT144_TREE/server/nbdkit.c-1.44.1
+    [ -x "$bin" ] || skip "no C nbdkit 1.44.1 ($bin)"
+    mkdir -p "$T/ref144"
+    ln -sf "$bin" "$T/ref144/nbdkit"
+    REF144=$T/ref144/nbdkit
+}
+plugin144() {
+    local p=$NBDKIT144_TREE/plugins/$1/.libs/nbdkit-$1-plugin.so
+    [ -e "$p" ] || skip "nbdkit 1.44.1's $1 plugin not built"
+    echo "$p"
+}
+filter144() {
+    local f=$NBDKIT144_TREE/filters/$1/.libs/nbdkit-$1-filter.so
+    [ -e "$f" ] || skip "nbdkit 1.44.1's $1 filter not built"
+    echo "$f"
+}
 
 need_filters() {
     local f

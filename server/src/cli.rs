@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-pub const VERSION: &str = "1.32.5";
+pub const VERSION: &str = "1.44.1";
 
 /// `--timeout`'s default (the option is nbdkit 1.42's): a client that has
 /// not finished negotiating by then is disconnected (CVE-2024-7409).

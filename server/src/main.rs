@@ -679,7 +679,7 @@ fn dump_config() {
         "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
          host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\nname=nbdkit\n\
          plugindir={pd}\nroot_tls_certificates_dir=/etc/pki/nbdkit\nsbindir={dir}\nselinux=no\n\
-         sysconfdir=/etc\ntls=yes\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
+         sysconfdir=/etc\ntls=yes\nversion={v}\nversion_major=1\nversion_minor=44\nzstd=no\n",
         std::env::consts::ARCH,
         v = cli::VERSION
     );
@@ -715,6 +715,18 @@ fn dump_plugin(layers: &Layers, arg: &OsStr) {
     let mut out = std::io::stdout();
     let _ = p.dump_plugin(&mut out);
     let _ = out.flush();
+    // Then each filter, from the inside out, as nbdkit 1.36 and later.
+    for f in layers.filters.iter().rev() {
+        let path = std::fs::canonicalize(f.path()).unwrap_or_else(|_| f.path().into());
+        let _ = write!(
+            out,
+            "{n}_path={}\n{n}_name={n}\n",
+            path.display(),
+            n = f.name()
+        );
+        let _ = out.flush();
+        f.dump_plugin();
+    }
 }
 
 #[cfg(test)]
