@@ -8,7 +8,7 @@ CPLUG_CFLAGS := -O2 -g -Wall -Wextra -Wno-unused-parameter -Werror -fPIC -shared
 CPLUG_HDRS   := $(wildcard include/*.h)
 # Headers of the nbdkit release whose API include/ offers.
 NBDKIT144_INC ?= /var/tmp/nbdkit-1.44.1/include
-CPLUG_SIMPLE := v1 errors everything debugflags garbage crash gate sleepy fickle
+CPLUG_SIMPLE := v1 errors everything debugflags garbage crash gate sleepy fickle newapi
 CPLUG_TMS    := serialize_connections serialize_all_requests serialize_requests parallel
 CPLUG_SOS    := $(patsubst %,$(CPLUG_DIR)/%.so,$(CPLUG_SIMPLE)) \
                 $(CPLUG_DIR)/errors-noerrno.so \
