@@ -194,6 +194,15 @@ need_ref144() {
     ln -sf "$bin" "$T/ref144/nbdkit"
     REF144=$T/ref144/nbdkit
 }
+# as_server_version: stdin, with the lines where Debian's nbdkit names its
+# own version (--version's first line, -v's first debug line) naming C
+# nbdkit 1.44.1's instead.  After need_ref144.
+as_server_version() {
+    local ref_v our_v
+    ref_v=$("$REF_NBDKIT" --version | sed -n '1s/^nbdkit //p')
+    our_v=$("$REF144" --version | sed -n '1s/^nbdkit //p')
+    sed -E "s/^(nbdkit: debug: )?nbdkit ${ref_v//./\\.}\$/\1nbdkit $our_v/"
+}
 plugin144() {
     local p=$NBDKIT144_TREE/plugins/$1/.libs/nbdkit-$1-plugin.so
     [ -e "$p" ] || skip "nbdkit 1.44.1's $1 plugin not built"
@@ -343,5 +352,8 @@ same_verbose() {
     [ -x "$REF_NBDKIT" ] || skip "no $REF_NBDKIT"
     _verbose_run vref "$REF_NBDKIT" "$@"
     _verbose_run vours "$NBDKIT" "$@"
+    # The server names its version first: C nbdkit 1.44.1's.
+    need_ref144
+    as_server_version <"$T/vref.log" >"$T/vref.log.new" && mv "$T/vref.log.new" "$T/vref.log"
     _same "$label: -v output" "$(norm_verbose "$T/vref.log")" "$(norm_verbose "$T/vours.log")"
 }

@@ -25,10 +25,7 @@ done
 # (noparallel serializes requests), then, as nbdkit 1.36 and later, each
 # filter's NAME_path= and NAME_name= from the inside out.
 need_ref144
-server_line=$("$REF144" --version | head -n1)
-ref_line=$("$REF_NBDKIT" --version | head -n1)
-want=$("$REF_NBDKIT" --filter=nofilter --filter=noparallel memory --version 2>&1 |
-           sed "s/^$ref_line\$/$server_line/")
+want=$("$REF_NBDKIT" --filter=nofilter --filter=noparallel memory --version 2>&1 | as_server_version)
 got=$("$NBDKIT" --filter=nofilter --filter=noparallel memory --version 2>&1)
 _same "--version with two filters" "$want" "$got"
 expect_match "--version names the filters" "nofilter 1.32.5" "$got"
