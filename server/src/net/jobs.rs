@@ -196,13 +196,15 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             if option == NBD_OPT_GO {
                 s.caps.base_allocation = nego.base_allocation;
                 s.caps.extended = nego.extended;
-                // The server enforces what a plugin advertises (beyond
-                // 1.32.5); with filters, enforcing (or not:
+                // nbdkit passes requests that break a plugin's
+                // constraints on to it; `--enforce-block-size` refuses
+                // them here.  With filters, enforcing (or not:
                 // blocksize-policy's error-policy=allow) is the filters'
-                // job, as in nbdkit 1.32.5.
+                // job, as in nbdkit.
                 if stack.len() == 1 {
                     if let Some(b) = block_size {
                         s.caps.block_size = Some((b.minimum, b.maximum));
+                        s.caps.enforce_block_size = cfg.enforce_block_size;
                     }
                 }
                 Outcome {
