@@ -12,7 +12,7 @@ use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
 use crate::protocol::consts::*;
-use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
+use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::sched::inline::Trial;
@@ -470,20 +470,22 @@ impl Conn {
         say(&t.said);
         if !t.reply.is_empty() {
             let s = &self.shared;
-            match s.outbox.send(&s.stream, &[&t.reply]) {
-                Ok(()) => say(&t.after),
-                // The client may hang up right after NBD_OPT_ABORT without
-                // reading the reply: nbdkit then says so instead.
-                Err(e) if hdr.option == NBD_OPT_ABORT => {
+            match (s.outbox.send(&s.stream, &[&t.reply]), &t.failed_write) {
+                (Ok(()), _) => say(&t.after),
+                // A reply the client may leave unread: nbdkit says why the
+                // write failed instead.
+                (Err(e), Some(what)) => {
                     let why = if e.kind() == io::ErrorKind::BrokenPipe {
                         "Broken pipe".to_string()
                     } else {
                         super::listen::strerror(&e)
                     };
-                    log::debug!("write: {}: {why}", hs::option_name(hdr.option));
+                    log::debug!("{what}: {why}");
                 }
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => log::debug!("write reply: {e}"),
-                Err(_) => {}
+                (Err(e), None) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    log::debug!("write reply: {e}")
+                }
+                (Err(_), None) => {}
             }
         }
         match t.next {
