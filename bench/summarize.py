@@ -19,6 +19,7 @@ servers = servers.split()
 NAMES = {
     "rs-so": "ours + memory .so",
     "rs-mem": "ours + built-in memory",
+    "rs-mem-off": "ours + built-in memory, --sparse-reads=off",
     "c": "C nbdkit 1.32.5 + .so",
     "c2": "C nbdkit again (A/A)",
     "qemu": "qemu-nbd (tmpfs file)",
@@ -86,6 +87,9 @@ lines.append("- Placement: `cross-CPU` rows pin the server to one CPU and the cl
 lines.append("- A/A = the second C nbdkit (`c2`) ÷ the first, same round, same everything: how far a "
              "ratio moves by noise alone in this run.  A ratio of ours ÷ C is a difference only "
              "beyond that band.")
+lines.append("- `rs-mem-off` is the built-in memory plugin with `--sparse-reads=off` (every read sent as "
+             "data, as C nbdkit does), run for W4 only: beside `rs-mem` (the default, `--sparse-reads=exact`) "
+             "it is the A/B of sparse reads.")
 lines.append("- All on Unix sockets.  Lean-client and fio points negotiate structured replies, as libnbd does.")
 lines.append("- CPU/op is server CPU (utime+stime from /proc/PID/stat, 10 ms ticks): µs per request "
              "or handshake, s per GiB for copies.  Ratio = ours ÷ C nbdkit on the median.")
@@ -106,6 +110,11 @@ if have_c:
         hdr.append(f"ratio {s}/C")
 if have_aa:
     hdr.append("A/A c2/c")
+# The A/B of sparse reads (W4 rows): the built-in with them (the default)
+# over the built-in without.
+have_ab = "rs-mem" in servers and "rs-mem-off" in servers
+if have_ab:
+    hdr.append("sparse reads A/B rs-mem/rs-mem-off")
 for s in servers:
     hdr.append(f"CPU/op {s}")
 lines.append("| " + " | ".join(hdr) + " |")
@@ -129,6 +138,11 @@ for w, per in samples.items():
     if have_aa:
         if meds.get("c2") and meds.get("c"):
             row.append(f"{meds['c2'] / meds['c']:.2f}×")
+        else:
+            row.append("–")
+    if have_ab:
+        if meds.get("rs-mem") and meds.get("rs-mem-off"):
+            row.append(f"{meds['rs-mem'] / meds['rs-mem-off']:.2f}×")
         else:
             row.append("–")
     for s in servers:

@@ -18,6 +18,13 @@ set -o pipefail
 NBDKIT=${NBDKIT:?NBDKIT is not set (run tests through compat-tests/run)}
 REF_NBDKIT=${REF_NBDKIT:-/usr/bin/nbdkit}
 T=$PWD
+# C nbdkit 1.44.1 (the binary of its build tree; its plugins by path with
+# ref144_plugin NAME).  Tests comparing with it call need_ref144 first,
+# which skips the test when it has not been built.
+REF144=${REF144:-/var/tmp/nbdkit-1.44.1/server/nbdkit.c-1.44.1}
+REF144_TREE=${REF144_TREE:-/var/tmp/nbdkit-1.44.1}
+need_ref144() { [ -x "$REF144" ] || skip "no C nbdkit 1.44.1 at $REF144"; }
+ref144_plugin() { echo "$REF144_TREE/plugins/$1/.libs/nbdkit-$1-plugin.so"; }
 
 declare -A SERVER_PID=()
 _lib_servers=()

@@ -37,5 +37,7 @@ for log in stderr null; do
     got=$(timeout 10 "$NBDKIT" -f --log=$log -U - "$C_PLUGINS/everything.so" int=x 2>&1; echo "exit $?")
     expect_eq "--log=$log of a config error" "$want" "$got"
 done
-want=$("$REF_NBDKIT" --log=foo null 2>&1; echo "exit $?")
+# nbdkit 1.44.1's words (--log=/path is new; 640 compares with it).
+want='nbdkit: --log must be "stderr", "syslog", "null", or an absolute path
+exit 1'
 expect_eq "--log=foo" "$want" "$("$NBDKIT" --log=foo null 2>&1; echo "exit $?")"

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Block-size constraints of a C plugin (min 512 / preferred 4096 / max 1M):
 # nbdinfo shows them as with C nbdkit; requests that break them (misaligned
-# offset or length, over the maximum) get EINVAL without the plugin being
-# called; qemu-img convert and nbdcopy still copy the whole disk; invalid
+# offset or length, over the maximum) reach the plugin as under C nbdkit
+# (which enforces constraints only with its blocksize-policy filter), or
+# with --enforce-block-size get EINVAL without the plugin being called;
+# qemu-img convert and nbdcopy still copy the whole disk; invalid
 # constraints are refused with nbdkit 1.32.5's messages.
-# (C nbdkit 1.32 only enforces constraints with its blocksize-policy filter,
-# so the EINVAL part is checked against ours only.)
 source "$COMPAT_LIB"
 : "${C_PLUGINS:?}"
 so=$C_PLUGINS/blocksize.so
@@ -21,6 +21,38 @@ if [ -x "$REF_NBDKIT" ]; then
     expect_eq "nbdinfo block sizes as C nbdkit's" "$(nbdinfo "$(uri ref)" | grep block_size)" "$got"
     stop_server ref
 fi
+
+BREAK='
+h.set_strict_mode(0)
+import errno
+def try_(what, f):
+    try:
+        f()
+        print(what, "ok")
+    except nbd.Error as e:
+        print(what, e.errno)
+try_("read 100 at 0", lambda: h.pread(100, 0))
+try_("read 512 at 1", lambda: h.pread(512, 1))
+try_("read 1000 at 512", lambda: h.pread(1000, 512))
+try_("read 2M at 0", lambda: h.pread(2 * 1024 * 1024, 0))
+try_("write 100 at 0", lambda: h.pwrite(b"x" * 100, 0))
+try_("write 2M at 0", lambda: h.pwrite(b"x" * 2 * 1024 * 1024, 0))
+'
+# By default, as C nbdkit: the plugin is called for each.
+if [ -x "$REF_NBDKIT" ]; then
+    for side in ref ours; do
+        [ $side = ref ] && bin=$REF_NBDKIT || bin=$NBDKIT
+        rm -f "calls.$side"; touch "calls.$side"
+        "$bin" -U - "$so" counter="$T/calls.$side" --run "nbdsh -u \"\$uri\" -c '$BREAK'" \
+            > "out.$side" 2>&1
+    done
+    expect_eq "constraint-breaking requests: answers as C nbdkit's" "$(cat out.ref)" "$(cat out.ours)"
+    expect_eq "... and the plugin calls" "$(cat calls.ref)" "$(cat calls.ours)"
+    expect_match "... which reach the plugin" "pread 2097152 0" "$(cat calls.ours)"
+    expect_match "... and succeed" "write 2M at 0 ok" "$(cat out.ours)"
+fi
+stop_server ours
+start_server ours "$NBDKIT" --enforce-block-size "$so" counter="$T/calls"
 
 rm -f calls; touch calls
 out=$(nbdsh -u "$(uri ours)" -c '

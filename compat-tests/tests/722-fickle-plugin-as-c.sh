@@ -78,6 +78,14 @@ check "... and extents calling all of it zero" "$READS" size=8M readfail=true st
 # Data changing under the client: no read is answered from another.
 check "data changing each read" "$READS" size=8M drift=true stale=true
 
+# Many small reads from one client: a plugin this fast is soon called
+# from our event loop (inline), and each read must still reach it.
+SMALL='nbdsh -u "$uri" -c "exec(open(\"ops.py\").read())
+for i in range(600):
+    t(\"read 4096 at %d\" % (i % 7 * 4096), h.pread, 4096, i % 7 * 4096)"'
+check "600 small reads, data changing each read" "$SMALL" size=1M drift=true stale=true
+check "600 small reads, every second one failing" "$SMALL" size=1M readfail=true stale=true
+
 # Emulation: the plugin calls each emulated request makes.
 OPS='nbdsh -u "$uri" -c "exec(open(\"ops.py\").read())
 t(\"write fua\", h.pwrite, b\"y\" * 70000, 1000, nbd.CMD_FLAG_FUA)
@@ -111,3 +119,20 @@ while h.aio_in_flight() > 0:
     h.poll(-1)
 print([b.to_bytearray()[0] for b in bufs])
 " & done | sort' size=4M delay=30
+
+# A slow plugin with large requests in flight (8 reads of 8 MiB on each
+# of 4 connections): served, never refused for memory (ENOMEM) by our
+# request budget at its default.
+SORT_CALLS=1 check "slow plugin, 8 MiB reads at queue depth 8 on 4 connections" \
+    'for c in 0 1 2 3; do nbdsh -u "$uri" -c "
+bufs = [nbd.Buffer(8 << 20) for i in range(8)]
+cookies = [h.aio_pread(bufs[i], i << 20) for i in range(8)]
+while h.aio_in_flight() > 0:
+    h.poll(-1)
+for c in cookies:
+    try:
+        print(\"read\", h.aio_command_completed(c))
+    except nbd.Error as e:
+        print(\"read error\", e.errno)
+" & done | sort' size=16M delay=20
+

@@ -1,9 +1,12 @@
-# The --tls options as nbdkit 1.32.5 takes them, compared with C nbdkit:
+# The --tls options as nbdkit 1.44.1 takes them, compared with it:
 # messages and exit statuses for missing certificates (require: error,
 # on: warning and TLS off), a missing or unreadable PSK file, TLS required
 # with -o, a bad --tls value, a bad key; --dump-config's tls=yes; $tls and
-# the nbds URIs --run gets; default certificate directories under $HOME.
+# the nbds URIs --run gets (with the credentials' file or directory);
+# default certificate directories under $HOME.
 source "$COMPAT_LIB"
+need_ref144
+NULL=$(ref144_plugin null)
 source "$REPO/compat-tests/tls-keys.sh"
 mkdir -p partial badkey home/.config/pki/nbdkit
 cp pki/ca-cert.pem partial/
@@ -14,10 +17,12 @@ cp pki/* home/.config/pki/nbdkit/
 # stdout, stderr and exit status must match, with the test's directory
 # and the -U - socket directory masked.
 same() {
-    local what=$1 o r
+    local what=$1 o r a ref_args=()
     shift
+    for a in "$@"; do [ "$a" = null ] && ref_args+=("$NULL") || ref_args+=("$a"); done
     o=$(cd "$T" && timeout 5 "$NBDKIT" "$@" </dev/null 2>&1; echo "exit=$?")
-    r=$(cd "$T" && timeout 5 "$REF_NBDKIT" "$@" </dev/null 2>&1; echo "exit=$?")
+    r=$(cd "$T" && timeout 5 "$REF144" "${ref_args[@]}" </dev/null 2>&1; echo "exit=$?")
+    r=$(sed -E 's#^nbdkit[^:]*:#nbdkit:#' <<<"$r")
     o=${o//$T/T}; r=${r//$T/T}
     o=$(sed -E 's#/tmp/nbdkit[A-Za-z0-9]+/#TMP/#g' <<<"$o")
     r=$(sed -E 's#/tmp/nbdkit[A-Za-z0-9]+/#TMP/#g' <<<"$r")
@@ -49,4 +54,4 @@ if [ "$(id -u)" != 0 ]; then
 else
     ok "default directory under \$HOME not tried as root (nbdkit uses /etc/pki/nbdkit)"
 fi
-expect_eq "--dump-config tls" "$("$REF_NBDKIT" --dump-config | grep '^tls=')" "$("$NBDKIT" --dump-config | grep '^tls=')"
+expect_eq "--dump-config tls" "$("$REF144" --dump-config | grep '^tls=')" "$("$NBDKIT" --dump-config | grep '^tls=')"

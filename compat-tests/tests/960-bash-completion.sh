@@ -88,6 +88,11 @@ same_as_debian "nbdkit --v" "--verbose --version --vsock"
 same_as_debian "nbdkit --tls-" "--tls-certificates --tls-psk --tls-verify-peer"
 same_as_debian "nbdkit -r -f --exit" "--exit-with-parent"
 same_as_debian "nbdkit memory 1G --read" "--read-only --readonly"
+# nbdkit 1.44.1's options.
+same_as_debian "nbdkit --keep" "--keep-alive --keepalive"
+same_as_debian "nbdkit --no-m" "--no-mc --no-meta-contexts"
+same_as_debian "nbdkit --print" "--print-uri --print-url"
+same_as_debian "nbdkit --sho" "--show-uri --show-url"
 short=$(complete_with ours "nbdkit -")
 for o in -r -f -U -v --filter; do
     [[ " $short " == *" $o "* ]] || fail "'nbdkit -<TAB>' lacks $o: $short"
@@ -117,8 +122,11 @@ fi
 ours_only "nbdkit -p 10809 mem" "memory"
 ours_only "nbdkit -U /tmp/s -e exp pat" "pattern"
 ours_only "nbdkit sparse-random se" "seed="
-ours_only "nbdkit --log " "null stderr syslog"
+ours_only "nbdkit --log " "default null stderr syslog"
 ours_only "nbdkit --log=s" "stderr syslog"
+ours_only "nbdkit --log=d" "default"
+mkdir -p logs && touch logs/server.log
+ours_only "nbdkit --log=$T/logs/s" "$T/logs/server.log"
 ours_only "nbdkit --sparse-reads " "all exact off"
 ours_only "nbdkit --sparse-reads exact mem" "memory"
 ours_only "nbdkit -U " ""

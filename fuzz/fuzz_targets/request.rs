@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
         can_cache: bits & (1 << 15) != 0,
         base_allocation: bits & (1 << 16) != 0,
         block_size: (bits & (1 << 18) != 0).then_some((min, 32 << 20)),
+        enforce_block_size: bits & (1 << 7) != 0,
         error_messages: bits & (1 << 19) != 0,
     };
     let _ = req.payload_len();

@@ -1,4 +1,4 @@
-//! The command line, parsed as nbdkit 1.32 parses it (GNU getopt_long with
+//! The command line, parsed as nbdkit 1.44 parses it (GNU getopt_long with
 //! argument permutation), with its messages and exit codes.
 
 use crate::backend::registry::DebugFlag;
@@ -8,23 +8,21 @@ use std::path::PathBuf;
 
 pub const VERSION: &str = "1.32.5";
 
-/// `--timeout`'s default (the option is nbdkit 1.42's): a client that has
-/// not finished negotiating by then is disconnected (CVE-2024-7409).
-pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
-
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
        [-D|--debug PLUGIN|FILTER|nbdkit.FLAG=N]
+       [--enforce-block-size]
        [--exit-with-parent] [-e|--exportname EXPORTNAME]
        [--filter=FILTER ...] [-f|--foreground]
-       [-g|--group GROUP] [-i|--ipaddr IPADDR]
-       [--log=stderr|syslog|null] [--mask-handshake=MASK]
-       [--memory-limit=SIZE]
-       [-n|--newstyle] [--no-sparse-reads] [--no-sr] [-o|--oldstyle]
-       [--send-error-messages] [--sparse-reads=exact|all|off]
-       [-P|--pidfile PIDFILE] [-p|--port PORT]
+       [-g|--group GROUP] [-i|--ipaddr IPADDR] [--keepalive]
+       [--log=default|stderr|syslog|null|/path]
+       [--mask-handshake=MASK] [--memory-limit=SIZE] [-n|--newstyle]
+       [--no-mc|--no-meta-contexts] [--no-sparse-reads]
+       [--no-sr|--no-structured-replies] [-o|--oldstyle]
+       [-P|--pidfile PIDFILE] [-p|--port PORT] [--print-uri]
        [-r|--readonly] [--run 'COMMAND ARGS ...']
-       [--selinux-label=LABEL] [-s|--single] [--swap]
+       [--selinux-label=LABEL] [--send-error-messages]
+       [-s|--single] [--sparse-reads=exact|all|off] [--swap]
        [-t|--threads THREADS] [--timeout=TIMEOUT]
        [--tls=off|on|require]
        [--tls-certificates=/path/to/certificates]
@@ -41,16 +39,27 @@ nbdkit --help
 
 nbdkit [-V|--version]
 
+Network Block Device (NBD) is a network protocol for accessing block
+devices over the network.  Block devices are hard disks and things that
+behave like hard disks such as disk images and virtual machines.
+
+nbdkit is both a toolkit for creating NBD servers from “unconventional”
+sources, and the name of an NBD server.  nbdkit ships with many plugins
+for performing common tasks like serving local files.
+
 Please read the nbdkit(1) manual page for full usage.
 ";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogTo {
-    /// No `--log`: stderr in the foreground, syslog once forked.
+    /// No `--log` (or `--log=default`): stderr in the foreground, syslog
+    /// once forked.
     Default,
     Stderr,
     Syslog,
     Null,
+    /// `--log=/path`: appended to that file.
+    File(PathBuf),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,14 +111,26 @@ pub struct Options {
     pub pidfile: Option<PathBuf>,
     pub oldstyle: bool,
     pub no_sr: bool,
+    /// `--no-meta-contexts`: refuse NBD_OPT_SET_META_CONTEXT and
+    /// NBD_OPT_LIST_META_CONTEXT.
+    pub no_mc: bool,
+    /// `--keepalive`: SO_KEEPALIVE on accepted connections.
+    pub keepalive: bool,
+    /// `--print-uri`: print the URI that reaches the server once it is
+    /// ready.
+    pub print_uri: bool,
     /// `--sparse-reads=` (`--no-sparse-reads` is `off`): which plugins
     /// may have large reads answered with hole chunks from their extents.
     pub sparse_reads: crate::sparse_read::SparseReads,
+    /// `--enforce-block-size`: requests breaking the plugin's advertised
+    /// block sizes are refused with EINVAL before it is called (nbdkit
+    /// passes them on).
+    pub enforce_block_size: bool,
     /// `--send-error-messages`: a failed request's error chunk carries the
     /// reason (the plugin's `nbdkit_error` words); nbdkit sends none.
     pub send_error_messages: bool,
     /// `--timeout`: how long a client may take to negotiate (`None`: no
-    /// limit, `--timeout=0`).
+    /// limit, the default, or `--timeout=0`).
     pub timeout: Option<std::time::Duration>,
     pub mask_handshake: u32,
     pub run: Option<OsString>,
@@ -159,9 +180,13 @@ impl Default for Options {
             pidfile: None,
             oldstyle: false,
             no_sr: false,
+            no_mc: false,
+            keepalive: false,
+            print_uri: false,
             sparse_reads: crate::sparse_read::SparseReads::Exact,
             send_error_messages: false,
-            timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
+            enforce_block_size: false,
+            timeout: None,
             mask_handshake: u32::MAX,
             run: None,
             single: false,
@@ -318,6 +343,7 @@ enum Opt {
     Group,
     Help,
     IpAddr,
+    Keepalive,
     Log,
     LongOptions,
     MaskHandshake,
@@ -325,12 +351,15 @@ enum Opt {
     NoSparseReads,
     SparseReads,
     SendErrorMessages,
+    EnforceBlockSize,
     Timeout,
     Newstyle,
+    NoMc,
     NoSr,
     Oldstyle,
     PidFile,
     Port,
+    PrintUri,
     Readonly,
     Run,
     SelinuxLabel,
@@ -349,7 +378,7 @@ enum Opt {
     Vsock,
 }
 
-/// nbdkit 1.32.5's long options, in its order: name, takes an argument,
+/// nbdkit 1.44.1's long options, in its order: name, takes an argument,
 /// what it does.  `--long-options` prints these names (less itself and
 /// `--short-options`).
 const LONG: &[(&str, bool, Opt)] = &[
@@ -369,26 +398,37 @@ const LONG: &[(&str, bool, Opt)] = &[
     ("help", false, Opt::Help),
     ("ip-addr", true, Opt::IpAddr),
     ("ipaddr", true, Opt::IpAddr),
+    ("keepalive", false, Opt::Keepalive),
+    ("keep-alive", false, Opt::Keepalive),
     ("log", true, Opt::Log),
     ("long-options", false, Opt::LongOptions),
     ("mask-handshake", true, Opt::MaskHandshake),
     ("new-style", false, Opt::Newstyle),
     ("newstyle", false, Opt::Newstyle),
+    ("no-mc", false, Opt::NoMc),
+    ("no-meta-contexts", false, Opt::NoMc),
     ("no-sr", false, Opt::NoSr),
+    ("no-structured-replies", false, Opt::NoSr),
     ("old-style", false, Opt::Oldstyle),
     ("oldstyle", false, Opt::Oldstyle),
     ("pid-file", true, Opt::PidFile),
     ("pidfile", true, Opt::PidFile),
+    ("print-uri", false, Opt::PrintUri),
+    ("print-url", false, Opt::PrintUri),
     ("port", true, Opt::Port),
     ("read-only", false, Opt::Readonly),
     ("readonly", false, Opt::Readonly),
     ("run", true, Opt::Run),
     ("selinux-label", true, Opt::SelinuxLabel),
     ("short-options", false, Opt::ShortOptions),
+    ("show-uri", false, Opt::PrintUri),
+    ("show-url", false, Opt::PrintUri),
     ("single", false, Opt::Single),
     ("stdin", false, Opt::Single),
     ("swap", false, Opt::Swap),
     ("threads", true, Opt::Threads),
+    ("timeout", true, Opt::Timeout),
+    ("time-out", true, Opt::Timeout),
     ("tls", true, Opt::Tls),
     ("tls-certificates", true, Opt::TlsCertificates),
     ("tls-psk", true, Opt::TlsPsk),
@@ -400,15 +440,15 @@ const LONG: &[(&str, bool, Opt)] = &[
     ("vsock", false, Opt::Vsock),
 ];
 
-/// Our own long options, which nbdkit 1.32.5 does not have: recognised
+/// Our own long options, which nbdkit 1.44.1 does not have: recognised
 /// only when spelled out in full and not listed by `--long-options`, so
 /// every abbreviation nbdkit accepts or refuses still means the same.
 const EXTRA_LONG: &[(&str, bool, Opt)] = &[
+    ("enforce-block-size", false, Opt::EnforceBlockSize),
     ("memory-limit", true, Opt::MemoryLimit),
     ("no-sparse-reads", false, Opt::NoSparseReads),
     ("send-error-messages", false, Opt::SendErrorMessages),
     ("sparse-reads", true, Opt::SparseReads),
-    ("timeout", true, Opt::Timeout),
 ];
 
 /// nbdkit's short options (its getopt string), in `--short-options` order.
@@ -511,12 +551,19 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
         // --help beats --version, both beat --dump-plugin.
         Opt::Help => o.mode = Mode::Help,
         Opt::IpAddr => o.ipaddr = Some(lossy(v)),
+        Opt::Keepalive => o.keepalive = true,
         Opt::Log => {
             o.log = match b {
+                b"default" => LogTo::Default,
                 b"stderr" => LogTo::Stderr,
                 b"syslog" => LogTo::Syslog,
                 b"null" => LogTo::Null,
-                _ => return Err(plain("--log must be \"stderr\", \"syslog\" or \"null\"")),
+                [b'/', ..] => LogTo::File(PathBuf::from(v)),
+                _ => {
+                    return Err(plain(
+                        "--log must be \"stderr\", \"syslog\", \"null\", or an absolute path",
+                    ))
+                }
             }
         }
         Opt::LongOptions => o.mode = Mode::LongOptions,
@@ -528,19 +575,28 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
         }
         Opt::NoSparseReads => o.sparse_reads = crate::sparse_read::SparseReads::Off,
         Opt::SendErrorMessages => o.send_error_messages = true,
+        Opt::EnforceBlockSize => o.enforce_block_size = true,
         Opt::SparseReads => {
             o.sparse_reads = crate::sparse_read::SparseReads::parse(b)
                 .ok_or_else(|| plain("--sparse-reads must be \"exact\", \"all\" or \"off\""))?
         }
         Opt::Timeout => {
-            let d = crate::parse::delay(&lossy(v)).map_err(|e| error(format!("--timeout: {e}")))?;
+            // In nbdkit_parse_delay's words, whatever is wrong.
+            let d = crate::parse::delay(&lossy(v)).map_err(|_| {
+                error(format!(
+                    "timeout: could not parse delay or sleep: \"{}\"",
+                    lossy(v)
+                ))
+            })?;
             o.timeout = (!d.is_zero()).then_some(d);
         }
         Opt::Newstyle => o.oldstyle = false,
+        Opt::NoMc => o.no_mc = true,
         Opt::NoSr => o.no_sr = true,
         Opt::Oldstyle => o.oldstyle = true,
         Opt::PidFile => o.pidfile = Some(absolute(v)?),
         Opt::Port => o.port = Some(lossy(v)),
+        Opt::PrintUri => o.print_uri = true,
         Opt::Readonly => o.readonly = true,
         Opt::Run => o.run = Some(v.to_owned()),
         Opt::SelinuxLabel => o.selinux_label = Some(v.to_owned()),
@@ -679,6 +735,11 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
             "--dump-plugin, -p, --run, -s, -U or --vsock options cannot be used in this combination",
         ));
     }
+    // As nbdkit since 1.36: --run serves on a private Unix socket unless
+    // a port or vsock was asked for.
+    if o.run.is_some() && o.unix.is_none() && o.port.is_none() && !o.vsock {
+        o.unix = Some(UnixSocket::Temp);
+    }
     if o.plugin.is_none() && o.mode == Mode::DumpPlugin {
         return Err(CliError {
             kind: ErrorKind::Plain,
@@ -793,7 +854,7 @@ mod tests {
         );
         assert_eq!(
             p("--n null").unwrap_err().msg,
-            "option '--n' is ambiguous; possibilities: '--no-fork' '--new-style' '--newstyle' '--no-sr'"
+            "option '--n' is ambiguous; possibilities: '--no-fork' '--new-style' '--newstyle' '--no-mc' '--no-meta-contexts' '--no-sr' '--no-structured-replies'"
         );
         assert_eq!(
             p("--swap=1 null").unwrap_err().msg,
@@ -838,20 +899,50 @@ mod tests {
         // Ours: never abbreviated.
         assert!(p("--sparse-read=all null").is_err());
         assert_eq!(p("--timeout=0 null").unwrap().timeout, None);
-        assert_eq!(p("--tim=0 null").unwrap_err().kind, ErrorKind::Getopt);
+        // nbdkit 1.44's own: abbreviated as getopt_long does.
+        assert_eq!(p("--tim=0 null").unwrap().timeout, None);
+        assert_eq!(
+            p("--time-out=2 null").unwrap().timeout,
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(p("null").unwrap().timeout, None);
     }
 
     #[test]
     fn option_tables() {
         assert!(long_options_text().starts_with("--ipv4-only\n--ipv6-only\n--debug\n"));
         assert!(!long_options_text().contains("long-options"));
-        assert_eq!(long_options_text().lines().count(), 43);
+        assert_eq!(long_options_text().lines().count(), 54);
         assert_eq!(
             short_options_text().replace('\n', " "),
             "-4 -6 -D -e -f -g -i -n -o -p -P -r -s -t -u -U -v -V "
         );
         assert_eq!(p("--long-options -x").unwrap().mode, Mode::LongOptions);
         assert_eq!(p("-x --long-options").unwrap_err().kind, ErrorKind::Getopt);
+    }
+
+    #[test]
+    fn options_of_nbdkit_1_44() {
+        let o = p("--keep-alive --no-mc --show-uri -p 1 null").unwrap();
+        assert!(o.keepalive && o.no_mc && o.print_uri);
+        assert!(p("--no-structured-replies null").unwrap().no_sr);
+        assert_eq!(p("--log=default null").unwrap().log, LogTo::Default);
+        assert_eq!(
+            p("--log=/tmp/x.log null").unwrap().log,
+            LogTo::File("/tmp/x.log".into())
+        );
+        assert_eq!(
+            p("--log=x.log null").unwrap_err().msg,
+            "--log must be \"stderr\", \"syslog\", \"null\", or an absolute path"
+        );
+        // --run serves on a private socket unless told where.
+        assert_eq!(p("--run x null").unwrap().unix, Some(UnixSocket::Temp));
+        assert_eq!(p("--run x -p 1 null").unwrap().unix, None);
+        assert_eq!(p("--run x --vsock null").unwrap().unix, None);
+        assert_eq!(
+            p("--run x -U /s null").unwrap().unix,
+            Some(UnixSocket::Path("/s".into()))
+        );
     }
 
     #[test]

@@ -5,7 +5,10 @@
 //! Where they go follows nbdkit: debug messages always to stderr; errors
 //! and warnings to stderr, to syslog (`--log=syslog`, and by default once
 //! the server has forked into the background, whose stderr is
-//! /dev/null), or nowhere (`--log=null`).
+//! /dev/null), to a file (`--log=/path`, appended to), or nowhere
+//! (`--log=null`).  Debug messages are written as nbdkit 1.36 and later
+//! write them: control characters, backslashes and non-ASCII bytes
+//! escaped as in C strings, so one message is one line.
 
 use std::cell::RefCell;
 use std::fmt;
@@ -46,6 +49,20 @@ pub enum Sink {
     Stderr = 0,
     Syslog = 1,
     Null = 2,
+    File = 3,
+}
+
+/// The file of `--log=/path`, once opened.
+static FILE: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+/// Open `--log=/path` for appending (created if need be).
+pub fn open_file(path: &std::path::Path) -> std::io::Result<()> {
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)?;
+    let _ = FILE.set(std::sync::Mutex::new(f));
+    Ok(())
 }
 
 static SINK: AtomicU8 = AtomicU8::new(Sink::Stderr as u8);
@@ -59,6 +76,7 @@ fn sink() -> Sink {
     match SINK.load(Ordering::Relaxed) {
         1 => Sink::Syslog,
         2 => Sink::Null,
+        3 => Sink::File,
         _ => Sink::Stderr,
     }
 }
@@ -96,9 +114,14 @@ impl log::Log for Logger {
             log::Level::Info => "info",
             log::Level::Debug | log::Level::Trace => "debug",
         };
+        let msg = if rec.level() > log::Level::Info {
+            c_escape(&rec.args().to_string())
+        } else {
+            rec.args().to_string()
+        };
         let body = CONTEXT.with(|c| match &*c.borrow() {
-            Ctx::Server => format!("{level}: {}", rec.args()),
-            ctx => format!("{ctx}: {level}: {}", rec.args()),
+            Ctx::Server => format!("{level}: {msg}"),
+            ctx => format!("{ctx}: {level}: {msg}"),
         });
         let to = if rec.level() > log::Level::Warn {
             Sink::Stderr
@@ -118,11 +141,42 @@ impl log::Log for Logger {
                 };
                 crate::sys::syslog(prio, &body);
             }
+            Sink::File => {
+                if let Some(f) = FILE.get() {
+                    let mut f = f.lock().unwrap_or_else(|e| e.into_inner());
+                    let _ = f.write_all(format!("nbdkit: {body}\n").as_bytes());
+                }
+            }
             Sink::Null => {}
         }
     }
 
     fn flush(&self) {}
+}
+
+/// `s` as nbdkit writes a debug message: `\\`, `\n`, `\t` and the other
+/// C escapes for control characters, printable ASCII as it is, every
+/// other byte as `\xHH`.
+pub fn c_escape(s: &str) -> String {
+    if s.bytes().all(|c| (b' '..=b'~').contains(&c) && c != b'\\') {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.bytes() {
+        match c {
+            b'\\' => out.push_str("\\\\"),
+            0x07 => out.push_str("\\a"),
+            0x08 => out.push_str("\\b"),
+            0x0c => out.push_str("\\f"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x0b => out.push_str("\\v"),
+            b' '..=b'~' => out.push(c as char),
+            _ => out.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    out
 }
 
 /// Install the logger: debug messages with `-v`, errors and warnings to
@@ -143,4 +197,17 @@ pub fn init(verbose: bool, sink: Sink) {
         log::set_max_level(log::LevelFilter::Trace);
     }
     let _ = log::set_boxed_logger(Box::new(Logger { env }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::c_escape;
+
+    #[test]
+    fn debug_messages_escaped_as_nbdkit() {
+        assert_eq!(c_escape("plain text: 1 2 3"), "plain text: 1 2 3");
+        assert_eq!(c_escape("a\nb\tc\\d\r"), "a\\nb\\tc\\\\d\\r");
+        assert_eq!(c_escape("\u{7}\u{8}\u{b}\u{c}\u{1b}"), "\\a\\b\\v\\f\\x1b");
+        assert_eq!(c_escape("é"), "\\xc3\\xa9");
+    }
 }

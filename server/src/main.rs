@@ -1,5 +1,5 @@
 //! `nbdkit`: a network block device server, command-line compatible with
-//! nbdkit 1.32.
+//! nbdkit 1.44.
 //!
 //! Start-up follows nbdkit's order: parse the command line, load the
 //! plugin, configure it, get it ready, listen, fork into the background,
@@ -14,6 +14,7 @@
 mod abi;
 mod backend;
 mod budget;
+mod captive;
 mod cli;
 mod dispatch;
 mod lifecycle;
@@ -29,12 +30,14 @@ mod sys;
 #[cfg(test)]
 mod test_rng;
 mod tls;
+mod uri;
 
 use backend::{Layers, Stack};
 use cli::{ErrorKind, Mode, Options, UnixSocket};
 use std::ffi::{OsStr, OsString};
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
 use std::process::exit;
 
 fn die(msg: impl std::fmt::Display) -> ! {
@@ -80,8 +83,19 @@ fn main() {
             cli::LogTo::Default | cli::LogTo::Stderr => logging::Sink::Stderr,
             cli::LogTo::Syslog => logging::Sink::Syslog,
             cli::LogTo::Null => logging::Sink::Null,
+            cli::LogTo::File(_) => logging::Sink::File,
         },
     );
+    if let (cli::LogTo::File(path), Mode::Serve) = (&opts.log, &opts.mode) {
+        if let Err(e) = logging::open_file(path) {
+            eprintln!(
+                "nbdkit: {}: fopen: {}",
+                path.display(),
+                net::listen::strerror(&e)
+            );
+            exit(1)
+        }
+    }
 
     log::debug!("nbdkit {}", cli::VERSION);
     let mut opts = opts;
@@ -169,6 +183,12 @@ fn main() {
     filters.reverse();
     let mut layers = Layers { filters, plugin };
     warn_unused_debug_flags(&opts.debug_flags, &layers);
+    // -D nbdkit.environ=1: the environment, one debug line a variable.
+    if abi::exports::debug_environ() {
+        for (k, v) in std::env::vars_os() {
+            log::debug!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+        }
+    }
     // Now that -D nbdkit.tls.log is set.
     if tls::credentials().is_some() {
         abi::tls::enable_library_log();
@@ -244,7 +264,30 @@ fn main() {
         }
         log::debug!("mlockall done");
     }
-    exit(run(Stack::new(layers, model), &opts));
+    let socket = unix_socket(&opts);
+    let uri = uri::make(&opts, socket.as_ref().map(|s| s.0.as_path()), tls::mode());
+    // Before stdio is given up, as nbdkit does (not with -s, whose stdio
+    // is the connection).
+    if let (true, Some(u), false) = (opts.print_uri, &uri, opts.single) {
+        print!("{}", uri::print_text(u));
+        let _ = std::io::stdout().flush();
+    }
+    exit(run(Stack::new(layers, model), &opts, socket, uri));
+}
+
+/// The Unix socket to listen on, and the private directory made for it
+/// (`-U -`, and `--run` without `-p`, `-U` or `--vsock`).
+fn unix_socket(opts: &Options) -> Option<(PathBuf, Option<PathBuf>)> {
+    match opts.unix.as_ref()? {
+        // A new directory of its own, mode 0700 and unguessable, as
+        // nbdkit's mkdtemp makes it.
+        UnixSocket::Temp => {
+            let dir = sys::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
+                .unwrap_or_else(|e| die(format!("mkdtemp: {e}")));
+            Some((dir.join("socket"), Some(dir)))
+        }
+        UnixSocket::Path(p) => Some((p.clone(), None)),
+    }
 }
 
 /// What `--help` says about one plugin or filter, as nbdkit: its name
@@ -325,77 +368,21 @@ fn config_params(layers: &mut Layers, opts: &Options) {
     }
 }
 
-/// `s` as one shell word: in single quotes, each ' written as '\''.
-fn sh_quote(s: &[u8]) -> Vec<u8> {
-    let mut out = vec![b'\''];
-    for &c in s {
-        if c == b'\'' {
-            out.extend_from_slice(br"'\''");
-        } else {
-            out.push(c);
-        }
-    }
-    out.push(b'\'');
-    out
-}
-
-/// `s` for a URI's path or query, as nbdkit writes it: ASCII letters,
-/// digits and `/.-_~` as they are, every other byte as %XX.
-fn uri_quote(s: &[u8]) -> String {
-    let mut out = String::new();
-    for &c in s {
-        if c.is_ascii_alphanumeric() || b"/.-_~".contains(&c) {
-            out.push(c as char);
-        } else {
-            out.push_str(&format!("%{c:02X}"));
-        }
-    }
-    out
-}
-
-/// Where to listen, and the URI that reaches it.
+/// The sockets listened on, and the private directory to remove at exit.
 struct Bound {
     listeners: Vec<net::listen::Listener>,
-    uri: String,
-    port: String,
-    unixsocket: std::path::PathBuf,
-    tmpdir: Option<std::path::PathBuf>,
+    tmpdir: Option<PathBuf>,
 }
 
-fn bind(opts: &Options) -> Bound {
-    let export_q = |base: &str| format!("{base}/{}", uri_quote(opts.export_name.as_bytes()));
-    if let Some(u) = &opts.unix {
-        let (path, tmpdir) = match u {
-            // A new directory of its own, mode 0700 and unguessable, as
-            // nbdkit's mkdtemp makes it.
-            UnixSocket::Temp => {
-                let dir = sys::make_temp_dir(&std::env::temp_dir().join("nbdkitXXXXXX"))
-                    .unwrap_or_else(|e| die(format!("mkdtemp: {e}")));
-                (dir.join("socket"), Some(dir))
-            }
-            UnixSocket::Path(p) => (p.clone(), None),
-        };
-        let p = path.as_os_str().as_bytes();
+fn bind(opts: &Options, socket: Option<(PathBuf, Option<PathBuf>)>) -> Bound {
+    if let Some((path, tmpdir)) = socket {
         let l = net::listen::bind_unix(&path).unwrap_or_else(|e| {
             eprintln!("{e}");
             exit(1)
         });
         log::debug!("bound to unix socket {}", path.display());
-        let uri = if opts.export_name.is_empty() {
-            format!("{}+unix://?socket={}", tls::uri_scheme(), uri_quote(p))
-        } else {
-            format!(
-                "{}+unix:///{}?socket={}",
-                tls::uri_scheme(),
-                uri_quote(opts.export_name.as_bytes()),
-                uri_quote(p)
-            )
-        };
         return Bound {
             listeners: vec![l],
-            uri,
-            port: String::new(),
-            unixsocket: path.clone(),
             tmpdir,
         };
     }
@@ -412,28 +399,18 @@ fn bind(opts: &Options) -> Bound {
         opts.ipaddr.as_deref().unwrap_or("<any>"),
         ls.len()
     );
-    let host = opts.ipaddr.clone().unwrap_or_else(|| "localhost".into());
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host
-    };
-    let base = format!("{}://{host}:{port}", tls::uri_scheme());
-    let uri = if opts.export_name.is_empty() {
-        base
-    } else {
-        export_q(&base)
-    };
     Bound {
         listeners: ls,
-        uri,
-        port,
-        unixsocket: std::path::PathBuf::new(),
         tmpdir: None,
     }
 }
 
-fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
+fn run(
+    stack: std::sync::Arc<Stack>,
+    opts: &Options,
+    socket: Option<(PathBuf, Option<PathBuf>)>,
+    uri: Option<String>,
+) -> i32 {
     if opts.exit_with_parent {
         if let Err(e) = sys::exit_with_parent() {
             die(format!("--exit-with-parent: {e}"))
@@ -466,9 +443,6 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         let listeners = net::listen::activated(n).unwrap_or_else(|e| die_raw(e));
         bound = Some(Bound {
             listeners,
-            uri: String::new(),
-            port: String::new(),
-            unixsocket: std::path::PathBuf::new(),
             tmpdir: None,
         });
     } else if opts.vsock {
@@ -476,16 +450,12 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         let n = parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
             .unwrap_or_else(|e| die(e)) as u32;
         let listeners = net::listen::bind_vsock(n).unwrap_or_else(|e| die_raw(e));
-        // CID 1 is this host, where a --run command runs.
         bound = Some(Bound {
             listeners,
-            uri: format!("nbd+vsock://1:{n}"),
-            port: n.to_string(),
-            unixsocket: std::path::PathBuf::new(),
             tmpdir: None,
         });
     } else {
-        bound = Some(bind(opts));
+        bound = Some(bind(opts, socket.clone()));
     }
 
     change_user(opts);
@@ -523,42 +493,11 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
 
     // Captive mode: run the command, and exit with its status.
     let run_status = std::sync::Arc::new(std::sync::Mutex::new(None::<i32>));
-    if let (Some(cmd), Some(b)) = (&opts.run, &bound) {
-        // As in nbdkit, $uri and the rest are shell variables of the
-        // command's shell, not exported: a program the command starts
-        // sees them only if the command passes them on.
-        let mut script = Vec::new();
-        let tls_var = tls::run_variable().to_string();
-        for (var, val) in [
-            ("uri", b.uri.as_bytes()),
-            ("nbd", b.uri.as_bytes()),
-            ("port", b.port.as_bytes()),
-            ("unixsocket", b.unixsocket.as_os_str().as_bytes()),
-            ("exportname", opts.export_name.as_bytes()),
-            ("tls", tls_var.as_bytes()),
-        ] {
-            script.extend_from_slice(var.as_bytes());
-            script.push(b'=');
-            script.extend_from_slice(&sh_quote(val));
-            script.push(b'\n');
-        }
-        script.extend_from_slice(cmd.as_bytes());
-        let mut c = std::process::Command::new("/bin/sh");
-        c.arg("-c").arg(OsStr::from_bytes(&script));
-        match c.spawn() {
-            Ok(mut child) => {
-                let st = run_status.clone();
-                std::thread::spawn(move || {
-                    use std::os::unix::process::ExitStatusExt;
-                    let code = match child.wait() {
-                        Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
-                        Err(_) => 1,
-                    };
-                    *st.lock().unwrap() = Some(code);
-                    lifecycle::request_shutdown();
-                });
-            }
-            Err(e) => die(format!("--run: {e}")),
+    if let Some(cmd) = &opts.run {
+        let sock = socket.as_ref().map(|s| s.0.as_path());
+        let script = captive::script(cmd, opts, uri.as_deref(), sock, tls::mode());
+        if let Err(e) = captive::start(&script, run_status.clone()) {
+            die(format!("--run: {e}"))
         }
     }
 
@@ -574,7 +513,10 @@ fn run(stack: std::sync::Arc<Stack>, opts: &Options) -> i32 {
         memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
         sparse_reads: opts.sparse_reads,
         error_messages: opts.send_error_messages,
+        enforce_block_size: opts.enforce_block_size,
         handshake_timeout: opts.timeout,
+        keepalive: opts.keepalive,
+        no_mc: opts.no_mc,
     };
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -674,14 +616,19 @@ fn dump_config() {
     let libdir = std::path::Path::new(pd).parent().and_then(|p| p.parent());
     let libdir = libdir.map(|p| p.display().to_string()).unwrap_or_default();
     let mut o = std::io::stdout().lock();
+    let mut v = cli::VERSION.split('.');
+    let (major, minor) = (v.next().unwrap_or("1"), v.next().unwrap_or("0"));
+    // nbdkit 1.44.1's keys, in its (alphabetical) order.
     let _ = write!(
         o,
         "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
-         host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\nname=nbdkit\n\
-         plugindir={pd}\nroot_tls_certificates_dir=/etc/pki/nbdkit\nsbindir={dir}\nselinux=no\n\
-         sysconfdir=/etc\ntls=yes\nversion={v}\nversion_major=1\nversion_minor=32\nzstd=no\n",
+         host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\n\
+         max_api_version=2\nname=nbdkit\nplugindir={pd}\n\
+         root_tls_certificates_dir=/etc/pki/nbdkit\nrun_default_socket=Unix\nsbindir={dir}\n\
+         selinux=no\nsoext=so\nsysconfdir=/etc\ntimeout_option=yes\ntls=yes\nversion={ver}\n\
+         version_major={major}\nversion_minor={minor}\nvsock_option=yes\nzstd=no\n",
         std::env::consts::ARCH,
-        v = cli::VERSION
+        ver = cli::VERSION
     );
 }
 
@@ -715,33 +662,4 @@ fn dump_plugin(layers: &Layers, arg: &OsStr) {
     let mut out = std::io::stdout();
     let _ = p.dump_plugin(&mut out);
     let _ = out.flush();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{sh_quote, uri_quote};
-    use std::ffi::OsStr;
-    use std::os::unix::ffi::OsStrExt;
-
-    #[test]
-    fn uri_quote_keeps_unreserved_and_slash() {
-        assert_eq!(uri_quote("a/b.c-d_e~F9".as_bytes()), "a/b.c-d_e~F9");
-        assert_eq!(uri_quote("fo'o $x".as_bytes()), "fo%27o%20%24x");
-        assert_eq!(uri_quote("é?&=".as_bytes()), "%C3%A9%3F%26%3D");
-    }
-
-    #[test]
-    fn sh_quote_survives_the_shell() {
-        for s in ["", "plain", "it's", "$x `y` \"z\" \\ '' \n"] {
-            let mut script = b"v=".to_vec();
-            script.extend_from_slice(&sh_quote(s.as_bytes()));
-            script.extend_from_slice(b"\nprintf %s \"$v\"");
-            let out = std::process::Command::new("/bin/sh")
-                .arg("-c")
-                .arg(OsStr::from_bytes(&script))
-                .output()
-                .unwrap();
-            assert_eq!(String::from_utf8(out.stdout).unwrap(), s);
-        }
-    }
 }

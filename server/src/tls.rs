@@ -28,24 +28,6 @@ pub fn credentials() -> Option<Arc<Credentials>> {
     SETTINGS.get().and_then(|s| s.creds.clone())
 }
 
-/// `$tls` for `--run`: empty when off, `1` on, `2` required.
-pub fn run_variable() -> &'static str {
-    match mode() {
-        TlsMode::Off => "",
-        TlsMode::On => "1",
-        TlsMode::Require => "2",
-    }
-}
-
-/// `nbd` or `nbds` for the URIs `--run` gets: nbds only when required.
-pub fn uri_scheme() -> &'static str {
-    if mode() == TlsMode::Require {
-        "nbds"
-    } else {
-        "nbd"
-    }
-}
-
 /// nbdkit's default certificate directories: `/etc/pki/nbdkit` for root,
 /// else `$HOME/.pki/nbdkit` then `$HOME/.config/pki/nbdkit`.
 fn default_dirs() -> Vec<PathBuf> {

@@ -44,12 +44,21 @@ pub static mut nbdkit_debug_tls_log: c_int = 0;
 #[no_mangle]
 pub static mut nbdkit_debug_tls_session: c_int = 0;
 
+/// `-D nbdkit.environ=1`: with `-v`, the environment is logged at start.
+#[no_mangle]
+pub static mut nbdkit_debug_environ: c_int = 0;
+pub fn debug_environ() -> bool {
+    // SAFETY: as in debug_controlpath.
+    unsafe { std::ptr::addr_of!(nbdkit_debug_environ).read() != 0 }
+}
+
 /// `-D nbdkit.FLAG=N`: set the server's own debug variable
 /// `nbdkit_debug_FLAG` (dots in FLAG become `_`); false if there is none.
 pub fn set_server_debug_flag(flag: &str, value: c_int) -> bool {
     let var = match flag.replace('.', "_").as_str() {
         "backend_controlpath" => &raw mut nbdkit_debug_backend_controlpath,
         "backend_datapath" => &raw mut nbdkit_debug_backend_datapath,
+        "environ" => &raw mut nbdkit_debug_environ,
         "tls_log" => &raw mut nbdkit_debug_tls_log,
         "tls_session" => &raw mut nbdkit_debug_tls_session,
         _ => return false,

@@ -186,14 +186,18 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             let line = negotiate::info_done(&mut out, option);
             log::debug!("{line}");
             if negotiate::enters_transmission(option) {
-                // The server enforces what a plugin advertises (beyond
-                // 1.32.5); with filters, enforcing (or not:
+                // nbdkit passes requests that break a plugin's
+                // constraints on to it; `--enforce-block-size` refuses
+                // them here.  With filters, enforcing (or not:
                 // blocksize-policy's error-policy=allow) is the filters'
-                // job, as in nbdkit 1.32.5.
-                let enforced = block_size
+                // job, as in nbdkit.
+                let told = block_size
                     .filter(|_| stack.len() == 1)
                     .map(|b| (b.minimum, b.maximum));
-                nego.settle(&mut s.caps, enforced);
+                nego.settle(&mut s.caps, told);
+                if told.is_some() {
+                    s.caps.enforce_block_size = cfg.enforce_block_size;
+                }
                 Outcome {
                     bytes: out,
                     session: Some(s),

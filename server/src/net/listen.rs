@@ -42,12 +42,18 @@ impl Listener {
         };
     }
 
-    pub fn accept(&self) -> io::Result<Stream> {
+    /// Accept a connection; `keepalive` (`--keepalive`) turns on
+    /// SO_KEEPALIVE on a TCP one.
+    pub fn accept(&self, keepalive: bool) -> io::Result<Stream> {
         match self {
             Listener::Tcp(l) => {
                 let (s, _) = l.accept()?;
                 // Replies are written whole; don't let Nagle hold them back.
                 let _ = s.set_nodelay(true);
+                if keepalive {
+                    use std::os::fd::AsRawFd;
+                    crate::sys::set_keepalive(s.as_raw_fd());
+                }
                 Ok(Stream::Tcp(s))
             }
             Listener::Unix(l) => Ok(Stream::Unix(l.accept()?.0)),

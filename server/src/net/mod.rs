@@ -54,9 +54,16 @@ pub struct ServeConfig {
     pub sparse_reads: crate::sparse_read::SparseReads,
     /// `--send-error-messages`: error chunks carry the reason.
     pub error_messages: bool,
+    /// `--enforce-block-size`: requests breaking a plugin's advertised
+    /// block sizes get EINVAL without reaching it.
+    pub enforce_block_size: bool,
     /// A client must finish negotiating within this (`--timeout`; `None`:
     /// no limit).
     pub handshake_timeout: Option<std::time::Duration>,
+    /// `--keepalive`: SO_KEEPALIVE on each accepted socket.
+    pub keepalive: bool,
+    /// `--no-meta-contexts`: refuse the meta context options.
+    pub no_mc: bool,
 }
 
 enum Event {
@@ -123,6 +130,7 @@ impl Server {
         crate::protocol::negotiate::Policy {
             tls: self.cfg.tls,
             no_sr: self.cfg.no_sr,
+            no_mc: self.cfg.no_mc,
         }
     }
 
@@ -429,7 +437,7 @@ const ACCEPT_RETRY: std::time::Duration = std::time::Duration::from_millis(250);
 /// for want of resources (descriptors, memory) with clients still queued.
 fn accept_all(lp: &mut Loop, poll: &Poll, l: &Listener) -> bool {
     loop {
-        match l.accept() {
+        match l.accept(lp.server.cfg.keepalive) {
             Ok(s) => lp.admit(poll, s),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -806,7 +814,10 @@ pub(crate) mod testing {
             memory_limit: 64 << 20,
             sparse_reads: crate::sparse_read::SparseReads::Off,
             error_messages: false,
+            enforce_block_size: false,
             handshake_timeout: None,
+            keepalive: false,
+            no_mc: false,
         };
         Server::new(Stack::new(layers, model), cfg, 1)
     }

@@ -30,6 +30,9 @@ pub struct Policy {
     pub tls: TlsMode,
     /// `--no-sr`: refuse NBD_OPT_STRUCTURED_REPLY.
     pub no_sr: bool,
+    /// `--no-meta-contexts`: refuse NBD_OPT_LIST_META_CONTEXT and
+    /// NBD_OPT_SET_META_CONTEXT (with NBD_REP_ERR_UNSUP).
+    pub no_mc: bool,
 }
 
 /// What negotiation has settled so far on one connection.
@@ -459,6 +462,9 @@ impl Nego {
             NBD_OPT_STRUCTURED_REPLY | NBD_OPT_EXTENDED_HEADERS => {
                 self.reply_framing(&mut t, policy, opt, payload)
             }
+            NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT if policy.no_mc => {
+                t.answer(opt, NBD_REP_ERR_UNSUP);
+            }
             NBD_OPT_LIST_META_CONTEXT | NBD_OPT_SET_META_CONTEXT => {
                 self.meta_context(&mut t, opt, &name, payload)
             }
@@ -623,14 +629,17 @@ mod tests {
     const OFF: Policy = Policy {
         tls: TlsMode::Off,
         no_sr: false,
+        no_mc: false,
     };
     const ON: Policy = Policy {
         tls: TlsMode::On,
         no_sr: false,
+        no_mc: false,
     };
     const REQUIRE: Policy = Policy {
         tls: TlsMode::Require,
         no_sr: false,
+        no_mc: false,
     };
 
     /// The replies in `bytes` as (option, reply type, payload).
@@ -871,6 +880,20 @@ mod tests {
             NBD_REP_ERR_UNSUP
         );
         assert!(!n.structured);
+
+        // --no-meta-contexts: both meta context options are unsupported,
+        // structured replies or not.
+        let mut n = Nego::default();
+        let no_mc = Policy { no_mc: true, ..OFF };
+        let set = meta_payload(&["base:allocation"]);
+        assert_eq!(
+            only_reply(&n.option(&no_mc, NBD_OPT_STRUCTURED_REPLY, b"")),
+            NBD_REP_ACK
+        );
+        for opt in [NBD_OPT_LIST_META_CONTEXT, NBD_OPT_SET_META_CONTEXT] {
+            assert_eq!(only_reply(&n.option(&no_mc, opt, &set)), NBD_REP_ERR_UNSUP);
+        }
+        assert!(!n.base_allocation);
     }
 
     #[test]

@@ -151,6 +151,9 @@ pub struct ExportCaps {
     /// Constraints the client was told about (NBD_INFO_BLOCK_SIZE) and so
     /// must honour: (minimum, maximum).
     pub block_size: Option<(u32, u32)>,
+    /// Requests breaking `block_size` are refused with EINVAL
+    /// (`--enforce-block-size`); nbdkit passes them on.
+    pub enforce_block_size: bool,
     /// Error chunks carry the reason (`--send-error-messages`); nbdkit
     /// sends none.
     pub error_messages: bool,
@@ -423,7 +426,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
         ));
     }
 
-    if let Some((min, max)) = caps.block_size {
+    if let Some((min, max)) = caps.block_size.filter(|_| caps.enforce_block_size) {
         let data = matches!(op, Op::Read | Op::Write);
         if min > 1
             && !(r.offset.is_multiple_of(u64::from(min)) && r.count.is_multiple_of(u64::from(min)))
@@ -997,10 +1000,16 @@ mod tests {
     #[test]
     fn block_size_constraints() {
         let mut c = caps();
+        c.size = 8 << 20;
         c.block_size = Some((512, 1 << 20));
+        // As nbdkit: advertised, not enforced.
+        assert!(validate(&req(NBD_CMD_READ, 0, 1, 512), &c).is_ok());
+        assert!(validate(&req(NBD_CMD_READ, 0, 0, 4 << 20), &c).is_ok());
+        c.enforce_block_size = true;
         assert!(validate(&req(NBD_CMD_READ, 0, 512, 1024), &c).is_ok());
         assert!(validate(&req(NBD_CMD_READ, 0, 1, 512), &c).is_err());
         assert!(validate(&req(NBD_CMD_READ, 0, 0, 100), &c).is_err());
+        assert!(validate(&req(NBD_CMD_READ, 0, 0, 4 << 20), &c).is_err());
     }
 
     fn reply(mode: ReplyMode) -> Reply {

@@ -54,6 +54,23 @@ pub fn set_send_buffer(fd: RawFd, bytes: usize) {
     }
 }
 
+/// Turn on SO_KEEPALIVE on a connected socket (`--keepalive`).  As in
+/// nbdkit, a failure is ignored.
+pub fn set_keepalive(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: `one` is a live c_int and the length passed is its size;
+    // the kernel only reads it.  A bad fd is reported as an error, not UB.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_KEEPALIVE,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
 /// Set the backlog of a listening socket (calling `listen` again on one
 /// only changes its queue length; the kernel caps it at
 /// `net.core.somaxconn`).

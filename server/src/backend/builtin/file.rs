@@ -26,6 +26,17 @@ use crate::backend::{
     ConnInfo, Error, ExportEntry, ExportList, Extents, Flags, Handle, Plugin, Result, Support,
 };
 
+/// What in these command-line parameters the built-in does not serve:
+/// nbdkit 1.44's `fd=` and `dirfd=` (a file or directory passed open).
+/// The server then loads nbdkit's file plugin, which serves them or
+/// refuses them as that plugin's version does.
+pub fn unserved(params: &[(Option<String>, std::ffi::OsString)]) -> Option<String> {
+    params.iter().find_map(|(k, v)| match k.as_deref() {
+        Some(k @ ("fd" | "dirfd")) => Some(format!("{k}={}", v.to_string_lossy())),
+        _ => None,
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Fadvise {
     Normal,
@@ -663,6 +674,20 @@ mod tests {
             .iter()
             .map(|x| (x.offset, x.length, x.kind))
             .collect()
+    }
+
+    #[test]
+    fn fd_and_dirfd_go_to_nbdkits_plugin() {
+        let param = |k: Option<&str>, v: &str| (k.map(str::to_string), std::ffi::OsString::from(v));
+        assert_eq!(
+            unserved(&[param(None, "/a.img"), param(Some("cache"), "none")]),
+            None
+        );
+        assert_eq!(unserved(&[param(Some("fd"), "3")]).as_deref(), Some("fd=3"));
+        assert_eq!(
+            unserved(&[param(Some("file"), "x"), param(Some("dirfd"), "4")]).as_deref(),
+            Some("dirfd=4")
+        );
     }
 
     #[test]

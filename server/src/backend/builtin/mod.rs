@@ -17,6 +17,7 @@ pub mod sparse;
 pub fn unserved(name: &str, params: &[(Option<String>, std::ffi::OsString)]) -> Option<String> {
     match name {
         "memory" => memory_plugin::unserved(params),
+        "file" => file::unserved(params),
         _ => None,
     }
 }
