@@ -1021,6 +1021,40 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_write_payload_is_read_and_dropped() {
+        let (srv, _rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let mut c = Conn::new(sh.clone(), None);
+        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        let mut greeting = [0u8; 18];
+        client.read_exact(&mut greeting).unwrap();
+        client.write_all(&3u32.to_be_bytes()).unwrap();
+        client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
+        run(&srv, &mut c);
+        let mut info = [0u8; 10];
+        client.read_exact(&mut info).unwrap();
+        // A write past the end of the 1M disk, its payload in two parts,
+        // then a read: the payload is not taken for a header.
+        let mut w = request(NBD_CMD_WRITE, 3, 1 << 20, 512);
+        w.extend_from_slice(&[NBD_REQUEST_MAGIC as u8; 100]);
+        client.write_all(&w).unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing", "payload still arriving");
+        let mut rest = vec![0x67; 412];
+        rest.extend(request(NBD_CMD_READ, 4, 0, 8));
+        client.write_all(&rest).unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing");
+        let mut r = [0u8; 16 + 24];
+        client.read_exact(&mut r).unwrap();
+        let error = u32::from_be_bytes(r[4..8].try_into().unwrap());
+        assert!(error == NBD_ENOSPC || error == NBD_EPERM, "{error}");
+        assert_eq!(u64::from_be_bytes(r[8..16].try_into().unwrap()), 3);
+        assert_eq!(&r[16..20], &NBD_SIMPLE_REPLY_MAGIC.to_be_bytes());
+        assert_eq!(&r[20..24], &[0; 4], "the read succeeds");
+        assert_eq!(u64::from_be_bytes(r[24..32].try_into().unwrap()), 4);
+        assert!(c.in_transmission());
+    }
+
+    #[test]
     fn a_client_hanging_up_mid_request_closes_the_connection() {
         let (srv, _rx) = testing::server();
         let (sh, mut client) = testing::shared(&srv);

@@ -312,4 +312,52 @@ mod tests {
         );
         s.close();
     }
+
+    /// The replies in `bytes` as (option, reply type).
+    fn replies(mut bytes: &[u8]) -> Vec<(u32, u32)> {
+        let mut v = Vec::new();
+        while bytes.len() >= 20 {
+            let be32 = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+            v.push((be32(8), be32(12)));
+            bytes = &bytes[20 + be32(16) as usize..];
+        }
+        assert!(bytes.is_empty(), "truncated reply");
+        v
+    }
+
+    #[test]
+    fn info_describes_and_closes_go_opens_with_what_was_settled() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let nego = Nego {
+            structured: true,
+            base_allocation: true,
+            ..Nego::from_client_flags(3).unwrap()
+        };
+        let req = hs::InfoRequest {
+            export_name: Vec::new(),
+            requests: vec![NBD_INFO_NAME, NBD_INFO_DESCRIPTION],
+        };
+        for option in [NBD_OPT_INFO, NBD_OPT_GO] {
+            let job = Job::InfoGo {
+                option,
+                req: req.clone(),
+                nego: nego.clone(),
+            };
+            let out = run_job(&srv, &sh, job);
+            let got = replies(&out.bytes);
+            assert_eq!(got.first(), Some(&(option, NBD_REP_INFO)), "export first");
+            assert_eq!(got.last(), Some(&(option, NBD_REP_ACK)));
+            if option == NBD_OPT_INFO {
+                assert!(matches!(out.next, Next::Options(_)));
+                assert!(out.session.is_none(), "INFO closes the export again");
+            } else {
+                assert!(matches!(out.next, Next::Transmission));
+                let s = out.session.expect("GO keeps the export open");
+                assert!(s.caps.base_allocation && s.caps.structured);
+                assert!(!s.caps.extended);
+                s.close();
+            }
+        }
+    }
 }
