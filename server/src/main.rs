@@ -662,4 +662,16 @@ fn dump_plugin(layers: &Layers, arg: &OsStr) {
     let mut out = std::io::stdout();
     let _ = p.dump_plugin(&mut out);
     let _ = out.flush();
+    // Then each filter, from the inside out, as nbdkit 1.36 and later.
+    for f in layers.filters.iter().rev() {
+        let path = std::fs::canonicalize(f.path()).unwrap_or_else(|_| f.path().into());
+        let _ = write!(
+            out,
+            "{n}_path={}\n{n}_name={n}\n",
+            path.display(),
+            n = f.name()
+        );
+        let _ = out.flush();
+        f.dump_plugin();
+    }
 }

@@ -214,6 +214,23 @@ pub fn load(
 /// and call its registration function (`plugin_init`, `filter_init`).
 /// Returns the library and the struct the function returned, or nbdkit's
 /// message.
+/// The `version` field of the plugin at `path` (for nbdkit's own plugins,
+/// nbdkit's release), read without loading the plugin: only its
+/// registration function runs.  `None` if it cannot be opened or names no
+/// version.
+pub fn peek_version(path: &Path) -> Option<String> {
+    let (_, ptr) = open_library(path, "plugin", "").ok()?;
+    let ptr = ptr as *const nbdkit_plugin;
+    // SAFETY: `_struct_size` is in the first bytes of every version of
+    // the struct.
+    let size = unsafe { (*ptr)._struct_size } as usize;
+    if size < std::mem::offset_of!(nbdkit_plugin, version) + std::mem::size_of::<*const c_char>() {
+        return None;
+    }
+    // SAFETY: the field lies within the plugin's struct (checked above).
+    opt_str(unsafe { (*ptr).version })
+}
+
 pub(super) fn open_library(
     path: &Path,
     kind: &str,

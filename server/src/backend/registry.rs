@@ -94,6 +94,10 @@ pub fn load_plugin(
 ) -> Result<Box<dyn Plugin>, String> {
     let builtin = name.to_str().and_then(|n| {
         let p = builtin::find(n)?;
+        let so = plugin_path(name);
+        if so.exists() && !builtin::stands_for(crate::abi::plugin::peek_version(&so).as_deref()) {
+            return None;
+        }
         match builtin::unserved(n, params) {
             None => Some(Ok(p)),
             Some(what) => {

@@ -537,7 +537,7 @@ impl Conn {
             Ok(Handshake::Again) => Step::Want(Want::Nothing),
             Ok(Handshake::Done) => {
                 log::debug!("using TLS on this connection");
-                self.shared.conn.set_tls();
+                self.shared.conn.set_tls(self.shared.stream.peer_dn());
                 let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
                 else {
                     unreachable!()
@@ -592,6 +592,12 @@ impl Conn {
             Err(tx::Invalid {
                 error: NBD_ESHUTDOWN,
                 msg: "server is shutting down".into(),
+            })
+        } else if self.shared.conn.disconnecting() {
+            // nbdkit_disconnect: the plugin dropped this client.
+            Err(tx::Invalid {
+                error: NBD_ESHUTDOWN,
+                msg: "the server is disconnecting this client".into(),
             })
         } else {
             tx::validate(&req, &caps)

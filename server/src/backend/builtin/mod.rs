@@ -22,6 +22,15 @@ pub fn unserved(name: &str, params: &[(Option<String>, std::ffi::OsString)]) -> 
     }
 }
 
+/// Whether a built-in plugin stands for nbdkit's plugin of that name
+/// whose `.so` has this version: the built-ins do what nbdkit 1.32's
+/// plugins do.  Another release's plugin (1.44's memory and file plugins
+/// add block sizes, a rotational flag and other ways to trim) is loaded
+/// instead; a `.so` whose version cannot be read leaves the built-in.
+pub fn stands_for(so_version: Option<&str>) -> bool {
+    so_version.is_none_or(|v| v.starts_with("1.32."))
+}
+
 /// The built-in plugin with this short name, freshly created.
 pub fn find(name: &str) -> Option<Box<dyn Plugin>> {
     Some(match name {
@@ -31,4 +40,46 @@ pub fn find(name: &str) -> Option<Box<dyn Plugin>> {
         "pattern" => Box::new(pattern::PatternPlugin::new()),
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::plugin::peek_version;
+    use std::path::Path;
+
+    #[test]
+    fn built_ins_stand_for_the_1_32_plugins_only() {
+        assert!(stands_for(None));
+        assert!(stands_for(Some("1.32.5")));
+        assert!(!stands_for(Some("1.44.1")));
+        assert!(!stands_for(Some("1.33.0")));
+        assert!(!stands_for(Some("")));
+    }
+
+    #[test]
+    fn the_version_of_nbdkits_plugins() {
+        for (path, want) in [
+            (
+                "/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-memory-plugin.so",
+                "1.32.5",
+            ),
+            (
+                "/var/tmp/nbdkit-1.44.1/plugins/file/.libs/nbdkit-file-plugin.so",
+                "1.44.1",
+            ),
+        ] {
+            if Path::new(path).exists() {
+                assert_eq!(
+                    peek_version(Path::new(path)).as_deref(),
+                    Some(want),
+                    "{path}"
+                );
+            }
+        }
+        assert_eq!(
+            peek_version(Path::new("/nonexistent/nbdkit-x-plugin.so")),
+            None
+        );
+    }
 }
