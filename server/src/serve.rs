@@ -28,10 +28,22 @@ pub fn run(
         sys::install_signal_handlers(sig_w.as_raw_fd())
             .map_err(|e| Fatal::error(format!("sigaction: {e}")))?;
     }
+    sys::flush_c_stdio();
     let socket_path = unix.as_ref().map(|u| u.path.clone());
     let bound = sockets::bind(opts, unix)?;
     usergroup::change_user(opts)?;
     background::detach(opts)?;
+    // As nbdkit: from .after_fork on, the server's (and the plugin's)
+    // stdin and stdout are /dev/null; a --run command gets the real ones.
+    // (-s gave them to the connection already.)
+    let stdio = match opts.single {
+        true => None,
+        false => {
+            let saved = sys::save_stdio().map_err(|e| Fatal::error(format!("fcntl: {e}")))?;
+            sys::detach_stdio();
+            Some(saved)
+        }
+    };
     let after_fork = format!("{}: after_fork", stack.plugin().name());
     stack
         .after_fork()
@@ -39,7 +51,7 @@ pub fn run(
 
     // Captive mode: run the command, and exit with its status.
     let run_status = Arc::new(Mutex::new(None::<i32>));
-    if let Some(cmd) = &opts.run {
+    if let (Some(cmd), Some(stdio)) = (&opts.run, stdio) {
         let script = captive::script(
             cmd,
             opts,
@@ -47,7 +59,7 @@ pub fn run(
             socket_path.as_deref(),
             tls::mode(),
         );
-        captive::start(&script, run_status.clone())
+        captive::start(&script, stdio, run_status.clone())
             .map_err(|e| Fatal::error(format!("--run: {e}")))?;
     }
 
