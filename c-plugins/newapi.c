@@ -11,7 +11,8 @@
  * happen).  Each .open reports nbdkit_peer_security_context,
  * nbdkit_peer_tls_dn and nbdkit_peer_tls_issuer_dn.  The disk is 1M of
  * memory; a write to export "soft" calls nbdkit_disconnect (0) and
- * succeeds, one to export "force" calls nbdkit_disconnect (1).
+ * succeeds, one to export "force" calls nbdkit_disconnect (1) (reads of
+ * export "force" take a second, so that one is in flight then).
  */
 #define NBDKIT_API_VERSION 2
 #include <stdio.h>
@@ -83,6 +84,11 @@ static int
 newapi_pread (void *handle, void *buf, uint32_t count, uint64_t offset,
               uint32_t flags)
 {
+  const char *name = nbdkit_export_name ();
+
+  /* Still in flight when a write to the same export disconnects. */
+  if (name && strcmp (name, "force") == 0)
+    nbdkit_nanosleep (1, 0);
   memcpy (buf, disk + offset, count);
   return 0;
 }

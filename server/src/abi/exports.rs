@@ -594,18 +594,13 @@ pub extern "C" fn nbdkit_shutdown() {
 
 /// `nbdkit_disconnect`: drop the current client (`force`: at once, with
 /// no reply to the requests in flight; else new requests are answered
-/// ESHUTDOWN and those in flight complete).  Other clients carry on.
+/// ESHUTDOWN and those in flight complete).  Other clients carry on.  The
+/// network side acts on it before the next reply.
 #[no_mangle]
 pub extern "C" fn nbdkit_disconnect(force: c_int) {
-    let Some(c) = current_conn() else {
-        log::debug!("no connection in this thread, ignoring disconnect request");
-        return;
-    };
-    if c.disconnect(force != 0) && c.fd >= 0 {
-        // SAFETY: the connection's socket stays open while a callback for
-        // it runs; shutting it down makes the connection's loop see the
-        // end of the stream and close it, and stops every reply.
-        unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+    match current_conn() {
+        Some(c) => c.disconnect(force != 0),
+        None => log::debug!("no connection in this thread, ignoring disconnect request"),
     }
 }
 

@@ -25,15 +25,19 @@ pub struct Connection {
     /// What the client's TLS certificate says (set when the TLS handshake
     /// completes).
     tls_peer: OnceLock<PeerDn>,
-    /// `nbdkit_disconnect`: [`ACTIVE`], [`DRAINING`] or [`DROPPED`].
+    /// `nbdkit_disconnect`: [`ACTIVE`], [`DRAINING`], [`DROPPING`] or
+    /// [`DROPPED`].
     disconnect: AtomicU8,
 }
 
 const ACTIVE: u8 = 0;
 /// New requests are answered ESHUTDOWN; requests in flight complete.
 const DRAINING: u8 = 1;
-/// The socket is shut down: nothing more is sent or read.
-const DROPPED: u8 = 2;
+/// Forced: no reply is to be sent; the network side has not yet shut the
+/// socket down.
+const DROPPING: u8 = 2;
+/// Forced, and the socket is shut down.
+const DROPPED: u8 = 3;
 
 /// The Distinguished Names of a TLS client's certificate
 /// (`nbdkit_peer_tls_dn`, `nbdkit_peer_tls_issuer_dn`), or why there are
@@ -86,13 +90,24 @@ impl Connection {
         self.tls_peer.get()
     }
 
-    /// `nbdkit_disconnect`: stop taking requests (`force`: and drop the
-    /// replies still owed).  True the first time the connection goes from
-    /// taking requests to dropped, when the caller shuts the socket down.
-    pub fn disconnect(&self, force: bool) -> bool {
-        let to = if force { DROPPED } else { DRAINING };
-        let was = self.disconnect.fetch_max(to, Ordering::AcqRel);
-        force && was != DROPPED
+    /// `nbdkit_disconnect`: stop taking requests (`force`: and send no
+    /// more replies, the requests in flight included).
+    pub fn disconnect(&self, force: bool) {
+        let to = if force { DROPPING } else { DRAINING };
+        self.disconnect.fetch_max(to, Ordering::AcqRel);
+    }
+
+    /// Whether a forced disconnect forbids any more replies.  True exactly
+    /// once in `first` for the caller that is then to shut the socket.
+    pub fn dropped(&self) -> (bool, bool) {
+        let first = self
+            .disconnect
+            .compare_exchange(DROPPING, DROPPED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        (
+            first || self.disconnect.load(Ordering::Acquire) == DROPPED,
+            first,
+        )
     }
 
     /// Whether new requests are to be answered ESHUTDOWN.

@@ -927,6 +927,9 @@ const CORK_MAX: usize = 256 * 1024;
 
 impl ReplySink for Cork<'_> {
     fn send(&self, parts: &[&[u8]]) {
+        if self.conn.shared.dropped_by_plugin() {
+            return;
+        }
         let full = {
             let mut cork = self.conn.cork.borrow_mut();
             for p in parts {
