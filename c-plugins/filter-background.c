@@ -52,8 +52,14 @@ bg_config (nbdkit_next_config *next, nbdkit_backend *nxdata,
   return next (nxdata, key, value);
 }
 
+/* Built for nbdkit 1.32 (Debian's headers, which the reference loads) or
+ * 1.44, whose .thread_model is told the model of the layers below. */
 static int
+#if NBDKIT_VERSION_MINOR >= 44
+bg_thread_model (int next_thread_model)
+#else
 bg_thread_model (void)
+#endif
 {
   return NBDKIT_THREAD_MODEL_PARALLEL;
 }

@@ -40,8 +40,14 @@ now_ns (void)
   return ts.tv_sec * INT64_C (1000000000) + ts.tv_nsec;
 }
 
+/* Built for nbdkit 1.32 (Debian's headers, which the reference loads) or
+ * 1.44, whose .thread_model is told the model of the layers below. */
 static int
+#if NBDKIT_VERSION_MINOR >= 44
+crowded_thread_model (int next_thread_model)
+#else
 crowded_thread_model (void)
+#endif
 {
   return NBDKIT_THREAD_MODEL_PARALLEL;
 }

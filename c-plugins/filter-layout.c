@@ -1,6 +1,6 @@
 /* Prints the layout of struct nbdkit_filter and struct nbdkit_next_ops and
- * the filter constants.  Built against our include/ and against Debian's
- * headers; the outputs must match.
+ * the filter constants.  Built against our include/ and against nbdkit
+ * 1.44.1's headers; the outputs must match.
  */
 #include <stdio.h>
 #include <stddef.h>
@@ -21,7 +21,7 @@ main (void)
           sizeof (struct nbdkit_extent), sizeof (struct nbdkit_export));
   F (_api_version); F (_version); F (name); F (longname); F (description);
   F (load); F (unload); F (config); F (config_complete); F (config_help);
-  F (thread_model); F (get_ready); F (after_fork); F (cleanup);
+  F (thread_model); F (dump_plugin); F (get_ready); F (after_fork); F (cleanup);
   F (preconnect); F (list_exports); F (default_export); F (open); F (close);
   F (prepare); F (finalize); F (get_size); F (export_description);
   F (block_size); F (can_write); F (can_flush); F (is_rotational);

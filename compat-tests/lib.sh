@@ -17,6 +17,9 @@ set -o pipefail
 
 NBDKIT=${NBDKIT:?NBDKIT is not set (run tests through compat-tests/run)}
 REF_NBDKIT=${REF_NBDKIT:-/usr/bin/nbdkit}
+# C nbdkit 1.44.1's build tree: the release whose version the server
+# reports (REF_NBDKIT is Debian's 1.32.5).  See need_ref144.
+NBDKIT144_TREE=${NBDKIT144_TREE:-/var/tmp/nbdkit-1.44.1}
 T=$PWD
 # C nbdkit 1.44.1 (the binary of its build tree; its plugins by path with
 # ref144_plugin NAME).  Tests comparing with it call need_ref144 first,
@@ -187,6 +190,37 @@ PROBE="/usr/bin/python3 $REPO/compat-tests/data/probe-ops.py"
 VIEW='nbdinfo --json "$uri" | grep -v "\"uri\":"; nbdinfo --map "$uri"; nbdcopy "$uri" - | md5sum'
 export PROBE
 
+# need_ref144: set REF144 to C nbdkit 1.44.1 (skip the test without it),
+# run through a link named nbdkit so that its messages start "nbdkit:" as
+# ours do.  Its own plugins and filters are loaded by path:
+#   plugin144 NAME, filter144 NAME  (skip if that one was not built)
+need_ref144() {
+    local bin=$NBDKIT144_TREE/server/nbdkit.c-1.44.1
+    [ -x "$bin" ] || skip "no C nbdkit 1.44.1 ($bin)"
+    mkdir -p "$T/ref144"
+    ln -sf "$bin" "$T/ref144/nbdkit"
+    REF144=$T/ref144/nbdkit
+}
+# as_server_version: stdin, with the lines where Debian's nbdkit names its
+# own version (--version's first line, -v's first debug line) naming C
+# nbdkit 1.44.1's instead.  After need_ref144.
+as_server_version() {
+    local ref_v our_v
+    ref_v=$("$REF_NBDKIT" --version | sed -n '1s/^nbdkit //p')
+    our_v=$("$REF144" --version | sed -n '1s/^nbdkit //p')
+    sed -E "s/^(nbdkit: debug: )?nbdkit ${ref_v//./\\.}\$/\1nbdkit $our_v/"
+}
+plugin144() {
+    local p=$NBDKIT144_TREE/plugins/$1/.libs/nbdkit-$1-plugin.so
+    [ -e "$p" ] || skip "nbdkit 1.44.1's $1 plugin not built"
+    echo "$p"
+}
+filter144() {
+    local f=$NBDKIT144_TREE/filters/$1/.libs/nbdkit-$1-filter.so
+    [ -e "$f" ] || skip "nbdkit 1.44.1's $1 filter not built"
+    echo "$f"
+}
+
 need_filters() {
     local f
     [ -x "$REF_NBDKIT" ] || skip "no $REF_NBDKIT"
@@ -325,5 +359,8 @@ same_verbose() {
     [ -x "$REF_NBDKIT" ] || skip "no $REF_NBDKIT"
     _verbose_run vref "$REF_NBDKIT" "$@"
     _verbose_run vours "$NBDKIT" "$@"
+    # The server names its version first: C nbdkit 1.44.1's.
+    need_ref144
+    as_server_version <"$T/vref.log" >"$T/vref.log.new" && mv "$T/vref.log.new" "$T/vref.log"
     _same "$label: -v output" "$(norm_verbose "$T/vref.log")" "$(norm_verbose "$T/vours.log")"
 }

@@ -97,6 +97,10 @@ extern char *nbdkit_absolute_path (const char *path);
 extern char *nbdkit_realpath (const char *path);
 extern int64_t nbdkit_parse_size (const char *str);
 extern int nbdkit_parse_bool (const char *str);
+extern int nbdkit_parse_probability (const char *what, const char *str,
+                                     double *r);
+extern int nbdkit_parse_delay (const char *what, const char *str,
+                               unsigned *sec, unsigned *nsec);
 extern int nbdkit_parse_int (const char *what, const char *str, int *r);
 extern int nbdkit_parse_unsigned (const char *what, const char *str,
                                   unsigned *r);
@@ -122,6 +126,7 @@ extern int nbdkit_read_password (const char *value, char **password);
 /* Time, shutdown. */
 extern int nbdkit_nanosleep (unsigned sec, unsigned nsec);
 extern void nbdkit_shutdown (void);
+extern void nbdkit_disconnect (int force);
 
 /* The current connection. */
 extern const char *nbdkit_export_name (void);
@@ -130,6 +135,10 @@ extern int64_t nbdkit_peer_pid (void);
 extern int64_t nbdkit_peer_uid (void);
 extern int64_t nbdkit_peer_gid (void);
 extern int nbdkit_is_tls (void);
+/* Strings the caller frees (NULL after nbdkit_error). */
+extern char *nbdkit_peer_security_context (void);
+extern char *nbdkit_peer_tls_dn (void);
+extern char *nbdkit_peer_tls_issuer_dn (void);
 
 /* Strings that live as long as the connection (or the plugin). */
 extern const char *nbdkit_strdup_intern (const char *str);

@@ -1,11 +1,11 @@
 /* nbdkit-rs: the C filter ABI (struct nbdkit_filter, the next-layer table
  * struct nbdkit_next_ops and the filter-only server functions), laid out as
- * nbdkit 1.32 lays them out.  Written for the Rust nbdkit from the
+ * nbdkit 1.44 lays them out.  Written for the Rust nbdkit from the
  * documented ABI (nbdkit-filter(3)); the layout is pinned by tests against
- * Debian's headers (c-plugins/filter-layout.c).
+ * nbdkit 1.44.1's headers (c-plugins/filter-layout.c).
  *
- * A filter only runs with the server version it was built for: the server
- * refuses a filter whose _version string differs from its own.
+ * The server loads filters built for nbdkit 1.32 to 1.44, reading the
+ * layout of the release named by their _version string.
  * SPDX-License-Identifier: BSD-3-Clause
  */
 #ifndef NBDKIT_FILTER_H
@@ -154,8 +154,11 @@ struct nbdkit_filter {
                           nbdkit_backend *nxdata);
   const char *config_help;
 
-  int (*thread_model) (void);
-  int (*get_ready) (int thread_model);
+  /* Receives the thread model of the layers below. */
+  int (*thread_model) (int next_thread_model);
+  void (*dump_plugin) (void);
+
+  int (*get_ready) (int final_thread_model);
   int (*after_fork) (nbdkit_backend *backend);
   void (*cleanup) (nbdkit_backend *backend);
 

@@ -1,5 +1,5 @@
 /* nbdkit-rs: the C plugin ABI (struct nbdkit_plugin and its registration),
- * laid out as nbdkit 1.32 lays it out.  Written for the Rust nbdkit from the
+ * laid out as nbdkit 1.32 to 1.44 lay it out.  Written for the Rust nbdkit from the
  * documented ABI (nbdkit-plugin(3)); the layout is pinned by tests.
  * SPDX-License-Identifier: BSD-3-Clause
  */

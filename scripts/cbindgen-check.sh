@@ -24,16 +24,18 @@ CBINDGEN_VERSION=0.29.4
 # Written in C in shim.c (cbindgen cannot see them; they call nbdkit_rs_*).
 SHIM_VARIADIC="nbdkit_error nbdkit_verror nbdkit_debug nbdkit_vdebug
                nbdkit_printf_intern nbdkit_vprintf_intern"
-# Exported but not declared by include/: the filter API (nbdkit-filter(3);
-# include/ has no nbdkit-filter.h yet) and nbdkit's TLS debug flags, which
-# no public header declares.
+# Exported but not declared by nbdkit-plugin.h (what this script compiles):
+# the filter API (nbdkit-filter(3), in include/nbdkit-filter.h) and the
+# server's own debug flags (-D nbdkit.FLAG=N), which no public header
+# declares.
 NOT_IN_INCLUDE="nbdkit_extents_new nbdkit_extents_free nbdkit_extents_count
                 nbdkit_get_extent nbdkit_extents_aligned nbdkit_extents_full
                 nbdkit_exports_new nbdkit_exports_free nbdkit_exports_count
                 nbdkit_get_export nbdkit_next_context_open
                 nbdkit_next_context_close nbdkit_context_get_backend
                 nbdkit_context_set_next
-                nbdkit_debug_tls_log nbdkit_debug_tls_session"
+                nbdkit_debug_tls_log nbdkit_debug_tls_session
+                nbdkit_debug_environ"
 
 CC=${CC:-gcc}
 out=build/nbdkit-exports.h

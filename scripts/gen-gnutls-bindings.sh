@@ -20,11 +20,14 @@ fns+='|certificate_set_x509_trust_file|certificate_set_x509_crl_file'
 fns+='|certificate_set_x509_key_file|certificate_server_set_request'
 fns+='|psk_allocate_server_credentials|psk_free_server_credentials'
 fns+='|psk_set_server_credentials_file|psk_server_get_username'
+# nbdkit_peer_tls_dn and nbdkit_peer_tls_issuer_dn.
+fns+='|auth_get_type|certificate_type_get|certificate_get_peers|x509_crt_init'
+fns+='|x509_crt_deinit|x509_crt_import|x509_crt_get_dn3|x509_crt_get_issuer_dn3'
 # The client side, for the unit tests of the server side.
 fns+='|psk_allocate_client_credentials|psk_free_client_credentials'
 fns+='|psk_set_client_credentials|transport_set_int2'
 vars='SERVER|CLIENT|PSK_KEY_HEX|NONBLOCK|RECORD_WAIT|E_AGAIN|E_INTERRUPTED|E_PREMATURE_TERMINATION'
-vars+='|CRD_CERTIFICATE|CRD_PSK|X509_FMT_PEM|CERT_REQUIRE|CERT_IGNORE|SHUT_RDWR|SHUT_WR'
+vars+='|CRD_CERTIFICATE|CRD_PSK|X509_FMT_PEM|X509_FMT_DER|CRT_X509|CERT_REQUIRE|CERT_IGNORE|SHUT_RDWR|SHUT_WR'
 tmp=$(mktemp --suffix=.rs)
 trap 'rm -f "$tmp"' EXIT
 bindgen server/src/abi/gnutls.h \

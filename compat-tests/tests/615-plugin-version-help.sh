@@ -5,6 +5,9 @@
 # plugin's): scripts probe plugins this way, so a plugin that cannot
 # load must make the probe fail.
 source "$COMPAT_LIB"
+# The server's own version line is C nbdkit 1.44.1's (Debian's 1.32.5
+# plugins and filters answer the rest).
+need_ref144
 
 # The usage text lists our own options as well (nbdkit.1): what follows
 # it is compared.
@@ -26,5 +29,7 @@ for args in "null --version" "memory --version" "example1 --version" "sh --versi
             "--filter=$C_PLUGINS/filter-described.so --filter=nozero $C_PLUGINS/fickle.so --help" \
             "--filter=$C_PLUGINS/filter-described.so $C_PLUGINS/fickle.so --version"; do
     # shellcheck disable=SC2086
-    _same "nbdkit $args" "$(answer "$REF_NBDKIT" $args)" "$(answer "$NBDKIT" $args)"
+    want=$(answer "$REF_NBDKIT" $args | as_server_version)
+    # shellcheck disable=SC2086
+    _same "nbdkit $args" "$want" "$(answer "$NBDKIT" $args)"
 done

@@ -36,6 +36,15 @@ expect_eq "nbdinfo with --tls-certificates' \$uri (TCP)" 1048576 "$out"
 out=$("$NBDKIT" memory 1M --run 'nbdinfo --size "$nbd"; test -S "$unixsocket" && echo socket' 2>&1)
 expect_eq "--run without -U: \$nbd reaches the server on \$unixsocket" "1048576
 socket" "$out"
+# The command gets the server's stdin and stdout (the server itself has
+# /dev/null from .after_fork on: the 1.44.1 suite's test-stdio checks
+# that, and C stdio flushed first).
+printf 'line1\nline2\n' >in.txt
+for side in ref ours; do
+    if [ $side = ref ]; then b=$REF144 p=$MEM; else b=$NBDKIT p=memory; fi
+    "$b" "$p" 1M --run 'cat' <in.txt >$side.stdio 2>&1
+done
+expect_eq "--run: the command's stdin and stdout" "$(cat ref.stdio)" "$(cat ours.stdio)"
 # Two captive servers at once: no shared default port.
 "$NBDKIT" memory 1M --run 'sleep 1; nbdinfo --size "$uri"' >a.out 2>&1 &
 p=$!

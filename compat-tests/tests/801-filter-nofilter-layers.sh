@@ -20,13 +20,22 @@ for layers in "--filter=nofilter" "--filter=nofilter --filter=nofilter --filter=
     done
 done
 
-# --version lists each filter; --dump-plugin shows the thread model the
-# filters allow (noparallel serializes requests).
-want=$("$REF_NBDKIT" --filter=nofilter --filter=noparallel memory --version 2>&1)
+# --version lists each filter (the server's own line is C nbdkit
+# 1.44.1's); --dump-plugin shows the thread model the filters allow
+# (noparallel serializes requests), then, as nbdkit 1.36 and later, each
+# filter's NAME_path= and NAME_name= from the inside out.
+need_ref144
+want=$("$REF_NBDKIT" --filter=nofilter --filter=noparallel memory --version 2>&1 | as_server_version)
 got=$("$NBDKIT" --filter=nofilter --filter=noparallel memory --version 2>&1)
 _same "--version with two filters" "$want" "$got"
 expect_match "--version names the filters" "nofilter 1.32.5" "$got"
 want=$("$REF_NBDKIT" --filter=nofilter --filter=noparallel null --dump-plugin 2>&1 | grep -v '^path=')
-got=$("$NBDKIT" --filter=nofilter --filter=noparallel null --dump-plugin 2>&1 | grep -v '^path=')
+all=$("$NBDKIT" --filter=nofilter --filter=noparallel null --dump-plugin 2>&1 | grep -v '^path=')
+got=$(grep -Ev '^no(filter|parallel)_(path|name)=' <<<"$all")
 _same "--dump-plugin with filters" "$want" "$got"
+expect_eq "--dump-plugin: the filters' own lines, last" \
+    "noparallel_path=$FILTERDIR/nbdkit-noparallel-filter.so
+noparallel_name=noparallel
+nofilter_path=$FILTERDIR/nbdkit-nofilter-filter.so
+nofilter_name=nofilter" "$(tail -n 4 <<<"$all")"
 expect_match "thread model under noparallel" "^thread_model=serialize_requests" "$got"

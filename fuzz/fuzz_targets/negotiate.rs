@@ -29,6 +29,7 @@ fuzz_target!(|data: &[u8]| {
             _ => TlsMode::Require,
         },
         no_sr: data[0] & 4 != 0,
+        no_mc: data[0] & 8 != 0,
     };
     let flags = u32::from(data[1] & 7);
     let Ok(mut nego) = Nego::from_client_flags(flags) else {

@@ -4,6 +4,7 @@
 use crate::cli::Options;
 use crate::protocol::negotiate::TlsMode;
 use std::ffi::OsStr;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -47,11 +48,18 @@ pub fn script(
     s
 }
 
-/// Start `script` in `/bin/sh`; when it ends, its status (128 + N when
-/// killed by signal N) goes in `status` and the server is told to stop.
-pub fn start(script: &[u8], status: Arc<Mutex<Option<i32>>>) -> std::io::Result<()> {
+/// Start `script` in `/bin/sh` with `stdio` as its stdin and stdout (the
+/// server's own, saved before they were pointed at /dev/null); when it
+/// ends, its status (128 + N when killed by signal N) goes in `status`
+/// and the server is told to stop.
+pub fn start(
+    script: &[u8],
+    stdio: (OwnedFd, OwnedFd),
+    status: Arc<Mutex<Option<i32>>>,
+) -> std::io::Result<()> {
     let mut c = std::process::Command::new("/bin/sh");
     c.arg("-c").arg(OsStr::from_bytes(script));
+    c.stdin(stdio.0).stdout(stdio.1);
     let mut child = c.spawn()?;
     std::thread::spawn(move || {
         use std::os::unix::process::ExitStatusExt;

@@ -6,7 +6,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
 
-pub const VERSION: &str = "1.32.5";
+pub const VERSION: &str = "1.44.1";
 
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]

@@ -6,7 +6,7 @@ use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
 use crate::backend::request_memory::{self as memory, Held};
 use crate::backend::{piece_slices, Context, Error, Flags};
 use crate::protocol::consts::*;
-use crate::protocol::transmission::{self as tx, ExportCaps, Reply, Request};
+use crate::protocol::transmission::{self as tx, Command, ExportCaps, Reply, Request, Valid};
 use crate::session::Session;
 use crate::sparse_read as sparse;
 
@@ -54,37 +54,38 @@ pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: 
 /// Run one validated request and send its reply.  FUA goes down with the
 /// request: the plugin layer turns it into a flush when it cannot do it
 /// natively (as nbdkit's does).
-pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
+pub fn execute(s: &Session, v: &Valid, payload: &[u8], sink: &dyn ReplySink) {
     let h = &s.ctx;
+    let r = &v.req;
     let caps = &s.caps;
-    let flags = if r.flags & NBD_CMD_FLAG_FUA != 0 {
-        Flags(Flags::FUA)
-    } else {
-        Flags::NONE
-    };
+    let fua = |fua: bool| if fua { Flags::FUA } else { 0 };
     // 64-bit effect lengths (extended headers) go to the backend as they
     // are; the C adapter splits them for 32-bit plugin callbacks.
     let (off, count) = (r.offset, r.count);
-    let result = match r.cmd {
-        NBD_CMD_READ => match read(s, r, sink) {
+    let result = match v.cmd {
+        Command::Read { df } => match read(s, r, df, sink) {
             Ok(()) => return,
             Err(e) => Err(e),
         },
-        NBD_CMD_WRITE => h.pwrite(payload, off, flags),
-        NBD_CMD_FLUSH => h.flush(Flags::NONE),
-        NBD_CMD_TRIM => h.trim(count, off, flags),
-        NBD_CMD_WRITE_ZEROES => {
-            let mut f = flags.0;
-            if r.flags & NBD_CMD_FLAG_NO_HOLE == 0 {
+        Command::Write { fua: f } => h.pwrite(payload, off, Flags(fua(f))),
+        Command::Flush => h.flush(Flags::NONE),
+        Command::Trim { fua: f } => h.trim(count, off, Flags(fua(f))),
+        Command::Zero {
+            fua: f,
+            may_trim,
+            fast,
+        } => {
+            let mut f = fua(f);
+            if may_trim {
                 f |= Flags::MAY_TRIM;
             }
-            if r.flags & NBD_CMD_FLAG_FAST_ZERO != 0 {
+            if fast {
                 f |= Flags::FAST_ZERO;
             }
             h.zero(count, off, Flags(f))
         }
-        NBD_CMD_CACHE => h.cache(count, off, Flags::NONE),
-        NBD_CMD_BLOCK_STATUS => match block_status(s, r) {
+        Command::Cache => h.cache(count, off, Flags::NONE),
+        Command::BlockStatus { req_one } => match block_status(s, r, req_one) {
             Ok((descs, _held)) => {
                 let mut out = Vec::new();
                 match out.try_reserve_exact(reply_size(descs.len())) {
@@ -98,7 +99,6 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
             }
             Err(e) => Err(e),
         },
-        _ => Err(Error::einval("unknown command")),
     };
     match result {
         Ok(()) => sink.send(&[&Reply::to(r, caps).ok()]),
@@ -107,7 +107,7 @@ pub fn execute(s: &Session, r: &Request, payload: &[u8], sink: &dyn ReplySink) {
                 log::error!("{}: {t}", tx::command_name(r.cmd));
             }
             log_error_reply(e.errno);
-            let fast = r.flags & NBD_CMD_FLAG_FAST_ZERO != 0;
+            let fast = matches!(v.cmd, Command::Zero { fast: true, .. });
             let err = tx::nbd_error(e.errno, caps.structured, fast);
             error_reply(sink, r, caps, err, e.client_message());
         }
@@ -122,10 +122,10 @@ const SHARED_READ_MIN: u64 = 64 * 1024;
 /// (see [`sparse`]), else the data, from the backend's own memory when it
 /// offers that for a large read, else copied into this thread's buffer.
 /// Err if the backend failed (nothing sent).
-fn read(s: &Session, r: &Request, sink: &dyn ReplySink) -> Result<(), Error> {
+fn read(s: &Session, r: &Request, df: bool, sink: &dyn ReplySink) -> Result<(), Error> {
     let h = &s.ctx;
     let reply = Reply::to(r, &s.caps);
-    if let Some(map) = sparse::zero_runs(s, r)? {
+    if let Some(map) = sparse::zero_runs(s, r, df)? {
         return sparse::send(s, r, &reply, &map, sink);
     }
     // Reads are at most 64 MiB (validated), so the count fits.
@@ -214,8 +214,7 @@ pub fn give_back_read_buffer(buf: Vec<u8>) {
 ///
 /// The memory the list, the descriptors and the reply take is held against
 /// the budget until the reply is sent (ENOMEM if it cannot be had).
-fn block_status(s: &Session, r: &Request) -> Result<(Vec<(u64, u32)>, Held), Error> {
-    let req_one = r.flags & NBD_CMD_FLAG_REQ_ONE != 0;
+fn block_status(s: &Session, r: &Request, req_one: bool) -> Result<(Vec<(u64, u32)>, Held), Error> {
     let off = r.offset;
     let count = r.count;
     let req_end = off
@@ -356,6 +355,10 @@ mod tests {
         }
     }
 
+    fn valid(s: &Session, cmd: u16, handle: u64, offset: u64, count: u64) -> Valid {
+        tx::validate(&req(cmd, handle, offset, count), &s.caps).unwrap()
+    }
+
     /// A simple reply: (error, handle, data).
     fn simple(b: &[u8]) -> (u32, u64, &[u8]) {
         assert_eq!(
@@ -373,8 +376,13 @@ mod tests {
     fn a_write_then_a_read_each_get_one_reply_with_their_handle() {
         let s = session();
         let sink = Capture(RefCell::new(Vec::new()));
-        execute(&s, &req(NBD_CMD_WRITE, 7, 4096, 512), &[0xab; 512], &sink);
-        execute(&s, &req(NBD_CMD_READ, 8, 4096, 512), &[], &sink);
+        execute(
+            &s,
+            &valid(&s, NBD_CMD_WRITE, 7, 4096, 512),
+            &[0xab; 512],
+            &sink,
+        );
+        execute(&s, &valid(&s, NBD_CMD_READ, 8, 4096, 512), &[], &sink);
         let replies = sink.0.borrow();
         assert_eq!(replies.len(), 2, "one send per reply");
         assert_eq!(simple(&replies[0]), (0, 7, &[][..]));
@@ -387,7 +395,7 @@ mod tests {
     fn a_failed_call_is_answered_with_its_errno() {
         let s = session();
         let sink = Capture(RefCell::new(Vec::new()));
-        execute(&s, &req(NBD_CMD_FLUSH, 9, 0, 0), &[], &sink);
+        execute(&s, &valid(&s, NBD_CMD_FLUSH, 9, 0, 0), &[], &sink);
         let replies = sink.0.borrow();
         assert_eq!(replies.len(), 1);
         let (err, handle, data) = simple(&replies[0]);

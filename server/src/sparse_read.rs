@@ -25,7 +25,6 @@
 use crate::backend::extents::{Extents, EXTENT_ZERO};
 use crate::backend::{Error, Flags};
 use crate::dispatch::{give_back_read_buffer, take_read_buffer, ReplySink};
-use crate::protocol::consts::NBD_CMD_FLAG_DF;
 use crate::protocol::transmission::{Reply, ReplyMode, Request};
 use crate::session::Session;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -192,12 +191,13 @@ pub fn plan(offset: u64, count: u64, extents: &Extents) -> Option<Vec<Segment>> 
 }
 
 /// The zero/data map for this read, if it should be answered sparsely.
-/// An extents failure is not the read's: it is answered with data.
-pub fn zero_runs(s: &Session, r: &Request) -> Result<Option<Vec<Segment>>, Error> {
+/// An extents failure is not the read's: it is answered with data.  `df`:
+/// the client asked for the data in one chunk.
+pub fn zero_runs(s: &Session, r: &Request, df: bool) -> Result<Option<Vec<Segment>>, Error> {
     let policy = &s.sparse;
     if !policy.enabled
         || s.caps.reply_mode() == ReplyMode::Simple
-        || r.flags & NBD_CMD_FLAG_DF != 0
+        || df
         || r.count < SPARSE_READ_MIN
         || !s.ctx.can_extents()?
         || !policy.should_probe(r.count)
@@ -276,7 +276,7 @@ mod tests {
     use crate::backend::{Context, Handle, Result};
     use crate::dispatch::execute;
     use crate::protocol::consts::*;
-    use crate::protocol::transmission::ExportCaps;
+    use crate::protocol::transmission::{validate, ExportCaps};
     use crate::test_rng::Rng;
     use std::cell::RefCell;
 
@@ -449,7 +449,7 @@ mod tests {
                     extended,
                 };
                 let sink = Capture(RefCell::new(Vec::new()));
-                execute(&s, &req, &[], &sink);
+                execute(&s, &validate(&req, &s.caps).unwrap(), &[], &sink);
                 let wire = sink.0.into_inner();
                 let (got, holes) = reassemble(&wire, case, offset, count);
                 let want = &data[offset as usize..(offset + count) as usize];
@@ -492,7 +492,7 @@ mod tests {
             };
             let s = Session::for_test(context(disk), caps, enabled);
             let sink = Capture(RefCell::new(Vec::new()));
-            execute(&s, &req, &[], &sink);
+            execute(&s, &validate(&req, &s.caps).unwrap(), &[], &sink);
             let head = if structured { 28 } else { 16 };
             assert_eq!(sink.0.borrow().len(), head + req.count as usize);
         }

@@ -5,9 +5,9 @@
 
 use crate::abi::tls::Credentials;
 use crate::cli::Options;
+use crate::fatal::Fatal;
 use crate::protocol::negotiate::TlsMode;
 use std::path::PathBuf;
-use std::process::exit;
 use std::sync::{Arc, OnceLock};
 
 /// What the server offers, after loading credentials.
@@ -53,24 +53,26 @@ fn has_certificates(dir: &std::path::Path) -> bool {
 const TRY_SETTING: &str = "Try setting ‘--tls-certificates=/path/to/certificates’ or read\n\
                            the \"TLS\" section in nbdkit(1).";
 
-/// Settle the TLS settings, exiting with nbdkit's message and status on
-/// the errors nbdkit refuses to start with.
-pub fn setup(opts: &Options) {
-    let settings = settle(opts);
+/// Settle the TLS settings; the errors nbdkit refuses to start with come
+/// back in its words.
+pub fn setup(opts: &Options) -> Result<(), Fatal> {
+    let settings = settle(opts)?;
     let _ = SETTINGS.set(settings);
+    Ok(())
 }
 
-fn settle(opts: &Options) -> Settings {
+fn settle(opts: &Options) -> Result<Settings, Fatal> {
     let off = Settings {
         mode: TlsMode::Off,
         creds: None,
     };
     if opts.tls == Some(TlsMode::Require) && opts.oldstyle {
-        eprintln!("nbdkit: cannot use oldstyle protocol (-o) and require TLS");
-        exit(1);
+        return Err(Fatal::plain(
+            "cannot use oldstyle protocol (-o) and require TLS",
+        ));
     }
     if opts.tls == Some(TlsMode::Off) {
-        return off;
+        return Ok(off);
     }
     let mode = opts.tls.unwrap_or(TlsMode::On);
     if let Some(psk) = &opts.tls_psk {
@@ -78,18 +80,17 @@ fn settle(opts: &Options) -> Settings {
         // it at each handshake, as in nbdkit.
         if let Err(e) = std::fs::File::open(psk) {
             let e = crate::net::listen::strerror(&e);
-            eprintln!("{psk}: {e}");
-            exit(1);
+            return Err(Fatal::text(format!("{psk}: {e}")));
         }
         // Absolute: GnuTLS opens the file at each handshake, after a
         // background server has changed directory to /.
         let path = std::path::absolute(psk).unwrap_or_else(|_| PathBuf::from(psk));
-        let creds = Credentials::psk(&path).unwrap_or_else(|e| gnutls_error(&e));
+        let creds = Credentials::psk(&path).map_err(|e| gnutls_error(&e))?;
         log::debug!("TLS enabled using: Pre-Shared Keys (PSK)");
-        return Settings {
+        return Ok(Settings {
             mode,
             creds: Some(Arc::new(creds)),
-        };
+        });
     }
     let dirs = match &opts.tls_certificates {
         Some(d) => vec![PathBuf::from(d)],
@@ -99,22 +100,22 @@ fn settle(opts: &Options) -> Settings {
         if !has_certificates(&dir) {
             continue;
         }
-        let creds =
-            Credentials::x509(&dir, opts.tls_verify_peer).unwrap_or_else(|e| gnutls_error(&e));
+        let creds = Credentials::x509(&dir, opts.tls_verify_peer).map_err(|e| gnutls_error(&e))?;
         log::debug!(
             "successfully loaded TLS certificates from {}",
             dir.display()
         );
         log::debug!("TLS enabled using: X.509 certificates");
-        return Settings {
+        return Ok(Settings {
             mode,
             creds: Some(Arc::new(creds)),
-        };
+        });
     }
     match opts.tls {
         Some(TlsMode::Require) => {
-            eprintln!("nbdkit: --tls=require but could not load TLS certificates.\n{TRY_SETTING}");
-            exit(1);
+            return Err(Fatal::plain(format!(
+                "--tls=require but could not load TLS certificates.\n{TRY_SETTING}"
+            )));
         }
         Some(TlsMode::On) => eprintln!(
             "nbdkit: warning: --tls=on but could not load TLS certificates.\n\
@@ -123,10 +124,9 @@ fn settle(opts: &Options) -> Settings {
         _ => {}
     }
     log::debug!("TLS disabled: could not load TLS certificates");
-    off
+    Ok(off)
 }
 
-fn gnutls_error(e: &str) -> ! {
-    eprintln!("nbdkit: GnuTLS error: {e}");
-    exit(1)
+fn gnutls_error(e: &str) -> Fatal {
+    Fatal::plain(format!("GnuTLS error: {e}"))
 }

@@ -6,9 +6,9 @@ use super::exports::{nbdkit_exports, nbdkit_extents};
 
 pub const NBDKIT_API_VERSION: u32 = 2;
 pub const NBDKIT_VERSION_MAJOR: u32 = 1;
-pub const NBDKIT_VERSION_MINOR: u32 = 32;
-pub const NBDKIT_VERSION_MICRO: u32 = 5;
-pub const NBDKIT_VERSION_STRING: &[u8; 7] = b"1.32.5\0";
+pub const NBDKIT_VERSION_MINOR: u32 = 44;
+pub const NBDKIT_VERSION_MICRO: u32 = 1;
+pub const NBDKIT_VERSION_STRING: &[u8; 7] = b"1.44.1\0";
 pub const NBDKIT_THREAD_MODEL_SERIALIZE_CONNECTIONS: u32 = 0;
 pub const NBDKIT_THREAD_MODEL_SERIALIZE_ALL_REQUESTS: u32 = 1;
 pub const NBDKIT_THREAD_MODEL_SERIALIZE_REQUESTS: u32 = 2;
@@ -547,9 +547,12 @@ pub struct nbdkit_filter {
         ) -> ::core::ffi::c_int,
     >,
     pub config_help: *const ::core::ffi::c_char,
-    pub thread_model: ::core::option::Option<unsafe extern "C" fn() -> ::core::ffi::c_int>,
+    pub thread_model: ::core::option::Option<
+        unsafe extern "C" fn(next_thread_model: ::core::ffi::c_int) -> ::core::ffi::c_int,
+    >,
+    pub dump_plugin: ::core::option::Option<unsafe extern "C" fn()>,
     pub get_ready: ::core::option::Option<
-        unsafe extern "C" fn(thread_model: ::core::ffi::c_int) -> ::core::ffi::c_int,
+        unsafe extern "C" fn(final_thread_model: ::core::ffi::c_int) -> ::core::ffi::c_int,
     >,
     pub after_fork: ::core::option::Option<
         unsafe extern "C" fn(backend: *mut nbdkit_backend) -> ::core::ffi::c_int,
@@ -754,7 +757,7 @@ pub struct nbdkit_filter {
 }
 #[allow(clippy::unnecessary_operation, clippy::identity_op)]
 const _: () = {
-    ["Size of nbdkit_filter"][::core::mem::size_of::<nbdkit_filter>() - 328usize];
+    ["Size of nbdkit_filter"][::core::mem::size_of::<nbdkit_filter>() - 336usize];
     ["Alignment of nbdkit_filter"][::core::mem::align_of::<nbdkit_filter>() - 8usize];
     ["Offset of field: nbdkit_filter::_api_version"]
         [::core::mem::offset_of!(nbdkit_filter, _api_version) - 0usize];
@@ -778,64 +781,66 @@ const _: () = {
         [::core::mem::offset_of!(nbdkit_filter, config_help) - 72usize];
     ["Offset of field: nbdkit_filter::thread_model"]
         [::core::mem::offset_of!(nbdkit_filter, thread_model) - 80usize];
+    ["Offset of field: nbdkit_filter::dump_plugin"]
+        [::core::mem::offset_of!(nbdkit_filter, dump_plugin) - 88usize];
     ["Offset of field: nbdkit_filter::get_ready"]
-        [::core::mem::offset_of!(nbdkit_filter, get_ready) - 88usize];
+        [::core::mem::offset_of!(nbdkit_filter, get_ready) - 96usize];
     ["Offset of field: nbdkit_filter::after_fork"]
-        [::core::mem::offset_of!(nbdkit_filter, after_fork) - 96usize];
+        [::core::mem::offset_of!(nbdkit_filter, after_fork) - 104usize];
     ["Offset of field: nbdkit_filter::cleanup"]
-        [::core::mem::offset_of!(nbdkit_filter, cleanup) - 104usize];
+        [::core::mem::offset_of!(nbdkit_filter, cleanup) - 112usize];
     ["Offset of field: nbdkit_filter::preconnect"]
-        [::core::mem::offset_of!(nbdkit_filter, preconnect) - 112usize];
+        [::core::mem::offset_of!(nbdkit_filter, preconnect) - 120usize];
     ["Offset of field: nbdkit_filter::list_exports"]
-        [::core::mem::offset_of!(nbdkit_filter, list_exports) - 120usize];
+        [::core::mem::offset_of!(nbdkit_filter, list_exports) - 128usize];
     ["Offset of field: nbdkit_filter::default_export"]
-        [::core::mem::offset_of!(nbdkit_filter, default_export) - 128usize];
+        [::core::mem::offset_of!(nbdkit_filter, default_export) - 136usize];
     ["Offset of field: nbdkit_filter::open"]
-        [::core::mem::offset_of!(nbdkit_filter, open) - 136usize];
+        [::core::mem::offset_of!(nbdkit_filter, open) - 144usize];
     ["Offset of field: nbdkit_filter::close"]
-        [::core::mem::offset_of!(nbdkit_filter, close) - 144usize];
+        [::core::mem::offset_of!(nbdkit_filter, close) - 152usize];
     ["Offset of field: nbdkit_filter::prepare"]
-        [::core::mem::offset_of!(nbdkit_filter, prepare) - 152usize];
+        [::core::mem::offset_of!(nbdkit_filter, prepare) - 160usize];
     ["Offset of field: nbdkit_filter::finalize"]
-        [::core::mem::offset_of!(nbdkit_filter, finalize) - 160usize];
+        [::core::mem::offset_of!(nbdkit_filter, finalize) - 168usize];
     ["Offset of field: nbdkit_filter::get_size"]
-        [::core::mem::offset_of!(nbdkit_filter, get_size) - 168usize];
+        [::core::mem::offset_of!(nbdkit_filter, get_size) - 176usize];
     ["Offset of field: nbdkit_filter::export_description"]
-        [::core::mem::offset_of!(nbdkit_filter, export_description) - 176usize];
+        [::core::mem::offset_of!(nbdkit_filter, export_description) - 184usize];
     ["Offset of field: nbdkit_filter::block_size"]
-        [::core::mem::offset_of!(nbdkit_filter, block_size) - 184usize];
+        [::core::mem::offset_of!(nbdkit_filter, block_size) - 192usize];
     ["Offset of field: nbdkit_filter::can_write"]
-        [::core::mem::offset_of!(nbdkit_filter, can_write) - 192usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_write) - 200usize];
     ["Offset of field: nbdkit_filter::can_flush"]
-        [::core::mem::offset_of!(nbdkit_filter, can_flush) - 200usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_flush) - 208usize];
     ["Offset of field: nbdkit_filter::is_rotational"]
-        [::core::mem::offset_of!(nbdkit_filter, is_rotational) - 208usize];
+        [::core::mem::offset_of!(nbdkit_filter, is_rotational) - 216usize];
     ["Offset of field: nbdkit_filter::can_trim"]
-        [::core::mem::offset_of!(nbdkit_filter, can_trim) - 216usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_trim) - 224usize];
     ["Offset of field: nbdkit_filter::can_zero"]
-        [::core::mem::offset_of!(nbdkit_filter, can_zero) - 224usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_zero) - 232usize];
     ["Offset of field: nbdkit_filter::can_fast_zero"]
-        [::core::mem::offset_of!(nbdkit_filter, can_fast_zero) - 232usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_fast_zero) - 240usize];
     ["Offset of field: nbdkit_filter::can_extents"]
-        [::core::mem::offset_of!(nbdkit_filter, can_extents) - 240usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_extents) - 248usize];
     ["Offset of field: nbdkit_filter::can_fua"]
-        [::core::mem::offset_of!(nbdkit_filter, can_fua) - 248usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_fua) - 256usize];
     ["Offset of field: nbdkit_filter::can_multi_conn"]
-        [::core::mem::offset_of!(nbdkit_filter, can_multi_conn) - 256usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_multi_conn) - 264usize];
     ["Offset of field: nbdkit_filter::can_cache"]
-        [::core::mem::offset_of!(nbdkit_filter, can_cache) - 264usize];
+        [::core::mem::offset_of!(nbdkit_filter, can_cache) - 272usize];
     ["Offset of field: nbdkit_filter::pread"]
-        [::core::mem::offset_of!(nbdkit_filter, pread) - 272usize];
+        [::core::mem::offset_of!(nbdkit_filter, pread) - 280usize];
     ["Offset of field: nbdkit_filter::pwrite"]
-        [::core::mem::offset_of!(nbdkit_filter, pwrite) - 280usize];
+        [::core::mem::offset_of!(nbdkit_filter, pwrite) - 288usize];
     ["Offset of field: nbdkit_filter::flush"]
-        [::core::mem::offset_of!(nbdkit_filter, flush) - 288usize];
+        [::core::mem::offset_of!(nbdkit_filter, flush) - 296usize];
     ["Offset of field: nbdkit_filter::trim"]
-        [::core::mem::offset_of!(nbdkit_filter, trim) - 296usize];
+        [::core::mem::offset_of!(nbdkit_filter, trim) - 304usize];
     ["Offset of field: nbdkit_filter::zero"]
-        [::core::mem::offset_of!(nbdkit_filter, zero) - 304usize];
+        [::core::mem::offset_of!(nbdkit_filter, zero) - 312usize];
     ["Offset of field: nbdkit_filter::extents"]
-        [::core::mem::offset_of!(nbdkit_filter, extents) - 312usize];
+        [::core::mem::offset_of!(nbdkit_filter, extents) - 320usize];
     ["Offset of field: nbdkit_filter::cache"]
-        [::core::mem::offset_of!(nbdkit_filter, cache) - 320usize];
+        [::core::mem::offset_of!(nbdkit_filter, cache) - 328usize];
 };

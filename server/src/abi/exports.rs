@@ -592,6 +592,129 @@ pub extern "C" fn nbdkit_shutdown() {
     lifecycle::request_shutdown();
 }
 
+/// `nbdkit_disconnect`: drop the current client (`force`: at once, with
+/// no reply to the requests in flight; else new requests are answered
+/// ESHUTDOWN and those in flight complete).  Other clients carry on.  The
+/// network side acts on it before the next reply.
+#[no_mangle]
+pub extern "C" fn nbdkit_disconnect(force: c_int) {
+    match current_conn() {
+        Some(c) => c.disconnect(force != 0),
+        None => log::debug!("no connection in this thread, ignoring disconnect request"),
+    }
+}
+
+/// `strtod` at the start of `s` (after blanks, as `%lg` reads): the
+/// number and how many bytes it took, None if no number starts there.
+fn strtod_prefix(s: &[u8]) -> Option<(f64, usize)> {
+    let c = CString::new(s).ok()?;
+    let mut end: *mut c_char = std::ptr::null_mut();
+    // SAFETY: `c` is NUL-terminated; strtod sets `end` inside it.
+    let d = unsafe { libc::strtod(c.as_ptr(), &mut end) };
+    // SAFETY: `end` points into `c` (at its start when nothing parsed).
+    let used = unsafe { end.offset_from(c.as_ptr()) } as usize;
+    (used > 0).then_some((d, used))
+}
+
+/// nbdkit_parse_probability's grammar: `P`, `P%`, `N:M` or `N/M`.
+fn probability(s: &[u8]) -> Option<f64> {
+    let (mut d, n) = strtod_prefix(s)?;
+    let rest = &s[n..];
+    let seps = rest.iter().take_while(|&&b| b == b':' || b == b'/').count();
+    match rest {
+        [] => {}
+        b"%" => d /= 100.0,
+        _ if seps > 0 => {
+            let (d2, m) = strtod_prefix(&rest[seps..])?;
+            if seps + m != rest.len() {
+                return None;
+            }
+            if d == 0.0 && d2 == 0.0 {
+                // 0/0 means never.
+            } else if d2 == 0.0 {
+                return None;
+            } else {
+                d /= d2;
+            }
+        }
+        _ => return None,
+    }
+    (d.is_finite() && !d.is_sign_negative()).then_some(d)
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_probability(
+    what: *const c_char,
+    s: *const c_char,
+    r: *mut f64,
+) -> c_int {
+    // SAFETY: plugin passes strings.
+    let (w, b) = unsafe { (text(what), bytes(s)) };
+    match probability(b) {
+        Some(d) => {
+            if !r.is_null() {
+                // SAFETY: the caller's result pointer.
+                unsafe { *r = d };
+            }
+            0
+        }
+        None => {
+            error(&format!(
+                "{w}: could not parse '{}' as a probability",
+                String::from_utf8_lossy(b)
+            ));
+            -1
+        }
+    }
+}
+
+/// nbdkit_parse_delay's grammar: a number of seconds, or of `ms`, `us`
+/// (or `μs`) or `ns`; the whole seconds and the nanoseconds left over.
+fn delay(s: &[u8]) -> Option<(u32, u32)> {
+    let (mut d, n) = strtod_prefix(s)?;
+    match &s[n..] {
+        b"" | b"s" => {}
+        b"ms" => d /= 1e3,
+        b"us" => d /= 1e6,
+        r if r == "μs".as_bytes() => d /= 1e6,
+        b"ns" => d /= 1e9,
+        _ => return None,
+    }
+    if !d.is_finite() || d.is_sign_negative() {
+        return None;
+    }
+    let sec = d as u32;
+    Some((sec, ((d - f64::from(sec)) * 1e9) as u32))
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_parse_delay(
+    what: *const c_char,
+    s: *const c_char,
+    sec: *mut c_uint,
+    nsec: *mut c_uint,
+) -> c_int {
+    // SAFETY: plugin passes strings.
+    let (w, b) = unsafe { (text(what), bytes(s)) };
+    let Some((se, ns)) = delay(b) else {
+        error(&format!(
+            "{w}: could not parse delay or sleep: \"{}\"",
+            String::from_utf8_lossy(b)
+        ));
+        return -1;
+    };
+    // SAFETY: the caller's result pointers, each optional.
+    unsafe {
+        if !sec.is_null() {
+            *sec = se;
+        }
+        if !nsec.is_null() {
+            *nsec = ns;
+        }
+    }
+    0
+}
+
 // ---- the current connection ----
 
 #[no_mangle]
@@ -614,6 +737,105 @@ pub extern "C" fn nbdkit_is_tls() -> c_int {
             -1
         }
     }
+}
+
+/// `nbdkit_peer_security_context`: the client's security label
+/// (`SO_PEERSEC`), malloced for the caller; NULL when the socket has none
+/// to give (without an error: a debug line) or on error.
+#[no_mangle]
+pub extern "C" fn nbdkit_peer_security_context() -> *mut c_char {
+    let Some(c) = current_conn() else {
+        error("no connection in this thread");
+        return std::ptr::null_mut();
+    };
+    if c.fd < 0 {
+        error("socket not open");
+        return std::ptr::null_mut();
+    }
+    let mut len: socklen_t = 0;
+    // SAFETY: asking the label's length with a NULL buffer of length 0.
+    let r = unsafe {
+        libc::getsockopt(
+            c.fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERSEC,
+            std::ptr::null_mut(),
+            &mut len,
+        )
+    };
+    if r == 0 {
+        return malloc_str(b"");
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::ENOPROTOOPT) => {
+            log::debug!("getsockopt: SO_PEERSEC: {}", strerror(&e));
+            return std::ptr::null_mut();
+        }
+        Some(libc::ERANGE) => {}
+        _ => {
+            error(&format!("getsockopt: SO_PEERSEC: {}", strerror(&e)));
+            return std::ptr::null_mut();
+        }
+    }
+    let mut label = vec![0u8; len as usize];
+    // SAFETY: `label` has room for `len` bytes.
+    let r = unsafe {
+        libc::getsockopt(
+            c.fd,
+            libc::SOL_SOCKET,
+            libc::SO_PEERSEC,
+            label.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if r == -1 {
+        let e = std::io::Error::last_os_error();
+        error(&format!("getsockopt: SO_PEERSEC: {}", strerror(&e)));
+        return std::ptr::null_mut();
+    }
+    label.truncate(len as usize);
+    let end = label.iter().position(|&b| b == 0).unwrap_or(label.len());
+    malloc_str(&label[..end])
+}
+
+/// The subject (`issuer` false) or issuer DN of the client's certificate,
+/// malloced for the caller: `""` when there is none (no TLS, PSK, no
+/// client certificate), NULL after an error.
+fn peer_tls_name(issuer: bool) -> *mut c_char {
+    use crate::backend::connection::PeerDn;
+    let Some(c) = current_conn() else {
+        error("no connection in this thread");
+        return std::ptr::null_mut();
+    };
+    let why = match c.tls_peer() {
+        None => "no TLS session",
+        Some(PeerDn::NotCertificates) => "TLS session not using certificates",
+        Some(PeerDn::NotX509) => "TLS session not using X.509 certificates",
+        Some(PeerDn::NoCertificate) => "no client certificates (is --tls-verify-peer set?)",
+        Some(PeerDn::Names { dn, issuer: i }) => {
+            return match if issuer { i } else { dn } {
+                Ok(name) => malloc_str(name.as_bytes()),
+                Err(msg) => {
+                    error(msg);
+                    std::ptr::null_mut()
+                }
+            };
+        }
+    };
+    // nbdkit names the subject's function in both.
+    log::debug!("nbdkit_peer_tls_dn: {why}");
+    malloc_str(b"")
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_peer_tls_dn() -> *mut c_char {
+    peer_tls_name(false)
+}
+
+#[no_mangle]
+pub extern "C" fn nbdkit_peer_tls_issuer_dn() -> *mut c_char {
+    peer_tls_name(true)
 }
 
 fn conn_fd(func: &str) -> Option<c_int> {

@@ -36,9 +36,88 @@ use std::sync::Arc;
 
 /// The loaded filter, shared by its handles.
 struct Lib {
-    /// A copy of the filter's struct (same server version, so same size).
+    /// The filter's struct, in this server's layout (converted from the
+    /// layout of the release the filter was built for).
     f: nbdkit_filter,
+    /// The `.thread_model` of a filter built before 1.44, which takes no
+    /// argument (`f.thread_model` is then None).
+    old_thread_model: Option<unsafe extern "C" fn() -> c_int>,
     name: String,
+}
+
+/// The shape of `struct nbdkit_filter` in the releases whose filters this
+/// server loads.  The struct only grew at one place: 1.36 added
+/// `.dump_plugin` after `.thread_model`, and 1.44 gave `.thread_model` the
+/// layers below's model as an argument.  A development release (odd
+/// minor) is taken as the stable release before it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    /// 1.32 and 1.34: no `.dump_plugin`.
+    V1_32,
+    /// 1.36 to 1.42: `.dump_plugin`, `.thread_model (void)`.
+    V1_36,
+    /// 1.44: `.thread_model (int next_thread_model)`.
+    V1_44,
+}
+
+impl Layout {
+    /// The layout of a filter whose `_version` is `v`, None outside
+    /// 1.32.0 to 1.44.x.
+    fn of(v: &str) -> Option<Layout> {
+        let mut parts = v.split('.');
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next()?.parse().ok()?;
+        let micro = parts.next()?;
+        if major != 1 || parts.next().is_some() || micro.is_empty() || micro.parse::<u32>().is_err()
+        {
+            return None;
+        }
+        match minor {
+            32..=35 => Some(Layout::V1_32),
+            36..=43 => Some(Layout::V1_36),
+            44 => Some(Layout::V1_44),
+            _ => None,
+        }
+    }
+
+    /// Copy the filter's struct at `p` into this server's layout.
+    ///
+    /// # Safety
+    /// `p` points at a `struct nbdkit_filter` laid out as `self` says.
+    unsafe fn read(
+        self,
+        p: *const nbdkit_filter,
+    ) -> (nbdkit_filter, Option<unsafe extern "C" fn() -> c_int>) {
+        if self == Layout::V1_44 {
+            // SAFETY: the very layout of this server.
+            return (unsafe { *p }, None);
+        }
+        let mut f = std::mem::MaybeUninit::<nbdkit_filter>::zeroed();
+        let dump = std::mem::offset_of!(nbdkit_filter, dump_plugin);
+        let after = std::mem::offset_of!(nbdkit_filter, get_ready);
+        let size = std::mem::size_of::<nbdkit_filter>();
+        let (src, dst) = (p as *const u8, f.as_mut_ptr() as *mut u8);
+        // SAFETY: the older struct is this one without `.dump_plugin` (if
+        // before 1.36): the members before it, then those from
+        // `.get_ready` on, one pointer earlier.  `dst` is zeroed first, and
+        // all-zero bytes are a valid nbdkit_filter (NULL pointers, None).
+        let mut f = unsafe {
+            if self == Layout::V1_32 {
+                std::ptr::copy_nonoverlapping(src, dst, dump);
+                std::ptr::copy_nonoverlapping(src.add(dump), dst.add(after), size - after);
+            } else {
+                std::ptr::copy_nonoverlapping(src, dst, size);
+            }
+            f.assume_init()
+        };
+        // SAFETY: before 1.44 `.thread_model` is `int (*) (void)`; the
+        // pointer is only called as that type.
+        let old = f
+            .thread_model
+            .take()
+            .map(|t| unsafe { std::mem::transmute::<_, unsafe extern "C" fn() -> c_int>(t) });
+        (f, old)
+    }
 }
 
 // SAFETY: the struct only holds pointers to the filter's static strings and
@@ -105,15 +184,17 @@ pub fn load(
             "{shown}: filter is incompatible with this version of nbdkit (_api_version = {api}, need {NBDKIT_FILTER_API_VERSION})"
         ));
     }
-    let version = opt_str(version).unwrap_or_default();
-    if version != crate::cli::VERSION {
+    let layout = opt_str(version).as_deref().and_then(Layout::of);
+    let (Some(layout), Some(version)) = (layout, opt_str(version)) else {
+        let shown_version = opt_str(version).unwrap_or_else(|| "<null>".into());
         return Err(format!(
-            "{shown}: filter is incompatible with this version of nbdkit (_version = {version}, need {})",
+            "{shown}: filter is incompatible with this version of nbdkit (_version = {shown_version}, need {})",
             crate::cli::VERSION
         ));
-    }
-    // SAFETY: the filter was built against this very layout (checked above).
-    let f: nbdkit_filter = unsafe { *ptr };
+    };
+    // SAFETY: the filter's struct has the layout of the release its
+    // _version names (checked above).
+    let (f, old_thread_model) = unsafe { layout.read(ptr) };
     let Some(fname) = opt_str(f.name) else {
         return Err(format!("{shown}: filter must have a .name field"));
     };
@@ -144,7 +225,11 @@ pub fn load(
         description: opt_str(f.description),
         config_help: opt_str(f.config_help),
         config_strings: Vec::new(),
-        lib: Arc::new(Lib { f, name: fname }),
+        lib: Arc::new(Lib {
+            f,
+            old_thread_model,
+            name: fname,
+        }),
     }))
 }
 
@@ -394,6 +479,18 @@ impl Filter for CFilter {
     fn description(&self) -> Option<&str> {
         self.description.as_deref()
     }
+    fn dump_plugin(&self) {
+        log::debug!("{}: dump_plugin", self.lib.name);
+        if let Some(f) = self.lib.f.dump_plugin {
+            let _c = Call::enter(None);
+            // SAFETY: the filter's dump_plugin callback; it prints to
+            // stdout (our lines were flushed before), through C's stdio.
+            unsafe {
+                f();
+                libc::fflush(std::ptr::null_mut());
+            }
+        }
+    }
     fn config_help(&self) -> Option<&str> {
         self.config_help.as_deref()
     }
@@ -427,12 +524,14 @@ impl Filter for CFilter {
         // SAFETY: the filter's config_complete callback; next lives for it.
         call_int(None, || unsafe { f(Some(next_config_complete), nx) }).map(|_| ())
     }
-    fn thread_model(&self) -> Result<ThreadModel> {
-        let Some(f) = self.lib.f.thread_model else {
-            return Ok(ThreadModel::Parallel);
+    fn thread_model(&self, next: ThreadModel) -> Result<ThreadModel> {
+        let r = match (self.lib.f.thread_model, self.lib.old_thread_model) {
+            // SAFETY: the filter's thread_model callback (1.44 and later).
+            (Some(f), _) => call_int(None, || unsafe { f(next as c_int) })?,
+            // SAFETY: the filter's thread_model callback (before 1.44).
+            (None, Some(f)) => call_int(None, || unsafe { f() })?,
+            (None, None) => return Ok(ThreadModel::Parallel),
         };
-        // SAFETY: the filter's thread_model callback.
-        let r = call_int(None, || unsafe { f() })?;
         // A model looser than any is taken as parallel (the plugin's
         // narrows it anyway); nonsense below zero is an error.
         ThreadModel::from_c(r.min(3))

@@ -22,6 +22,12 @@ pub type gnutls_certificate_request_t = ::core::ffi::c_uint;
 pub const GNUTLS_SHUT_RDWR: gnutls_close_request_t = 0;
 pub const GNUTLS_SHUT_WR: gnutls_close_request_t = 1;
 pub type gnutls_close_request_t = ::core::ffi::c_uint;
+pub const GNUTLS_CRT_UNKNOWN: gnutls_certificate_type_t = 0;
+pub const GNUTLS_CRT_X509: gnutls_certificate_type_t = 1;
+pub const GNUTLS_CRT_OPENPGP: gnutls_certificate_type_t = 2;
+pub const GNUTLS_CRT_RAWPK: gnutls_certificate_type_t = 3;
+pub const GNUTLS_CRT_MAX: gnutls_certificate_type_t = 3;
+pub type gnutls_certificate_type_t = ::core::ffi::c_uint;
 pub const GNUTLS_X509_FMT_DER: gnutls_x509_crt_fmt_t = 0;
 pub const GNUTLS_X509_FMT_PEM: gnutls_x509_crt_fmt_t = 1;
 pub type gnutls_x509_crt_fmt_t = ::core::ffi::c_uint;
@@ -68,6 +74,9 @@ unsafe extern "C" {
         session: gnutls_session_t,
         err: ::core::ffi::c_int,
     ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn gnutls_certificate_type_get(session: gnutls_session_t) -> gnutls_certificate_type_t;
 }
 unsafe extern "C" {
     pub fn gnutls_error_is_fatal(error: ::core::ffi::c_int) -> ::core::ffi::c_int;
@@ -125,6 +134,12 @@ unsafe extern "C" {
         cred: *mut ::core::ffi::c_void,
     ) -> ::core::ffi::c_int;
 }
+#[repr(C)]
+#[derive(Debug)]
+pub struct gnutls_x509_crt_int {
+    _unused: [u8; 0],
+}
+pub type gnutls_x509_crt_t = *mut gnutls_x509_crt_int;
 #[repr(C)]
 #[derive(Debug)]
 pub struct gnutls_certificate_credentials_st {
@@ -267,8 +282,44 @@ unsafe extern "C" {
     pub fn gnutls_psk_server_get_username(session: gnutls_session_t) -> *const ::core::ffi::c_char;
 }
 unsafe extern "C" {
+    pub fn gnutls_auth_get_type(session: gnutls_session_t) -> gnutls_credentials_type_t;
+}
+unsafe extern "C" {
     pub fn gnutls_certificate_server_set_request(
         session: gnutls_session_t,
         req: gnutls_certificate_request_t,
     );
+}
+unsafe extern "C" {
+    pub fn gnutls_certificate_get_peers(
+        session: gnutls_session_t,
+        list_size: *mut ::core::ffi::c_uint,
+    ) -> *const gnutls_datum_t;
+}
+unsafe extern "C" {
+    pub fn gnutls_x509_crt_init(cert: *mut gnutls_x509_crt_t) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn gnutls_x509_crt_deinit(cert: gnutls_x509_crt_t);
+}
+unsafe extern "C" {
+    pub fn gnutls_x509_crt_import(
+        cert: gnutls_x509_crt_t,
+        data: *const gnutls_datum_t,
+        format: gnutls_x509_crt_fmt_t,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn gnutls_x509_crt_get_issuer_dn3(
+        cert: gnutls_x509_crt_t,
+        dn: *mut gnutls_datum_t,
+        flags: ::core::ffi::c_uint,
+    ) -> ::core::ffi::c_int;
+}
+unsafe extern "C" {
+    pub fn gnutls_x509_crt_get_dn3(
+        cert: gnutls_x509_crt_t,
+        dn: *mut gnutls_datum_t,
+        flags: ::core::ffi::c_uint,
+    ) -> ::core::ffi::c_int;
 }

@@ -9,6 +9,7 @@
 //! "wait for readable" and the session runs on the event loop.
 
 use super::gnutls_bindings as g;
+use crate::backend::connection::PeerDn;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io;
 use std::os::fd::RawFd;
@@ -235,6 +236,40 @@ impl Drop for Session {
     }
 }
 
+type GetDn =
+    unsafe extern "C" fn(g::gnutls_x509_crt_t, *mut g::gnutls_datum_t, std::ffi::c_uint) -> c_int;
+
+/// One name of `cert` (RFC 4514 text) through `get` (GnuTLS's `get_dn3`
+/// or `get_issuer_dn3`), or the message naming `func`.
+fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<String, String> {
+    let mut dn = g::gnutls_datum_t {
+        data: std::ptr::null_mut(),
+        size: 0,
+    };
+    // SAFETY: `cert` holds an imported certificate; `dn` is an out-datum
+    // GnuTLS allocates, freed below with gnutls_free.
+    let r = unsafe { get(cert, &mut dn, 0) };
+    let out = if r != 0 {
+        Err(format!("{func}: {}", strerror(r)))
+    } else if dn.data.is_null() {
+        Ok(String::new())
+    } else {
+        // SAFETY: GnuTLS returns `size` bytes of text at `data`.
+        let b = unsafe { std::slice::from_raw_parts(dn.data, dn.size as usize) };
+        let b = b.split(|&c| c == 0).next().unwrap_or_default();
+        Ok(String::from_utf8_lossy(b).into_owned())
+    };
+    if !dn.data.is_null() {
+        // SAFETY: allocated by GnuTLS for us; freed once.
+        unsafe {
+            if let Some(free) = g::gnutls_free {
+                free(dn.data.cast());
+            }
+        }
+    }
+    out
+}
+
 /// How a handshake step ended.
 pub enum Handshake {
     Done,
@@ -399,6 +434,63 @@ impl Session {
             let p = g::gnutls_psk_server_get_username(self.raw);
             (!p.is_null()).then(|| CStr::from_ptr(p).to_string_lossy().into_owned())
         }
+    }
+
+    /// The Distinguished Names of the client's certificate (the first the
+    /// client sent), as `nbdkit_peer_tls_dn` and `nbdkit_peer_tls_issuer_dn`
+    /// report them, or why there are none.
+    pub fn peer_dn(&self) -> PeerDn {
+        // SAFETY: the session is live and its handshake completed.
+        let (auth, cert_type) = unsafe {
+            (
+                g::gnutls_auth_get_type(self.raw),
+                g::gnutls_certificate_type_get(self.raw),
+            )
+        };
+        if auth != g::GNUTLS_CRD_CERTIFICATE {
+            return PeerDn::NotCertificates;
+        }
+        if cert_type != g::GNUTLS_CRT_X509 {
+            return PeerDn::NotX509;
+        }
+        let mut n: std::ffi::c_uint = 0;
+        // SAFETY: the list belongs to the session; it is read before the
+        // session changes.
+        let list = unsafe { g::gnutls_certificate_get_peers(self.raw, &mut n) };
+        if list.is_null() || n == 0 {
+            return PeerDn::NoCertificate;
+        }
+        let mut cert: g::gnutls_x509_crt_t = std::ptr::null_mut();
+        // SAFETY: `cert` is a valid out-pointer.
+        let r = unsafe { g::gnutls_x509_crt_init(&mut cert) };
+        if r != 0 {
+            let e = Err(format!("gnutls_x509_crt_init: {}", strerror(r)));
+            return PeerDn::Names {
+                dn: e.clone(),
+                issuer: e,
+            };
+        }
+        // SAFETY: `list` has at least one DER certificate; `cert` is live.
+        let r = unsafe { g::gnutls_x509_crt_import(cert, list, g::GNUTLS_X509_FMT_DER) };
+        let names = if r != 0 {
+            let e = Err(format!("gnutls_x509_crt_import: {}", strerror(r)));
+            PeerDn::Names {
+                dn: e.clone(),
+                issuer: e,
+            }
+        } else {
+            PeerDn::Names {
+                dn: cert_name(cert, "gnutls_x509_crt_get_dn3", g::gnutls_x509_crt_get_dn3),
+                issuer: cert_name(
+                    cert,
+                    "gnutls_x509_crt_get_issuer_dn3",
+                    g::gnutls_x509_crt_get_issuer_dn3,
+                ),
+            }
+        };
+        // SAFETY: initialised above, released once.
+        unsafe { g::gnutls_x509_crt_deinit(cert) };
+        names
     }
 
     /// GnuTLS's description of the negotiated session, for debug lines.

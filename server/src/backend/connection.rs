@@ -8,7 +8,7 @@
 
 use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 pub struct Connection {
@@ -22,6 +22,39 @@ pub struct Connection {
     /// Per layer (outermost first): the export `""` resolves to there,
     /// asked once per connection as nbdkit does.
     default_exports: Box<[OnceLock<Option<String>>]>,
+    /// What the client's TLS certificate says (set when the TLS handshake
+    /// completes).
+    tls_peer: OnceLock<PeerDn>,
+    /// `nbdkit_disconnect`: [`ACTIVE`], [`DRAINING`], [`DROPPING`] or
+    /// [`DROPPED`].
+    disconnect: AtomicU8,
+}
+
+const ACTIVE: u8 = 0;
+/// New requests are answered ESHUTDOWN; requests in flight complete.
+const DRAINING: u8 = 1;
+/// Forced: no reply is to be sent; the network side has not yet shut the
+/// socket down.
+const DROPPING: u8 = 2;
+/// Forced, and the socket is shut down.
+const DROPPED: u8 = 3;
+
+/// The Distinguished Names of a TLS client's certificate
+/// (`nbdkit_peer_tls_dn`, `nbdkit_peer_tls_issuer_dn`), or why there are
+/// none.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerDn {
+    /// The session authenticated with PSK.
+    NotCertificates,
+    /// Certificates, but not X.509 ones.
+    NotX509,
+    /// The client sent no certificate (no `--tls-verify-peer`).
+    NoCertificate,
+    /// Each name, or the message of the GnuTLS call that failed.
+    Names {
+        dn: Result<String, String>,
+        issuer: Result<String, String>,
+    },
 }
 
 #[derive(Default)]
@@ -37,14 +70,49 @@ impl Connection {
             is_tls: AtomicBool::new(is_tls),
             strings: Mutex::new(Strings::default()),
             default_exports: (0..layers).map(|_| OnceLock::new()).collect(),
+            tls_peer: OnceLock::new(),
+            disconnect: AtomicU8::new(ACTIVE),
         }
     }
 
     pub fn is_tls(&self) -> bool {
         self.is_tls.load(Ordering::Acquire)
     }
-    pub fn set_tls(&self) {
+    /// The TLS handshake completed; `peer` is what the client's
+    /// certificate says.
+    pub fn set_tls(&self, peer: PeerDn) {
+        let _ = self.tls_peer.set(peer);
         self.is_tls.store(true, Ordering::Release);
+    }
+
+    /// The client's certificate names; None without TLS.
+    pub fn tls_peer(&self) -> Option<&PeerDn> {
+        self.tls_peer.get()
+    }
+
+    /// `nbdkit_disconnect`: stop taking requests (`force`: and send no
+    /// more replies, the requests in flight included).
+    pub fn disconnect(&self, force: bool) {
+        let to = if force { DROPPING } else { DRAINING };
+        self.disconnect.fetch_max(to, Ordering::AcqRel);
+    }
+
+    /// Whether a forced disconnect forbids any more replies.  True exactly
+    /// once in `first` for the caller that is then to shut the socket.
+    pub fn dropped(&self) -> (bool, bool) {
+        let first = self
+            .disconnect
+            .compare_exchange(DROPPING, DROPPED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        (
+            first || self.disconnect.load(Ordering::Acquire) == DROPPED,
+            first,
+        )
+    }
+
+    /// Whether new requests are to be answered ESHUTDOWN.
+    pub fn disconnecting(&self) -> bool {
+        self.disconnect.load(Ordering::Acquire) != ACTIVE
     }
 
     fn strings(&self) -> std::sync::MutexGuard<'_, Strings> {

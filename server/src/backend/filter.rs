@@ -58,7 +58,12 @@ pub trait Filter: Send + Sync {
     }
     /// The model this filter needs; the server runs the most restrictive
     /// of every layer's.
-    fn thread_model(&self) -> Result<ThreadModel> {
+    /// Lines the filter adds to `--dump-plugin` (after its `NAME_path=`
+    /// and `NAME_name=`).
+    fn dump_plugin(&self) {}
+    /// The model this filter asks for, given `_next`, the one of the
+    /// layers below (the server takes the stricter of the two).
+    fn thread_model(&self, _next: ThreadModel) -> Result<ThreadModel> {
         Ok(ThreadModel::Parallel)
     }
     /// After the layers below are ready; `model` is the one chosen.

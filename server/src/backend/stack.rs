@@ -86,8 +86,10 @@ impl Layers {
             .plugin
             .thread_model()
             .min(self.plugin.max_thread_model());
-        for f in &self.filters {
-            m = m.min(f.thread_model()?);
+        // From the inside out: each filter is told the model of the
+        // layers below it.
+        for f in self.filters.iter().rev() {
+            m = m.min(f.thread_model(m)?);
         }
         Ok(m)
     }

@@ -12,9 +12,9 @@ use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
 use crate::protocol::consts::*;
-use crate::protocol::handshake::{self as hs, OptionHeader, OPTION_HEADER_LEN};
+use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
-use crate::protocol::transmission::{self as tx, Request};
+use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::sched::inline::Trial;
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -46,8 +46,9 @@ struct PendingWrite {
     /// At least the payload's length; the payload is its first bytes.
     buf: Vec<u8>,
     filled: usize,
-    /// An oversize write: its payload is read and dropped, then refused.
-    discard: Option<Refusal>,
+    /// What runs once the payload is in; a refused write's payload is
+    /// read and dropped, then the refusal is sent.
+    verdict: Result<Valid, Refusal>,
     remaining: u64,
     /// The memory budget's grant for the payload.
     charge: Charge,
@@ -469,20 +470,22 @@ impl Conn {
         say(&t.said);
         if !t.reply.is_empty() {
             let s = &self.shared;
-            match s.outbox.send(&s.stream, &[&t.reply]) {
-                Ok(()) => say(&t.after),
-                // The client may hang up right after NBD_OPT_ABORT without
-                // reading the reply: nbdkit then says so instead.
-                Err(e) if hdr.option == NBD_OPT_ABORT => {
+            match (s.outbox.send(&s.stream, &[&t.reply]), &t.failed_write) {
+                (Ok(()), _) => say(&t.after),
+                // A reply the client may leave unread: nbdkit says why the
+                // write failed instead.
+                (Err(e), Some(what)) => {
                     let why = if e.kind() == io::ErrorKind::BrokenPipe {
                         "Broken pipe".to_string()
                     } else {
                         super::listen::strerror(&e)
                     };
-                    log::debug!("write: {}: {why}", hs::option_name(hdr.option));
+                    log::debug!("{what}: {why}");
                 }
-                Err(e) if e.kind() != io::ErrorKind::BrokenPipe => log::debug!("write reply: {e}"),
-                Err(_) => {}
+                (Err(e), None) if e.kind() != io::ErrorKind::BrokenPipe => {
+                    log::debug!("write reply: {e}")
+                }
+                (Err(_), None) => {}
             }
         }
         match t.next {
@@ -534,7 +537,7 @@ impl Conn {
             Ok(Handshake::Again) => Step::Want(Want::Nothing),
             Ok(Handshake::Done) => {
                 log::debug!("using TLS on this connection");
-                self.shared.conn.set_tls();
+                self.shared.conn.set_tls(self.shared.stream.peer_dn());
                 let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
                 else {
                     unreachable!()
@@ -590,12 +593,18 @@ impl Conn {
                 error: NBD_ESHUTDOWN,
                 msg: "server is shutting down".into(),
             })
+        } else if self.shared.conn.disconnecting() {
+            // nbdkit_disconnect: the plugin dropped this client.
+            Err(tx::Invalid {
+                error: NBD_ESHUTDOWN,
+                msg: "the server is disconnecting this client".into(),
+            })
         } else {
             tx::validate(&req, &caps)
         }
         .map_err(Refusal::Invalid);
         let mut charge = Charge::default();
-        if verdict.is_ok() && matches!(req.cmd, NBD_CMD_READ | NBD_CMD_WRITE) {
+        if verdict.as_ref().is_ok_and(Valid::carries_data) {
             match self.admit(server, req.count) {
                 Admit::Granted(c) => charge = c,
                 // The header stays unread until memory drains.
@@ -611,56 +620,45 @@ impl Conn {
         // A write whose payload came in whole with its header is run from
         // the input buffer when it runs on the loop: no copy into a
         // payload buffer of its own.
-        if plen > 0 && verdict.is_ok() && self.end - self.start >= plen as usize {
+        if let (true, Ok(v)) = (plen > 0 && self.end - self.start >= plen as usize, &verdict) {
             let payload = &self.inbuf[self.start..self.start + plen as usize];
-            if self.try_inline(server, &req, payload) {
+            if self.try_inline(server, v, payload) {
                 server.budget.release(&self.shared.mem, charge);
                 self.consume(plen as usize);
                 return Step::Progress;
             }
         }
         if plen > 0 {
-            let mut pw = PendingWrite {
-                req,
-                buf: Vec::new(),
-                filled: 0,
-                discard: None,
-                remaining: plen,
-                charge,
-            };
-            let buf = match verdict {
-                Ok(()) => match self.shared.take_buffer(plen as usize) {
-                    Some(b) => Ok(b),
+            let (verdict, mut buf) = match verdict {
+                Ok(v) => match self.shared.take_buffer(plen as usize) {
+                    Some(b) => (Ok(v), b),
                     None => {
-                        server.budget.release(&self.shared.mem, pw.charge);
-                        pw.charge = Charge::default();
-                        self.no_memory(server, &pw.req);
-                        Err(Refusal::NoMemory)
+                        server.budget.release(&self.shared.mem, charge);
+                        charge = Charge::default();
+                        self.no_memory(server, &req);
+                        (Err(Refusal::NoMemory), Vec::new())
                     }
                 },
-                Err(refusal) => Err(refusal),
+                Err(refusal) => (Err(refusal), Vec::new()),
             };
-            match buf {
-                Ok(buf) => {
-                    let n = (plen as usize).min(self.end - self.start);
-                    pw.buf = buf;
-                    pw.buf[..n].copy_from_slice(&self.inbuf[self.start..self.start + n]);
-                    pw.filled = n;
-                    pw.remaining -= n as u64;
-                    self.consume(n);
-                }
-                Err(refusal) => {
-                    let n = (plen as usize).min(self.end - self.start);
-                    pw.remaining -= n as u64;
-                    self.consume(n);
-                    pw.discard = Some(refusal);
-                }
+            let n = (plen as usize).min(self.end - self.start);
+            if verdict.is_ok() {
+                buf[..n].copy_from_slice(&self.inbuf[self.start..self.start + n]);
             }
+            let pw = PendingWrite {
+                req,
+                buf,
+                filled: if verdict.is_ok() { n } else { 0 },
+                verdict,
+                remaining: plen - n as u64,
+                charge,
+            };
+            self.consume(n);
             self.phase = Phase::Transmission(Some(pw));
             return Step::Progress;
         }
         match verdict {
-            Ok(()) => self.submit(server, req, Vec::new(), charge),
+            Ok(v) => self.submit(server, v, Vec::new(), charge),
             Err(refusal) => refusal.reply(&*self.shared, &req, &caps),
         }
         Step::Progress
@@ -707,7 +705,7 @@ impl Conn {
             unreachable!()
         };
         if pw.remaining > 0 {
-            if pw.discard.is_some() {
+            if pw.verdict.is_err() {
                 // Drop what is buffered, then read more into the buffer.
                 let n = (pw.remaining as usize).min(self.end - self.start);
                 if n == 0 {
@@ -747,9 +745,9 @@ impl Conn {
         )) else {
             unreachable!()
         };
-        match pw.discard {
-            Some(refusal) => refusal.reply(&*self.shared, &pw.req, &self.caps()),
-            None => self.submit(server, pw.req, pw.buf, pw.charge),
+        match pw.verdict {
+            Err(refusal) => refusal.reply(&*self.shared, &pw.req, &self.caps()),
+            Ok(v) => self.submit(server, v, pw.buf, pw.charge),
         }
         Step::Progress
     }
@@ -758,11 +756,11 @@ impl Conn {
     /// false if it must go to the pool.  With nothing else in flight, a
     /// quick request is answered here: a hand-off to a worker and back
     /// would cost more than the call.
-    fn try_inline(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
+    fn try_inline(&self, server: &Server, v: &Valid, payload: &[u8]) -> bool {
         if self.batch {
-            return self.try_in_batch(server, req, payload);
+            return self.try_in_batch(server, v, payload);
         }
-        if req.count > INLINE_MAX {
+        if v.req.count > INLINE_MAX {
             // Large requests go to the pool; a trial is dropped rather
             // than wait for the pool before each of them.
             self.trial.set(None);
@@ -802,7 +800,7 @@ impl Conn {
         let t = Instant::now();
         let sink = Cork { conn: self };
         self.shared
-            .in_slot(|| dispatch::execute(session, req, payload, &sink));
+            .in_slot(|| dispatch::execute(session, v, payload, &sink));
         self.answered.set(true);
         let took = t.elapsed();
         let slept = || before.is_some_and(|b| crate::sys::voluntary_switches() > b);
@@ -827,7 +825,7 @@ impl Conn {
     /// requests too: handing one on to another worker would cost a second
     /// hand-off, and only this client's requests wait behind it (their
     /// time is not the stack's speed, so it is not recorded).
-    fn try_in_batch(&self, server: &Server, req: &Request, payload: &[u8]) -> bool {
+    fn try_in_batch(&self, server: &Server, v: &Valid, payload: &[u8]) -> bool {
         if !server.inline.allows_batch() || self.shared.inflight.load(Ordering::SeqCst) != 0 {
             return false;
         }
@@ -839,20 +837,20 @@ impl Conn {
         };
         let before = crate::sched::inline::switches_since_wake();
         let t = Instant::now();
-        if req.count <= INLINE_MAX {
+        if v.req.count <= INLINE_MAX {
             let sink = Cork { conn: self };
             self.shared
-                .in_slot(|| dispatch::execute(session, req, payload, &sink));
+                .in_slot(|| dispatch::execute(session, v, payload, &sink));
         } else {
             // A large reply goes out from the plugin's buffer, not through
             // the cork (after what the cork holds, to keep the order).
             self.flush_cork();
             let sink = &*self.shared;
             self.shared
-                .in_slot(|| dispatch::execute(session, req, payload, sink));
+                .in_slot(|| dispatch::execute(session, v, payload, sink));
         }
         let took = t.elapsed();
-        if req.count <= INLINE_MAX {
+        if v.req.count <= INLINE_MAX {
             server
                 .inline
                 .record_batch(took, || crate::sys::voluntary_switches() > before);
@@ -881,17 +879,17 @@ impl Conn {
     }
 
     /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `req.payload_len()` bytes; `charge` is given back to
+    /// in its first `payload_len()` bytes; `charge` is given back to
     /// the budget once the reply is sent or queued (the outbox counts what
     /// it queues).
-    fn submit(&self, server: &Arc<Server>, req: Request, payload: Vec<u8>, charge: Charge) {
-        let plen = req.payload_len() as usize;
-        if self.try_inline(server, &req, &payload[..plen]) {
+    fn submit(&self, server: &Arc<Server>, v: Valid, payload: Vec<u8>, charge: Charge) {
+        let plen = v.req.payload_len() as usize;
+        if self.try_inline(server, &v, &payload[..plen]) {
             self.shared.give_back(payload);
             server.budget.release(&self.shared.mem, charge);
             return;
         }
-        super::handoff::request(server, self.shared.clone(), req, payload, charge);
+        super::handoff::request(server, self.shared.clone(), v, payload, charge);
     }
 
     /// Apply what a backend job produced.
@@ -929,6 +927,9 @@ const CORK_MAX: usize = 256 * 1024;
 
 impl ReplySink for Cork<'_> {
     fn send(&self, parts: &[&[u8]]) {
+        if self.conn.shared.dropped_by_plugin() {
+            return;
+        }
         let full = {
             let mut cork = self.conn.cork.borrow_mut();
             for p in parts {
@@ -1026,6 +1027,40 @@ mod tests {
         client.write_all(&[0xff; 28]).unwrap();
         assert_eq!(run(&srv, &mut c), "close");
         assert!(c.closing());
+    }
+
+    #[test]
+    fn a_refused_write_payload_is_read_and_dropped() {
+        let (srv, _rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let mut c = Conn::new(sh.clone(), None);
+        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        let mut greeting = [0u8; 18];
+        client.read_exact(&mut greeting).unwrap();
+        client.write_all(&3u32.to_be_bytes()).unwrap();
+        client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
+        run(&srv, &mut c);
+        let mut info = [0u8; 10];
+        client.read_exact(&mut info).unwrap();
+        // A write past the end of the 1M disk, its payload in two parts,
+        // then a read: the payload is not taken for a header.
+        let mut w = request(NBD_CMD_WRITE, 3, 1 << 20, 512);
+        w.extend_from_slice(&[NBD_REQUEST_MAGIC as u8; 100]);
+        client.write_all(&w).unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing", "payload still arriving");
+        let mut rest = vec![0x67; 412];
+        rest.extend(request(NBD_CMD_READ, 4, 0, 8));
+        client.write_all(&rest).unwrap();
+        assert_eq!(run(&srv, &mut c), "nothing");
+        let mut r = [0u8; 16 + 24];
+        client.read_exact(&mut r).unwrap();
+        let error = u32::from_be_bytes(r[4..8].try_into().unwrap());
+        assert!(error == NBD_ENOSPC || error == NBD_EPERM, "{error}");
+        assert_eq!(u64::from_be_bytes(r[8..16].try_into().unwrap()), 3);
+        assert_eq!(&r[16..20], &NBD_SIMPLE_REPLY_MAGIC.to_be_bytes());
+        assert_eq!(&r[20..24], &[0; 4], "the read succeeds");
+        assert_eq!(u64::from_be_bytes(r[24..32].try_into().unwrap()), 4);
+        assert!(c.in_transmission());
     }
 
     #[test]

@@ -9,30 +9,24 @@ use super::shared::{over_share, Shared, Wait};
 use super::{Event, Server};
 use crate::budget::Charge;
 use crate::dispatch;
-use crate::protocol::transmission::Request;
+use crate::protocol::transmission::Valid;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 /// Run a request on the pool.  `payload` holds a write's data in its
-/// first `req.payload_len()` bytes; `charge` is given back to the budget
+/// first `payload_len()` bytes; `charge` is given back to the budget
 /// once the reply is sent or queued (the outbox counts what it queues).
-pub fn request(
-    server: &Server,
-    shared: Arc<Shared>,
-    req: Request,
-    payload: Vec<u8>,
-    charge: Charge,
-) {
+pub fn request(server: &Server, shared: Arc<Shared>, v: Valid, payload: Vec<u8>, charge: Charge) {
     shared.inflight.fetch_add(1, Ordering::SeqCst);
     server.pool.submit(Box::new(move || {
         let srv = &*shared.server;
-        let plen = req.payload_len() as usize;
+        let plen = v.req.payload_len() as usize;
         if let Some(session) = shared.session.get() {
             let _g = srv.locks.enter(&shared.req_lock);
             let t = Instant::now();
-            shared.in_slot(|| dispatch::execute(session, &req, &payload[..plen], &*shared));
-            if req.count <= INLINE_MAX {
+            shared.in_slot(|| dispatch::execute(session, &v, &payload[..plen], &*shared));
+            if v.req.count <= INLINE_MAX {
                 srv.inline.record(t.elapsed());
             }
         }

@@ -1,6 +1,7 @@
 //! The handshake steps that need the backend (preconnect, open, list
-//! and info requests): run on a worker thread, they turn what the layers
-//! answer into the reply bytes and the connection's next phase.
+//! and info requests): run on a worker thread (or on the loop for a stack
+//! that cannot block), they call the layers and hand their answers to
+//! `protocol::negotiate`, which encodes the replies.
 
 use super::shared::Shared;
 use super::Server;
@@ -56,9 +57,8 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 log_backend_error("preconnect", &e);
                 return close(out);
             }
-            let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & cfg.mask_handshake;
-            log::debug!("{}", negotiate::greeting_line(flags));
-            out.extend_from_slice(&hs::encode_greeting(flags));
+            let line = negotiate::greeting(&mut out, cfg.mask_handshake);
+            log::debug!("{line}");
             Outcome {
                 bytes: out,
                 session: None,
@@ -80,8 +80,8 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 false,
             ) {
                 Ok((s, i)) => {
-                    log::debug!("{}", negotiate::oldstyle_line(0, i.eflags));
-                    out.extend_from_slice(&hs::encode_oldstyle(i.size, i.eflags));
+                    let line = negotiate::oldstyle_opened(&mut out, i.size, i.eflags);
+                    log::debug!("{line}");
                     Outcome {
                         bytes: out,
                         session: Some(s),
@@ -105,8 +105,8 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 cfg.error_messages,
             ) {
                 Ok((s, i)) => {
-                    log::debug!("{}", negotiate::export_flags_line(i.eflags));
-                    hs::encode_export_name_reply(&mut out, i.size, i.eflags, nego.no_zeroes);
+                    let line = nego.export_name_opened(&mut out, i.size, i.eflags);
+                    log::debug!("{line}");
                     Outcome {
                         bytes: out,
                         session: Some(s),
@@ -120,21 +120,16 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
             }
         }
         Job::List(nego) => {
-            match stack.list_exports(0, conn, readonly) {
-                Ok(list) => {
-                    for e in list {
-                        hs::encode_rep_server(&mut out, &e.name, e.description.as_deref());
-                    }
-                    log::debug!("{}", negotiate::replying(NBD_OPT_LIST, NBD_REP_ACK));
-                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, NBD_REP_ACK, &[]);
-                }
-                Err(e) => {
-                    log_backend_error("list_exports", &e);
-                    let code = NBD_REP_ERR_PLATFORM;
-                    log::debug!("{}", negotiate::replying(NBD_OPT_LIST, code));
-                    hs::encode_option_reply(&mut out, NBD_OPT_LIST, code, &[]);
-                }
-            }
+            let list = stack
+                .list_exports(0, conn, readonly)
+                .inspect_err(|e| log_backend_error("list_exports", e))
+                .ok();
+            let exports = list.as_ref().map(|l| {
+                l.iter()
+                    .map(|e| (e.name.as_str(), e.description.as_deref()))
+            });
+            let line = negotiate::list_answered(&mut out, exports);
+            log::debug!("{line}");
             Outcome {
                 bytes: out,
                 session: None,
@@ -155,12 +150,9 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 Ok(o) => o,
                 Err(e) => {
                     log_backend_error(&hs::option_name(option), &e);
-                    // nbdkit 1.32.5 answers every failed open this way,
-                    // whatever the plugin's errno.
-                    let code = NBD_REP_ERR_UNKNOWN;
-                    log::debug!("{}", negotiate::replying(option, code));
                     let reason = e.unreported().unwrap_or("");
-                    hs::encode_option_reply(&mut out, option, code, reason.as_bytes());
+                    let line = negotiate::open_refused(&mut out, option, reason);
+                    log::debug!("{line}");
                     return Outcome {
                         bytes: out,
                         session: None,
@@ -168,8 +160,8 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     };
                 }
             };
-            log::debug!("{}", negotiate::export_flags_line(i.eflags));
-            hs::encode_info_export(&mut out, option, i.size, i.eflags);
+            let line = negotiate::export_opened(&mut out, option, i.size, i.eflags);
+            log::debug!("{line}");
             let mut block_size = None;
             for &info in &req.requests {
                 match info_answer(stack, conn, readonly, &s, &req, info) {
@@ -191,21 +183,20 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                     }
                 }
             }
-            log::debug!("{}", negotiate::replying(option, NBD_REP_ACK));
-            hs::encode_option_reply(&mut out, option, NBD_REP_ACK, &[]);
-            if option == NBD_OPT_GO {
-                s.caps.base_allocation = nego.base_allocation;
-                s.caps.extended = nego.extended;
+            let line = negotiate::info_done(&mut out, option);
+            log::debug!("{line}");
+            if negotiate::enters_transmission(option) {
                 // nbdkit passes requests that break a plugin's
                 // constraints on to it; `--enforce-block-size` refuses
                 // them here.  With filters, enforcing (or not:
                 // blocksize-policy's error-policy=allow) is the filters'
                 // job, as in nbdkit.
-                if stack.len() == 1 {
-                    if let Some(b) = block_size {
-                        s.caps.block_size = Some((b.minimum, b.maximum));
-                        s.caps.enforce_block_size = cfg.enforce_block_size;
-                    }
+                let told = block_size
+                    .filter(|_| stack.len() == 1)
+                    .map(|b| (b.minimum, b.maximum));
+                nego.settle(&mut s.caps, told);
+                if told.is_some() {
+                    s.caps.enforce_block_size = cfg.enforce_block_size;
                 }
                 Outcome {
                     bytes: out,
@@ -320,5 +311,53 @@ mod tests {
             1 << 20
         );
         s.close();
+    }
+
+    /// The replies in `bytes` as (option, reply type).
+    fn replies(mut bytes: &[u8]) -> Vec<(u32, u32)> {
+        let mut v = Vec::new();
+        while bytes.len() >= 20 {
+            let be32 = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().unwrap());
+            v.push((be32(8), be32(12)));
+            bytes = &bytes[20 + be32(16) as usize..];
+        }
+        assert!(bytes.is_empty(), "truncated reply");
+        v
+    }
+
+    #[test]
+    fn info_describes_and_closes_go_opens_with_what_was_settled() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let nego = Nego {
+            structured: true,
+            base_allocation: true,
+            ..Nego::from_client_flags(3).unwrap()
+        };
+        let req = hs::InfoRequest {
+            export_name: Vec::new(),
+            requests: vec![NBD_INFO_NAME, NBD_INFO_DESCRIPTION],
+        };
+        for option in [NBD_OPT_INFO, NBD_OPT_GO] {
+            let job = Job::InfoGo {
+                option,
+                req: req.clone(),
+                nego: nego.clone(),
+            };
+            let out = run_job(&srv, &sh, job);
+            let got = replies(&out.bytes);
+            assert_eq!(got.first(), Some(&(option, NBD_REP_INFO)), "export first");
+            assert_eq!(got.last(), Some(&(option, NBD_REP_ACK)));
+            if option == NBD_OPT_INFO {
+                assert!(matches!(out.next, Next::Options(_)));
+                assert!(out.session.is_none(), "INFO closes the export again");
+            } else {
+                assert!(matches!(out.next, Next::Transmission));
+                let s = out.session.expect("GO keeps the export open");
+                assert!(s.caps.base_allocation && s.caps.structured);
+                assert!(!s.caps.extended);
+                s.close();
+            }
+        }
     }
 }

@@ -227,8 +227,30 @@ impl Shared {
     }
 }
 
+impl Shared {
+    /// Whether the plugin dropped this client (`nbdkit_disconnect (1)`):
+    /// then no reply is sent, and the first caller says goodbye (TLS
+    /// close_notify) and shuts the socket down, which ends the connection
+    /// in the loop.
+    pub fn dropped_by_plugin(&self) -> bool {
+        let (dropped, first) = self.conn.dropped();
+        if first {
+            log::debug!("the plugin disconnected this client");
+            if let Some(bye) = self.stream.bye() {
+                let _ = self.outbox.send_raw(&self.stream, &bye);
+                let _ = self.outbox.flush(&self.stream);
+            }
+            self.stream.shutdown();
+        }
+        dropped
+    }
+}
+
 impl ReplySink for Shared {
     fn send(&self, parts: &[&[u8]]) {
+        if self.dropped_by_plugin() {
+            return;
+        }
         if let Err(e) = self.outbox.send(&self.stream, parts) {
             if e.kind() != io::ErrorKind::BrokenPipe {
                 log::debug!("write reply: {e}");

@@ -61,6 +61,14 @@ impl Transport {
             .map_err(|_| "STARTTLS on a connection already using TLS".to_string())
     }
 
+    /// The names in the client's TLS certificate (after the handshake).
+    pub fn peer_dn(&self) -> crate::backend::connection::PeerDn {
+        match self.session() {
+            Some(s) => s.peer_dn(),
+            None => crate::backend::connection::PeerDn::NotCertificates,
+        }
+    }
+
     /// One handshake step: what to write to the socket, and how it ended.
     pub fn handshake(&self) -> (Vec<u8>, Result<Handshake, String>) {
         let Some(mut s) = self.session() else {

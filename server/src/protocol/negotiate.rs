@@ -11,6 +11,7 @@
 
 use super::consts::*;
 use super::handshake::{self as hs, InfoRequest, InvalidOption};
+use super::transmission::ExportCaps;
 use super::ProtocolError;
 
 /// `--tls`: whether TLS is offered, and whether it is required before
@@ -101,6 +102,9 @@ pub struct Transition {
     pub said: Vec<Said>,
     /// What to log once the reply is written (nbdkit says it only then).
     pub after: Vec<Said>,
+    /// The reply may go unread (the client hangs up after ABORT): a write
+    /// that fails is logged as this, then the reason, as nbdkit does.
+    pub failed_write: Option<String>,
 }
 
 impl Transition {
@@ -110,6 +114,7 @@ impl Transition {
             next,
             said: Vec::new(),
             after: Vec::new(),
+            failed_write: None,
         }
     }
 
@@ -153,7 +158,7 @@ impl Transition {
 }
 
 /// nbdkit's line for an option reply without payload.
-pub fn replying(opt: u32, code: u32) -> String {
+fn replying(opt: u32, code: u32) -> String {
     format!(
         "replying to {} with {}",
         hs::option_name(opt),
@@ -162,7 +167,7 @@ pub fn replying(opt: u32, code: u32) -> String {
 }
 
 /// nbdkit's line for the flags the server offers in its greeting.
-pub fn greeting_line(gflags: u16) -> String {
+fn greeting_line(gflags: u16) -> String {
     format!("newstyle negotiation: flags: global {gflags:#x}")
 }
 
@@ -172,12 +177,12 @@ pub fn client_flags_line(cflags: u32) -> String {
 }
 
 /// nbdkit's line for the transmission flags of an export once opened.
-pub fn export_flags_line(eflags: u16) -> String {
+fn export_flags_line(eflags: u16) -> String {
     format!("newstyle negotiation: flags: export {eflags:#x}")
 }
 
 /// nbdkit's line for the oldstyle handshake, sent once the export is open.
-pub fn oldstyle_line(gflags: u16, eflags: u16) -> String {
+fn oldstyle_line(gflags: u16, eflags: u16) -> String {
     format!("oldstyle negotiation: flags: global {gflags:#x} export {eflags:#x}")
 }
 
@@ -242,7 +247,122 @@ pub fn info_reply(out: &mut Vec<u8>, opt: u32, info: u16, a: InfoAnswer) -> Opti
     None
 }
 
+/// nbdkit's `-v` line about a reply to the backend's answer, formatted
+/// only if it is logged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line {
+    Replying { opt: u32, code: u32 },
+    Greeting(u16),
+    ExportFlags(u16),
+    Oldstyle(u16),
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&match *self {
+            Line::Replying { opt, code } => replying(opt, code),
+            Line::Greeting(flags) => greeting_line(flags),
+            Line::ExportFlags(eflags) => export_flags_line(eflags),
+            Line::Oldstyle(eflags) => oldstyle_line(0, eflags),
+        })
+    }
+}
+
+// The backend's answers.  `net/` asks the backend what an option needs
+// (open the export, list the exports, describe it) and hands the answers
+// here: each function appends the reply to `out` and returns nbdkit's
+// `-v` [`Line`] for it, for the caller to log at once (in order with the
+// backend's own lines).
+
+/// The server's greeting (newstyle): fixed newstyle and no zeroes, less
+/// what `--mask-handshake` hides.
+pub fn greeting(out: &mut Vec<u8>, mask: u16) -> Line {
+    let flags = (NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) & mask;
+    out.extend_from_slice(&hs::encode_greeting(flags));
+    Line::Greeting(flags)
+}
+
+/// The oldstyle handshake, once the export is open: its size and flags.
+pub fn oldstyle_opened(out: &mut Vec<u8>, size: u64, eflags: u16) -> Line {
+    out.extend_from_slice(&hs::encode_oldstyle(size, eflags));
+    Line::Oldstyle(eflags)
+}
+
+/// NBD_OPT_LIST answered: one NBD_REP_SERVER per export (name and
+/// description) and the ACK, or `None` when the backend failed.
+pub fn list_answered<'a>(
+    out: &mut Vec<u8>,
+    exports: Option<impl Iterator<Item = (&'a str, Option<&'a str>)>>,
+) -> Line {
+    let code = match exports {
+        Some(list) => {
+            for (name, description) in list {
+                hs::encode_rep_server(out, name, description);
+            }
+            NBD_REP_ACK
+        }
+        None => NBD_REP_ERR_PLATFORM,
+    };
+    hs::encode_option_reply(out, NBD_OPT_LIST, code, &[]);
+    Line::Replying {
+        opt: NBD_OPT_LIST,
+        code,
+    }
+}
+
+/// NBD_OPT_INFO or NBD_OPT_GO could not open the export: nbdkit 1.32.5
+/// answers every failed open with NBD_REP_ERR_UNKNOWN, whatever the
+/// plugin's errno; `reason` (ours) goes in the payload.
+pub fn open_refused(out: &mut Vec<u8>, opt: u32, reason: &str) -> Line {
+    hs::encode_option_reply(out, opt, NBD_REP_ERR_UNKNOWN, reason.as_bytes());
+    Line::Replying {
+        opt,
+        code: NBD_REP_ERR_UNKNOWN,
+    }
+}
+
+/// NBD_OPT_INFO or NBD_OPT_GO opened the export: NBD_INFO_EXPORT first,
+/// before the replies to what the client asked for ([`info_reply`]).
+pub fn export_opened(out: &mut Vec<u8>, opt: u32, size: u64, eflags: u16) -> Line {
+    hs::encode_info_export(out, opt, size, eflags);
+    Line::ExportFlags(eflags)
+}
+
+/// NBD_OPT_INFO or NBD_OPT_GO: every NBD_INFO_* request answered.
+pub fn info_done(out: &mut Vec<u8>, opt: u32) -> Line {
+    hs::encode_option_reply(out, opt, NBD_REP_ACK, &[]);
+    Line::Replying {
+        opt,
+        code: NBD_REP_ACK,
+    }
+}
+
+/// Whether a successful INFO or GO ends negotiation (GO), or only
+/// described the export, which is closed again (INFO).
+pub fn enters_transmission(opt: u32) -> bool {
+    opt == NBD_OPT_GO
+}
+
 impl Nego {
+    /// NBD_OPT_EXPORT_NAME opened the export: its size and flags (and the
+    /// zeroes unless the client asked for none).  There is no reply for a
+    /// failed open: the connection closes.
+    pub fn export_name_opened(&self, out: &mut Vec<u8>, size: u64, eflags: u16) -> Line {
+        hs::encode_export_name_reply(out, size, eflags, self.no_zeroes);
+        Line::ExportFlags(eflags)
+    }
+
+    /// What negotiation settled that transmission checks requests
+    /// against, on top of what opening the export said.  `block_size`:
+    /// the constraints the client was told and the server enforces.
+    pub fn settle(&self, caps: &mut ExportCaps, block_size: Option<(u32, u32)>) {
+        caps.base_allocation = self.base_allocation;
+        caps.extended = self.extended;
+        if block_size.is_some() {
+            caps.block_size = block_size;
+        }
+    }
+
     /// The state after the client's flags, or the fatal error for flags
     /// this server does not know.
     pub fn from_client_flags(flags: u32) -> Result<Nego, ProtocolError> {
@@ -303,6 +423,7 @@ impl Nego {
                 t.after.push(Said::Debug(format!(
                     "client sent {name} to abort the connection"
                 )));
+                t.failed_write = Some(format!("write: {name}"));
                 t.next = Next::Close;
             }
             NBD_OPT_LIST if !payload.is_empty() => {
@@ -534,6 +655,110 @@ mod tests {
             bytes = &bytes[20 + l..];
         }
         v
+    }
+
+    #[test]
+    fn backend_answers_are_encoded_here() {
+        // (what the backend answered, the replies in order as (option,
+        // type), the -v line)
+        type Encode = fn(&mut Vec<u8>) -> Line;
+        type Case = (&'static str, Encode, &'static [(u32, u32)], &'static str);
+        let cases: &[Case] = &[
+            (
+                "two exports",
+                |o| list_answered(o, Some([("a", None), ("b", Some("B"))].into_iter())),
+                &[
+                    (NBD_OPT_LIST, NBD_REP_SERVER),
+                    (NBD_OPT_LIST, NBD_REP_SERVER),
+                    (NBD_OPT_LIST, NBD_REP_ACK),
+                ],
+                "replying to NBD_OPT_LIST with NBD_REP_ACK",
+            ),
+            (
+                "list failed",
+                |o| list_answered(o, None::<std::iter::Empty<(&str, Option<&str>)>>),
+                &[(NBD_OPT_LIST, NBD_REP_ERR_PLATFORM)],
+                "replying to NBD_OPT_LIST with NBD_REP_ERR_PLATFORM",
+            ),
+            (
+                "open failed",
+                |o| open_refused(o, NBD_OPT_GO, "no such export"),
+                &[(NBD_OPT_GO, NBD_REP_ERR_UNKNOWN)],
+                "replying to NBD_OPT_GO with NBD_REP_ERR_UNKNOWN",
+            ),
+            (
+                "opened",
+                |o| export_opened(o, NBD_OPT_INFO, 1 << 20, 0x1234),
+                &[(NBD_OPT_INFO, NBD_REP_INFO)],
+                "newstyle negotiation: flags: export 0x1234",
+            ),
+            (
+                "all answered",
+                |o| info_done(o, NBD_OPT_GO),
+                &[(NBD_OPT_GO, NBD_REP_ACK)],
+                "replying to NBD_OPT_GO with NBD_REP_ACK",
+            ),
+        ];
+        for &(what, encode, want, line) in cases {
+            let mut out = Vec::new();
+            assert_eq!(encode(&mut out).to_string(), line, "{what}");
+            let got: Vec<_> = replies(&out).iter().map(|r| (r.0, r.1)).collect();
+            assert_eq!(got, want, "{what}");
+        }
+        let mut out = Vec::new();
+        open_refused(&mut out, NBD_OPT_INFO, "why");
+        assert_eq!(replies(&out)[0].2, b"why");
+        assert!(enters_transmission(NBD_OPT_GO) && !enters_transmission(NBD_OPT_INFO));
+    }
+
+    #[test]
+    fn greeting_export_name_and_oldstyle_replies() {
+        let mut out = Vec::new();
+        let line = greeting(&mut out, !NBD_FLAG_NO_ZEROES).to_string();
+        assert_eq!(line, "newstyle negotiation: flags: global 0x1");
+        assert_eq!(out.len(), 18);
+        assert_eq!(&out[16..18], &NBD_FLAG_FIXED_NEWSTYLE.to_be_bytes());
+        // EXPORT_NAME: size, flags, and 124 zeroes unless NO_ZEROES.
+        for (no_zeroes, len) in [(true, 10), (false, 134)] {
+            let n = Nego {
+                no_zeroes,
+                ..Nego::default()
+            };
+            let mut out = Vec::new();
+            n.export_name_opened(&mut out, 4096, 3);
+            assert_eq!(out.len(), len);
+            assert_eq!(&out[..10], &[0, 0, 0, 0, 0, 0, 16, 0, 0, 3]);
+        }
+        let mut out = Vec::new();
+        let line = oldstyle_opened(&mut out, 4096, 3).to_string();
+        assert_eq!(line, "oldstyle negotiation: flags: global 0x0 export 0x3");
+        assert_eq!(out.len(), 152);
+    }
+
+    #[test]
+    fn go_settles_what_transmission_checks() {
+        let n = Nego {
+            structured: true,
+            extended: true,
+            base_allocation: true,
+            ..Nego::default()
+        };
+        let mut caps = ExportCaps::default();
+        n.settle(&mut caps, Some((512, 1 << 20)));
+        assert!(caps.extended && caps.base_allocation);
+        assert_eq!(caps.block_size, Some((512, 1 << 20)));
+        let mut caps = ExportCaps::default();
+        Nego::default().settle(&mut caps, None);
+        assert!(!caps.extended && !caps.base_allocation && caps.block_size.is_none());
+    }
+
+    #[test]
+    fn only_abort_says_how_a_failed_write_is_logged() {
+        let mut n = Nego::default();
+        let t = n.option(&OFF, NBD_OPT_ABORT, b"");
+        assert_eq!(t.failed_write.as_deref(), Some("write: NBD_OPT_ABORT"));
+        let t = n.option(&OFF, NBD_OPT_STRUCTURED_REPLY, b"");
+        assert_eq!(t.failed_write, None);
     }
 
     /// The single reply type of a transition that stays in negotiation.

@@ -189,10 +189,82 @@ pub fn nbd_command_name(cmd: u16) -> &'static str {
     }
 }
 
+/// The commands a request may carry (`NBD_CMD_DISC` is the connection's,
+/// not the backend's: it never gets here).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Read,
+    Write,
+    Flush,
+    Trim,
+    Zero,
+    Cache,
+    BlockStatus,
+}
+
+impl Op {
+    fn of(cmd: u16) -> Option<Op> {
+        Some(match cmd {
+            NBD_CMD_READ => Op::Read,
+            NBD_CMD_WRITE => Op::Write,
+            NBD_CMD_FLUSH => Op::Flush,
+            NBD_CMD_TRIM => Op::Trim,
+            NBD_CMD_WRITE_ZEROES => Op::Zero,
+            NBD_CMD_CACHE => Op::Cache,
+            NBD_CMD_BLOCK_STATUS => Op::BlockStatus,
+            _ => return None,
+        })
+    }
+}
+
+/// A validated request's command with the flags it may carry, typed: what
+/// the backend is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `df`: the client wants the data in one chunk (`NBD_CMD_FLAG_DF`).
+    Read {
+        df: bool,
+    },
+    Write {
+        fua: bool,
+    },
+    Flush,
+    Trim {
+        fua: bool,
+    },
+    /// `may_trim`: no `NBD_CMD_FLAG_NO_HOLE`; `fast`: `NBD_CMD_FLAG_FAST_ZERO`.
+    Zero {
+        fua: bool,
+        may_trim: bool,
+        fast: bool,
+    },
+    Cache,
+    BlockStatus {
+        req_one: bool,
+    },
+}
+
+/// A request that passed validation: its header as it came, and what it
+/// asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Valid {
+    pub req: Request,
+    pub cmd: Command,
+}
+
+impl Valid {
+    /// A data request (read or write): its buffer is charged to the
+    /// memory budget.
+    pub fn carries_data(&self) -> bool {
+        matches!(self.cmd, Command::Read { .. } | Command::Write { .. })
+    }
+}
+
 /// Check a request against the export, as nbdkit 1.32 does, in its order.
-pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
+pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
     let name = nbd_command_name(r.cmd);
-    if caps.readonly && matches!(r.cmd, NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES) {
+    let op = Op::of(r.cmd);
+    if caps.readonly && matches!(op, Some(Op::Write | Op::Trim | Op::Zero)) {
         return Err(invalid(
             NBD_EPERM,
             name,
@@ -203,7 +275,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
         // A write always has its payload; no other command may have one
         // (we advertise no payload for block status).
         let payload = r.flags & NBD_CMD_FLAG_PAYLOAD_LEN != 0;
-        if r.cmd != NBD_CMD_WRITE && payload {
+        if op != Some(Op::Write) && payload {
             return Err(invalid(
                 NBD_EINVAL,
                 name,
@@ -211,16 +283,26 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
             ));
         }
     }
-    match r.cmd {
-        NBD_CMD_READ | NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES | NBD_CMD_CACHE
-        | NBD_CMD_BLOCK_STATUS => {
+    let Some(op) = op else {
+        return Err(Invalid {
+            error: NBD_EINVAL,
+            msg: format!("invalid request: unknown command ({}) ignored", r.cmd),
+        });
+    };
+    match op {
+        Op::Flush => {
+            if r.offset != 0 || r.count != 0 {
+                return Err(invalid(NBD_EINVAL, name, "expecting offset and count = 0"));
+            }
+        }
+        _ => {
             let in_range = r.count > 0
                 && r.offset <= caps.size
                 && r.offset
                     .checked_add(r.count)
                     .is_some_and(|end| end <= caps.size);
             if !in_range {
-                let err = if matches!(r.cmd, NBD_CMD_WRITE | NBD_CMD_WRITE_ZEROES) {
+                let err = if matches!(op, Op::Write | Op::Zero) {
                     NBD_ENOSPC
                 } else {
                     NBD_EINVAL
@@ -234,17 +316,6 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
                     ),
                 ));
             }
-        }
-        NBD_CMD_FLUSH => {
-            if r.offset != 0 || r.count != 0 {
-                return Err(invalid(NBD_EINVAL, name, "expecting offset and count = 0"));
-            }
-        }
-        _ => {
-            return Err(Invalid {
-                error: NBD_EINVAL,
-                msg: format!("invalid request: unknown command ({}) ignored", r.cmd),
-            })
         }
     }
 
@@ -263,23 +334,21 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
             format_args!("unknown flags ({:#x})", r.flags),
         ));
     }
-    if r.flags & NBD_CMD_FLAG_FUA != 0
-        && !matches!(r.cmd, NBD_CMD_WRITE | NBD_CMD_TRIM | NBD_CMD_WRITE_ZEROES)
-    {
+    if r.flags & NBD_CMD_FLAG_FUA != 0 && !matches!(op, Op::Write | Op::Trim | Op::Zero) {
         return Err(invalid(
             NBD_EINVAL,
             name,
             "FUA flag not supported with this command",
         ));
     }
-    if r.flags & NBD_CMD_FLAG_NO_HOLE != 0 && r.cmd != NBD_CMD_WRITE_ZEROES {
+    if r.flags & NBD_CMD_FLAG_NO_HOLE != 0 && op != Op::Zero {
         return Err(invalid(
             NBD_EINVAL,
             name,
             "NO_HOLE flag only valid with NBD_CMD_WRITE_ZEROES",
         ));
     }
-    if r.flags & NBD_CMD_FLAG_FAST_ZERO != 0 && r.cmd != NBD_CMD_WRITE_ZEROES {
+    if r.flags & NBD_CMD_FLAG_FAST_ZERO != 0 && op != Op::Zero {
         return Err(invalid(
             NBD_EINVAL,
             name,
@@ -287,7 +356,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
         ));
     }
     if r.flags & NBD_CMD_FLAG_DF != 0 {
-        if r.cmd != NBD_CMD_READ {
+        if op != Op::Read {
             return Err(invalid(
                 NBD_EINVAL,
                 name,
@@ -302,7 +371,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
             ));
         }
     }
-    if r.flags & NBD_CMD_FLAG_REQ_ONE != 0 && r.cmd != NBD_CMD_BLOCK_STATUS {
+    if r.flags & NBD_CMD_FLAG_REQ_ONE != 0 && op != Op::BlockStatus {
         return Err(invalid(
             NBD_EINVAL,
             name,
@@ -310,7 +379,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
         ));
     }
 
-    if matches!(r.cmd, NBD_CMD_READ | NBD_CMD_WRITE) && r.count > u64::from(MAX_REQUEST_SIZE) {
+    if matches!(op, Op::Read | Op::Write) && r.count > u64::from(MAX_REQUEST_SIZE) {
         return Err(invalid(
             NBD_ENOMEM,
             name,
@@ -328,12 +397,12 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
             "FUA flag not supported by this export",
         ));
     }
-    let unsupported = match r.cmd {
-        NBD_CMD_FLUSH => !caps.can_flush,
-        NBD_CMD_TRIM => !caps.can_trim,
-        NBD_CMD_WRITE_ZEROES => !caps.can_zero,
-        NBD_CMD_CACHE => !caps.can_cache,
-        _ => false,
+    let unsupported = match op {
+        Op::Flush => !caps.can_flush,
+        Op::Trim => !caps.can_trim,
+        Op::Zero => !caps.can_zero,
+        Op::Cache => !caps.can_cache,
+        Op::Read | Op::Write | Op::BlockStatus => false,
     };
     if unsupported {
         return Err(invalid(
@@ -349,7 +418,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
             "fast zero not supported by this export",
         ));
     }
-    if r.cmd == NBD_CMD_BLOCK_STATUS && !(caps.structured && caps.base_allocation) {
+    if op == Op::BlockStatus && !(caps.structured && caps.base_allocation) {
         return Err(invalid(
             NBD_EINVAL,
             name,
@@ -358,7 +427,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
     }
 
     if let Some((min, max)) = caps.block_size.filter(|_| caps.enforce_block_size) {
-        let data = matches!(r.cmd, NBD_CMD_READ | NBD_CMD_WRITE);
+        let data = matches!(op, Op::Read | Op::Write);
         if min > 1
             && !(r.offset.is_multiple_of(u64::from(min)) && r.count.is_multiple_of(u64::from(min)))
         {
@@ -382,7 +451,26 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<(), Invalid> {
             ));
         }
     }
-    Ok(())
+    let flag = |f: u16| r.flags & f != 0;
+    let fua = flag(NBD_CMD_FLAG_FUA);
+    let cmd = match op {
+        Op::Read => Command::Read {
+            df: flag(NBD_CMD_FLAG_DF),
+        },
+        Op::Write => Command::Write { fua },
+        Op::Flush => Command::Flush,
+        Op::Trim => Command::Trim { fua },
+        Op::Zero => Command::Zero {
+            fua,
+            may_trim: !flag(NBD_CMD_FLAG_NO_HOLE),
+            fast: flag(NBD_CMD_FLAG_FAST_ZERO),
+        },
+        Op::Cache => Command::Cache,
+        Op::BlockStatus => Command::BlockStatus {
+            req_one: flag(NBD_CMD_FLAG_REQ_ONE),
+        },
+    };
+    Ok(Valid { req: *r, cmd })
 }
 
 /// Map an errno from a backend to the NBD error the client sees.
@@ -647,6 +735,84 @@ mod tests {
             extended: true,
             ..req(cmd, flags, offset, count)
         }
+    }
+
+    #[test]
+    fn validation_types_the_command_and_its_flags() {
+        let c = caps();
+        let table: &[(u16, u16, u64, Command)] = &[
+            (NBD_CMD_READ, 0, 512, Command::Read { df: false }),
+            (
+                NBD_CMD_READ,
+                NBD_CMD_FLAG_DF,
+                512,
+                Command::Read { df: true },
+            ),
+            (NBD_CMD_WRITE, 0, 512, Command::Write { fua: false }),
+            (
+                NBD_CMD_WRITE,
+                NBD_CMD_FLAG_FUA,
+                512,
+                Command::Write { fua: true },
+            ),
+            (NBD_CMD_FLUSH, 0, 0, Command::Flush),
+            (
+                NBD_CMD_TRIM,
+                NBD_CMD_FLAG_FUA,
+                512,
+                Command::Trim { fua: true },
+            ),
+            (
+                NBD_CMD_WRITE_ZEROES,
+                0,
+                512,
+                Command::Zero {
+                    fua: false,
+                    may_trim: true,
+                    fast: false,
+                },
+            ),
+            (
+                NBD_CMD_WRITE_ZEROES,
+                NBD_CMD_FLAG_NO_HOLE | NBD_CMD_FLAG_FAST_ZERO | NBD_CMD_FLAG_FUA,
+                512,
+                Command::Zero {
+                    fua: true,
+                    may_trim: false,
+                    fast: true,
+                },
+            ),
+            (NBD_CMD_CACHE, 0, 512, Command::Cache),
+            (
+                NBD_CMD_BLOCK_STATUS,
+                0,
+                512,
+                Command::BlockStatus { req_one: false },
+            ),
+            (
+                NBD_CMD_BLOCK_STATUS,
+                NBD_CMD_FLAG_REQ_ONE,
+                512,
+                Command::BlockStatus { req_one: true },
+            ),
+        ];
+        for &(cmd, flags, count, want) in table {
+            let r = req(cmd, flags, 0, count);
+            let offset = if cmd == NBD_CMD_FLUSH { 0 } else { 4096 };
+            let r = Request { offset, ..r };
+            assert_eq!(validate(&r, &c), Ok(Valid { req: r, cmd: want }), "{r:?}");
+        }
+        // The disconnect is the connection's and any other number is
+        // unknown: neither reaches the backend.
+        for cmd in [NBD_CMD_DISC, 8, 99, u16::MAX] {
+            let inv = validate(&req(cmd, 0, 0, 512), &c).unwrap_err();
+            assert_eq!(inv.error, NBD_EINVAL, "{cmd}");
+            assert!(inv.msg.contains("unknown command"), "{}", inv.msg);
+        }
+        // Only data requests are charged to the memory budget.
+        let data = |cmd, count| validate(&req(cmd, 0, 0, count), &c).unwrap().carries_data();
+        assert!(data(NBD_CMD_READ, 1) && data(NBD_CMD_WRITE, 1));
+        assert!(!data(NBD_CMD_TRIM, 1) && !data(NBD_CMD_FLUSH, 0));
     }
 
     #[test]

@@ -217,6 +217,35 @@ pub fn stdin_socket() -> io::Result<std::os::unix::net::UnixStream> {
     Ok(s)
 }
 
+extern "C" {
+    /// glibc's `FILE *stdin`, which a C plugin may have read from.
+    #[link_name = "stdin"]
+    static mut c_stdin: *mut libc::FILE;
+}
+
+/// Flush C stdio, as nbdkit does before it forks or gives up stdio:
+/// what a plugin printed is written out, and what it read ahead from a
+/// seekable stdin is given back to the file.
+pub fn flush_c_stdio() {
+    // SAFETY: `stdin` is glibc's stream pointer, valid for the process's
+    // life; fflush on an input stream (glibc: drops the read-ahead and
+    // seeks the descriptor back) and fflush(NULL) (every output stream)
+    // touch only the streams' own buffers.
+    unsafe {
+        libc::fflush(std::ptr::addr_of!(c_stdin).read());
+        libc::fflush(std::ptr::null_mut());
+    }
+}
+
+/// Copies of stdin and stdout (close-on-exec), for a `--run` command
+/// to get once the server's own point at /dev/null.
+pub fn save_stdio() -> std::io::Result<(std::os::fd::OwnedFd, std::os::fd::OwnedFd)> {
+    use std::os::fd::AsFd;
+    let stdin = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok((stdin, stdout))
+}
+
 /// Point stdin and stdout at /dev/null once `-s` has taken them, so the
 /// plugin cannot disturb the protocol stream.
 pub fn detach_stdio() {

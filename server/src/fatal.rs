@@ -1,0 +1,56 @@
+//! A failure that stops the server: what is still to be printed on
+//! stderr, and the exit status.  Start-up steps return it; only `main`
+//! prints it and exits.
+
+use std::fmt;
+
+#[derive(Debug)]
+pub struct Fatal {
+    /// Printed as it is on stderr (None: already reported, by the plugin's
+    /// `nbdkit_error` or a log line).
+    text: Option<String>,
+    pub status: i32,
+}
+
+impl Fatal {
+    /// `nbdkit: error: MSG`, as `nbdkit_error` prints it.
+    pub fn error(msg: impl fmt::Display) -> Self {
+        Self::text(format!("nbdkit: error: {msg}"))
+    }
+    /// `nbdkit: MSG`, as nbdkit's own checks print it.
+    pub fn plain(msg: impl fmt::Display) -> Self {
+        Self::text(format!("nbdkit: {msg}"))
+    }
+    /// Exactly this text (it carries nbdkit's wording and prefix).
+    pub fn text(text: impl Into<String>) -> Self {
+        Fatal {
+            text: Some(text.into()),
+            status: 1,
+        }
+    }
+    /// Already reported: nothing more to print.
+    pub fn reported() -> Self {
+        Fatal {
+            text: None,
+            status: 1,
+        }
+    }
+    /// Print what is still to be said (one line, or several as given).
+    pub fn print(&self) {
+        if let Some(t) = &self.text {
+            eprintln!("{t}");
+        }
+    }
+}
+
+/// A backend failure at start-up: the text nobody logged yet after
+/// `prefix`, else nothing (the plugin said it with `nbdkit_error`).
+pub fn backend(e: crate::backend::error::Error, prefix: Option<&str>) -> Fatal {
+    if e.unreported().is_none() {
+        return Fatal::reported();
+    }
+    match prefix {
+        Some(p) => Fatal::error(format!("{p}: {e}")),
+        None => Fatal::error(e),
+    }
+}

@@ -1,0 +1,150 @@
+//! Loading the plugin and filters and getting them ready, in nbdkit's
+//! order (plugin, then filters innermost first; `-D` flags; `.config` for
+//! each parameter; `.config_complete`; the thread model; `.get_ready`),
+//! and unloading them once the server is done.
+
+use crate::abi;
+use crate::backend::registry::{self, DebugFlag};
+use crate::backend::{Layers, Stack, ThreadModel};
+use crate::cli::Options;
+use crate::fatal::{self, Fatal};
+use std::ffi::OsString;
+use std::sync::Arc;
+
+/// A plugin given as a script of nbdkit's plugin directory runs as its
+/// `#!` line says (nbdkit with the language plugin and the script), with
+/// the other arguments as they were.  Returns only when it is no script
+/// (or the script could not be run).
+pub fn exec_script_plugin(args: &[OsString], opts: &Options) -> Result<(), Fatal> {
+    let plugin = opts.plugin.clone().unwrap_or_default();
+    let (Some(script), Some(at)) = (registry::script_plugin(&plugin), opts.plugin_index) else {
+        return Ok(());
+    };
+    let mut rest = args.to_vec();
+    rest.remove(at);
+    use std::os::unix::process::CommandExt;
+    let e = std::process::Command::new(&script).args(rest).exec();
+    Err(Fatal::error(format!("{}: {e}", script.display())))
+}
+
+/// Load the plugin and the filters, and apply the `-D` flags.
+pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
+    let arg = opts.plugin.clone().unwrap_or_default();
+    // The adapter's messages carry nbdkit's own prefix ("error: " or the
+    // plugin path).
+    let plugin =
+        registry::load_plugin(&arg, &opts.params, &opts.debug_flags).map_err(Fatal::plain)?;
+    // As nbdkit: the last --filter is loaded first (it is the innermost).
+    let mut filters = Vec::with_capacity(opts.filters.len());
+    for name in opts.filters.iter().rev() {
+        filters.push(registry::load_filter(name, &opts.debug_flags).map_err(Fatal::plain)?);
+    }
+    filters.reverse();
+    let layers = Layers { filters, plugin };
+    warn_unused_debug_flags(&opts.debug_flags, &layers);
+    // -D nbdkit.environ=1: the environment, one debug line a variable.
+    if abi::exports::debug_environ() {
+        for (k, v) in std::env::vars_os() {
+            log::debug!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+        }
+    }
+    // Now that -D nbdkit.tls.log is set.
+    if crate::tls::credentials().is_some() {
+        abi::tls::enable_library_log();
+    }
+    Ok(layers)
+}
+
+/// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
+/// NAME that is no plugin or filter, or an `nbdkit.FLAG` the server does
+/// not have.  (A C plugin warns itself when NAME is it but the variable
+/// is missing.)
+fn warn_unused_debug_flags(flags: &[DebugFlag], layers: &Layers) {
+    let plugin = &layers.plugin;
+    // In nbdkit's order: the plugin's (as it loads), the server's, then
+    // the ones nothing used.  (Filters set theirs as they load.)
+    for f in flags.iter().filter(|f| f.name == plugin.name()) {
+        plugin.check_debug_flag(f);
+    }
+    for f in flags.iter().filter(|f| f.name == "nbdkit") {
+        if !abi::exports::set_server_debug_flag(&f.flag, f.value) {
+            log::warn!(
+                "-D nbdkit.{}: nbdkit does not contain a global variable called nbdkit_debug_{}",
+                f.flag,
+                f.flag.replace('.', "_")
+            );
+        }
+    }
+    for f in flags
+        .iter()
+        .filter(|f| f.name != "nbdkit" && f.name != plugin.name())
+        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
+    {
+        log::warn!("debug flag -D {}.{} was not used", f.name, f.flag);
+    }
+}
+
+/// `.config` for every parameter, in command-line order, through the
+/// filters to the plugin.
+pub fn config_params(layers: &mut Layers, opts: &Options) -> Result<(), Fatal> {
+    for (k, v) in &opts.params {
+        let key = match k {
+            Some(k) => k.clone(),
+            // Language plugins take their script as a bare parameter.
+            None => layers
+                .plugin
+                .magic_config_key()
+                .unwrap_or("script")
+                .to_string(),
+        };
+        layers
+            .config(&key, v)
+            .map_err(|e| fatal::backend(e, None))?;
+    }
+    Ok(())
+}
+
+/// Configure the layers, settle the thread model and get them ready;
+/// then, with `--swap`, lock the server in memory (as nbdkit, once the
+/// plugin is ready, in its words).
+pub fn ready(layers: &mut Layers, opts: &Options) -> Result<ThreadModel, Fatal> {
+    config_params(layers, opts)?;
+    layers
+        .config_complete()
+        .map_err(|e| fatal::backend(e, None))?;
+    let model = layers.thread_model().map_err(|e| fatal::backend(e, None))?;
+    log::debug!("using thread model: {}", model.name());
+    let get_ready = format!("{}: get_ready", layers.plugin.name());
+    layers
+        .get_ready(model)
+        .map_err(|e| fatal::backend(e, Some(&get_ready)))?;
+    if opts.swap {
+        crate::sys::lock_all_memory().map_err(|e| {
+            Fatal::plain(format!(
+                "--swap: mlockall: {}",
+                crate::net::listen::strerror(&e)
+            ))
+        })?;
+        log::debug!("mlockall done");
+    }
+    Ok(model)
+}
+
+/// The plugin's and filters' `.cleanup`, then unloading them, once the
+/// server (which each connection holds until its state is gone) is the
+/// last holder of the stack.
+pub fn unload(server: Arc<crate::net::Server>, stack: Arc<Stack>) {
+    server.live.clone().wait_none();
+    match Arc::try_unwrap(server) {
+        Ok(srv) => {
+            drop(srv);
+            stack.cleanup();
+            // Dropping the last reference unloads the plugin and filters.
+            match Arc::into_inner(stack) {
+                Some(s) => drop(s),
+                None => log::debug!("contexts still open at exit; skipping unload"),
+            }
+        }
+        Err(_) => log::debug!("the server is still referenced at exit; skipping unload"),
+    }
+}

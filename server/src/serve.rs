@@ -1,0 +1,117 @@
+//! Serving: signals, the sockets, the user and group, the background,
+//! the captive command, then the event loop until the server is told to
+//! stop; the plugin is unloaded once every connection is gone.
+
+use crate::backend::Stack;
+use crate::cli::Options;
+use crate::fatal::{self, Fatal};
+use crate::sockets::UnixPath;
+use crate::{background, budget, captive, load, net, sockets, sys, tls, usergroup};
+use std::sync::{Arc, Mutex};
+
+/// Serve until told to stop; the exit status (the `--run` command's in
+/// captive mode).  `uri` is the one `--print-uri` showed.
+pub fn run(
+    stack: Arc<Stack>,
+    opts: &Options,
+    unix: Option<UnixPath>,
+    uri: Option<String>,
+) -> Result<i32, Fatal> {
+    if opts.exit_with_parent {
+        sys::exit_with_parent().map_err(|e| Fatal::error(format!("--exit-with-parent: {e}")))?;
+    }
+    // Before the socket appears, so a client's or script's first signal
+    // always finds the handler (it is queued until the loop runs).
+    let (sig_r, sig_w) = mio::net::UnixStream::pair().map_err(Fatal::error)?;
+    {
+        use std::os::fd::AsRawFd;
+        sys::install_signal_handlers(sig_w.as_raw_fd())
+            .map_err(|e| Fatal::error(format!("sigaction: {e}")))?;
+    }
+    sys::flush_c_stdio();
+    let socket_path = unix.as_ref().map(|u| u.path.clone());
+    let bound = sockets::bind(opts, unix)?;
+    usergroup::change_user(opts)?;
+    background::detach(opts)?;
+    // As nbdkit: from .after_fork on, the server's (and the plugin's)
+    // stdin and stdout are /dev/null; a --run command gets the real ones.
+    // (-s gave them to the connection already.)
+    let stdio = match opts.single {
+        true => None,
+        false => {
+            let saved = sys::save_stdio().map_err(|e| Fatal::error(format!("fcntl: {e}")))?;
+            sys::detach_stdio();
+            Some(saved)
+        }
+    };
+    let after_fork = format!("{}: after_fork", stack.plugin().name());
+    stack
+        .after_fork()
+        .map_err(|e| fatal::backend(e, Some(&after_fork)))?;
+
+    // Captive mode: run the command, and exit with its status.
+    let run_status = Arc::new(Mutex::new(None::<i32>));
+    if let (Some(cmd), Some(stdio)) = (&opts.run, stdio) {
+        let script = captive::script(
+            cmd,
+            opts,
+            uri.as_deref(),
+            socket_path.as_deref(),
+            tls::mode(),
+        );
+        captive::start(&script, stdio, run_status.clone())
+            .map_err(|e| Fatal::error(format!("--run: {e}")))?;
+    }
+
+    let (server, rx) = net::Server::new(stack.clone(), config(opts), workers());
+    crate::backend::request_memory::install(server.budget.clone());
+    let served = net::serve(
+        server.clone(),
+        rx,
+        bound.listeners,
+        bound.single,
+        Some(sig_r),
+    );
+    if let Err(e) = served {
+        log::error!("event loop: {e}");
+    }
+    drop(sig_w);
+    load::unload(server, stack);
+    // As nbdkit: the private directory of `-U -` goes, but a `-U PATH`
+    // socket and the `-P` pid file stay (scripts read the pid file after
+    // the server has exited, and remove both themselves).
+    if let Some(d) = bound.tmpdir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let code = *run_status.lock().unwrap_or_else(|e| e.into_inner());
+    Ok(code.unwrap_or(0))
+}
+
+/// The settings connections are served with.
+fn config(opts: &Options) -> net::ServeConfig {
+    net::ServeConfig {
+        readonly: opts.readonly,
+        export_name: opts.export_name.clone(),
+        no_sr: opts.no_sr,
+        tls: tls::mode(),
+        // Only the low 16 bits are handshake flags.
+        mask_handshake: opts.mask_handshake as u16,
+        oldstyle: opts.oldstyle,
+        max_inflight: if opts.threads == 0 { 16 } else { opts.threads },
+        memory_limit: opts.memory_limit.unwrap_or_else(budget::default_limit),
+        sparse_reads: opts.sparse_reads,
+        error_messages: opts.send_error_messages,
+        enforce_block_size: opts.enforce_block_size,
+        handshake_timeout: opts.timeout,
+        keepalive: opts.keepalive,
+        no_mc: opts.no_mc,
+    }
+}
+
+/// Worker threads: two per CPU.
+fn workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        * 2
+}

@@ -1,0 +1,56 @@
+//! `-u USER` / `-g GROUP`: a name, else a number in C syntax; resolved
+//! and applied as nbdkit does, once the sockets are bound and before
+//! forking (so the pid file is written as the new user).  The group
+//! first (and as the only supplementary group), then the user.
+
+use crate::cli::Options;
+use crate::fatal::Fatal;
+use crate::sys;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+
+pub fn change_user(opts: &Options) -> Result<(), Fatal> {
+    let uid = match &opts.user {
+        Some(u) => Some(resolve(u, "parseuser", "-u", "user", sys::user_id)?),
+        None => None,
+    };
+    let gid = match &opts.group {
+        Some(g) => Some(resolve(g, "parsegroup", "-g", "group", sys::group_id)?),
+        None => None,
+    };
+    if uid.is_none() && gid.is_none() {
+        return Ok(());
+    }
+    sys::change_ids(uid, gid).map_err(Fatal::error)?;
+    log::debug!(
+        "changed user to uid={} gid={}",
+        uid.map_or(-1, |u| u as i64),
+        gid.map_or(-1, |g| g as i64)
+    );
+    Ok(())
+}
+
+/// A user or group by name, else by number; nbdkit logs the number's
+/// parse error, then says what was wrong.
+fn resolve(
+    v: &OsStr,
+    what: &str,
+    opt: &str,
+    kind: &str,
+    by_name: fn(&OsStr) -> Option<u32>,
+) -> Result<u32, Fatal> {
+    if let Some(id) = by_name(v) {
+        return Ok(id);
+    }
+    match crate::parse::integer(what, v.as_bytes(), true, i32::MIN as i128, i32::MAX as i128) {
+        Ok(n) => Ok(n as u32),
+        Err(e) => {
+            log::error!("{e}");
+            Err(Fatal::plain(format!(
+                "{opt} option: {} is not a valid {kind} name or {}id",
+                v.to_string_lossy(),
+                &kind[..1]
+            )))
+        }
+    }
+}
