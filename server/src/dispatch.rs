@@ -30,7 +30,7 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
 fn log_error_reply(errno: i32) {
     log::debug!(
         "sending error reply: {}",
-        crate::net::listen::strerror(&std::io::Error::from_raw_os_error(errno))
+        crate::sys::strerror(&std::io::Error::from_raw_os_error(errno))
     );
 }
 

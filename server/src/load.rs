@@ -119,12 +119,8 @@ pub fn ready(layers: &mut Layers, opts: &Options) -> Result<ThreadModel, Fatal> 
         .get_ready(model)
         .map_err(|e| fatal::backend(e, Some(&get_ready)))?;
     if opts.swap {
-        crate::sys::lock_all_memory().map_err(|e| {
-            Fatal::plain(format!(
-                "--swap: mlockall: {}",
-                crate::net::listen::strerror(&e)
-            ))
-        })?;
+        crate::sys::lock_all_memory()
+            .map_err(|e| Fatal::plain(format!("--swap: mlockall: {}", crate::sys::strerror(&e))))?;
         log::debug!("mlockall done");
     }
     Ok(model)

@@ -137,7 +137,7 @@ fn start_logging(opts: &Options) -> Result<(), Fatal> {
     logging::init(opts.verbose, sink);
     if let (cli::LogTo::File(path), Mode::Serve) = (&opts.log, &opts.mode) {
         logging::open_file(path).map_err(|e| {
-            let e = net::listen::strerror(&e);
+            let e = sys::strerror(&e);
             Fatal::plain(format!("{}: fopen: {e}", path.display()))
         })?;
     }

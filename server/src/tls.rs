@@ -79,7 +79,7 @@ fn settle(opts: &Options) -> Result<Settings, Fatal> {
         // Only that the file can be opened is checked here: GnuTLS reads
         // it at each handshake, as in nbdkit.
         if let Err(e) = std::fs::File::open(psk) {
-            let e = crate::net::listen::strerror(&e);
+            let e = crate::sys::strerror(&e);
             return Err(Fatal::text(format!("{psk}: {e}")));
         }
         // Absolute: GnuTLS opens the file at each handshake, after a

@@ -13,6 +13,7 @@
 use super::context::{self, current_conn, intern};
 use crate::backend::{ExportEntry, ExportList, Extents};
 use crate::lifecycle;
+use crate::sys::strerror;
 use libc::{c_char, c_int, c_uint, c_void, size_t, sockaddr, socklen_t};
 use std::ffi::{CStr, CString};
 use std::time::{Duration, Instant};
@@ -180,15 +181,6 @@ pub unsafe extern "C" fn nbdkit_realpath(path: *const c_char) -> *mut c_char {
         error(&format!("realpath: {}: {}", shown, strerror(&e)));
     }
     r
-}
-
-/// `%m`-style text of an error (without Rust's " (os error N)").
-fn strerror(e: &std::io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error") {
-        Some(i) => s[..i].to_owned(),
-        None => s,
-    }
 }
 
 // ---- parsing ----

@@ -478,7 +478,7 @@ impl Conn {
                     let why = if e.kind() == io::ErrorKind::BrokenPipe {
                         "Broken pipe".to_string()
                     } else {
-                        super::listen::strerror(&e)
+                        crate::sys::strerror(&e)
                     };
                     log::debug!("{what}: {why}");
                 }

@@ -3,6 +3,7 @@
 //! (socket activation).
 
 use super::stream::Stream;
+use crate::sys::strerror;
 use mio::net::{TcpListener, UnixListener};
 use mio::{Interest, Registry, Token};
 use std::io;
@@ -104,19 +105,6 @@ pub fn activated(n: usize) -> Result<Vec<Listener>, String> {
     }
     log::debug!("using socket activation, nr_socks = {n}");
     Ok(out)
-}
-
-/// `%m`-style text of an I/O error: without Rust's " (os error N)", and
-/// for a failed name lookup only the resolver's own words.
-pub fn strerror(e: &io::Error) -> String {
-    let s = e.to_string();
-    let s = s
-        .strip_prefix("failed to lookup address information: ")
-        .unwrap_or(&s);
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s.to_string(),
-    }
 }
 
 /// Bind TCP listeners for `port` on `addr` (or every local address).  The

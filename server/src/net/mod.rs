@@ -450,7 +450,7 @@ fn accept_all(lp: &mut Loop, poll: &Poll, l: &Listener) -> bool {
                 );
                 // One line per episode, not per retry.
                 if !lp.accept_failing {
-                    log::error!("accept: {}", crate::net::listen::strerror(&e));
+                    log::error!("accept: {}", crate::sys::strerror(&e));
                     lp.accept_failing = true;
                 }
                 return !starved;

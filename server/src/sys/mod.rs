@@ -11,3 +11,17 @@ pub use file::*;
 pub use host_memory::*;
 pub use process::*;
 pub use socket::*;
+
+/// An OS error as nbdkit prints it (`strerror(errno)`): Rust's text
+/// without its " (os error N)" suffix, and a name lookup's failure without
+/// the prefix the standard library adds to getaddrinfo's own words.
+pub fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s
+        .strip_prefix("failed to lookup address information: ")
+        .unwrap_or(&s);
+    match s.find(" (os error ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}

@@ -13,6 +13,7 @@
 //!   hole reallocated, `BLKZEROOUT` on a block device), then writes zeroes
 //!   itself where nbdkit's server would write them for the plugin.
 
+use crate::sys::strerror;
 use crate::sys::{block_sector_size, block_zero_out, fadvise, fallocate, seek_data_hole};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};
@@ -66,16 +67,6 @@ impl FilePlugin {
 impl Default for FilePlugin {
     fn default() -> Self {
         Self::new()
-    }
-}
-
-/// `strerror(errno)` as C prints it: the io::Error text without Rust's
-/// " (os error N)" suffix.
-fn strerror(e: &io::Error) -> String {
-    let s = e.to_string();
-    match s.find(" (os error ") {
-        Some(i) => s[..i].to_string(),
-        None => s,
     }
 }
 

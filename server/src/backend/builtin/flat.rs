@@ -21,7 +21,7 @@ fn out_of_memory() -> Error {
         libc::ENOMEM,
         format!(
             "realloc: {}",
-            crate::net::listen::strerror(&std::io::Error::from_raw_os_error(libc::ENOMEM))
+            crate::sys::strerror(&std::io::Error::from_raw_os_error(libc::ENOMEM))
         ),
     )
 }
@@ -37,10 +37,7 @@ impl FlatArray {
             crate::sys::mlock(&v).map_err(|e| {
                 Error::new(
                     e.raw_os_error().unwrap_or(libc::ENOMEM),
-                    format!(
-                        "allocator=malloc: mlock: {}",
-                        crate::net::listen::strerror(&e)
-                    ),
+                    format!("allocator=malloc: mlock: {}", crate::sys::strerror(&e)),
                 )
             })?;
         }
