@@ -102,6 +102,22 @@ except nbd.Error as ex:
 both "blocksize-write-disconnect" "$bigwrite" --filter="${F44[blocksize-policy]}" \
     "$eval144" "${disk[@]}" blocksize-write-disconnect=64K
 
+# blocksize-error-policy=error over a disk whose size is not a multiple
+# of the minimum block size: the unaligned tail is read and its extents
+# asked (nbdkit_extents_aligned takes a count that ends at the disk's end).
+tail='nbdsh --base-allocation -u "$uri" -c "
+h.set_strict_mode(h.get_strict_mode() & ~nbd.STRICT_ALIGN)
+def cb(ctx, off, entries, err):
+    print(ctx, off, list(entries))
+print(len(h.pread(2, 1024)))
+h.block_status(2, 1024, cb)
+h.block_status(1026, 0, cb)
+"'
+both "unaligned tail under blocksize-error-policy=error" "$tail" \
+    --filter="${F44[blocksize-policy]}" "$eval144" blocksize-error-policy=error \
+    block_size='echo 512 4096 1M' get_size='echo 1026' \
+    pread='dd if=/dev/zero count=$3 iflag=count_bytes status=none'
+
 # 2. The sh and python plugins under delay and retry-request.
 cat >"$T/disk.sh" <<'EOF'
 #!/usr/bin/env bash

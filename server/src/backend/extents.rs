@@ -174,12 +174,14 @@ pub fn full(ctx: &Context, count: u64, offset: u64, flags: Flags) -> Result<Exte
     Ok(out)
 }
 
-/// `nbdkit_extents_aligned`: add to `out` extents for the aligned range
-/// `offset..offset+count` such that each starts and ends on a multiple of
-/// `align` (a power of 2).  Where the layer reports several extents within
-/// one block, the block becomes one extent whose type is what all of them
-/// share (the intersection of their hole and zero bits).  With REQ_ONE,
-/// stops after the first extent added.
+/// `nbdkit_extents_aligned`, answering as nbdkit does: the layer's extents
+/// for `offset..offset+count` (`offset` a multiple of `align`, a power of
+/// 2; `count` too, unless it ends at the end of the disk), up to the first
+/// one that does not end on a block boundary.  That one is cut back to its
+/// last whole block, or, when it ends inside the first block, the first
+/// block (or the whole of a shorter request) becomes one extent whose type
+/// is what all its parts share (the intersection of their hole and zero
+/// bits), asking the layer again if its first answer stopped short.
 pub fn aligned(
     ctx: &Context,
     count: u64,
@@ -190,7 +192,14 @@ pub fn aligned(
 ) -> Result<()> {
     nonzero("nbdkit_extents_aligned", count, offset)?;
     let align = u64::from(align);
-    if !align.is_power_of_two() || !offset.is_multiple_of(align) || !count.is_multiple_of(align) {
+    let tail_ok = || {
+        ctx.get_size()
+            .is_ok_and(|size| offset.checked_add(count) == Some(size))
+    };
+    if !align.is_power_of_two()
+        || !offset.is_multiple_of(align)
+        || !(count.is_multiple_of(align) || tail_ok())
+    {
         return Err(Error::einval(format!(
             "nbdkit_extents_aligned: count {count} and offset {offset} must be multiples of {align}"
         )));
@@ -198,48 +207,39 @@ pub fn aligned(
     let end = offset
         .checked_add(count)
         .ok_or_else(|| Error::einval("nbdkit_extents_aligned: range overflows"))?;
-    let mut list = Vec::new();
-    let mut i = 0;
-    let mut pos = offset;
-    while pos < end {
-        if i == list.len() {
-            list = fetch(ctx, pos, end, out.end(), flags)?;
-            i = 0;
+    let list = fetch(ctx, offset, end, out.end(), flags)?;
+    for (i, e) in list.iter().enumerate() {
+        if e.length.is_multiple_of(align) {
+            out.add(e.offset, e.length, e.kind)?;
+            continue;
         }
-        let e = list[i];
         let e_end = e.offset + e.length;
-        if e_end - pos >= align {
-            // Whole blocks of this extent, as they are.
-            let stop = e_end / align * align;
-            out.add(pos, stop - pos, e.kind)?;
-            pos = stop;
-            if pos == e_end {
-                i += 1;
+        if e_end > offset + align {
+            let whole = e.length / align * align;
+            if whole > 0 {
+                out.add(e.offset, whole, e.kind)?;
             }
-        } else {
-            // The block at pos holds several extents: merge them.
-            let block_end = pos + align;
-            let mut kind = e.kind;
-            let mut reached = e_end;
-            i += 1;
-            while reached < block_end {
-                if i == list.len() {
-                    list = fetch(ctx, reached, end, out.end(), flags)?;
-                    i = 0;
-                }
-                let e = list[i];
-                kind &= e.kind;
-                reached = e.offset + e.length;
-                if reached <= block_end {
-                    i += 1;
-                }
+            return Ok(());
+        }
+        // Only the first extent can end inside the first block: merge
+        // what the block (or a shorter request) holds.
+        let block_end = offset + align.min(count);
+        let mut kind = e.kind;
+        let mut reached = e_end;
+        let mut rest: Vec<Extent> = list[i + 1..].to_vec();
+        let mut at = 0;
+        while reached < block_end {
+            if at == rest.len() {
+                let more = flags.without(Flags::REQ_ONE);
+                rest = fetch(ctx, reached, block_end, block_end, more)?;
+                at = 0;
             }
-            out.add(pos, align, kind)?;
-            pos = block_end;
+            kind &= rest[at].kind;
+            reached = rest[at].offset + rest[at].length;
+            at += 1;
         }
-        if flags.req_one() {
-            break;
-        }
+        out.add(offset, block_end - offset, kind)?;
+        return Ok(());
     }
     Ok(())
 }
