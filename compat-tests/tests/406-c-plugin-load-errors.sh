@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# Plugins that cannot be loaded fail with nbdkit 1.32.5's messages and
-# exit status: missing file, no plugin_init, unknown API version, no .open.
-set -u
-: "${NBDKIT:?}" "${C_PLUGINS:?}"
-[ -e "$C_PLUGINS/badapi-3.so" ] || { echo "C plugins not built"; exit 77; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-echo 'int not_a_plugin;' > "$tmp/x.c"
-gcc -shared -fPIC "$tmp/x.c" -o "$tmp/noinit.so" || exit 77
-fail=0
-for so in "$tmp/missing.so" nosuchplugin "$tmp/noinit.so" \
+# Plugins that cannot be loaded fail with nbdkit's messages and exit
+# status: a missing file or short name with nbdkit 1.44.1's (the path
+# tried and dlerror quoted as C strings, the package hint for a short
+# name: its plugin directory read as Debian's); no plugin_init, an unknown
+# API version, no .open with nbdkit 1.32.5's.
+source "$COMPAT_LIB"
+: "${C_PLUGINS:?}"
+[ -e "$C_PLUGINS/badapi-3.so" ] || skip "C plugins not built"
+need_ref144
+echo 'int not_a_plugin;' > "$T/x.c"
+gcc -shared -fPIC "$T/x.c" -o "$T/noinit.so" || skip "no gcc"
+bad=0
+for so in "$T/missing.so" nosuchplugin "plugin@name" "$(printf 'bad\r')" "$T/noinit.so" \
           "$C_PLUGINS/badapi-3.so" "$C_PLUGINS/badapi-noopen.so"; do
-  want=$("${REF_NBDKIT:-/usr/bin/nbdkit}" "$so" 2>&1); wrc=$?
+  case $so in
+    "$T"/missing.so|nosuchplugin|plugin@name|bad*) ref=$REF144 ;;
+    *) ref=$REF_NBDKIT ;;
+  esac
+  want=$("$ref" "$so" 2>&1 | sed "s#/usr/local/lib/nbdkit/#/usr/lib/x86_64-linux-gnu/nbdkit/#g"); wrc=${PIPESTATUS[0]}
   got=$("$NBDKIT" "$so" 2>&1); grc=$?
   if [ "$want" != "$got" ] || [ $wrc != $grc ]; then
-    echo "FAIL: $so"; echo " want($wrc): $want"; echo " got($grc):  $got"; fail=1
+    echo "FAIL: $so"; echo " want($wrc): $want"; echo " got($grc):  $got"; bad=1
   fi
 done
-exit $fail
+[ $bad = 0 ] || fail "load errors differ"
+ok "load errors as nbdkit"

@@ -22,8 +22,8 @@ $(sed '1,/^Please read the nbdkit(1) manual page for full usage.$/d' <<<"$out")"
     printf '%s\nexit %s\n' "$out" "$rc"
 }
 for args in "null --version" "memory --version" "example1 --version" "sh --version" \
-            "nosuchplugin --version" "--version" "-V memory" "memory --version --dump-plugin" \
-            "null --help" "memory --help" "example1 --help" "sh --help" "nosuchplugin --help" \
+            "--version" "-V memory" "memory --version --dump-plugin" \
+            "null --help" "memory --help" "example1 --help" "sh --help" \
             "--version --help memory" "$C_PLUGINS/everything.so --version" \
             "$C_PLUGINS/fickle.so --help" "--filter=$C_PLUGINS/filter-described.so null --help" \
             "--filter=$C_PLUGINS/filter-described.so --filter=nozero $C_PLUGINS/fickle.so --help" \

@@ -13,7 +13,7 @@ ref_version=$("$REF_NBDKIT" --version | sed -n '1s/^nbdkit //p')
 our_version=$("$REF144" --version | sed -n '1s/^nbdkit //p')
 [ -e "$C_PLUGINS/filter-version.so" ] || skip "C test filters not built"
 
-for f in "$C_PLUGINS/filter-version.so" "$C_PLUGINS/filter-api5.so" nosuch "$T/nosuch.so"; do
+for f in "$C_PLUGINS/filter-version.so" "$C_PLUGINS/filter-api5.so"; do
     for extra in "-U - memory 1M --run true" "memory --version" "memory --dump-plugin"; do
         # shellcheck disable=SC2086
         a=$("$REF_NBDKIT" --filter="$f" $extra 2>&1 |
@@ -26,6 +26,19 @@ for f in "$C_PLUGINS/filter-version.so" "$C_PLUGINS/filter-api5.so" nosuch "$T/n
 done
 # The whole message, as C nbdkit 1.44.1 prints it.
 memory144=$(plugin144 memory)
+# A missing filter, by short name (its directory read as Debian's) and by
+# path, in nbdkit 1.44.1's words.
+for f in nosuch "$T/nosuch.so"; do
+    for extra in "1M --run true" "--version" "--dump-plugin"; do
+        # shellcheck disable=SC2086
+        a=$("$REF144" -U - --filter="$f" "$memory144" $extra 2>&1 |
+              sed "s#/usr/local/lib/nbdkit/#/usr/lib/x86_64-linux-gnu/nbdkit/#g"; echo "status ${PIPESTATUS[0]}")
+        # shellcheck disable=SC2086
+        b=$("$NBDKIT" -U - --filter="$f" memory $extra 2>&1; echo "status $?")
+        _same "--filter=$(basename "$f") $extra" "$a" "$b"
+        expect_match "refused" "status 1" "$b"
+    done
+done
 a=$("$REF144" --filter="$C_PLUGINS/filter-version.so" "$memory144" 1M --run true 2>&1)
 b=$("$NBDKIT" --filter="$C_PLUGINS/filter-version.so" memory 1M --run true 2>&1)
 expect_match "C nbdkit 1.44.1 names the versions" "_version = 1.30.0, need 1.44.1" "$a"

@@ -166,8 +166,15 @@ pub fn c_escape(s: &str) -> String {
     if s.bytes().all(|c| (b' '..=b'~').contains(&c)) {
         return s.to_string();
     }
+    c_quote(s.as_bytes())
+}
+
+/// `s` with C string escapes, as nbdkit quotes a name it prints (`\\`,
+/// `\n`, ..., `\xHH` for other bytes outside printable ASCII); double
+/// quotes are left as they are, as nbdkit leaves them.
+pub fn c_quote(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() + 8);
-    for c in s.bytes() {
+    for &c in s {
         match c {
             b'\\' => out.push_str("\\\\"),
             0x07 => out.push_str("\\a"),

@@ -245,15 +245,26 @@ pub(super) fn open_library(
     // SAFETY: dlopen of a path; plugins and filters are trusted code.
     let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
     if dl.is_null() {
-        // nbdkit points to the documentation for a plugin only.
-        let hint = if kind == "plugin" {
-            "\nUse 'nbdkit --help' or read the nbdkit(1) manual page for documentation."
+        // nbdkit 1.44.1's words: the file it tried, both quoted as C
+        // strings, a hint at the package for a short name, and the
+        // documentation.
+        use std::os::unix::ffi::OsStrExt;
+        let quote = crate::logging::c_quote;
+        let short = crate::backend::registry::is_short_name(std::ffi::OsStr::new(name));
+        let package = if short && crate::backend::registry::is_package_name(name) {
+            format!(
+                "\n\nTo add this functionality you might need to install a separate\n\
+                 {kind} package such as nbdkit-{name}-{kind} (Fedora) or\n\
+                 nbdkit-{kind}-{name} (Debian)."
+            )
         } else {
-            ""
+            String::new()
         };
         return Err(format!(
-            "error: cannot open {kind} '{name}': {}{hint}",
-            dlerror()
+            "error: cannot open {kind} \"{}\": {}{package}\n\n\
+             Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
+            quote(path.as_os_str().as_bytes()),
+            quote(dlerror().as_bytes())
         ));
     }
     let sym = CString::new(format!("{kind}_init")).expect("no NUL");

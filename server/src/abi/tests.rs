@@ -113,10 +113,33 @@ fn load_failures_use_nbdkits_messages() {
         .unwrap();
     assert_eq!(
         err,
-        "error: cannot open plugin '/nonexistent.so': /nonexistent.so: cannot open shared object \
-         file: No such file or directory\nUse 'nbdkit --help' or read the nbdkit(1) manual page \
-         for documentation."
+        "error: cannot open plugin \"/nonexistent.so\": /nonexistent.so: cannot open shared \
+         object file: No such file or directory\n\nUse 'nbdkit --help' or read the nbdkit(1) \
+         manual page for documentation."
     );
+    // A short name that could be a package's gets nbdkit 1.44.1's hint;
+    // names are quoted as C strings.
+    let err = load(
+        &PathBuf::from("/nonexistent/nbdkit-nosuch-plugin.so"),
+        "nosuch",
+        &[],
+    )
+    .err()
+    .unwrap();
+    assert!(
+        err.contains(
+            "\n\nTo add this functionality you might need to install a separate\n\
+                      plugin package such as nbdkit-nosuch-plugin (Fedora) or\n\
+                      nbdkit-plugin-nosuch (Debian).\n\nUse 'nbdkit --help'"
+        ),
+        "{err}"
+    );
+    let err = load(&PathBuf::from("bad\r"), "bad\r", &[]).err().unwrap();
+    assert!(
+        err.starts_with("error: cannot open plugin \"bad\\r\": bad\\r: "),
+        "{err}"
+    );
+    assert!(!err.contains("To add"), "{err}");
     // A shared object without plugin_init (libc has none).
     let libc_so = PathBuf::from("/lib/x86_64-linux-gnu/libm.so.6");
     if libc_so.exists() {

@@ -27,13 +27,20 @@ pub struct DebugFlag {
     pub value: i32,
 }
 
-/// A short name is one nbdkit resolves in its plugin directory: letters,
-/// digits, `-`, `_`, starting with a letter or digit.
+/// A short name is one nbdkit 1.44.1 resolves in its plugin or filter
+/// directory: one without directory or path separators (`/ \\ : ;`), spaces,
+/// dots, commas, `=` or control characters.
 pub fn is_short_name(s: &OsStr) -> bool {
-    let b = s.as_bytes();
-    b.first().is_some_and(|c| c.is_ascii_alphanumeric())
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_')
+    !s.as_bytes()
+        .iter()
+        .any(|&c| b"/\\:;., =".contains(&c) || c <= 31 || c == 127)
+}
+
+/// A short name that could be a package's (`nbdkit-NAME-plugin`): letters,
+/// digits, `-`, `_` and `.`, as nbdkit's hint after a failed load asks.
+pub fn is_package_name(s: &str) -> bool {
+    s.bytes()
+        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_' || c == b'.')
 }
 
 /// Where the `.so` for a plugin name or path is.
