@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// GnuTLS's message for an error code.
-fn strerror(code: c_int) -> String {
+fn gnutls_strerror(code: c_int) -> String {
     // SAFETY: gnutls_strerror returns a static NUL-terminated string for
     // any code (an "unknown error" text for codes it does not know).
     unsafe { CStr::from_ptr(g::gnutls_strerror(code)) }
@@ -28,7 +28,7 @@ fn strerror(code: c_int) -> String {
 
 fn check(what: &str, r: c_int) -> Result<c_int, Error> {
     if r < 0 {
-        Err(Error::eio(format!("{what}: {}", strerror(r))))
+        Err(Error::eio(format!("{what}: {}", gnutls_strerror(r))))
     } else {
         Ok(r)
     }
@@ -240,7 +240,7 @@ fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<Strin
     // GnuTLS allocates, freed below with gnutls_free.
     let r = unsafe { get(cert, &mut dn, 0) };
     let out = if r != 0 {
-        Err(Error::eio(format!("{func}: {}", strerror(r))))
+        Err(Error::eio(format!("{func}: {}", gnutls_strerror(r))))
     } else if dn.data.is_null() {
         Ok(String::new())
     } else {
@@ -355,7 +355,7 @@ impl Session {
             }
             return Err(Error::eio(format!(
                 "gnutls_handshake: {} ({r})",
-                strerror(r)
+                gnutls_strerror(r)
             )));
         }
     }
@@ -379,7 +379,7 @@ impl Session {
             }
             return Err(io::Error::other(format!(
                 "gnutls_record_recv: {}",
-                strerror(r)
+                gnutls_strerror(r)
             )));
         }
     }
@@ -405,7 +405,7 @@ impl Session {
                 if r < 0 {
                     return Err(io::Error::other(format!(
                         "gnutls_record_send: {}",
-                        strerror(r as c_int)
+                        gnutls_strerror(r as c_int)
                     )));
                 }
                 p = &p[r as usize..];
@@ -422,7 +422,7 @@ impl Session {
             if r != g::GNUTLS_E_AGAIN && r != g::GNUTLS_E_INTERRUPTED {
                 return Err(io::Error::other(format!(
                     "gnutls_record_uncork: {}",
-                    strerror(r)
+                    gnutls_strerror(r)
                 )));
             }
         }
@@ -477,7 +477,7 @@ impl Session {
         // SAFETY: `cert` is a valid out-pointer.
         let r = unsafe { g::gnutls_x509_crt_init(&mut cert) };
         if r != 0 {
-            let e = Err(Error::eio(format!("gnutls_x509_crt_init: {}", strerror(r))));
+            let e = Err(Error::eio(format!("gnutls_x509_crt_init: {}", gnutls_strerror(r))));
             return PeerDn::Names {
                 dn: e.clone(),
                 issuer: e,
@@ -488,7 +488,7 @@ impl Session {
         let names = if r != 0 {
             let e = Err(Error::eio(format!(
                 "gnutls_x509_crt_import: {}",
-                strerror(r)
+                gnutls_strerror(r)
             )));
             PeerDn::Names {
                 dn: e.clone(),
@@ -593,7 +593,7 @@ mod tests {
                         break;
                     }
                     if r < 0 {
-                        return Err(Error::eio(format!("recv: {}", strerror(r as c_int))));
+                        return Err(Error::eio(format!("recv: {}", gnutls_strerror(r as c_int))));
                     }
                     got.extend_from_slice(&buf[..r as usize]);
                 }
