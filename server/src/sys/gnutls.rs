@@ -477,7 +477,10 @@ impl Session {
         // SAFETY: `cert` is a valid out-pointer.
         let r = unsafe { g::gnutls_x509_crt_init(&mut cert) };
         if r != 0 {
-            let e = Err(Error::eio(format!("gnutls_x509_crt_init: {}", gnutls_strerror(r))));
+            let e = Err(Error::eio(format!(
+                "gnutls_x509_crt_init: {}",
+                gnutls_strerror(r)
+            )));
             return PeerDn::Names {
                 dn: e.clone(),
                 issuer: e,
