@@ -41,6 +41,7 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
     }
     filters.reverse();
     let layers = Layers { filters, plugin };
+    log::debug!("request processing: {}", processing_order(&layers));
     warn_unused_debug_flags(&opts.debug_flags, &layers);
     // -D nbdkit.environ=1: the environment, one debug line a variable.
     if abi::exports::debug_environ() {
@@ -53,6 +54,26 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
         abi::tls::enable_library_log();
     }
     Ok(layers)
+}
+
+/// The layers a request passes through, outermost first, as nbdkit 1.44
+/// names them in `-v` output: `cow (filter, first) -> memory (plugin, last)`.
+fn processing_order(layers: &Layers) -> String {
+    let mut names: Vec<String> = layers
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "{} (filter{})",
+                f.name(),
+                if i == 0 { ", first" } else { "" }
+            )
+        })
+        .collect();
+    let place = if names.is_empty() { "first" } else { "last" };
+    names.push(format!("{} (plugin, {place})", layers.plugin.name()));
+    names.join(" -> ")
 }
 
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
