@@ -41,12 +41,12 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
     }
     filters.reverse();
     let layers = Layers { filters, plugin };
-    log::debug!("request processing: {}", processing_order(&layers));
+    log::debug!(target: crate::logging::PLUGIN, "request processing: {}", processing_order(&layers));
     warn_unused_debug_flags(&opts.debug_flags, &layers);
     // -D nbdkit.environ=1: the environment, one debug line a variable.
     if abi::exports::debug_environ() {
         for (k, v) in std::env::vars_os() {
-            log::debug!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+            log::debug!(target: crate::logging::PLUGIN, "{}={}", k.to_string_lossy(), v.to_string_lossy());
         }
     }
     // Now that -D nbdkit.tls.log is set.

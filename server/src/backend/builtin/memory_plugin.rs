@@ -155,7 +155,7 @@ impl Plugin for MemoryPlugin {
     }
     fn get_ready(&mut self) -> Result<()> {
         // nbdkit's memory plugin says which allocator it made.
-        log::debug!("allocator: {}", self.allocator);
+        log::debug!(target: crate::logging::PLUGIN, "allocator: {}", self.allocator);
         let storage = match builtin_allocator(&self.allocator) {
             Some(Allocator::Sparse) => Storage::Sparse(Arc::new(SparseArray::new())),
             Some(Allocator::Malloc { mlock }) => {
