@@ -1,12 +1,10 @@
 //! The command line, parsed as nbdkit 1.44 parses it (GNU getopt_long with
 //! argument permutation), with its messages and exit codes.
 
-use crate::backend::registry::DebugFlag;
+use crate::debug_flag::DebugFlag;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-
-pub const VERSION: &str = "1.44.1";
 
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]

@@ -19,6 +19,7 @@ mod background;
 mod budget;
 mod captive;
 mod cli;
+mod debug_flag;
 mod dispatch;
 mod dump;
 mod fatal;
@@ -41,6 +42,7 @@ mod tls;
 mod uri;
 mod usage;
 mod usergroup;
+mod version;
 
 use backend::Stack;
 use cli::{Mode, Options};
@@ -72,7 +74,7 @@ fn main() {
 /// Everything after the command line, in nbdkit's order; the exit status.
 fn start(args: &[OsString], mut opts: Options) -> Result<i32, Fatal> {
     start_logging(&opts)?;
-    log::debug!("nbdkit {}", cli::VERSION);
+    log::debug!("nbdkit {}", version::VERSION);
     sockets::socket_activation(&mut opts)?;
     // What needs no plugin.
     match opts.mode {

@@ -100,7 +100,7 @@ pub fn open_export(
     error_messages: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(stack.sparse_reads(sparse_reads));
+    let sparse = SparsePolicy::new(sparse_reads.applies_to(stack));
     match advertise(stack, &ctx, structured) {
         Ok((mut caps, info)) => {
             caps.error_messages = error_messages;

@@ -23,11 +23,11 @@ use super::bindings::{
 use super::context::{self, Call};
 use super::exports::{self, Exports};
 use super::plugin::{open_library, opt_str, set_debug_flags};
-use crate::backend::registry::DebugFlag;
 use crate::backend::{
     Below, BlockSize, Connection, Context, Error, ExportList, Extents, Filter, Flags, Handle,
     Result, Stack, Support, ThreadModel,
 };
+use crate::debug_flag::DebugFlag;
 use libc::{c_char, c_int, c_void};
 use std::ffi::{CStr, CString};
 use std::path::Path;
@@ -189,7 +189,7 @@ pub fn load(
         let shown_version = opt_str(version).unwrap_or_else(|| "<null>".into());
         return Err(format!(
             "{shown}: filter is incompatible with this version of nbdkit (_version = {shown_version}, need {})",
-            crate::cli::VERSION
+            crate::version::VERSION
         ));
     };
     // SAFETY: the filter's struct has the layout of the release its

@@ -4,11 +4,11 @@
 use super::bindings::nbdkit_plugin;
 use super::context::Call;
 use super::exports::{self, Exports};
-use crate::backend::registry::DebugFlag;
 use crate::backend::{
     BlockSize, ConnInfo, Connection, Error, ExportList, Extents, Flags, Handle, Plugin, Result,
     Support, ThreadModel,
 };
+use crate::debug_flag::DebugFlag;
 use libc::{c_char, c_int, c_void};
 use std::ffi::{CStr, CString};
 use std::io::Write;

@@ -5,8 +5,8 @@
 use super::context::Call;
 use super::exports;
 use super::plugin::load;
-use crate::backend::registry::DebugFlag;
 use crate::backend::{ConnInfo, Extents, Flags, Plugin, Support, ThreadModel};
+use crate::debug_flag::DebugFlag;
 use std::path::PathBuf;
 use std::sync::Mutex;
 

@@ -171,7 +171,7 @@ pub trait Plugin: Send + Sync {
     /// `-D NAME.FLAG=N` naming this plugin: nbdkit sets the plugin's
     /// global `NAME_debug_FLAG`, warning when there is none.  Built-ins
     /// with debug flags override this; the C adapter sets them at load.
-    fn check_debug_flag(&self, f: &registry::DebugFlag) {
+    fn check_debug_flag(&self, f: &crate::debug_flag::DebugFlag) {
         log::warn!(
             "-D {}.{}: {} does not contain a global variable called {}_debug_{}",
             f.name,

@@ -6,7 +6,7 @@
 
 use super::jobs::{Job, Next, Outcome};
 use super::shared::{over_share, Shared, Wait};
-use super::Server;
+use super::{Server, INLINE_MAX};
 use crate::abi::tls::Handshake;
 use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
@@ -104,8 +104,6 @@ pub struct Conn {
 }
 
 const INBUF: usize = 256 * 1024;
-/// Largest request the loop runs itself for a nonblocking plugin.
-pub(super) const INLINE_MAX: u64 = 64 * 1024;
 
 /// What driving the connection asks of the loop.
 pub enum Want {

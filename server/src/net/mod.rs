@@ -9,6 +9,7 @@
 pub mod closing;
 pub mod conn;
 pub mod handoff;
+pub mod hold;
 pub mod jobs;
 pub mod listen;
 pub mod outbox;
@@ -93,7 +94,7 @@ pub struct Server {
     pub budget: Arc<Budget>,
     /// Connections whose state still exists (the server waits at exit
     /// until there are none).
-    pub live: Arc<closing::Live>,
+    pub live: Arc<hold::Live>,
     events: Sender<Event>,
     waker: OnceLock<Arc<Waker>>,
 }
@@ -159,6 +160,8 @@ pub struct EventsRx(Receiver<Event>);
 const WAKER: Token = Token(usize::MAX);
 const SIGNAL: Token = Token(usize::MAX - 1);
 const FIRST_CONN: usize = 1 << 20;
+/// Largest request the loop runs itself for a nonblocking plugin.
+const INLINE_MAX: u64 = 64 * 1024;
 /// Send buffer asked for on Unix-socket connections.
 const UNIX_SEND_BUFFER: usize = 1 << 20;
 
@@ -425,7 +428,7 @@ fn new_shared(
         conn,
         spare: Mutex::new(Vec::new()),
         mem: Default::default(),
-        server: closing::ServerHold::new(srv.clone()),
+        server: hold::ServerHold::new(srv.clone()),
     })
 }
 

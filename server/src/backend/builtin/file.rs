@@ -100,7 +100,7 @@ fn servable(meta: &std::fs::Metadata) -> bool {
 impl Plugin for FilePlugin {
     /// Debian's file plugin has `file_debug_zero` (say how each zero was
     /// done): this plugin has it too.
-    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+    fn check_debug_flag(&self, f: &crate::debug_flag::DebugFlag) {
         if f.flag == "zero" {
             DEBUG_ZERO.store(f.value != 0, Ordering::Relaxed);
         } else {

@@ -107,7 +107,7 @@ impl Plugin for MemoryPlugin {
     }
     /// Debian's memory plugin has `memory_debug_dir` (its sparse array's directory lookups): accepted
     /// without a warning; this plugin has nothing more to say there.
-    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+    fn check_debug_flag(&self, f: &crate::debug_flag::DebugFlag) {
         if f.flag != "dir" {
             log::warn!(
                 "-D {}.{}: memory does not contain a global variable called memory_debug_{}",
