@@ -288,7 +288,7 @@ fn parse_debug_flag(s: &[u8]) -> Result<DebugFlag, CliError> {
     let value = crate::parse::integer("flag", val, true, i32::MIN as i128, i32::MAX as i128)
         .map_err(|m| CliError {
             kind: ErrorKind::Error,
-            msg: m,
+            msg: m.to_string(),
             then: Some(format!("nbdkit: {DEBUG_FORMAT}")),
         })?;
     Ok(DebugFlag {
@@ -302,7 +302,7 @@ fn parse_debug_flag(s: &[u8]) -> Result<DebugFlag, CliError> {
 fn parse_unsigned(what: &str, v: &[u8]) -> Result<u32, CliError> {
     crate::parse::integer(what, v, false, 0, u32::MAX as i128)
         .map(|v| v as u32)
-        .map_err(error)
+        .map_err(|e| error(e.to_string()))
 }
 
 /// `path` made absolute against the current directory, as nbdkit does for
@@ -605,7 +605,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
             use crate::protocol::negotiate::TlsMode;
             o.tls = Some(match b.to_ascii_lowercase().as_slice() {
                 b"require" | b"required" | b"force" => TlsMode::Require,
-                _ => match crate::parse::boolean(b).map_err(error)? {
+                _ => match crate::parse::boolean(b).map_err(|e| error(e.to_string()))? {
                     true => TlsMode::On,
                     false => TlsMode::Off,
                 },

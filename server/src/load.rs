@@ -33,11 +33,11 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
     let arg = opts.plugin.clone().unwrap_or_default();
     // The adapter's messages carry nbdkit's own prefix ("error: " or the
     // plugin path).
-    let plugin = load_plugin(&arg, &opts.params, &opts.debug_flags).map_err(Fatal::plain)?;
+    let plugin = load_plugin(&arg, &opts.params, &opts.debug_flags)?;
     // As nbdkit: the last --filter is loaded first (it is the innermost).
     let mut filters = Vec::with_capacity(opts.filters.len());
     for name in opts.filters.iter().rev() {
-        filters.push(load_filter(name, &opts.debug_flags).map_err(Fatal::plain)?);
+        filters.push(load_filter(name, &opts.debug_flags)?);
     }
     filters.reverse();
     let layers = Layers { filters, plugin };
@@ -53,10 +53,11 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
             log::debug!(target: crate::logging::PLUGIN, "{}={}", k.to_string_lossy(), v.to_string_lossy());
         }
     }
-    // Now that -D nbdkit.tls.log is set.
-    if crate::tls::credentials().is_some() {
-        abi::tls::enable_library_log();
-    }
+    // Now that -D nbdkit.tls.* are set.
+    crate::tls::set_debug(
+        abi::exports::debug_tls_session(),
+        abi::exports::debug_tls_log(),
+    );
     Ok(layers)
 }
 
@@ -81,7 +82,7 @@ fn processing_order(layers: &Layers) -> String {
 }
 
 /// Load the filter `--filter=name` names.
-fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filter>, String> {
+fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filter>, Fatal> {
     abi::filter::load(&registry::filter_path(name), name, debug_flags)
 }
 
@@ -93,7 +94,7 @@ fn load_plugin(
     name: &OsStr,
     params: &[(Option<String>, OsString)],
     debug_flags: &[DebugFlag],
-) -> Result<Box<dyn Plugin>, String> {
+) -> Result<Box<dyn Plugin>, Fatal> {
     let builtin = name.to_str().and_then(|n| {
         let p = builtin::find(n)?;
         let so = registry::plugin_path(name);
@@ -105,12 +106,12 @@ fn load_plugin(
             Some(what) => {
                 let so = registry::plugin_path(name);
                 (!so.exists()).then(|| {
-                    Err(format!(
+                    Err(Fatal::plain(format!(
                         "error: {n}: {what} is not built into this nbdkit, and \
                          nbdkit's {n} plugin, which serves it, is not installed \
                          ({})",
                         so.display()
-                    ))
+                    )))
                 })
             }
         }

@@ -22,6 +22,7 @@ mod cli;
 mod debug_flag;
 mod dispatch;
 mod dump;
+mod error;
 mod fatal;
 mod lifecycle;
 mod load;

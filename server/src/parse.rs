@@ -3,6 +3,8 @@
 //! `nbdkit_parse_*` functions.  Pure functions over bytes: what C's
 //! `strtoll`/`strtoimax` accept, without calling them.
 
+use crate::error::{Error, Result};
+
 /// C's `isspace` in the C locale.
 fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
@@ -68,10 +70,12 @@ const ERANGE_TEXT: &str = "Numerical result out of range";
 /// leading-zero octal, decimal; leading whitespace and sign) filling the
 /// whole string and in `min..=max`; for unsigned targets no minus sign
 /// at all.  The error is nbdkit's message, `what` first.
-pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Result<i128, String> {
+pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Result<i128> {
     // Checked first: strtoull would accept a minus sign and wrap.
     if !signed && s.iter().find(|b| !is_c_space(**b)) == Some(&b'-') {
-        return Err(format!("{what}: negative numbers are not allowed"));
+        return Err(Error::einval(format!(
+            "{what}: negative numbers are not allowed"
+        )));
     }
     let n = scan(s, true);
     let text = shown(s);
@@ -89,21 +93,25 @@ pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Resu
         (n.magnitude.min(u64::MAX as u128) as i128, erange)
     };
     if erange {
-        return Err(format!(
-            "{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"
+        return Err(Error::new(
+            libc::ERANGE,
+            format!("{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"),
         ));
     }
     if n.end == 0 {
-        return Err(format!("{what}: empty string where we expected a number"));
+        return Err(Error::einval(format!(
+            "{what}: empty string where we expected a number"
+        )));
     }
     if n.end != s.len() {
-        return Err(format!(
+        return Err(Error::einval(format!(
             "{what}: could not parse number: \"{text}\": trailing garbage"
-        ));
+        )));
     }
     if value < min || value > max {
-        return Err(format!(
-            "{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"
+        return Err(Error::new(
+            libc::ERANGE,
+            format!("{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"),
         ));
     }
     Ok(value)
@@ -113,19 +121,21 @@ pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Resu
 /// as `nbdkit_parse_size`: a decimal number (leading whitespace and sign
 /// allowed, as `strtoimax` reads it), then at most one suffix, powers of
 /// 1024 up to `E`; the result must fit in an `i64`.
-pub fn size(s: &[u8]) -> Result<u64, String> {
+pub fn size(s: &[u8]) -> Result<u64> {
     // The messages are nbdkit 1.44.1's: "<what went wrong>: <the text from
     // where it went wrong>".
     let text = shown(s);
     let n = scan(s, false);
     if n.end == 0 {
-        return Err(format!("could not parse size string: {text}"));
+        return Err(Error::einval(format!(
+            "could not parse size string: {text}"
+        )));
     }
     if n.negative && n.magnitude != 0 {
-        return Err(format!("size cannot be negative: {text}"));
+        return Err(Error::einval(format!("size cannot be negative: {text}")));
     }
     if n.magnitude > i64::MAX as u128 {
-        return Err(format!("size exceeds maximum value: {text}"));
+        return Err(Error::einval(format!("size exceeds maximum value: {text}")));
     }
     let rest = &s[n.end..];
     let (scale, used): (u64, usize) = match rest.first() {
@@ -145,23 +155,23 @@ pub fn size(s: &[u8]) -> Result<u64, String> {
         .filter(|v| *v <= i64::MAX as u64)
         .is_none()
     {
-        return Err(format!(
+        return Err(Error::einval(format!(
             "could not parse size: size * scale overflows: {text}"
-        ));
+        )));
     }
     if rest.len() > used {
         // Named from the first character after the one suffix letter.
-        return Err(format!(
+        return Err(Error::einval(format!(
             "could not parse size: unknown suffix: {}",
             shown(&rest[used..])
-        ));
+        )));
     }
     Ok(n.magnitude as u64 * scale)
 }
 
 /// Parse a delay as nbdkit_parse_delay(3) does: a non-negative decimal
 /// number of seconds, or with a unit `s`, `ms`, `us`/`μs` or `ns`.
-pub fn delay(s: &str) -> Result<std::time::Duration, String> {
+pub fn delay(s: &str) -> Result<std::time::Duration> {
     let t = s.trim();
     let num_len = t
         .bytes()
@@ -173,39 +183,45 @@ pub fn delay(s: &str) -> Result<std::time::Duration, String> {
         "ms" => 1_000_000,
         "us" | "μs" => 1_000,
         "ns" => 1,
-        _ => return Err(format!("could not parse delay: {s}")),
+        _ => return Err(Error::einval(format!("could not parse delay: {s}"))),
     };
     let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
     if whole.is_empty() && frac.is_empty() || frac.contains('.') {
-        return Err(format!("could not parse delay: {s}"));
+        return Err(Error::einval(format!("could not parse delay: {s}")));
     }
     let whole: u128 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("delay too large: {s}"))?
+        whole
+            .parse()
+            .map_err(|_| Error::einval(format!("delay too large: {s}")))?
     };
     let mut ns = whole
         .checked_mul(scale_ns)
-        .ok_or_else(|| format!("delay too large: {s}"))?;
+        .ok_or_else(|| Error::einval(format!("delay too large: {s}")))?;
     // Digits after the point, each a tenth of the one before.
     let mut place = scale_ns;
     for d in frac.bytes() {
         place /= 10;
         ns += u128::from(d - b'0') * place;
     }
-    let secs = u64::try_from(ns / 1_000_000_000).map_err(|_| format!("delay too large: {s}"))?;
+    let secs = u64::try_from(ns / 1_000_000_000)
+        .map_err(|_| Error::einval(format!("delay too large: {s}")))?;
     if secs > u64::from(u32::MAX) {
-        return Err(format!("delay too large: {s}"));
+        return Err(Error::einval(format!("delay too large: {s}")));
     }
     Ok(std::time::Duration::new(secs, (ns % 1_000_000_000) as u32))
 }
 
 /// Parse a boolean such as `on`, `yes`, `1`, `true` (any case).
-pub fn boolean(s: &[u8]) -> Result<bool, String> {
+pub fn boolean(s: &[u8]) -> Result<bool> {
     match s.to_ascii_lowercase().as_slice() {
         b"1" | b"true" | b"t" | b"yes" | b"y" | b"on" => Ok(true),
         b"0" | b"false" | b"f" | b"no" | b"n" | b"off" => Ok(false),
-        _ => Err(format!("could not decipher boolean ({})", shown(s))),
+        _ => Err(Error::einval(format!(
+            "could not decipher boolean ({})",
+            shown(s)
+        ))),
     }
 }
 
@@ -213,7 +229,14 @@ pub fn boolean(s: &[u8]) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    fn sz(s: &str) -> Result<u64, String> {
+    fn einval(msg: &str) -> Error {
+        Error::einval(msg)
+    }
+    fn erange(msg: &str) -> Error {
+        Error::new(libc::ERANGE, msg)
+    }
+
+    fn sz(s: &str) -> Result<u64> {
         size(s.as_bytes())
     }
 
@@ -257,11 +280,11 @@ mod tests {
             ("1bb", "could not parse size: unknown suffix: b"),
             ("1Kx", "could not parse size: unknown suffix: x"),
         ] {
-            assert_eq!(sz(input), Err(message.to_string()), "{input}");
+            assert_eq!(sz(input), Err(einval(message)), "{input}");
         }
     }
 
-    fn int(s: &str) -> Result<i128, String> {
+    fn int(s: &str) -> Result<i128> {
         integer(
             "int",
             s.as_bytes(),
@@ -270,7 +293,7 @@ mod tests {
             i32::MAX as i128,
         )
     }
-    fn u64p(s: &str) -> Result<i128, String> {
+    fn u64p(s: &str) -> Result<i128> {
         integer("u", s.as_bytes(), false, 0, u64::MAX as i128)
     }
 
@@ -283,58 +306,64 @@ mod tests {
         assert_eq!(int("-2147483648"), Ok(-2147483648));
         assert_eq!(
             int(""),
-            Err("int: empty string where we expected a number".into())
+            Err(einval("int: empty string where we expected a number"))
         );
         assert_eq!(
             int("x"),
-            Err("int: empty string where we expected a number".into())
+            Err(einval("int: empty string where we expected a number"))
         );
         assert_eq!(
             int("0x"),
-            Err("int: could not parse number: \"0x\": trailing garbage".into())
+            Err(einval(
+                "int: could not parse number: \"0x\": trailing garbage"
+            ))
         );
         assert_eq!(
             int("08"),
-            Err("int: could not parse number: \"08\": trailing garbage".into())
+            Err(einval(
+                "int: could not parse number: \"08\": trailing garbage"
+            ))
         );
         assert_eq!(
             int("1 "),
-            Err("int: could not parse number: \"1 \": trailing garbage".into())
+            Err(einval(
+                "int: could not parse number: \"1 \": trailing garbage"
+            ))
         );
         assert_eq!(
             int("2147483648"),
-            Err(
-                "int: could not parse number: \"2147483648\": Numerical result out of range".into()
-            )
+            Err(erange(
+                "int: could not parse number: \"2147483648\": Numerical result out of range"
+            ))
         );
         assert_eq!(u64p("18446744073709551615"), Ok(u64::MAX as i128));
         assert_eq!(
             u64p("18446744073709551616"),
-            Err("u: could not parse number: \"18446744073709551616\": Numerical result out of range".into())
+            Err(erange("u: could not parse number: \"18446744073709551616\": Numerical result out of range"))
         );
         assert_eq!(
             u64p("-0"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p(" -1"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p("-x"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p("-99999999999999999999"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p("+-5"),
-            Err("u: empty string where we expected a number".into())
+            Err(einval("u: empty string where we expected a number"))
         );
         assert_eq!(
             integer("i64", b"-9223372036854775809", true, i64::MIN as i128, i64::MAX as i128),
-            Err("i64: could not parse number: \"-9223372036854775809\": Numerical result out of range".into())
+            Err(erange("i64: could not parse number: \"-9223372036854775809\": Numerical result out of range"))
         );
     }
 

@@ -14,7 +14,6 @@
 pub mod builtin;
 pub mod connection;
 pub mod context;
-pub mod error;
 pub mod extents;
 pub mod filter;
 pub mod flags;
@@ -22,9 +21,9 @@ pub mod registry;
 pub mod request_memory;
 pub mod stack;
 
+pub use crate::error::{Error, Result};
 pub use connection::Connection;
 pub use context::Context;
-pub use error::{Error, Result};
 pub use extents::Extents;
 pub use filter::Filter;
 pub use flags::Flags;

@@ -7,7 +7,6 @@
 use super::jobs::{Job, Next, Outcome};
 use super::shared::{over_share, Shared, Wait};
 use super::{Server, INLINE_MAX};
-use crate::abi::tls::Handshake;
 use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
@@ -16,6 +15,7 @@ use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::sched::inline::Trial;
+use crate::tls::Handshake;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::Ordering;

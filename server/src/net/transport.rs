@@ -5,7 +5,8 @@
 //! and may switch once, at STARTTLS.
 
 use super::stream::Stream;
-use crate::abi::tls::{Credentials, Handshake, Session};
+use crate::error::Error;
+use crate::tls::{Credentials, Handshake, PeerDn, Session};
 use std::io;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,31 +55,34 @@ impl Transport {
 
     /// Switch to TLS (after STARTTLS was answered).  The handshake is then
     /// run by [`Transport::handshake`].
-    pub fn start_tls(&self, creds: &Arc<Credentials>) -> Result<(), String> {
+    pub fn start_tls(&self, creds: &Arc<Credentials>) -> Result<(), Error> {
         let s = Session::new(creds, self.stream.raw_fd())?;
         self.tls
             .set(Mutex::new(s))
-            .map_err(|_| "STARTTLS on a connection already using TLS".to_string())
+            .map_err(|_| Error::einval("STARTTLS on a connection already using TLS"))
     }
 
     /// The names in the client's TLS certificate (after the handshake).
-    pub fn peer_dn(&self) -> crate::backend::connection::PeerDn {
+    pub fn peer_dn(&self) -> PeerDn {
         match self.session() {
             Some(s) => s.peer_dn(),
-            None => crate::backend::connection::PeerDn::NotCertificates,
+            None => PeerDn::NotCertificates,
         }
     }
 
     /// One handshake step: what to write to the socket, and how it ended.
-    pub fn handshake(&self) -> (Vec<u8>, Result<Handshake, String>) {
+    pub fn handshake(&self) -> (Vec<u8>, Result<Handshake, Error>) {
         let Some(mut s) = self.session() else {
-            return (Vec::new(), Err("TLS handshake without a session".into()));
+            return (
+                Vec::new(),
+                Err(Error::einval("TLS handshake without a session")),
+            );
         };
         let r = s.handshake();
         if matches!(r, Ok(Handshake::Done)) {
             self.established.store(true, Ordering::SeqCst);
             log::debug!("TLS handshake completed");
-            if crate::abi::tls::session_debug() {
+            if crate::tls::session_debug() {
                 log::debug!("TLS session: {}", s.description());
                 if let Some(u) = s.psk_username() {
                     log::debug!("TLS: PSK username: {u}");

@@ -135,7 +135,7 @@ impl Plugin for MemoryPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = Some(crate::parse::size(value.as_bytes()).map_err(Error::einval)?);
+                self.size = Some(crate::parse::size(value.as_bytes())?);
                 Ok(())
             }
             "allocator" => {

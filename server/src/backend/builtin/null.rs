@@ -43,7 +43,7 @@ impl Plugin for NullPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = crate::parse::size(value.as_bytes()).map_err(Error::einval)?;
+                self.size = crate::parse::size(value.as_bytes())?;
                 Ok(())
             }
             _ => Err(Error::einval(format!("unknown parameter '{key}'"))),
