@@ -41,6 +41,7 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
     }
     filters.reverse();
     let layers = Layers { filters, plugin };
+    log::debug!(target: crate::logging::PLUGIN, "request processing: {}", processing_order(&layers));
     warn_unused_debug_flags(&opts.debug_flags, &layers);
     crate::backend::context::set_debug_paths(
         abi::exports::debug_controlpath(),
@@ -49,7 +50,7 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
     // -D nbdkit.environ=1: the environment, one debug line a variable.
     if abi::exports::debug_environ() {
         for (k, v) in std::env::vars_os() {
-            log::debug!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+            log::debug!(target: crate::logging::PLUGIN, "{}={}", k.to_string_lossy(), v.to_string_lossy());
         }
     }
     // Now that -D nbdkit.tls.* are set.
@@ -58,6 +59,26 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
         abi::exports::debug_tls_log(),
     );
     Ok(layers)
+}
+
+/// The layers a request passes through, outermost first, as nbdkit 1.44
+/// names them in `-v` output: `cow (filter, first) -> memory (plugin, last)`.
+fn processing_order(layers: &Layers) -> String {
+    let mut names: Vec<String> = layers
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "{} (filter{})",
+                f.name(),
+                if i == 0 { ", first" } else { "" }
+            )
+        })
+        .collect();
+    let place = if names.is_empty() { "first" } else { "last" };
+    names.push(format!("{} (plugin, {place})", layers.plugin.name()));
+    names.join(" -> ")
 }
 
 /// Load the filter `--filter=name` names.

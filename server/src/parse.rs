@@ -122,42 +122,51 @@ pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Resu
 /// allowed, as `strtoimax` reads it), then at most one suffix, powers of
 /// 1024 up to `E`; the result must fit in an `i64`.
 pub fn size(s: &[u8]) -> Result<u64> {
+    // The messages are nbdkit 1.44.1's: "<what went wrong>: <the text from
+    // where it went wrong>".
     let text = shown(s);
     let n = scan(s, false);
     if n.end == 0 {
         return Err(Error::einval(format!(
-            "could not parse size string ({text})"
+            "could not parse size string: {text}"
         )));
     }
     if n.negative && n.magnitude != 0 {
-        return Err(Error::einval(format!("size cannot be negative ({text})")));
+        return Err(Error::einval(format!("size cannot be negative: {text}")));
     }
     if n.magnitude > i64::MAX as u128 {
-        return Err(Error::einval(format!(
-            "size ({text}) exceeds maximum value"
-        )));
+        return Err(Error::einval(format!("size exceeds maximum value: {text}")));
     }
-    let scale: u64 = match &s[n.end..] {
-        b"" | b"b" | b"B" => 1,
-        b"s" | b"S" => 512,
-        b"k" | b"K" => 1 << 10,
-        b"m" | b"M" => 1 << 20,
-        b"g" | b"G" => 1 << 30,
-        b"t" | b"T" => 1 << 40,
-        b"p" | b"P" => 1 << 50,
-        b"e" | b"E" => 1 << 60,
-        suffix => {
-            // nbdkit names the suffix from its first unparsed character on.
-            return Err(Error::einval(format!(
-                "could not parse size: unknown suffix '{}'",
-                shown(suffix)
-            )));
-        }
+    let rest = &s[n.end..];
+    let (scale, used): (u64, usize) = match rest.first() {
+        None => (1, 0),
+        Some(b'b' | b'B') => (1, 1),
+        Some(b's' | b'S') => (512, 1),
+        Some(b'k' | b'K') => (1 << 10, 1),
+        Some(b'm' | b'M') => (1 << 20, 1),
+        Some(b'g' | b'G') => (1 << 30, 1),
+        Some(b't' | b'T') => (1 << 40, 1),
+        Some(b'p' | b'P') => (1 << 50, 1),
+        Some(b'e' | b'E') => (1 << 60, 1),
+        Some(_) => (1, 0),
     };
-    (n.magnitude as u64)
+    if (n.magnitude as u64)
         .checked_mul(scale)
         .filter(|v| *v <= i64::MAX as u64)
-        .ok_or_else(|| Error::einval(format!("overflow computing size ({text})")))
+        .is_none()
+    {
+        return Err(Error::einval(format!(
+            "could not parse size: size * scale overflows: {text}"
+        )));
+    }
+    if rest.len() > used {
+        // Named from the first character after the one suffix letter.
+        return Err(Error::einval(format!(
+            "could not parse size: unknown suffix: {}",
+            shown(&rest[used..])
+        )));
+    }
+    Ok(n.magnitude as u64 * scale)
 }
 
 /// Parse a delay as nbdkit_parse_delay(3) does: a non-negative decimal
@@ -244,37 +253,35 @@ mod tests {
         assert_eq!(sz("-0"), Ok(0));
         assert_eq!(sz("1E"), Ok(1 << 60));
         assert_eq!(sz("9223372036854775807"), Ok(i64::MAX as u64));
-        assert_eq!(sz("8E"), Err(einval("overflow computing size (8E)")));
-        assert_eq!(sz("-1"), Err(einval("size cannot be negative (-1)")));
-        assert_eq!(sz("-1x"), Err(einval("size cannot be negative (-1x)")));
-        assert_eq!(
-            sz("-9223372036854775809"),
-            Err(einval("size cannot be negative (-9223372036854775809)"))
-        );
-        assert_eq!(
-            sz("9223372036854775808"),
-            Err(einval("size (9223372036854775808) exceeds maximum value"))
-        );
-        assert_eq!(
-            sz("99999999999999999999x"),
-            Err(einval("size (99999999999999999999x) exceeds maximum value"))
-        );
-        assert_eq!(
-            sz("1MiB"),
-            Err(einval("could not parse size: unknown suffix 'MiB'"))
-        );
-        assert_eq!(
-            sz("1.5G"),
-            Err(einval("could not parse size: unknown suffix '.5G'"))
-        );
-        assert_eq!(
-            sz("0x10"),
-            Err(einval("could not parse size: unknown suffix 'x10'"))
-        );
-        assert_eq!(sz("abc"), Err(einval("could not parse size string (abc)")));
-        assert_eq!(sz(""), Err(einval("could not parse size string ()")));
-        assert_eq!(sz("-"), Err(einval("could not parse size string (-)")));
-        assert_eq!(sz("+"), Err(einval("could not parse size string (+)")));
+        // C nbdkit 1.44.1's messages for the same inputs.
+        for (input, message) in [
+            ("8E", "could not parse size: size * scale overflows: 8E"),
+            ("-1", "size cannot be negative: -1"),
+            ("-1x", "size cannot be negative: -1x"),
+            (
+                "-9223372036854775809",
+                "size cannot be negative: -9223372036854775809",
+            ),
+            (
+                "9223372036854775808",
+                "size exceeds maximum value: 9223372036854775808",
+            ),
+            (
+                "99999999999999999999x",
+                "size exceeds maximum value: 99999999999999999999x",
+            ),
+            ("1MiB", "could not parse size: unknown suffix: iB"),
+            ("1.5G", "could not parse size: unknown suffix: .5G"),
+            ("0x10", "could not parse size: unknown suffix: x10"),
+            ("abc", "could not parse size string: abc"),
+            ("", "could not parse size string: "),
+            ("-", "could not parse size string: -"),
+            ("+", "could not parse size string: +"),
+            ("1bb", "could not parse size: unknown suffix: b"),
+            ("1Kx", "could not parse size: unknown suffix: x"),
+        ] {
+            assert_eq!(sz(input), Err(einval(message)), "{input}");
+        }
     }
 
     fn int(s: &str) -> Result<i128> {

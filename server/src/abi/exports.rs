@@ -140,7 +140,7 @@ pub unsafe extern "C" fn nbdkit_rs_error(msg: *const c_char) {
 pub unsafe extern "C" fn nbdkit_rs_debug(msg: *const c_char) {
     // SAFETY: shim.c passes the formatted NUL-terminated message.
     let m = unsafe { text(msg) };
-    log::debug!("{}", m.trim_end_matches('\n'));
+    log::debug!(target: crate::logging::PLUGIN, "{}", m.trim_end_matches('\n'));
 }
 
 #[no_mangle]
@@ -773,7 +773,7 @@ pub extern "C" fn nbdkit_peer_security_context() -> *mut c_char {
     let e = std::io::Error::last_os_error();
     match e.raw_os_error() {
         Some(libc::ENOPROTOOPT) => {
-            log::debug!("getsockopt: SO_PEERSEC: {}", strerror(&e));
+            log::debug!(target: crate::logging::PLUGIN, "getsockopt: SO_PEERSEC: {}", strerror(&e));
             return std::ptr::null_mut();
         }
         Some(libc::ERANGE) => {}
@@ -828,7 +828,7 @@ fn peer_tls_name(issuer: bool) -> *mut c_char {
         }
     };
     // nbdkit names the subject's function in both.
-    log::debug!("nbdkit_peer_tls_dn: {why}");
+    log::debug!(target: crate::logging::PLUGIN, "nbdkit_peer_tls_dn: {why}");
     malloc_str(b"")
 }
 

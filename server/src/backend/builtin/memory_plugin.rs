@@ -155,7 +155,7 @@ impl Plugin for MemoryPlugin {
     }
     fn get_ready(&mut self) -> Result<()> {
         // nbdkit's memory plugin says which allocator it made.
-        log::debug!("allocator: {}", self.allocator);
+        log::debug!(target: crate::logging::PLUGIN, "allocator: {}", self.allocator);
         let storage = match builtin_allocator(&self.allocator) {
             Some(Allocator::Sparse) => Storage::Sparse(Arc::new(SparseArray::new())),
             Some(Allocator::Malloc { mlock }) => {
@@ -337,11 +337,11 @@ mod tests {
         );
         assert_eq!(
             p.config("size", "abc").unwrap_err().to_string(),
-            "could not parse size string (abc)"
+            "could not parse size string: abc"
         );
         assert_eq!(
             p.config("size", "8E").unwrap_err().to_string(),
-            "overflow computing size (8E)"
+            "could not parse size: size * scale overflows: 8E"
         );
         assert_eq!(
             p.config_complete().unwrap_err().to_string(),

@@ -158,7 +158,7 @@ mod tests {
         );
         assert_eq!(
             p.config("size", "abc").unwrap_err().to_string(),
-            "could not parse size string (abc)"
+            "could not parse size string: abc"
         );
         p.config("size", "1M").unwrap();
         assert_eq!(p.open(&conn()).unwrap().get_size().unwrap(), 1 << 20);
