@@ -820,17 +820,8 @@ pub(crate) mod testing {
     //! the handshake steps.
     use super::*;
     use crate::backend::builtin::pattern::PatternPlugin;
-    use crate::backend::stack::Layers;
 
     pub fn server() -> (Arc<Server>, EventsRx) {
-        let mut layers = Layers {
-            filters: Vec::new(),
-            plugin: Box::new(PatternPlugin::new()),
-        };
-        layers.config("size", std::ffi::OsStr::new("1M")).unwrap();
-        layers.config_complete().unwrap();
-        let model = layers.thread_model().unwrap();
-        layers.get_ready(model).unwrap();
         let cfg = ServeConfig {
             readonly: false,
             export_name: String::new(),
@@ -847,7 +838,20 @@ pub(crate) mod testing {
             keepalive: false,
             no_mc: false,
         };
-        Server::new(Stack::new(layers, model), cfg, 1)
+        Server::new(
+            Stack::ready_for_test(Box::new(PatternPlugin::new()), "1M"),
+            cfg,
+            1,
+        )
+    }
+
+    /// A plain transport over one end of a socket pair (non-blocking), and
+    /// the other end.
+    pub fn transport() -> (transport::Transport, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let s = Stream::Unix(mio::net::UnixStream::from_std(a));
+        (transport::Transport::new(s), b)
     }
 
     /// A connection's shared state, and the client's end of its socket.

@@ -530,21 +530,20 @@ impl Session {
     }
 }
 
+/// A GnuTLS client for tests of the server's TLS: PSK user `alice` with
+/// [`test_client::KEY`].
 #[cfg(test)]
-mod tests {
-    //! The server session against a GnuTLS client on a socketpair: the
-    //! handshake driven by readiness as the event loop drives it, records
-    //! both ways through the output buffer, close_notify.
+pub mod test_client {
     use super::*;
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
 
-    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     /// A blocking GnuTLS PSK client on `fd`, run on its own thread: it
     /// sends `msg`, then returns what it reads until close_notify.
-    fn client(fd: RawFd, msg: &'static [u8]) -> std::thread::JoinHandle<Result<Vec<u8>, Error>> {
+    pub fn client(
+        fd: RawFd,
+        msg: &'static [u8],
+    ) -> std::thread::JoinHandle<Result<Vec<u8>, Error>> {
         std::thread::spawn(move || {
             let mut creds: g::gnutls_psk_client_credentials_t = std::ptr::null_mut();
             let mut s: g::gnutls_session_t = std::ptr::null_mut();
@@ -606,6 +605,18 @@ mod tests {
             }
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The server session against a GnuTLS client on a socketpair: the
+    //! handshake driven by readiness as the event loop drives it, records
+    //! both ways through the output buffer, close_notify.
+    use super::test_client::{client, KEY};
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
 
     fn wait_readable(fd: RawFd) {
         assert!(
