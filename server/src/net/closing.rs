@@ -16,6 +16,7 @@
 
 use super::shared::Shared;
 use super::{Event, Server};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// How long a closing TLS connection waits for the client's close_notify.
@@ -24,14 +25,7 @@ const TLS_CLOSE_WAIT_MS: u64 = 500;
 /// Let go of one reference to a connection; the last one closes it.
 pub fn release(shared: Arc<Shared>) {
     if let Some(sh) = Arc::into_inner(shared) {
-        // On the pool: the close callbacks may block, and the loop (which
-        // may be the one letting go) must not hold up other clients.
-        // Unless nothing in the stack can block, or its handshake steps
-        // are quick and this is the only client, and no TLS goodbye waits
-        // for the client: then a hand-off would cost more than the close.
-        let srv = &sh.server;
-        let conns = srv.open_conns.load(std::sync::atomic::Ordering::Relaxed);
-        if srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop() {
+        if closes_on_this_thread(&sh) {
             close(sh);
             return;
         }
@@ -41,6 +35,24 @@ pub fn release(shared: Arc<Shared>) {
         let pool = sh.server.pool.submitter();
         pool.submit(Box::new(move || close(sh)));
     }
+}
+
+/// Whether the connection's last holder closes it itself rather than on
+/// the pool.  On the pool: the close callbacks may block, and the loop
+/// (which may be the one letting go) must not hold up other clients.
+/// Unless nothing in the stack can block, or its handshake steps are
+/// quick and this is the only client, and no TLS goodbye waits for the
+/// client: then a hand-off would cost more than the close.
+fn closes_on_this_thread(sh: &Shared) -> bool {
+    let srv = &sh.server;
+    let conns = srv.open_conns.load(Ordering::Relaxed);
+    srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop()
+}
+
+/// Whether letting go of `shared` now closes its socket before this call
+/// returns (nothing else holds the connection, and it closes here).
+pub fn closes_now(shared: &Arc<Shared>) -> bool {
+    Arc::strong_count(shared) == 1 && closes_on_this_thread(shared)
 }
 
 /// Close the export (finalize, then close each layer, under the
@@ -66,8 +78,10 @@ fn close(mut sh: Shared) {
 pub struct ServerHold(Option<Arc<Server>>);
 
 impl ServerHold {
+    /// Counts the connection open (`Server::open_conns`) until dropped.
     pub fn new(server: Arc<Server>) -> ServerHold {
         server.live.enter();
+        server.open_conns.fetch_add(1, Ordering::SeqCst);
         ServerHold(Some(server))
     }
 }
@@ -83,7 +97,10 @@ impl Drop for ServerHold {
     fn drop(&mut self) {
         if let Some(server) = self.0.take() {
             let live = server.live.clone();
-            // The socket is closed by now: the loop may accept again.
+            // The socket is closed by now: the loop may accept again.  The
+            // count drops here, not when the loop hears of it, so that a
+            // client connecting meanwhile is not taken for a second one.
+            server.open_conns.fetch_sub(1, Ordering::SeqCst);
             server.notify(Event::Closed);
             drop(server);
             live.leave();
@@ -94,19 +111,31 @@ impl Drop for ServerHold {
 /// Connections whose state still exists (each holds the server).
 #[derive(Default)]
 pub struct Live {
-    count: Mutex<usize>,
+    count: Mutex<LiveCount>,
     none: Condvar,
 }
 
+#[derive(Default)]
+struct LiveCount {
+    conns: usize,
+    /// Someone waits in `wait_none` (only then does the last connection
+    /// leaving make a wake-up call).
+    waiting: bool,
+}
+
 impl Live {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveCount> {
+        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn enter(&self) {
-        *self.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.lock().conns += 1;
     }
 
     fn leave(&self) {
-        let mut n = self.count.lock().unwrap_or_else(|p| p.into_inner());
-        *n -= 1;
-        if *n == 0 {
+        let mut n = self.lock();
+        n.conns -= 1;
+        if n.conns == 0 && n.waiting {
             self.none.notify_all();
         }
     }
@@ -114,8 +143,9 @@ impl Live {
     /// Wait until every connection's state is gone, and with it every
     /// reference a connection held to the server.
     pub fn wait_none(&self) {
-        let mut n = self.count.lock().unwrap_or_else(|p| p.into_inner());
-        while *n > 0 {
+        let mut n = self.lock();
+        while n.conns > 0 {
+            n.waiting = true;
             n = self.none.wait(n).unwrap_or_else(|p| p.into_inner());
         }
     }
