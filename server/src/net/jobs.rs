@@ -122,12 +122,13 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
         Job::List(nego) => {
             let list = stack
                 .list_exports(0, conn, readonly)
-                .inspect_err(|e| log_backend_error("list_exports", e))
-                .ok();
-            let exports = list.as_ref().map(|l| {
-                l.iter()
-                    .map(|e| (e.name.as_str(), e.description.as_deref()))
-            });
+                .inspect_err(|e| log_backend_error("list_exports", e));
+            let exports = match &list {
+                Ok(l) => Ok(l
+                    .iter()
+                    .map(|e| (e.name.as_str(), e.description.as_deref()))),
+                Err(e) => Err(e.client_message()),
+            };
             let line = negotiate::list_answered(&mut out, exports);
             log::debug!("{line}");
             Outcome {
@@ -150,8 +151,7 @@ pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
                 Ok(o) => o,
                 Err(e) => {
                     log_backend_error(&hs::option_name(option), &e);
-                    let reason = e.unreported().unwrap_or("");
-                    let line = negotiate::open_refused(&mut out, option, reason);
+                    let line = negotiate::open_refused(&mut out, option, e.client_message());
                     log::debug!("{line}");
                     return Outcome {
                         bytes: out,
