@@ -386,21 +386,30 @@ impl Drop for Stack {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::builtin::pattern::PatternPlugin;
-
-    fn pattern_stack(size: &str) -> Arc<Stack> {
+impl Stack {
+    /// A ready stack of one plugin with a `size` parameter (the built-in
+    /// ones), for tests.
+    #[cfg(test)]
+    pub fn ready_for_test(plugin: Box<dyn Plugin>, size: &str) -> Arc<Stack> {
         let mut layers = Layers {
             filters: Vec::new(),
-            plugin: Box::new(PatternPlugin::new()),
+            plugin,
         };
         layers.config("size", OsStr::new(size)).unwrap();
         layers.config_complete().unwrap();
         let model = layers.thread_model().unwrap();
         layers.get_ready(model).unwrap();
         Stack::new(layers, model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::builtin::pattern::PatternPlugin;
+
+    fn pattern_stack(size: &str) -> Arc<Stack> {
+        Stack::ready_for_test(Box::new(PatternPlugin::new()), size)
     }
 
     #[test]

@@ -57,3 +57,39 @@ fn close(mut sh: Shared) {
     sh.stream.shutdown();
     // Dropping `sh` closes the socket, then lets go of the server.
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{testing, Event};
+    use super::*;
+    use std::io::Read;
+    use std::time::Duration;
+
+    #[test]
+    fn the_last_holder_closes_the_connection_once() {
+        let (srv, rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let worker = sh.clone();
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        // The loop lets go first: a worker still holds the connection,
+        // so the socket stays open and nothing is reported.
+        release(sh);
+        let mut buf = [0u8; 8];
+        let e = client.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "still open");
+        assert!(rx.0.try_recv().is_err());
+        // The worker lets go last: the socket is shut, the loop told once,
+        // and the server no longer waits for the connection.
+        release(worker);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.read(&mut buf).unwrap(), 0, "end of stream");
+        let ev = rx.0.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(ev, Event::Closed));
+        srv.live.wait_none();
+        assert!(rx.0.recv_timeout(Duration::from_millis(100)).is_err());
+    }
+}

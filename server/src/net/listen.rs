@@ -234,3 +234,99 @@ pub fn bind_unix(path: &std::path::Path) -> Result<Listener, Fatal> {
         .map_err(|e| Fatal::text(format!("{shown}: {e}")))?;
     Ok(Listener::Unix(UnixListener::from_std(l)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn temp_dir(name: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("nbdkit-listen-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Accept what is queued, waiting up to a second for it to arrive.
+    fn accept(l: &Listener) -> Stream {
+        for _ in 0..100 {
+            match l.accept(false) {
+                Ok(s) => return s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                Err(e) => panic!("accept: {e}"),
+            }
+        }
+        panic!("no connection to accept");
+    }
+
+    fn read_some(s: &Stream) -> Vec<u8> {
+        let mut buf = [0u8; 64];
+        assert!(crate::sys::wait_readable(s.raw_fd(), 5000).unwrap());
+        let n = s.read(&mut buf).unwrap();
+        buf[..n].to_vec()
+    }
+
+    #[test]
+    fn a_unix_socket_is_in_place_and_listening_when_bound() {
+        let dir = temp_dir("unix");
+        let path = dir.join("sock");
+        let l = bind_unix(&path).unwrap();
+        // Only the socket: the temporary name it listened under is gone.
+        let names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("sock")]);
+        let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+        let s = accept(&l);
+        client.write_all(b"hello").unwrap();
+        assert_eq!(read_some(&s), b"hello");
+        // A second server on the same path is refused as nbdkit words it.
+        let e = bind_unix(&path).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("{}: Address already in use", path.display())
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn tcp_listens_on_the_address_asked_and_refuses_a_taken_port() {
+        let ls = bind_tcp(Some("127.0.0.1"), "0", false, false).unwrap();
+        assert_eq!(ls.len(), 1);
+        let Listener::Tcp(t) = &ls[0] else {
+            panic!("not a TCP listener")
+        };
+        let addr = t.local_addr().unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() != 0);
+        let mut client = std::net::TcpStream::connect(addr).unwrap();
+        let s = accept(&ls[0]);
+        client.write_all(b"ping").unwrap();
+        assert_eq!(read_some(&s), b"ping");
+        let port = addr.port().to_string();
+        let e = bind_tcp(Some("127.0.0.1"), &port, false, false)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: unable to bind to any TCP/IP sockets\n\
+             nbdkit: socket error: Address already in use"
+        );
+    }
+
+    #[test]
+    fn tcp_errors_in_nbdkits_words() {
+        let e = bind_tcp(None, "no-such-service-name", false, false)
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: getaddrinfo: <any>: no-such-service-name: Servname not supported for ai_socktype"
+        );
+        // -4 with an IPv6 address leaves nothing to listen on.
+        let e = bind_tcp(Some("::1"), "0", true, false).err().unwrap();
+        assert_eq!(e.to_string(), "nbdkit: no addresses to listen on");
+    }
+}

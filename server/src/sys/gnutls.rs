@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// GnuTLS's message for an error code.
-fn strerror(code: c_int) -> String {
+fn gnutls_strerror(code: c_int) -> String {
     // SAFETY: gnutls_strerror returns a static NUL-terminated string for
     // any code (an "unknown error" text for codes it does not know).
     unsafe { CStr::from_ptr(g::gnutls_strerror(code)) }
@@ -28,7 +28,7 @@ fn strerror(code: c_int) -> String {
 
 fn check(what: &str, r: c_int) -> Result<c_int, Error> {
     if r < 0 {
-        Err(Error::eio(format!("{what}: {}", strerror(r))))
+        Err(Error::eio(format!("{what}: {}", gnutls_strerror(r))))
     } else {
         Ok(r)
     }
@@ -240,7 +240,7 @@ fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<Strin
     // GnuTLS allocates, freed below with gnutls_free.
     let r = unsafe { get(cert, &mut dn, 0) };
     let out = if r != 0 {
-        Err(Error::eio(format!("{func}: {}", strerror(r))))
+        Err(Error::eio(format!("{func}: {}", gnutls_strerror(r))))
     } else if dn.data.is_null() {
         Ok(String::new())
     } else {
@@ -355,7 +355,7 @@ impl Session {
             }
             return Err(Error::eio(format!(
                 "gnutls_handshake: {} ({r})",
-                strerror(r)
+                gnutls_strerror(r)
             )));
         }
     }
@@ -379,7 +379,7 @@ impl Session {
             }
             return Err(io::Error::other(format!(
                 "gnutls_record_recv: {}",
-                strerror(r)
+                gnutls_strerror(r)
             )));
         }
     }
@@ -405,7 +405,7 @@ impl Session {
                 if r < 0 {
                     return Err(io::Error::other(format!(
                         "gnutls_record_send: {}",
-                        strerror(r as c_int)
+                        gnutls_strerror(r as c_int)
                     )));
                 }
                 p = &p[r as usize..];
@@ -422,7 +422,7 @@ impl Session {
             if r != g::GNUTLS_E_AGAIN && r != g::GNUTLS_E_INTERRUPTED {
                 return Err(io::Error::other(format!(
                     "gnutls_record_uncork: {}",
-                    strerror(r)
+                    gnutls_strerror(r)
                 )));
             }
         }
@@ -477,7 +477,10 @@ impl Session {
         // SAFETY: `cert` is a valid out-pointer.
         let r = unsafe { g::gnutls_x509_crt_init(&mut cert) };
         if r != 0 {
-            let e = Err(Error::eio(format!("gnutls_x509_crt_init: {}", strerror(r))));
+            let e = Err(Error::eio(format!(
+                "gnutls_x509_crt_init: {}",
+                gnutls_strerror(r)
+            )));
             return PeerDn::Names {
                 dn: e.clone(),
                 issuer: e,
@@ -488,7 +491,7 @@ impl Session {
         let names = if r != 0 {
             let e = Err(Error::eio(format!(
                 "gnutls_x509_crt_import: {}",
-                strerror(r)
+                gnutls_strerror(r)
             )));
             PeerDn::Names {
                 dn: e.clone(),
@@ -527,21 +530,20 @@ impl Session {
     }
 }
 
+/// A GnuTLS client for tests of the server's TLS: PSK user `alice` with
+/// [`test_client::KEY`].
 #[cfg(test)]
-mod tests {
-    //! The server session against a GnuTLS client on a socketpair: the
-    //! handshake driven by readiness as the event loop drives it, records
-    //! both ways through the output buffer, close_notify.
+pub mod test_client {
     use super::*;
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
 
-    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     /// A blocking GnuTLS PSK client on `fd`, run on its own thread: it
     /// sends `msg`, then returns what it reads until close_notify.
-    fn client(fd: RawFd, msg: &'static [u8]) -> std::thread::JoinHandle<Result<Vec<u8>, Error>> {
+    pub fn client(
+        fd: RawFd,
+        msg: &'static [u8],
+    ) -> std::thread::JoinHandle<Result<Vec<u8>, Error>> {
         std::thread::spawn(move || {
             let mut creds: g::gnutls_psk_client_credentials_t = std::ptr::null_mut();
             let mut s: g::gnutls_session_t = std::ptr::null_mut();
@@ -593,7 +595,7 @@ mod tests {
                         break;
                     }
                     if r < 0 {
-                        return Err(Error::eio(format!("recv: {}", strerror(r as c_int))));
+                        return Err(Error::eio(format!("recv: {}", gnutls_strerror(r as c_int))));
                     }
                     got.extend_from_slice(&buf[..r as usize]);
                 }
@@ -603,6 +605,18 @@ mod tests {
             }
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The server session against a GnuTLS client on a socketpair: the
+    //! handshake driven by readiness as the event loop drives it, records
+    //! both ways through the output buffer, close_notify.
+    use super::test_client::{client, KEY};
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
 
     fn wait_readable(fd: RawFd) {
         assert!(
