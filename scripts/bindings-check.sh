@@ -12,8 +12,8 @@ if ! diff -u server/src/abi/bindings.rs "$tmp"; then
 fi
 echo "bindings-check: server/src/abi/bindings.rs is up to date"
 bash scripts/gen-gnutls-bindings.sh "$tmp"
-if ! diff -u server/src/abi/gnutls_bindings.rs "$tmp"; then
-  echo "bindings-check: server/src/abi/gnutls_bindings.rs is stale; run 'make bindings'" >&2
+if ! diff -u server/src/sys/gnutls_bindings.rs "$tmp"; then
+  echo "bindings-check: server/src/sys/gnutls_bindings.rs is stale; run 'make bindings'" >&2
   exit 1
 fi
-echo "bindings-check: server/src/abi/gnutls_bindings.rs is up to date"
+echo "bindings-check: server/src/sys/gnutls_bindings.rs is up to date"

@@ -30,12 +30,12 @@ vars='SERVER|CLIENT|PSK_KEY_HEX|NONBLOCK|RECORD_WAIT|E_AGAIN|E_INTERRUPTED|E_PRE
 vars+='|CRD_CERTIFICATE|CRD_PSK|X509_FMT_PEM|X509_FMT_DER|CRT_X509|CERT_REQUIRE|CERT_IGNORE|SHUT_RDWR|SHUT_WR'
 tmp=$(mktemp --suffix=.rs)
 trap 'rm -f "$tmp"' EXIT
-bindgen server/src/abi/gnutls.h \
+bindgen server/src/sys/gnutls.h \
   --allowlist-function "gnutls_($fns)" \
   --allowlist-var "GNUTLS_($vars)|gnutls_free" \
   --no-prepend-enum-name \
   --no-doc-comments --use-core --no-rustfmt-bindings \
-  --raw-line '//! bindgen output for the GnuTLS functions in server/src/abi/gnutls.h.' \
+  --raw-line '//! bindgen output for the GnuTLS functions in server/src/sys/gnutls.h.' \
   --raw-line '//! Regenerate with `make bindings`; scripts/bindings-check.sh checks it.' \
   --raw-line '#![allow(non_camel_case_types, non_upper_case_globals, dead_code)]' \
   -- >"$tmp"

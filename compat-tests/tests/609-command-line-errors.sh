@@ -37,7 +37,7 @@ expect_match "C nbdkit's bind errors (sanity)" "unable to bind to any TCP/IP soc
 expect_eq "bind errors as C nbdkit words them" "$want" "$(bind_err "$NBDKIT")"
 
 check_error "missing plugin" "nosuchplugin" nosuchplugin
-check_error "size with an unknown suffix" "could not parse size: unknown suffix 'MiB'" null 1MiB
+check_error "size with an unknown suffix" "could not parse size: unknown suffix: iB" null 1MiB
 check_error "size that is not a number" "could not parse size" memory size=abc
 check_error "memory without a size" "size" memory
 check_error "no plugin at all" "." 

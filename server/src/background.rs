@@ -19,6 +19,11 @@ pub fn detach(opts: &Options) -> Result<(), Fatal> {
             crate::logging::set_sink(crate::logging::Sink::Syslog);
         }
     }
+    // nbdkit forks the server away from a --run command here; this
+    // server runs the command beside itself, and says so as nbdkit does.
+    if opts.run.is_some() && !opts.single {
+        log::debug!("forked into background (new pid = {})", std::process::id());
+    }
     if let Some(p) = &opts.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .map_err(|e| Fatal::error(format!("{}: {e}", p.display())))?;

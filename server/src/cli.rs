@@ -1,12 +1,10 @@
 //! The command line, parsed as nbdkit 1.44 parses it (GNU getopt_long with
 //! argument permutation), with its messages and exit codes.
 
-use crate::backend::registry::DebugFlag;
+use crate::debug_flag::DebugFlag;
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::PathBuf;
-
-pub const VERSION: &str = "1.44.1";
 
 pub const USAGE: &str = "\
 nbdkit [-4|--ipv4-only] [-6|--ipv6-only]
@@ -290,7 +288,7 @@ fn parse_debug_flag(s: &[u8]) -> Result<DebugFlag, CliError> {
     let value = crate::parse::integer("flag", val, true, i32::MIN as i128, i32::MAX as i128)
         .map_err(|m| CliError {
             kind: ErrorKind::Error,
-            msg: m,
+            msg: m.to_string(),
             then: Some(format!("nbdkit: {DEBUG_FORMAT}")),
         })?;
     Ok(DebugFlag {
@@ -304,7 +302,7 @@ fn parse_debug_flag(s: &[u8]) -> Result<DebugFlag, CliError> {
 fn parse_unsigned(what: &str, v: &[u8]) -> Result<u32, CliError> {
     crate::parse::integer(what, v, false, 0, u32::MAX as i128)
         .map(|v| v as u32)
-        .map_err(error)
+        .map_err(|e| error(e.to_string()))
 }
 
 /// `path` made absolute against the current directory, as nbdkit does for
@@ -607,7 +605,7 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
             use crate::protocol::negotiate::TlsMode;
             o.tls = Some(match b.to_ascii_lowercase().as_slice() {
                 b"require" | b"required" | b"force" => TlsMode::Require,
-                _ => match crate::parse::boolean(b).map_err(error)? {
+                _ => match crate::parse::boolean(b).map_err(|e| error(e.to_string()))? {
                     true => TlsMode::On,
                     false => TlsMode::Off,
                 },
@@ -636,15 +634,22 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
 /// where they stand, as in nbdkit.
 pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
     let mut o = Options::default();
+    let Some(positional) = scan(args, &mut o)? else {
+        return Ok(o);
+    };
+    let mut pos = positional.into_iter();
+    o.plugin = pos.next();
+    o.params = pos.map(|p| split_param(&p)).collect();
+    settle(&mut o)?;
+    Ok(o)
+}
+
+/// The getopt_long loop: apply each option to `o`; the operands (plugin
+/// and parameters) in order, or None when an option that ends parsing
+/// was met.
+fn scan(args: &[OsString], o: &mut Options) -> Result<Option<Vec<OsString>>, CliError> {
     let mut positional: Vec<OsString> = Vec::new();
     let mut i = 0;
-    let immediate = |o: &Options| {
-        matches!(
-            o.mode,
-            Mode::DumpConfig | Mode::LongOptions | Mode::ShortOptions
-        )
-    };
-
     while i < args.len() {
         let a = args[i].as_bytes();
         i += 1;
@@ -656,62 +661,15 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
             break;
         }
         if let Some(long) = a.strip_prefix(b"--") {
-            let (name, inline) = match long.iter().position(|c| *c == b'=') {
-                Some(eq) => (&long[..eq], Some(OsStr::from_bytes(&long[eq + 1..]))),
-                None => (long, None),
-            };
-            let shown = String::from_utf8_lossy(a).into_owned();
-            let (lname, has_arg, opt) = find_long(name, &shown)?;
-            let val = if has_arg {
-                match inline {
-                    Some(v) => Some(v),
-                    None if i < args.len() => {
-                        i += 1;
-                        Some(args[i - 1].as_os_str())
-                    }
-                    None => return Err(getopt(format!("option '--{lname}' requires an argument"))),
-                }
-            } else {
-                if inline.is_some() {
-                    return Err(getopt(format!(
-                        "option '--{lname}' doesn't allow an argument"
-                    )));
-                }
-                None
-            };
-            apply(&mut o, opt, val)?;
-            if immediate(&o) {
-                return Ok(o);
+            long_option(o, args, &mut i, a, long)?;
+            if matches!(
+                o.mode,
+                Mode::DumpConfig | Mode::LongOptions | Mode::ShortOptions
+            ) {
+                return Ok(None);
             }
         } else if a.len() > 1 && a[0] == b'-' {
-            let mut j = 1;
-            while j < a.len() {
-                let c = a[j];
-                j += 1;
-                let Some(&(_, has_arg, opt)) = SHORT.iter().find(|(s, _, _)| *s == c) else {
-                    return Err(getopt(format!(
-                        "invalid option -- '{}'",
-                        String::from_utf8_lossy(&[c])
-                    )));
-                };
-                if !has_arg {
-                    apply(&mut o, opt, None)?;
-                    continue;
-                }
-                let val = if j < a.len() {
-                    OsStr::from_bytes(&a[j..])
-                } else if i < args.len() {
-                    i += 1;
-                    args[i - 1].as_os_str()
-                } else {
-                    return Err(getopt(format!(
-                        "option requires an argument -- '{}'",
-                        c as char
-                    )));
-                };
-                apply(&mut o, opt, Some(val))?;
-                break;
-            }
+            short_options(o, args, &mut i, a)?;
         } else {
             if positional.is_empty() {
                 o.plugin_index = Some(i - 1);
@@ -719,12 +677,85 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
             positional.push(args[i - 1].clone());
         }
     }
+    Ok(Some(positional))
+}
 
-    let mut pos = positional.into_iter();
-    o.plugin = pos.next();
-    o.params = pos.map(|p| split_param(&p)).collect();
+/// `--name` or `--name=value` (`a` whole, `long` after the dashes); a
+/// value not given inline is the next argument, at `*i`.
+fn long_option(
+    o: &mut Options,
+    args: &[OsString],
+    i: &mut usize,
+    a: &[u8],
+    long: &[u8],
+) -> Result<(), CliError> {
+    let (name, inline) = match long.iter().position(|c| *c == b'=') {
+        Some(eq) => (&long[..eq], Some(OsStr::from_bytes(&long[eq + 1..]))),
+        None => (long, None),
+    };
+    let shown = String::from_utf8_lossy(a).into_owned();
+    let (lname, has_arg, opt) = find_long(name, &shown)?;
+    let val = if has_arg {
+        match inline {
+            Some(v) => Some(v),
+            None if *i < args.len() => {
+                *i += 1;
+                Some(args[*i - 1].as_os_str())
+            }
+            None => return Err(getopt(format!("option '--{lname}' requires an argument"))),
+        }
+    } else {
+        if inline.is_some() {
+            return Err(getopt(format!(
+                "option '--{lname}' doesn't allow an argument"
+            )));
+        }
+        None
+    };
+    apply(o, opt, val)
+}
 
-    // nbdkit's checks, in its order (--help and --version skip them).
+/// A cluster of short options (`-fv`, `-p10809`); the value of the one
+/// that takes it is the rest of the cluster, else the next argument.
+fn short_options(
+    o: &mut Options,
+    args: &[OsString],
+    i: &mut usize,
+    a: &[u8],
+) -> Result<(), CliError> {
+    let mut j = 1;
+    while j < a.len() {
+        let c = a[j];
+        j += 1;
+        let Some(&(_, has_arg, opt)) = SHORT.iter().find(|(s, _, _)| *s == c) else {
+            return Err(getopt(format!(
+                "invalid option -- '{}'",
+                String::from_utf8_lossy(&[c])
+            )));
+        };
+        if !has_arg {
+            apply(o, opt, None)?;
+            continue;
+        }
+        let val = if j < a.len() {
+            OsStr::from_bytes(&a[j..])
+        } else if *i < args.len() {
+            *i += 1;
+            args[*i - 1].as_os_str()
+        } else {
+            return Err(getopt(format!(
+                "option requires an argument -- '{}'",
+                c as char
+            )));
+        };
+        return apply(o, opt, Some(val));
+    }
+    Ok(())
+}
+
+/// nbdkit's checks of the whole command line, in its order (`--help` and
+/// `--version` skip them), and what follows from it.
+fn settle(o: &mut Options) -> Result<(), CliError> {
     let dump_plugin = o.dump_plugin;
     let bad_combination = (o.single
         && (o.port.is_some() || o.unix.is_some() || o.vsock || o.run.is_some() || dump_plugin))
@@ -760,7 +791,7 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
             ),
         });
     }
-    Ok(o)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -6,9 +6,11 @@ use crate::backend::extents::{Extents, EXTENT_HOLE, EXTENT_ZERO};
 use crate::backend::request_memory::{self as memory, Held};
 use crate::backend::{piece_slices, Context, Error, Flags};
 use crate::protocol::consts::*;
-use crate::protocol::transmission::{self as tx, Command, ExportCaps, Reply, Request, Valid};
+use crate::protocol::transmission::{
+    self as tx, Command, ExportCaps, Reply, ReplyMode, Request, Valid,
+};
 use crate::session::Session;
-use crate::sparse_read as sparse;
+use crate::sparse_read::{self as sparse, Segment};
 
 /// Where a reply goes: one call per reply, parts sent contiguously.
 pub trait ReplySink {
@@ -125,8 +127,8 @@ const SHARED_READ_MIN: u64 = 64 * 1024;
 fn read(s: &Session, r: &Request, df: bool, sink: &dyn ReplySink) -> Result<(), Error> {
     let h = &s.ctx;
     let reply = Reply::to(r, &s.caps);
-    if let Some(map) = sparse::zero_runs(s, r, df)? {
-        return sparse::send(s, r, &reply, &map, sink);
+    if let Some(map) = sparse_zero_runs(s, r, df)? {
+        return send_sparse(s, r, &reply, &map, sink);
     }
     // Reads are at most 64 MiB (validated), so the count fits.
     let shared = if r.count >= SHARED_READ_MIN {
@@ -280,6 +282,86 @@ fn block_status(s: &Session, r: &Request, req_one: bool) -> Result<(Vec<(u64, u3
 /// extended headers, 64-bit descriptors).
 fn reply_size(n: usize) -> usize {
     48 + n * 16
+}
+
+/// The zero/data map for this read, if it should be answered sparsely
+/// (see [`sparse`]).
+/// An extents failure is not the read's: it is answered with data.  `df`:
+/// the client asked for the data in one chunk.
+fn sparse_zero_runs(s: &Session, r: &Request, df: bool) -> Result<Option<Vec<Segment>>, Error> {
+    let policy = &s.sparse;
+    if !policy.enabled
+        || s.caps.reply_mode() == ReplyMode::Simple
+        || df
+        || r.count < sparse::SPARSE_READ_MIN
+        || !s.ctx.can_extents()?
+        || !policy.should_probe(r.count)
+    {
+        return Ok(None);
+    }
+    let Ok(mut ex) = Extents::new(r.offset, r.offset + r.count) else {
+        return Ok(None);
+    };
+    let t = std::time::Instant::now();
+    let listed = s.ctx.extents(r.count, r.offset, Flags::NONE, &mut ex);
+    let map = match listed {
+        Ok(()) => sparse::plan(r.offset, r.count, &ex),
+        Err(e) => {
+            log::debug!("read: extents failed ({e}), sending data");
+            None
+        }
+    };
+    policy.record_extents(t.elapsed(), map.is_some());
+    Ok(map)
+}
+
+/// Read the data segments and send the whole reply: one chunk per
+/// segment, in order, the last one final.  Nothing is sent if a read
+/// fails.
+fn send_sparse(
+    s: &Session,
+    r: &Request,
+    reply: &Reply,
+    segs: &[Segment],
+    sink: &dyn ReplySink,
+) -> Result<(), Error> {
+    let h = &s.ctx;
+    let mut buf = take_read_buffer(r.count as usize)?;
+    let rel = |seg: &Segment| {
+        (seg.offset - r.offset) as usize..(seg.offset - r.offset + seg.len) as usize
+    };
+    for seg in segs.iter().filter(|g| !g.zero) {
+        let t = std::time::Instant::now();
+        if let Err(e) = h.pread(&mut buf[rel(seg)], seg.offset, Flags::NONE) {
+            give_back_read_buffer(buf);
+            return Err(e);
+        }
+        s.sparse.record_read(seg.len, t.elapsed());
+    }
+    let mut heads = Vec::with_capacity(segs.len() * 44);
+    let mut spans = Vec::with_capacity(segs.len());
+    for (i, seg) in segs.iter().enumerate() {
+        let done = i + 1 == segs.len();
+        let start = heads.len();
+        if seg.zero {
+            // A read is at most 64 MiB, so a hole fits its 32-bit length.
+            heads.extend_from_slice(&reply.hole(seg.offset, seg.len as u32, done));
+        } else {
+            heads.extend_from_slice(&reply.data(seg.offset, seg.len, done));
+        }
+        spans.push(start..heads.len());
+    }
+    let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() * 2);
+    for (seg, span) in segs.iter().zip(&spans) {
+        parts.push(&heads[span.clone()]);
+        if !seg.zero {
+            parts.push(&buf[rel(seg)]);
+        }
+    }
+    sink.send(&parts);
+    drop(parts);
+    give_back_read_buffer(buf);
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,6 @@
 //! and `--dump-plugin` (what the plugin says about itself).
 
 use crate::backend::{self, Layers};
-use crate::cli;
 use std::ffi::OsStr;
 use std::io::Write;
 
@@ -18,7 +17,7 @@ pub fn dump_config() {
     let libdir = std::path::Path::new(pd).parent().and_then(|p| p.parent());
     let libdir = libdir.map(|p| p.display().to_string()).unwrap_or_default();
     let mut o = std::io::stdout().lock();
-    let mut v = cli::VERSION.split('.');
+    let mut v = crate::version::VERSION.split('.');
     let (major, minor) = (v.next().unwrap_or("1"), v.next().unwrap_or("0"));
     // nbdkit 1.44.1's keys, in its (alphabetical) order.
     let _ = write!(
@@ -30,7 +29,7 @@ pub fn dump_config() {
          selinux=no\nsoext=so\nsysconfdir=/etc\ntimeout_option=yes\ntls=yes\nversion={ver}\n\
          version_major={major}\nversion_minor={minor}\nvsock_option=yes\nzstd=no\n",
         std::env::consts::ARCH,
-        ver = cli::VERSION
+        ver = crate::version::VERSION
     );
 }
 

@@ -43,9 +43,16 @@ impl Fatal {
     }
 }
 
+/// What is still to be printed (nothing when already reported).
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.text.as_deref().unwrap_or_default())
+    }
+}
+
 /// A backend failure at start-up: the text nobody logged yet after
 /// `prefix`, else nothing (the plugin said it with `nbdkit_error`).
-pub fn backend(e: crate::backend::error::Error, prefix: Option<&str>) -> Fatal {
+pub fn backend(e: crate::error::Error, prefix: Option<&str>) -> Fatal {
     if e.unreported().is_none() {
         return Fatal::reported();
     }

@@ -4,11 +4,12 @@
 //! and unloading them once the server is done.
 
 use crate::abi;
-use crate::backend::registry::{self, DebugFlag};
-use crate::backend::{Layers, Stack, ThreadModel};
+use crate::backend::{builtin, registry};
+use crate::backend::{Filter, Layers, Plugin, Stack, ThreadModel};
 use crate::cli::Options;
+use crate::debug_flag::DebugFlag;
 use crate::fatal::{self, Fatal};
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::sync::Arc;
 
 /// A plugin given as a script of nbdkit's plugin directory runs as its
@@ -32,27 +33,108 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
     let arg = opts.plugin.clone().unwrap_or_default();
     // The adapter's messages carry nbdkit's own prefix ("error: " or the
     // plugin path).
-    let plugin =
-        registry::load_plugin(&arg, &opts.params, &opts.debug_flags).map_err(Fatal::plain)?;
+    let plugin = load_plugin(&arg, &opts.params, &opts.debug_flags)?;
     // As nbdkit: the last --filter is loaded first (it is the innermost).
     let mut filters = Vec::with_capacity(opts.filters.len());
     for name in opts.filters.iter().rev() {
-        filters.push(registry::load_filter(name, &opts.debug_flags).map_err(Fatal::plain)?);
+        filters.push(load_filter(name, &opts.debug_flags)?);
     }
     filters.reverse();
     let layers = Layers { filters, plugin };
+    log::debug!(target: crate::logging::PLUGIN, "request processing: {}", processing_order(&layers));
     warn_unused_debug_flags(&opts.debug_flags, &layers);
+    crate::backend::context::set_debug_paths(
+        abi::exports::debug_controlpath(),
+        abi::exports::debug_datapath(),
+    );
     // -D nbdkit.environ=1: the environment, one debug line a variable.
     if abi::exports::debug_environ() {
         for (k, v) in std::env::vars_os() {
-            log::debug!("{}={}", k.to_string_lossy(), v.to_string_lossy());
+            log::debug!(target: crate::logging::PLUGIN, "{}={}", k.to_string_lossy(), v.to_string_lossy());
         }
     }
-    // Now that -D nbdkit.tls.log is set.
-    if crate::tls::credentials().is_some() {
-        abi::tls::enable_library_log();
-    }
+    // Now that -D nbdkit.tls.* are set.
+    crate::tls::set_debug(
+        abi::exports::debug_tls_session(),
+        abi::exports::debug_tls_log(),
+    );
     Ok(layers)
+}
+
+/// The layers a request passes through, outermost first, as nbdkit 1.44
+/// names them in `-v` output: `cow (filter, first) -> memory (plugin, last)`.
+fn processing_order(layers: &Layers) -> String {
+    let mut names: Vec<String> = layers
+        .filters
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            format!(
+                "{} (filter{})",
+                f.name(),
+                if i == 0 { ", first" } else { "" }
+            )
+        })
+        .collect();
+    let place = if names.is_empty() { "first" } else { "last" };
+    names.push(format!("{} (plugin, {place})", layers.plugin.name()));
+    names.join(" -> ")
+}
+
+/// Load the filter `--filter=name` names.
+fn load_filter(name: &str, debug_flags: &[DebugFlag]) -> Result<Box<dyn Filter>, Fatal> {
+    abi::filter::load(&registry::filter_path(name), name, debug_flags)
+}
+
+/// Load the plugin `name` as nbdkit would.  Our built-ins answer their own
+/// short names when they serve what `params` ask for; everything else goes
+/// through the C adapter (for a built-in's name, nbdkit's plugin of that
+/// name in the plugin directory, and a clear error if it is not there).
+fn load_plugin(
+    name: &OsStr,
+    params: &[(Option<String>, OsString)],
+    debug_flags: &[DebugFlag],
+) -> Result<Box<dyn Plugin>, Fatal> {
+    let builtin = name.to_str().and_then(|n| {
+        let p = builtin::find(n)?;
+        let so = registry::plugin_path(name);
+        if so.exists() && !builtin::stands_for(abi::plugin::peek_version(&so).as_deref()) {
+            return None;
+        }
+        match builtin::unserved(n, params) {
+            None => Some(Ok(p)),
+            Some(what) => {
+                let so = registry::plugin_path(name);
+                (!so.exists()).then(|| {
+                    Err(Fatal::plain(format!(
+                        "error: {n}: {what} is not built into this nbdkit, and \
+                         nbdkit's {n} plugin, which serves it, is not installed \
+                         ({})",
+                        so.display()
+                    )))
+                })
+            }
+        }
+    });
+    if let Some(p) = builtin {
+        let p = p?;
+        log::debug!(
+            "registering plugin {}",
+            registry::plugin_path(name).display()
+        );
+        log::debug!(
+            "registered plugin {} (name {})",
+            registry::plugin_path(name).display(),
+            p.name()
+        );
+        log::debug!("{}: load", p.name());
+        return Ok(p);
+    }
+    abi::plugin::load(
+        &registry::plugin_path(name),
+        &name.to_string_lossy(),
+        debug_flags,
+    )
 }
 
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a

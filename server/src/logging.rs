@@ -131,7 +131,14 @@ impl log::Log for Logger {
         match to {
             // One write per line, so lines of different threads do not mix.
             Sink::Stderr => {
-                let _ = std::io::stderr().write_all(format!("nbdkit: {body}\n").as_bytes());
+                let line = match colour(rec) {
+                    // As nbdkit: a debug line's colour ends before its
+                    // newline, an error's after it.
+                    Some(c @ DEBUG_COLOUR) => format!("\x1b[{c}mnbdkit: {body}\x1b[0m\n"),
+                    Some(c) => format!("\x1b[{c}mnbdkit: {body}\n\x1b[0m"),
+                    None => format!("nbdkit: {body}\n"),
+                };
+                let _ = std::io::stderr().write_all(line.as_bytes());
             }
             Sink::Syslog => {
                 let prio = if rec.level() == log::Level::Error {
@@ -152,6 +159,28 @@ impl log::Log for Logger {
     }
 
     fn flush(&self) {}
+}
+
+/// The log target of messages a plugin or filter sends (`nbdkit_debug`,
+/// and the built-in plugins' own): nbdkit shows them apart from the
+/// server's on a terminal.
+pub const PLUGIN: &str = "plugin";
+
+/// Bold black: a plugin's or filter's debug message, on a terminal.
+const DEBUG_COLOUR: &str = "1;30";
+/// Bright red: an error, on a terminal.
+const ERROR_COLOUR: &str = "1;31";
+
+/// The ANSI colour nbdkit writes `rec` in when stderr is a terminal
+/// (asked for each line, as nbdkit does).
+fn colour(rec: &log::Record) -> Option<&'static str> {
+    use std::io::IsTerminal;
+    let c = match rec.level() {
+        log::Level::Error => ERROR_COLOUR,
+        log::Level::Debug if rec.target() == PLUGIN => DEBUG_COLOUR,
+        _ => return None,
+    };
+    std::io::stderr().is_terminal().then_some(c)
 }
 
 /// `s` as nbdkit 1.44.1 writes a debug message when it holds a control

@@ -19,8 +19,10 @@ mod background;
 mod budget;
 mod captive;
 mod cli;
+mod debug_flag;
 mod dispatch;
 mod dump;
+mod error;
 mod fatal;
 mod lifecycle;
 mod load;
@@ -41,6 +43,7 @@ mod tls;
 mod uri;
 mod usage;
 mod usergroup;
+mod version;
 
 use backend::Stack;
 use cli::{Mode, Options};
@@ -72,7 +75,7 @@ fn main() {
 /// Everything after the command line, in nbdkit's order; the exit status.
 fn start(args: &[OsString], mut opts: Options) -> Result<i32, Fatal> {
     start_logging(&opts)?;
-    log::debug!("nbdkit {}", cli::VERSION);
+    log::debug!("nbdkit {}", version::VERSION);
     sockets::socket_activation(&mut opts)?;
     // What needs no plugin.
     match opts.mode {
@@ -89,13 +92,38 @@ fn start(args: &[OsString], mut opts: Options) -> Result<i32, Fatal> {
 /// Load the plugin (and filters): print what `--version`, `--help` or
 /// `--dump-plugin` ask about them, or get them ready and serve.
 fn serve_plugin(args: &[OsString], opts: Options) -> Result<i32, Fatal> {
-    // Before the plugin loads, as nbdkit does (its errors come first).
-    if opts.mode == Mode::Serve {
-        tls::setup(&opts)?;
+    // Before the plugin loads, as nbdkit does (its errors come first),
+    // whatever is asked of the plugin.
+    tls::setup(&opts)?;
+    // The private directory of `--run`'s socket is made only to serve.
+    let unix = match (&opts.mode, &opts.unix) {
+        (Mode::Serve, _) | (_, Some(cli::UnixSocket::Path(_))) => sockets::unix_socket(&opts)?,
+        _ => None,
+    };
+    let uri = match (&unix, &opts.unix) {
+        (None, Some(_)) => None,
+        _ => uri::make(&opts, unix.as_ref().map(|u| u.path.as_path()), tls::mode()),
+    };
+    uri::log_service(&opts, uri.as_deref());
+    let tmpdir = unix.as_ref().and_then(|u| u.tmpdir.clone());
+    let status = load_and_serve(args, &opts, unix, uri);
+    // A server that never got to serve leaves no private directory.
+    if let (Err(_), Some(d)) = (&status, tmpdir) {
+        let _ = std::fs::remove_dir_all(d);
     }
-    load::exec_script_plugin(args, &opts)?;
+    status
+}
+
+/// Load the plugin and filters, then what the mode asks of them.
+fn load_and_serve(
+    args: &[OsString],
+    opts: &Options,
+    unix: Option<sockets::UnixPath>,
+    uri: Option<String>,
+) -> Result<i32, Fatal> {
+    load::exec_script_plugin(args, opts)?;
     let plugin_arg = opts.plugin.clone().unwrap_or_default();
-    let mut layers = load::layers(&opts)?;
+    let mut layers = load::layers(opts)?;
     match opts.mode {
         Mode::Version => usage::version(Some(&layers)),
         Mode::Help => {
@@ -106,21 +134,19 @@ fn serve_plugin(args: &[OsString], opts: Options) -> Result<i32, Fatal> {
         // .config, and the script may choose the thread model), but not
         // .config_complete, so missing required parameters are fine.
         Mode::DumpPlugin => {
-            load::config_params(&mut layers, &opts)?;
+            load::config_params(&mut layers, opts)?;
             dump::dump_plugin(&layers, &plugin_arg);
         }
         _ => {
             lifecycle::set_stdio_safe(!opts.single);
-            let model = load::ready(&mut layers, &opts)?;
-            let unix = sockets::unix_socket(&opts)?;
-            let uri = uri::make(&opts, unix.as_ref().map(|u| u.path.as_path()), tls::mode());
+            let model = load::ready(&mut layers, opts)?;
             // Before stdio is given up, as nbdkit does (not with -s, whose
             // stdio is the connection).
             if let (true, Some(u), false) = (opts.print_uri, &uri, opts.single) {
                 print!("{}", uri::print_text(u));
                 let _ = std::io::stdout().flush();
             }
-            return serve::run(Stack::new(layers, model), &opts, unix, uri);
+            return serve::run(Stack::new(layers, model), opts, unix, uri);
         }
     }
     Ok(0)

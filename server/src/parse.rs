@@ -3,6 +3,8 @@
 //! `nbdkit_parse_*` functions.  Pure functions over bytes: what C's
 //! `strtoll`/`strtoimax` accept, without calling them.
 
+use crate::error::{Error, Result};
+
 /// C's `isspace` in the C locale.
 fn is_c_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
@@ -68,10 +70,12 @@ const ERANGE_TEXT: &str = "Numerical result out of range";
 /// leading-zero octal, decimal; leading whitespace and sign) filling the
 /// whole string and in `min..=max`; for unsigned targets no minus sign
 /// at all.  The error is nbdkit's message, `what` first.
-pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Result<i128, String> {
+pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Result<i128> {
     // Checked first: strtoull would accept a minus sign and wrap.
     if !signed && s.iter().find(|b| !is_c_space(**b)) == Some(&b'-') {
-        return Err(format!("{what}: negative numbers are not allowed"));
+        return Err(Error::einval(format!(
+            "{what}: negative numbers are not allowed"
+        )));
     }
     let n = scan(s, true);
     let text = shown(s);
@@ -89,21 +93,25 @@ pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Resu
         (n.magnitude.min(u64::MAX as u128) as i128, erange)
     };
     if erange {
-        return Err(format!(
-            "{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"
+        return Err(Error::new(
+            libc::ERANGE,
+            format!("{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"),
         ));
     }
     if n.end == 0 {
-        return Err(format!("{what}: empty string where we expected a number"));
+        return Err(Error::einval(format!(
+            "{what}: empty string where we expected a number"
+        )));
     }
     if n.end != s.len() {
-        return Err(format!(
+        return Err(Error::einval(format!(
             "{what}: could not parse number: \"{text}\": trailing garbage"
-        ));
+        )));
     }
     if value < min || value > max {
-        return Err(format!(
-            "{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"
+        return Err(Error::new(
+            libc::ERANGE,
+            format!("{what}: could not parse number: \"{text}\": {ERANGE_TEXT}"),
         ));
     }
     Ok(value)
@@ -113,44 +121,57 @@ pub fn integer(what: &str, s: &[u8], signed: bool, min: i128, max: i128) -> Resu
 /// as `nbdkit_parse_size`: a decimal number (leading whitespace and sign
 /// allowed, as `strtoimax` reads it), then at most one suffix, powers of
 /// 1024 up to `E`; the result must fit in an `i64`.
-pub fn size(s: &[u8]) -> Result<u64, String> {
+pub fn size(s: &[u8]) -> Result<u64> {
+    // The messages are nbdkit 1.44.1's: "<what went wrong>: <the text from
+    // where it went wrong>".
     let text = shown(s);
     let n = scan(s, false);
     if n.end == 0 {
-        return Err(format!("could not parse size string ({text})"));
+        return Err(Error::einval(format!(
+            "could not parse size string: {text}"
+        )));
     }
     if n.negative && n.magnitude != 0 {
-        return Err(format!("size cannot be negative ({text})"));
+        return Err(Error::einval(format!("size cannot be negative: {text}")));
     }
     if n.magnitude > i64::MAX as u128 {
-        return Err(format!("size ({text}) exceeds maximum value"));
+        return Err(Error::einval(format!("size exceeds maximum value: {text}")));
     }
-    let scale: u64 = match &s[n.end..] {
-        b"" | b"b" | b"B" => 1,
-        b"s" | b"S" => 512,
-        b"k" | b"K" => 1 << 10,
-        b"m" | b"M" => 1 << 20,
-        b"g" | b"G" => 1 << 30,
-        b"t" | b"T" => 1 << 40,
-        b"p" | b"P" => 1 << 50,
-        b"e" | b"E" => 1 << 60,
-        suffix => {
-            // nbdkit names the suffix from its first unparsed character on.
-            return Err(format!(
-                "could not parse size: unknown suffix '{}'",
-                shown(suffix)
-            ));
-        }
+    let rest = &s[n.end..];
+    let (scale, used): (u64, usize) = match rest.first() {
+        None => (1, 0),
+        Some(b'b' | b'B') => (1, 1),
+        Some(b's' | b'S') => (512, 1),
+        Some(b'k' | b'K') => (1 << 10, 1),
+        Some(b'm' | b'M') => (1 << 20, 1),
+        Some(b'g' | b'G') => (1 << 30, 1),
+        Some(b't' | b'T') => (1 << 40, 1),
+        Some(b'p' | b'P') => (1 << 50, 1),
+        Some(b'e' | b'E') => (1 << 60, 1),
+        Some(_) => (1, 0),
     };
-    (n.magnitude as u64)
+    if (n.magnitude as u64)
         .checked_mul(scale)
         .filter(|v| *v <= i64::MAX as u64)
-        .ok_or_else(|| format!("overflow computing size ({text})"))
+        .is_none()
+    {
+        return Err(Error::einval(format!(
+            "could not parse size: size * scale overflows: {text}"
+        )));
+    }
+    if rest.len() > used {
+        // Named from the first character after the one suffix letter.
+        return Err(Error::einval(format!(
+            "could not parse size: unknown suffix: {}",
+            shown(&rest[used..])
+        )));
+    }
+    Ok(n.magnitude as u64 * scale)
 }
 
 /// Parse a delay as nbdkit_parse_delay(3) does: a non-negative decimal
 /// number of seconds, or with a unit `s`, `ms`, `us`/`μs` or `ns`.
-pub fn delay(s: &str) -> Result<std::time::Duration, String> {
+pub fn delay(s: &str) -> Result<std::time::Duration> {
     let t = s.trim();
     let num_len = t
         .bytes()
@@ -162,39 +183,45 @@ pub fn delay(s: &str) -> Result<std::time::Duration, String> {
         "ms" => 1_000_000,
         "us" | "μs" => 1_000,
         "ns" => 1,
-        _ => return Err(format!("could not parse delay: {s}")),
+        _ => return Err(Error::einval(format!("could not parse delay: {s}"))),
     };
     let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
     if whole.is_empty() && frac.is_empty() || frac.contains('.') {
-        return Err(format!("could not parse delay: {s}"));
+        return Err(Error::einval(format!("could not parse delay: {s}")));
     }
     let whole: u128 = if whole.is_empty() {
         0
     } else {
-        whole.parse().map_err(|_| format!("delay too large: {s}"))?
+        whole
+            .parse()
+            .map_err(|_| Error::einval(format!("delay too large: {s}")))?
     };
     let mut ns = whole
         .checked_mul(scale_ns)
-        .ok_or_else(|| format!("delay too large: {s}"))?;
+        .ok_or_else(|| Error::einval(format!("delay too large: {s}")))?;
     // Digits after the point, each a tenth of the one before.
     let mut place = scale_ns;
     for d in frac.bytes() {
         place /= 10;
         ns += u128::from(d - b'0') * place;
     }
-    let secs = u64::try_from(ns / 1_000_000_000).map_err(|_| format!("delay too large: {s}"))?;
+    let secs = u64::try_from(ns / 1_000_000_000)
+        .map_err(|_| Error::einval(format!("delay too large: {s}")))?;
     if secs > u64::from(u32::MAX) {
-        return Err(format!("delay too large: {s}"));
+        return Err(Error::einval(format!("delay too large: {s}")));
     }
     Ok(std::time::Duration::new(secs, (ns % 1_000_000_000) as u32))
 }
 
 /// Parse a boolean such as `on`, `yes`, `1`, `true` (any case).
-pub fn boolean(s: &[u8]) -> Result<bool, String> {
+pub fn boolean(s: &[u8]) -> Result<bool> {
     match s.to_ascii_lowercase().as_slice() {
         b"1" | b"true" | b"t" | b"yes" | b"y" | b"on" => Ok(true),
         b"0" | b"false" | b"f" | b"no" | b"n" | b"off" => Ok(false),
-        _ => Err(format!("could not decipher boolean ({})", shown(s))),
+        _ => Err(Error::einval(format!(
+            "could not decipher boolean ({})",
+            shown(s)
+        ))),
     }
 }
 
@@ -202,7 +229,14 @@ pub fn boolean(s: &[u8]) -> Result<bool, String> {
 mod tests {
     use super::*;
 
-    fn sz(s: &str) -> Result<u64, String> {
+    fn einval(msg: &str) -> Error {
+        Error::einval(msg)
+    }
+    fn erange(msg: &str) -> Error {
+        Error::new(libc::ERANGE, msg)
+    }
+
+    fn sz(s: &str) -> Result<u64> {
         size(s.as_bytes())
     }
 
@@ -219,40 +253,38 @@ mod tests {
         assert_eq!(sz("-0"), Ok(0));
         assert_eq!(sz("1E"), Ok(1 << 60));
         assert_eq!(sz("9223372036854775807"), Ok(i64::MAX as u64));
-        assert_eq!(sz("8E"), Err("overflow computing size (8E)".into()));
-        assert_eq!(sz("-1"), Err("size cannot be negative (-1)".into()));
-        assert_eq!(sz("-1x"), Err("size cannot be negative (-1x)".into()));
-        assert_eq!(
-            sz("-9223372036854775809"),
-            Err("size cannot be negative (-9223372036854775809)".into())
-        );
-        assert_eq!(
-            sz("9223372036854775808"),
-            Err("size (9223372036854775808) exceeds maximum value".into())
-        );
-        assert_eq!(
-            sz("99999999999999999999x"),
-            Err("size (99999999999999999999x) exceeds maximum value".into())
-        );
-        assert_eq!(
-            sz("1MiB"),
-            Err("could not parse size: unknown suffix 'MiB'".into())
-        );
-        assert_eq!(
-            sz("1.5G"),
-            Err("could not parse size: unknown suffix '.5G'".into())
-        );
-        assert_eq!(
-            sz("0x10"),
-            Err("could not parse size: unknown suffix 'x10'".into())
-        );
-        assert_eq!(sz("abc"), Err("could not parse size string (abc)".into()));
-        assert_eq!(sz(""), Err("could not parse size string ()".into()));
-        assert_eq!(sz("-"), Err("could not parse size string (-)".into()));
-        assert_eq!(sz("+"), Err("could not parse size string (+)".into()));
+        // C nbdkit 1.44.1's messages for the same inputs.
+        for (input, message) in [
+            ("8E", "could not parse size: size * scale overflows: 8E"),
+            ("-1", "size cannot be negative: -1"),
+            ("-1x", "size cannot be negative: -1x"),
+            (
+                "-9223372036854775809",
+                "size cannot be negative: -9223372036854775809",
+            ),
+            (
+                "9223372036854775808",
+                "size exceeds maximum value: 9223372036854775808",
+            ),
+            (
+                "99999999999999999999x",
+                "size exceeds maximum value: 99999999999999999999x",
+            ),
+            ("1MiB", "could not parse size: unknown suffix: iB"),
+            ("1.5G", "could not parse size: unknown suffix: .5G"),
+            ("0x10", "could not parse size: unknown suffix: x10"),
+            ("abc", "could not parse size string: abc"),
+            ("", "could not parse size string: "),
+            ("-", "could not parse size string: -"),
+            ("+", "could not parse size string: +"),
+            ("1bb", "could not parse size: unknown suffix: b"),
+            ("1Kx", "could not parse size: unknown suffix: x"),
+        ] {
+            assert_eq!(sz(input), Err(einval(message)), "{input}");
+        }
     }
 
-    fn int(s: &str) -> Result<i128, String> {
+    fn int(s: &str) -> Result<i128> {
         integer(
             "int",
             s.as_bytes(),
@@ -261,7 +293,7 @@ mod tests {
             i32::MAX as i128,
         )
     }
-    fn u64p(s: &str) -> Result<i128, String> {
+    fn u64p(s: &str) -> Result<i128> {
         integer("u", s.as_bytes(), false, 0, u64::MAX as i128)
     }
 
@@ -274,58 +306,64 @@ mod tests {
         assert_eq!(int("-2147483648"), Ok(-2147483648));
         assert_eq!(
             int(""),
-            Err("int: empty string where we expected a number".into())
+            Err(einval("int: empty string where we expected a number"))
         );
         assert_eq!(
             int("x"),
-            Err("int: empty string where we expected a number".into())
+            Err(einval("int: empty string where we expected a number"))
         );
         assert_eq!(
             int("0x"),
-            Err("int: could not parse number: \"0x\": trailing garbage".into())
+            Err(einval(
+                "int: could not parse number: \"0x\": trailing garbage"
+            ))
         );
         assert_eq!(
             int("08"),
-            Err("int: could not parse number: \"08\": trailing garbage".into())
+            Err(einval(
+                "int: could not parse number: \"08\": trailing garbage"
+            ))
         );
         assert_eq!(
             int("1 "),
-            Err("int: could not parse number: \"1 \": trailing garbage".into())
+            Err(einval(
+                "int: could not parse number: \"1 \": trailing garbage"
+            ))
         );
         assert_eq!(
             int("2147483648"),
-            Err(
-                "int: could not parse number: \"2147483648\": Numerical result out of range".into()
-            )
+            Err(erange(
+                "int: could not parse number: \"2147483648\": Numerical result out of range"
+            ))
         );
         assert_eq!(u64p("18446744073709551615"), Ok(u64::MAX as i128));
         assert_eq!(
             u64p("18446744073709551616"),
-            Err("u: could not parse number: \"18446744073709551616\": Numerical result out of range".into())
+            Err(erange("u: could not parse number: \"18446744073709551616\": Numerical result out of range"))
         );
         assert_eq!(
             u64p("-0"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p(" -1"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p("-x"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p("-99999999999999999999"),
-            Err("u: negative numbers are not allowed".into())
+            Err(einval("u: negative numbers are not allowed"))
         );
         assert_eq!(
             u64p("+-5"),
-            Err("u: empty string where we expected a number".into())
+            Err(einval("u: empty string where we expected a number"))
         );
         assert_eq!(
             integer("i64", b"-9223372036854775809", true, i64::MIN as i128, i64::MAX as i128),
-            Err("i64: could not parse number: \"-9223372036854775809\": Numerical result out of range".into())
+            Err(erange("i64: could not parse number: \"-9223372036854775809\": Numerical result out of range"))
         );
     }
 

@@ -89,7 +89,7 @@ pub fn check_block_size(b: BlockSize) -> Result<(), Error> {
 /// Open the export for a client (every layer, then prepare them) and
 /// gather what it advertises, asking in nbdkit's order.  `sparse_reads`:
 /// which plugins' large structured reads may send zeroes as holes (see
-/// [`Stack::sparse_reads`]).
+/// [`SparseReads::applies_to`]).
 pub fn open_export(
     stack: &Stack,
     conn: &Arc<Connection>,
@@ -100,7 +100,7 @@ pub fn open_export(
     error_messages: bool,
 ) -> Result<(Session, ExportInfo), Error> {
     let ctx = stack.open_top(conn, readonly, export_name)?;
-    let sparse = SparsePolicy::new(stack.sparse_reads(sparse_reads));
+    let sparse = SparsePolicy::new(sparse_reads.applies_to(stack));
     match advertise(stack, &ctx, structured) {
         Ok((mut caps, info)) => {
             caps.error_messages = error_messages;
@@ -182,4 +182,116 @@ fn advertise(
     // them (NBD_INFO_*), as nbdkit.
     let info = ExportInfo { size, eflags };
     Ok((caps, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::builtin::memory_plugin::MemoryPlugin;
+
+    fn memory_stack(size: &str) -> Arc<Stack> {
+        Stack::ready_for_test(Box::new(MemoryPlugin::new()), size)
+    }
+
+    fn open(
+        stack: &Stack,
+        readonly: bool,
+        structured: bool,
+        sparse: SparseReads,
+    ) -> (Session, ExportInfo) {
+        let conn = Arc::new(Connection::new(-1, false, stack.len()));
+        open_export(stack, &conn, readonly, b"", structured, sparse, false).unwrap()
+    }
+
+    #[test]
+    fn a_writable_export_advertises_what_its_plugin_can_do() {
+        let stack = memory_stack("1M");
+        let (s, info) = open(&stack, false, true, SparseReads::Exact);
+        assert_eq!(info.size, 1 << 20);
+        for (flag, name) in [
+            (NBD_FLAG_HAS_FLAGS, "HAS_FLAGS"),
+            (NBD_FLAG_SEND_WRITE_ZEROES, "WRITE_ZEROES"),
+            (NBD_FLAG_SEND_TRIM, "TRIM"),
+            (NBD_FLAG_SEND_FUA, "FUA"),
+            (NBD_FLAG_SEND_FLUSH, "FLUSH"),
+            (NBD_FLAG_SEND_DF, "DF"),
+            (NBD_FLAG_CAN_MULTI_CONN, "MULTI_CONN"),
+        ] {
+            assert!(info.eflags & flag != 0, "{name} advertised");
+        }
+        assert_eq!(info.eflags & NBD_FLAG_READ_ONLY, 0);
+        let c = &s.caps;
+        assert!(!c.readonly && c.can_zero && c.can_trim && c.can_fua && c.can_flush);
+        assert!(c.structured && !c.error_messages);
+        // The memory plugin's extents are exact: its reads may be sparse.
+        assert!(s.sparse.enabled);
+        s.close();
+    }
+
+    #[test]
+    fn a_readonly_export_advertises_no_writes() {
+        let stack = memory_stack("64k");
+        let (s, info) = open(&stack, true, false, SparseReads::Off);
+        assert_eq!(info.size, 64 * 1024);
+        assert!(info.eflags & NBD_FLAG_READ_ONLY != 0);
+        for flag in [
+            NBD_FLAG_SEND_WRITE_ZEROES,
+            NBD_FLAG_SEND_FAST_ZERO,
+            NBD_FLAG_SEND_TRIM,
+            NBD_FLAG_SEND_FUA,
+            NBD_FLAG_SEND_DF,
+        ] {
+            assert_eq!(info.eflags & flag, 0, "flag {flag:#x}");
+        }
+        let c = &s.caps;
+        assert!(c.readonly && !c.can_zero && !c.can_trim && !c.can_fua && !c.structured);
+        assert!(!s.sparse.enabled, "--sparse-reads=off");
+        s.close();
+    }
+
+    #[test]
+    fn block_sizes_are_checked_in_nbdkits_order_and_words() {
+        let bs = |minimum, preferred, maximum| BlockSize {
+            minimum,
+            preferred,
+            maximum,
+        };
+        assert!(check_block_size(bs(1, 4096, u32::MAX)).is_ok());
+        assert!(check_block_size(bs(512, 4096, 1 << 20)).is_ok());
+        for (b, want) in [
+            (
+                bs(0, 4096, u32::MAX),
+                "minimum block size between 1 and 64K",
+            ),
+            (
+                bs(1 << 17, 1 << 17, u32::MAX),
+                "minimum block size between 1 and 64K",
+            ),
+            (bs(3, 4096, u32::MAX), "minimum block size to a power of 2"),
+            (
+                bs(1, 4000, u32::MAX),
+                "preferred block size to a power of 2",
+            ),
+            (
+                bs(1, 256, u32::MAX),
+                "preferred block size between 512 and 32M",
+            ),
+            (
+                bs(512, 4096, 4097 * 512 + 1),
+                "maximum block size to -1 or a multiple of minimum block size",
+            ),
+            (
+                bs(8192, 4096, u32::MAX),
+                "minimum block size <= preferred <= maximum",
+            ),
+            (
+                bs(512, 8192, 4096),
+                "minimum block size <= preferred <= maximum",
+            ),
+        ] {
+            let e = check_block_size(b).unwrap_err();
+            assert_eq!(e.errno, libc::EINVAL);
+            assert_eq!(e.to_string(), format!("plugin must set {want}"), "{b:?}");
+        }
+    }
 }

@@ -93,16 +93,16 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         });
     }
     if let Some(n) = opts.socket_activation {
-        return Ok(bound(listen::activated(n).map_err(Fatal::text)?, None));
+        return Ok(bound(listen::activated(n)?, None));
     }
     let port = opts.port.clone().unwrap_or_else(|| "10809".into());
     if opts.vsock {
         let n = crate::parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
             .map_err(Fatal::error)? as u32;
-        return Ok(bound(listen::bind_vsock(n).map_err(Fatal::text)?, None));
+        return Ok(bound(listen::bind_vsock(n)?, None));
     }
     if let Some(UnixPath { path, tmpdir }) = unix {
-        let l = listen::bind_unix(&path).map_err(Fatal::text)?;
+        let l = listen::bind_unix(&path)?;
         log::debug!("bound to unix socket {}", path.display());
         return Ok(bound(vec![l], tmpdir));
     }
@@ -111,8 +111,7 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         &port,
         opts.ipv4_only,
         opts.ipv6_only,
-    )
-    .map_err(Fatal::text)?;
+    )?;
     log::debug!(
         "bound to IP address {}:{port} ({} socket(s))",
         opts.ipaddr.as_deref().unwrap_or("<any>"),

@@ -23,12 +23,9 @@
 //! `--no-sparse-reads` (`--sparse-reads=off`) turns it off.
 
 use crate::backend::extents::{Extents, EXTENT_ZERO};
-use crate::backend::{Error, Flags};
-use crate::dispatch::{give_back_read_buffer, take_read_buffer, ReplySink};
-use crate::protocol::transmission::{Reply, ReplyMode, Request};
-use crate::session::Session;
+use crate::backend::Stack;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Which plugins may have reads answered from their extents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +48,24 @@ impl SparseReads {
             b"all" => SparseReads::All,
             _ => return None,
         })
+    }
+
+    /// Whether reads over this stack are answered from its extents: never
+    /// through filters unless every one of them passes reads and extents
+    /// through untouched (see [`crate::backend::Filter::reads_pass_through`]:
+    /// a log filter's lines, a stats filter's counts would show extents
+    /// calls the client never made, and a filter that changes or fails
+    /// reads must see every read).  By default only over a plugin whose
+    /// extents are exact ([`crate::backend::Plugin::extents_exact`]): over
+    /// any other, C nbdkit calls `pread` and the client sees what it
+    /// returns, which stale extents would hide.
+    pub fn applies_to(self, stack: &Stack) -> bool {
+        let pass = stack.filters().iter().all(|f| f.reads_pass_through());
+        match self {
+            SparseReads::Off => false,
+            SparseReads::Exact => pass && stack.plugin().extents_exact(),
+            SparseReads::All => pass,
+        }
     }
 }
 
@@ -80,7 +95,7 @@ const EWMA_SHIFT: u32 = 3;
 /// Per-connection measurements deciding whether to look for zeroes.
 /// Updated racily by the connection's workers: approximate is enough.
 pub struct SparsePolicy {
-    enabled: bool,
+    pub enabled: bool,
     /// Moving average of one extents call, in nanoseconds (0: unmeasured).
     extents_ns: AtomicU64,
     /// Moving average of reading 1 KiB with `pread`, in nanoseconds
@@ -121,7 +136,7 @@ impl SparsePolicy {
         }
     }
 
-    fn record_extents(&self, took: Duration, found_zeroes: bool) {
+    pub fn record_extents(&self, took: Duration, found_zeroes: bool) {
         ewma(&self.extents_ns, took.as_nanos() as u64);
         if found_zeroes {
             self.misses.store(0, Ordering::Relaxed);
@@ -131,7 +146,7 @@ impl SparsePolicy {
     }
 
     /// Whether to ask the backend for extents before a read of `bytes`.
-    fn should_probe(&self, bytes: u64) -> bool {
+    pub fn should_probe(&self, bytes: u64) -> bool {
         let n = self.seen.fetch_add(1, Ordering::Relaxed);
         let shift =
             (self.misses.load(Ordering::Relaxed) / MISSES_PER_DOUBLING).min(MAX_STRIDE_SHIFT);
@@ -190,93 +205,15 @@ pub fn plan(offset: u64, count: u64, extents: &Extents) -> Option<Vec<Segment>> 
     }
 }
 
-/// The zero/data map for this read, if it should be answered sparsely.
-/// An extents failure is not the read's: it is answered with data.  `df`:
-/// the client asked for the data in one chunk.
-pub fn zero_runs(s: &Session, r: &Request, df: bool) -> Result<Option<Vec<Segment>>, Error> {
-    let policy = &s.sparse;
-    if !policy.enabled
-        || s.caps.reply_mode() == ReplyMode::Simple
-        || df
-        || r.count < SPARSE_READ_MIN
-        || !s.ctx.can_extents()?
-        || !policy.should_probe(r.count)
-    {
-        return Ok(None);
-    }
-    let Ok(mut ex) = Extents::new(r.offset, r.offset + r.count) else {
-        return Ok(None);
-    };
-    let t = Instant::now();
-    let listed = s.ctx.extents(r.count, r.offset, Flags::NONE, &mut ex);
-    let map = match listed {
-        Ok(()) => plan(r.offset, r.count, &ex),
-        Err(e) => {
-            log::debug!("read: extents failed ({e}), sending data");
-            None
-        }
-    };
-    policy.record_extents(t.elapsed(), map.is_some());
-    Ok(map)
-}
-
-/// Read the data segments and send the whole reply: one chunk per
-/// segment, in order, the last one final.  Nothing is sent if a read
-/// fails.
-pub fn send(
-    s: &Session,
-    r: &Request,
-    reply: &Reply,
-    segs: &[Segment],
-    sink: &dyn ReplySink,
-) -> Result<(), Error> {
-    let h = &s.ctx;
-    let mut buf = take_read_buffer(r.count as usize)?;
-    let rel = |seg: &Segment| {
-        (seg.offset - r.offset) as usize..(seg.offset - r.offset + seg.len) as usize
-    };
-    for seg in segs.iter().filter(|g| !g.zero) {
-        let t = Instant::now();
-        if let Err(e) = h.pread(&mut buf[rel(seg)], seg.offset, Flags::NONE) {
-            give_back_read_buffer(buf);
-            return Err(e);
-        }
-        s.sparse.record_read(seg.len, t.elapsed());
-    }
-    let mut heads = Vec::with_capacity(segs.len() * 44);
-    let mut spans = Vec::with_capacity(segs.len());
-    for (i, seg) in segs.iter().enumerate() {
-        let done = i + 1 == segs.len();
-        let start = heads.len();
-        if seg.zero {
-            // A read is at most 64 MiB, so a hole fits its 32-bit length.
-            heads.extend_from_slice(&reply.hole(seg.offset, seg.len as u32, done));
-        } else {
-            heads.extend_from_slice(&reply.data(seg.offset, seg.len, done));
-        }
-        spans.push(start..heads.len());
-    }
-    let mut parts: Vec<&[u8]> = Vec::with_capacity(segs.len() * 2);
-    for (seg, span) in segs.iter().zip(&spans) {
-        parts.push(&heads[span.clone()]);
-        if !seg.zero {
-            parts.push(&buf[rel(seg)]);
-        }
-    }
-    sink.send(&parts);
-    drop(parts);
-    give_back_read_buffer(buf);
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::extents::EXTENT_HOLE;
-    use crate::backend::{Context, Handle, Result};
-    use crate::dispatch::execute;
+    use crate::backend::{Context, Flags, Handle, Result};
+    use crate::dispatch::{execute, ReplySink};
     use crate::protocol::consts::*;
-    use crate::protocol::transmission::{validate, ExportCaps};
+    use crate::protocol::transmission::{validate, ExportCaps, Request};
+    use crate::session::Session;
     use crate::test_rng::Rng;
     use std::cell::RefCell;
 

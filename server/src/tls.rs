@@ -3,12 +3,14 @@
 //! come from `--tls-certificates` or nbdkit's default directories; a
 //! `--tls` that was not given means "on if certificates load".
 
-use crate::abi::tls::Credentials;
 use crate::cli::Options;
 use crate::fatal::Fatal;
 use crate::protocol::negotiate::TlsMode;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+
+pub use crate::sys::gnutls::{Credentials, Handshake, PeerDn, Session};
 
 /// What the server offers, after loading credentials.
 pub struct Settings {
@@ -26,6 +28,23 @@ pub fn mode() -> TlsMode {
 
 pub fn credentials() -> Option<Arc<Credentials>> {
     SETTINGS.get().and_then(|s| s.creds.clone())
+}
+
+static SESSION_DEBUG: AtomicBool = AtomicBool::new(false);
+
+/// The `-D nbdkit.tls.session` and `nbdkit.tls.log` settings, once the
+/// command line is applied: log each negotiated session, and GnuTLS's own
+/// log up to `library_log` (with credentials loaded only).
+pub fn set_debug(session: bool, library_log: std::ffi::c_int) {
+    SESSION_DEBUG.store(session, Ordering::Relaxed);
+    if credentials().is_some() {
+        crate::sys::gnutls::enable_library_log(library_log);
+    }
+}
+
+/// Whether each connection logs the TLS session it negotiated.
+pub fn session_debug() -> bool {
+    SESSION_DEBUG.load(Ordering::Relaxed)
 }
 
 /// nbdkit's default certificate directories: `/etc/pki/nbdkit` for root,
@@ -85,7 +104,7 @@ fn settle(opts: &Options) -> Result<Settings, Fatal> {
         // Absolute: GnuTLS opens the file at each handshake, after a
         // background server has changed directory to /.
         let path = std::path::absolute(psk).unwrap_or_else(|_| PathBuf::from(psk));
-        let creds = Credentials::psk(&path).map_err(|e| gnutls_error(&e))?;
+        let creds = Credentials::psk(&path).map_err(gnutls_error)?;
         log::debug!("TLS enabled using: Pre-Shared Keys (PSK)");
         return Ok(Settings {
             mode,
@@ -100,7 +119,7 @@ fn settle(opts: &Options) -> Result<Settings, Fatal> {
         if !has_certificates(&dir) {
             continue;
         }
-        let creds = Credentials::x509(&dir, opts.tls_verify_peer).map_err(|e| gnutls_error(&e))?;
+        let creds = Credentials::x509(&dir, opts.tls_verify_peer).map_err(gnutls_error)?;
         log::debug!(
             "successfully loaded TLS certificates from {}",
             dir.display()
@@ -127,6 +146,6 @@ fn settle(opts: &Options) -> Result<Settings, Fatal> {
     Ok(off)
 }
 
-fn gnutls_error(e: &str) -> Fatal {
+fn gnutls_error(e: crate::error::Error) -> Fatal {
     Fatal::plain(format!("GnuTLS error: {e}"))
 }

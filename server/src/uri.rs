@@ -56,6 +56,33 @@ pub fn make(opts: &Options, unixsocket: Option<&Path>, tls: TlsMode) -> Option<S
     Some(uri)
 }
 
+/// How the server is reached, in nbdkit 1.44's words (its `-v` line
+/// "service mode: ...").
+pub fn service_mode(opts: &Options) -> &'static str {
+    if opts.socket_activation.is_some() {
+        "socket activation"
+    } else if opts.single {
+        "listen stdin"
+    } else if opts.unix.is_some() {
+        "unix socket"
+    } else if opts.vsock {
+        "vsock"
+    } else {
+        "TCP/IP"
+    }
+}
+
+/// nbdkit 1.44's `-v` lines naming the service mode and the URI, before
+/// the plugin loads.
+pub fn log_service(opts: &Options, uri: Option<&str>) {
+    let mode = service_mode(opts);
+    log::debug!("service mode: {mode}");
+    match uri {
+        Some(u) => log::debug!("NBD URI: {u}"),
+        None => log::debug!("no NBD URI because service mode is {mode}"),
+    }
+}
+
 /// `s` for a URI's path or query, as nbdkit writes it: ASCII letters,
 /// digits and `/.-_~` as they are, every other byte as %XX.
 pub fn quote(s: &[u8]) -> String {

@@ -23,7 +23,7 @@ pub fn cli_error(argv0: &str, e: CliError) -> Fatal {
 
 /// `--version`: the server's, then each filter's and the plugin's.
 pub fn version(layers: Option<&Layers>) {
-    println!("nbdkit {}", cli::VERSION);
+    println!("nbdkit {}", crate::version::VERSION);
     let Some(layers) = layers else { return };
     for f in &layers.filters {
         println!("{} {}", f.name(), f.version().unwrap_or(""));

@@ -21,12 +21,27 @@ pub fn change_user(opts: &Options) -> Result<(), Fatal> {
     if uid.is_none() && gid.is_none() {
         return Ok(());
     }
-    sys::change_ids(uid, gid).map_err(Fatal::error)?;
+    change_ids(uid, gid)?;
     log::debug!(
         "changed user to uid={} gid={}",
         uid.map_or(-1, |u| u as i64),
         gid.map_or(-1, |g| g as i64)
     );
+    Ok(())
+}
+
+/// Drop privileges: the group (also as the only supplementary group)
+/// before the user, whose change is irreversible.
+fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), Fatal> {
+    let failed =
+        |call: &str, e: std::io::Error| Fatal::error(format!("{call}: {}", sys::strerror(&e)));
+    if let Some(g) = gid {
+        sys::set_only_group(g).map_err(|e| failed("setgroups", e))?;
+        sys::set_gid(g).map_err(|e| failed("setgid", e))?;
+    }
+    if let Some(u) = uid {
+        sys::set_uid(u).map_err(|e| failed("setuid", e))?;
+    }
     Ok(())
 }
 

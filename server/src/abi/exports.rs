@@ -53,6 +53,18 @@ pub fn debug_environ() -> bool {
     unsafe { std::ptr::addr_of!(nbdkit_debug_environ).read() != 0 }
 }
 
+/// `-D nbdkit.tls.session=1`: log the negotiated session per connection.
+pub fn debug_tls_session() -> bool {
+    // SAFETY: as in debug_controlpath.
+    unsafe { std::ptr::addr_of!(nbdkit_debug_tls_session).read() != 0 }
+}
+
+/// `-D nbdkit.tls.log=N`: GnuTLS's own log up to level N.
+pub fn debug_tls_log() -> c_int {
+    // SAFETY: as in debug_controlpath.
+    unsafe { std::ptr::addr_of!(nbdkit_debug_tls_log).read() }
+}
+
 /// `-D nbdkit.FLAG=N`: set the server's own debug variable
 /// `nbdkit_debug_FLAG` (dots in FLAG become `_`); false if there is none.
 pub fn set_server_debug_flag(flag: &str, value: c_int) -> bool {
@@ -128,7 +140,7 @@ pub unsafe extern "C" fn nbdkit_rs_error(msg: *const c_char) {
 pub unsafe extern "C" fn nbdkit_rs_debug(msg: *const c_char) {
     // SAFETY: shim.c passes the formatted NUL-terminated message.
     let m = unsafe { text(msg) };
-    log::debug!("{}", m.trim_end_matches('\n'));
+    log::debug!(target: crate::logging::PLUGIN, "{}", m.trim_end_matches('\n'));
 }
 
 #[no_mangle]
@@ -191,7 +203,7 @@ pub unsafe extern "C" fn nbdkit_parse_size(s: *const c_char) -> i64 {
     match crate::parse::size(unsafe { bytes(s) }) {
         Ok(v) => v as i64,
         Err(m) => {
-            error(&m);
+            error(&m.to_string());
             -1
         }
     }
@@ -203,7 +215,7 @@ pub unsafe extern "C" fn nbdkit_parse_bool(s: *const c_char) -> c_int {
     match crate::parse::boolean(unsafe { bytes(s) }) {
         Ok(v) => v as c_int,
         Err(m) => {
-            error(&m);
+            error(&m.to_string());
             -1
         }
     }
@@ -237,7 +249,7 @@ unsafe fn parse_int(
     // SAFETY: s is a NUL-terminated string.
     let s = unsafe { bytes(s) };
     crate::parse::integer(&what, s, signed, min, max)
-        .map_err(|m| error(&m))
+        .map_err(|m| error(&m.to_string()))
         .ok()
 }
 
@@ -761,7 +773,7 @@ pub extern "C" fn nbdkit_peer_security_context() -> *mut c_char {
     let e = std::io::Error::last_os_error();
     match e.raw_os_error() {
         Some(libc::ENOPROTOOPT) => {
-            log::debug!("getsockopt: SO_PEERSEC: {}", strerror(&e));
+            log::debug!(target: crate::logging::PLUGIN, "getsockopt: SO_PEERSEC: {}", strerror(&e));
             return std::ptr::null_mut();
         }
         Some(libc::ERANGE) => {}
@@ -795,7 +807,7 @@ pub extern "C" fn nbdkit_peer_security_context() -> *mut c_char {
 /// malloced for the caller: `""` when there is none (no TLS, PSK, no
 /// client certificate), NULL after an error.
 fn peer_tls_name(issuer: bool) -> *mut c_char {
-    use crate::backend::connection::PeerDn;
+    use crate::sys::gnutls::PeerDn;
     let Some(c) = current_conn() else {
         error("no connection in this thread");
         return std::ptr::null_mut();
@@ -809,14 +821,14 @@ fn peer_tls_name(issuer: bool) -> *mut c_char {
             return match if issuer { i } else { dn } {
                 Ok(name) => malloc_str(name.as_bytes()),
                 Err(msg) => {
-                    error(msg);
+                    error(&msg.to_string());
                     std::ptr::null_mut()
                 }
             };
         }
     };
     // nbdkit names the subject's function in both.
-    log::debug!("nbdkit_peer_tls_dn: {why}");
+    log::debug!(target: crate::logging::PLUGIN, "nbdkit_peer_tls_dn: {why}");
     malloc_str(b"")
 }
 

@@ -23,11 +23,12 @@ use super::bindings::{
 use super::context::{self, Call};
 use super::exports::{self, Exports};
 use super::plugin::{open_library, opt_str, set_debug_flags};
-use crate::backend::registry::DebugFlag;
 use crate::backend::{
     Below, BlockSize, Connection, Context, Error, ExportList, Extents, Filter, Flags, Handle,
     Result, Stack, Support, ThreadModel,
 };
+use crate::debug_flag::DebugFlag;
+use crate::fatal::Fatal;
 use libc::{c_char, c_int, c_void};
 use std::ffi::{CStr, CString};
 use std::path::Path;
@@ -170,7 +171,7 @@ pub fn load(
     path: &Path,
     name: &str,
     debug: &[DebugFlag],
-) -> std::result::Result<Box<dyn Filter>, String> {
+) -> std::result::Result<Box<dyn Filter>, Fatal> {
     let shown = path.display().to_string();
     let (dl, ptr) = open_library(path, "filter", name)?;
     // Once it opened, as nbdkit says it.
@@ -180,35 +181,39 @@ pub fn load(
     // API version that has them (5 and later); older ones fail the check.
     let (api, version) = unsafe { ((*ptr)._api_version, (*ptr)._version) };
     if api != NBDKIT_FILTER_API_VERSION as c_int {
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "{shown}: filter is incompatible with this version of nbdkit (_api_version = {api}, need {NBDKIT_FILTER_API_VERSION})"
-        ));
+        )));
     }
     let layout = opt_str(version).as_deref().and_then(Layout::of);
     let (Some(layout), Some(version)) = (layout, opt_str(version)) else {
         let shown_version = opt_str(version).unwrap_or_else(|| "<null>".into());
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "{shown}: filter is incompatible with this version of nbdkit (_version = {shown_version}, need {})",
-            crate::cli::VERSION
-        ));
+            crate::version::VERSION
+        )));
     };
     // SAFETY: the filter's struct has the layout of the release its
     // _version names (checked above).
     let (f, old_thread_model) = unsafe { layout.read(ptr) };
     let Some(fname) = opt_str(f.name) else {
-        return Err(format!("{shown}: filter must have a .name field"));
+        return Err(Fatal::plain(format!(
+            "{shown}: filter must have a .name field"
+        )));
     };
     if fname.is_empty() {
-        return Err(format!("{shown}: filter.name field must not be empty"));
+        return Err(Fatal::plain(format!(
+            "{shown}: filter.name field must not be empty"
+        )));
     }
     let valid = fname
         .bytes()
         .enumerate()
         .all(|(i, b)| b.is_ascii_alphanumeric() || (b == b'-' && i > 0));
     if !valid {
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "{shown}: filter.name ('{fname}') field must contain only ASCII alphanumeric or dash characters"
-        ));
+        )));
     }
     log::debug!("registered filter {shown} (name {fname})");
     set_debug_flags(dl, &fname, debug)?;

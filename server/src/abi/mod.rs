@@ -7,14 +7,7 @@ pub mod bindings;
 pub mod context;
 pub mod exports;
 pub mod filter;
-/// Imports from GnuTLS, not exports: cbindgen-check compares only what the
-/// server exports to C.
-///
-/// cbindgen:ignore
-#[allow(clippy::all)]
-pub mod gnutls_bindings;
 pub mod plugin;
-pub mod tls;
 
 #[cfg(test)]
 mod tests;

@@ -4,11 +4,12 @@
 use super::bindings::nbdkit_plugin;
 use super::context::Call;
 use super::exports::{self, Exports};
-use crate::backend::registry::DebugFlag;
 use crate::backend::{
     BlockSize, ConnInfo, Connection, Error, ExportList, Extents, Flags, Handle, Plugin, Result,
     Support, ThreadModel,
 };
+use crate::debug_flag::DebugFlag;
+use crate::fatal::Fatal;
 use libc::{c_char, c_int, c_void};
 use std::ffi::{CStr, CString};
 use std::io::Write;
@@ -125,7 +126,7 @@ pub fn load(
     path: &Path,
     name: &str,
     debug: &[DebugFlag],
-) -> std::result::Result<Box<dyn Plugin>, String> {
+) -> std::result::Result<Box<dyn Plugin>, Fatal> {
     let (dl, ptr) = open_library(path, "plugin", name)?;
     let ptr = ptr as *const nbdkit_plugin;
     let shown = path.display().to_string();
@@ -141,9 +142,9 @@ pub fn load(
         )
     };
     if api_version != 1 && api_version != 2 {
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "{shown}: plugin is incompatible with this version of nbdkit (_api_version = {api_version})"
-        ));
+        )));
     }
     // SAFETY: an all-zero nbdkit_plugin is valid (NULL pointers, None fns).
     let mut p: nbdkit_plugin = unsafe { std::mem::zeroed() };
@@ -153,32 +154,42 @@ pub fn load(
     unsafe { std::ptr::copy_nonoverlapping(ptr as *const u8, &mut p as *mut _ as *mut u8, n) };
 
     let Some(pname) = opt_str(p.name) else {
-        return Err(format!("{shown}: plugin must have a .name field"));
+        return Err(Fatal::plain(format!(
+            "{shown}: plugin must have a .name field"
+        )));
     };
     if pname.is_empty() {
-        return Err(format!("{shown}: plugin.name field must not be empty"));
+        return Err(Fatal::plain(format!(
+            "{shown}: plugin.name field must not be empty"
+        )));
     }
     if !pname
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     {
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "{shown}: plugin.name ('{pname}') field must contain only ASCII alphanumeric or dash characters"
-        ));
+        )));
     }
     if p.open.is_none() {
-        return Err(format!("{shown}: plugin must have a .open callback"));
+        return Err(Fatal::plain(format!(
+            "{shown}: plugin must have a .open callback"
+        )));
     }
     if p.get_size.is_none() {
-        return Err(format!("{shown}: plugin must have a .get_size callback"));
+        return Err(Fatal::plain(format!(
+            "{shown}: plugin must have a .get_size callback"
+        )));
     }
     if p.pread.is_none() && p._pread_v1.is_none() {
-        return Err(format!("{shown}: plugin must have a .pread callback"));
+        return Err(Fatal::plain(format!(
+            "{shown}: plugin must have a .pread callback"
+        )));
     }
     let Some(max_thread_model) = ThreadModel::from_c(tm) else {
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "{shown}: plugin has an invalid thread model ({tm})"
-        ));
+        )));
     };
 
     set_debug_flags(dl, &pname, debug)?;
@@ -235,12 +246,13 @@ pub(super) fn open_library(
     path: &Path,
     kind: &str,
     name: &str,
-) -> std::result::Result<(*mut c_void, *const c_void), String> {
+) -> std::result::Result<(*mut c_void, *const c_void), Fatal> {
     exports::ensure_linked();
     let shown = path.display().to_string();
     let cpath = {
         use std::os::unix::ffi::OsStrExt;
-        CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{shown}: invalid path"))?
+        CString::new(path.as_os_str().as_bytes())
+            .map_err(|_| Fatal::plain(format!("{shown}: invalid path")))?
     };
     // SAFETY: dlopen of a path; plugins and filters are trusted code.
     let dl = unsafe { libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
@@ -260,12 +272,12 @@ pub(super) fn open_library(
         } else {
             String::new()
         };
-        return Err(format!(
+        return Err(Fatal::plain(format!(
             "error: cannot open {kind} \"{}\": {}{package}\n\n\
              Use 'nbdkit --help' or read the nbdkit(1) manual page for documentation.",
             quote(path.as_os_str().as_bytes()),
             quote(dlerror().as_bytes())
-        ));
+        )));
     }
     let sym = CString::new(format!("{kind}_init")).expect("no NUL");
     // SAFETY: clear any stale error, then look up the entry point.
@@ -274,7 +286,7 @@ pub(super) fn open_library(
         libc::dlsym(dl, sym.as_ptr())
     };
     if init.is_null() {
-        return Err(format!("{shown}: {}", dlerror()));
+        return Err(Fatal::plain(format!("{shown}: {}", dlerror())));
     }
     // SAFETY: the registration function takes nothing and returns a
     // pointer to the library's struct, in every nbdkit plugin and filter.
@@ -282,7 +294,9 @@ pub(super) fn open_library(
     // SAFETY: calling the registration function.
     let ptr = unsafe { init() };
     if ptr.is_null() {
-        return Err(format!("{shown}: {kind} registration function failed"));
+        return Err(Fatal::plain(format!(
+            "{shown}: {kind} registration function failed"
+        )));
     }
     Ok((dl, ptr))
 }
@@ -294,14 +308,15 @@ pub(super) fn set_debug_flags(
     dl: *mut c_void,
     name: &str,
     debug: &[DebugFlag],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<(), Fatal> {
     for f in debug.iter().filter(|f| f.name == name) {
         let sym = format!(
             "{}_debug_{}",
             name.replace('-', "_"),
             f.flag.replace('.', "_")
         );
-        let csym = CString::new(sym.clone()).map_err(|_| format!("invalid debug flag {sym}"))?;
+        let csym = CString::new(sym.clone())
+            .map_err(|_| Fatal::plain(format!("invalid debug flag {sym}")))?;
         // SAFETY: looking up a data symbol in the loaded library.
         let v = unsafe { libc::dlsym(dl, csym.as_ptr()) };
         if v.is_null() {

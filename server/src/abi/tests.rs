@@ -5,8 +5,8 @@
 use super::context::Call;
 use super::exports;
 use super::plugin::load;
-use crate::backend::registry::DebugFlag;
 use crate::backend::{ConnInfo, Extents, Flags, Plugin, Support, ThreadModel};
+use crate::debug_flag::DebugFlag;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -110,10 +110,11 @@ fn load_failures_use_nbdkits_messages() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let err = load(&PathBuf::from("/nonexistent.so"), "/nonexistent.so", &[])
         .err()
-        .unwrap();
+        .unwrap()
+        .to_string();
     assert_eq!(
         err,
-        "error: cannot open plugin \"/nonexistent.so\": /nonexistent.so: cannot open shared \
+        "nbdkit: error: cannot open plugin \"/nonexistent.so\": /nonexistent.so: cannot open shared \
          object file: No such file or directory\n\nUse 'nbdkit --help' or read the nbdkit(1) \
          manual page for documentation."
     );
@@ -125,7 +126,8 @@ fn load_failures_use_nbdkits_messages() {
         &[],
     )
     .err()
-    .unwrap();
+    .unwrap()
+    .to_string();
     assert!(
         err.contains(
             "\n\nTo add this functionality you might need to install a separate\n\
@@ -134,16 +136,19 @@ fn load_failures_use_nbdkits_messages() {
         ),
         "{err}"
     );
-    let err = load(&PathBuf::from("bad\r"), "bad\r", &[]).err().unwrap();
+    let err = load(&PathBuf::from("bad\r"), "bad\r", &[])
+        .err()
+        .unwrap()
+        .to_string();
     assert!(
-        err.starts_with("error: cannot open plugin \"bad\\r\": bad\\r: "),
+        err.starts_with("nbdkit: error: cannot open plugin \"bad\\r\": bad\\r: "),
         "{err}"
     );
     assert!(!err.contains("To add"), "{err}");
     // A shared object without plugin_init (libc has none).
     let libc_so = PathBuf::from("/lib/x86_64-linux-gnu/libm.so.6");
     if libc_so.exists() {
-        let err = load(&libc_so, "libm", &[]).err().unwrap();
+        let err = load(&libc_so, "libm", &[]).err().unwrap().to_string();
         assert!(err.ends_with("undefined symbol: plugin_init"), "{err}");
     }
 }

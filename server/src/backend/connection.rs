@@ -6,6 +6,7 @@
 //! call of that connection gets it; it goes away with the connection (and
 //! with it the interned strings), so nothing is kept in a process-wide map.
 
+use crate::sys::gnutls::PeerDn;
 use std::ffi::{c_char, CString};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
@@ -38,24 +39,6 @@ const DRAINING: u8 = 1;
 const DROPPING: u8 = 2;
 /// Forced, and the socket is shut down.
 const DROPPED: u8 = 3;
-
-/// The Distinguished Names of a TLS client's certificate
-/// (`nbdkit_peer_tls_dn`, `nbdkit_peer_tls_issuer_dn`), or why there are
-/// none.
-#[derive(Debug, Clone, PartialEq)]
-pub enum PeerDn {
-    /// The session authenticated with PSK.
-    NotCertificates,
-    /// Certificates, but not X.509 ones.
-    NotX509,
-    /// The client sent no certificate (no `--tls-verify-peer`).
-    NoCertificate,
-    /// Each name, or the message of the GnuTLS call that failed.
-    Names {
-        dn: Result<String, String>,
-        issuer: Result<String, String>,
-    },
-}
 
 #[derive(Default)]
 struct Strings {

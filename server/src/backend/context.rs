@@ -28,7 +28,7 @@ use std::sync::OnceLock;
 /// "controlpath"; `-D nbdkit.backend.controlpath=0` hides them).
 macro_rules! controlpath {
     ($($arg:tt)*) => {
-        if log::log_enabled!(log::Level::Debug) && crate::abi::exports::debug_controlpath() {
+        if log::log_enabled!(log::Level::Debug) && $crate::backend::context::debug_controlpath() {
             log::debug!($($arg)*)
         }
     };
@@ -36,12 +36,33 @@ macro_rules! controlpath {
 /// A `-v` line for a data call of a layer (nbdkit's "datapath").
 macro_rules! datapath {
     ($($arg:tt)*) => {
-        if log::log_enabled!(log::Level::Debug) && crate::abi::exports::debug_datapath() {
+        if log::log_enabled!(log::Level::Debug) && $crate::backend::context::debug_datapath() {
             log::debug!($($arg)*)
         }
     };
 }
 pub(crate) use controlpath;
+
+/// Whether `-v` shows the layers' connection set-up calls and data calls
+/// (nbdkit's `-D nbdkit.backend.controlpath=0` and `datapath=0` hide them);
+/// set once at start-up by [`set_debug_paths`].
+static DEBUG_CONTROLPATH: AtomicBool = AtomicBool::new(true);
+static DEBUG_DATAPATH: AtomicBool = AtomicBool::new(true);
+
+/// Show (or hide) the `-v` lines of connection set-up calls and of data
+/// calls.
+pub fn set_debug_paths(controlpath: bool, datapath: bool) {
+    DEBUG_CONTROLPATH.store(controlpath, Ordering::Relaxed);
+    DEBUG_DATAPATH.store(datapath, Ordering::Relaxed);
+}
+
+pub fn debug_controlpath() -> bool {
+    DEBUG_CONTROLPATH.load(Ordering::Relaxed)
+}
+
+pub fn debug_datapath() -> bool {
+    DEBUG_DATAPATH.load(Ordering::Relaxed)
+}
 
 /// Where emulated zeroing writes from: nbdkit's maximum request size of
 /// zeroes (mapped from the kernel's zero page, costing no memory), so the

@@ -14,7 +14,6 @@
 pub mod builtin;
 pub mod connection;
 pub mod context;
-pub mod error;
 pub mod extents;
 pub mod filter;
 pub mod flags;
@@ -22,9 +21,9 @@ pub mod registry;
 pub mod request_memory;
 pub mod stack;
 
+pub use crate::error::{Error, Result};
 pub use connection::Connection;
 pub use context::Context;
-pub use error::{Error, Result};
 pub use extents::Extents;
 pub use filter::Filter;
 pub use flags::Flags;
@@ -171,7 +170,7 @@ pub trait Plugin: Send + Sync {
     /// `-D NAME.FLAG=N` naming this plugin: nbdkit sets the plugin's
     /// global `NAME_debug_FLAG`, warning when there is none.  Built-ins
     /// with debug flags override this; the C adapter sets them at load.
-    fn check_debug_flag(&self, f: &registry::DebugFlag) {
+    fn check_debug_flag(&self, f: &crate::debug_flag::DebugFlag) {
         log::warn!(
             "-D {}.{}: {} does not contain a global variable called {}_debug_{}",
             f.name,

@@ -5,7 +5,7 @@
 //! refuses fails with ENOMEM, as a read the budget cannot cover does.
 //! Without a gate (unit tests) everything is granted.
 
-use super::error::{Error, Result};
+use crate::error::{Error, Result};
 use std::sync::OnceLock;
 
 /// Where memory is asked for and given back.

@@ -190,23 +190,9 @@ impl Stack {
         self.filters.is_empty() && self.plugin().nonblocking()
     }
 
-    /// Whether a read may be answered from extents (sparse reads) in this
-    /// `mode`.  Never when a filter would see the difference: every filter
-    /// must pass reads and extents through untouched (see
-    /// [`Filter::reads_pass_through`]; a log filter's lines, a stats
-    /// filter's counts would show extents calls the client never made,
-    /// and a filter that changes or fails reads must see every read).  By
-    /// default only over a plugin whose extents are exact
-    /// ([`Plugin::extents_exact`]): over any other, C nbdkit calls `pread`
-    /// and the client sees what it returns, which stale extents would hide.
-    pub fn sparse_reads(&self, mode: crate::sparse_read::SparseReads) -> bool {
-        use crate::sparse_read::SparseReads;
-        let pass = self.filters.iter().all(|f| f.reads_pass_through());
-        match mode {
-            SparseReads::Off => false,
-            SparseReads::Exact => pass && self.plugin().extents_exact(),
-            SparseReads::All => pass,
-        }
+    /// The filters, outermost first.
+    pub fn filters(&self) -> &[Box<dyn Filter>] {
+        &self.filters
     }
 
     fn below(&self, index: usize) -> &Below {
@@ -400,21 +386,30 @@ impl Drop for Stack {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::builtin::pattern::PatternPlugin;
-
-    fn pattern_stack(size: &str) -> Arc<Stack> {
+impl Stack {
+    /// A ready stack of one plugin with a `size` parameter (the built-in
+    /// ones), for tests.
+    #[cfg(test)]
+    pub fn ready_for_test(plugin: Box<dyn Plugin>, size: &str) -> Arc<Stack> {
         let mut layers = Layers {
             filters: Vec::new(),
-            plugin: Box::new(PatternPlugin::new()),
+            plugin,
         };
         layers.config("size", OsStr::new(size)).unwrap();
         layers.config_complete().unwrap();
         let model = layers.thread_model().unwrap();
         layers.get_ready(model).unwrap();
         Stack::new(layers, model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::builtin::pattern::PatternPlugin;
+
+    fn pattern_stack(size: &str) -> Arc<Stack> {
+        Stack::ready_for_test(Box::new(PatternPlugin::new()), size)
     }
 
     #[test]

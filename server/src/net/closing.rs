@@ -8,16 +8,11 @@
 //! with nothing else holding the connection, and nobody waits or polls for
 //! the others.
 //!
-//! A connection holds the server through a [`ServerHold`], dropped after
-//! everything else the connection owns (the socket included).  Letting go
-//! of it tells the loop (a descriptor is free; another connection may be
-//! admitted), then counts the connection gone in [`Live`], on which the
-//! server waits at exit.
+//! What the connection owns is dropped last of all, its hold on the server
+//! ([`super::hold::ServerHold`]) after the socket.
 
 use super::shared::Shared;
-use super::{Event, Server};
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 /// How long a closing TLS connection waits for the client's close_notify.
 const TLS_CLOSE_WAIT_MS: u64 = 500;
@@ -45,7 +40,7 @@ pub fn release(shared: Arc<Shared>) {
 /// client: then a hand-off would cost more than the close.
 fn closes_on_this_thread(sh: &Shared) -> bool {
     let srv = &sh.server;
-    let conns = srv.open_conns.load(Ordering::Relaxed);
+    let conns = srv.open_conns.load(std::sync::atomic::Ordering::Relaxed);
     srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop()
 }
 
@@ -74,102 +69,38 @@ fn close(mut sh: Shared) {
     // Dropping `sh` closes the socket, then lets go of the server.
 }
 
-/// A connection's reference to the server, let go of last.
-pub struct ServerHold(Option<Arc<Server>>);
-
-impl ServerHold {
-    /// Counts the connection open (`Server::open_conns`) until dropped.
-    pub fn new(server: Arc<Server>) -> ServerHold {
-        server.live.enter();
-        server.open_conns.fetch_add(1, Ordering::SeqCst);
-        ServerHold(Some(server))
-    }
-}
-
-impl std::ops::Deref for ServerHold {
-    type Target = Arc<Server>;
-    fn deref(&self) -> &Arc<Server> {
-        self.0.as_ref().expect("held until dropped")
-    }
-}
-
-impl Drop for ServerHold {
-    fn drop(&mut self) {
-        if let Some(server) = self.0.take() {
-            let live = server.live.clone();
-            // The socket is closed by now: the loop may accept again.  The
-            // count drops here, not when the loop hears of it, so that a
-            // client connecting meanwhile is not taken for a second one.
-            server.open_conns.fetch_sub(1, Ordering::SeqCst);
-            server.notify(Event::Closed);
-            drop(server);
-            live.leave();
-        }
-    }
-}
-
-/// Connections whose state still exists (each holds the server).
-#[derive(Default)]
-pub struct Live {
-    count: Mutex<LiveCount>,
-    none: Condvar,
-}
-
-#[derive(Default)]
-struct LiveCount {
-    conns: usize,
-    /// Someone waits in `wait_none` (only then does the last connection
-    /// leaving make a wake-up call).
-    waiting: bool,
-}
-
-impl Live {
-    fn lock(&self) -> std::sync::MutexGuard<'_, LiveCount> {
-        self.count.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn enter(&self) {
-        self.lock().conns += 1;
-    }
-
-    fn leave(&self) {
-        let mut n = self.lock();
-        n.conns -= 1;
-        if n.conns == 0 && n.waiting {
-            self.none.notify_all();
-        }
-    }
-
-    /// Wait until every connection's state is gone, and with it every
-    /// reference a connection held to the server.
-    pub fn wait_none(&self) {
-        let mut n = self.lock();
-        while n.conns > 0 {
-            n.waiting = true;
-            n = self.none.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::{testing, Event};
     use super::*;
+    use std::io::Read;
     use std::time::Duration;
 
     #[test]
-    fn waiting_ends_when_the_last_connection_leaves() {
-        let live = Arc::new(Live::default());
-        live.enter();
-        live.enter();
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let l = live.clone();
-        std::thread::spawn(move || {
-            l.wait_none();
-            let _ = tx.send(());
-        });
-        live.leave();
-        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
-        live.leave();
-        assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
+    fn the_last_holder_closes_the_connection_once() {
+        let (srv, rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let worker = sh.clone();
+        client
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        // The loop lets go first: a worker still holds the connection,
+        // so the socket stays open and nothing is reported.
+        release(sh);
+        let mut buf = [0u8; 8];
+        let e = client.read(&mut buf).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "still open");
+        assert!(rx.0.try_recv().is_err());
+        // The worker lets go last: the socket is shut, the loop told once,
+        // and the server no longer waits for the connection.
+        release(worker);
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(client.read(&mut buf).unwrap(), 0, "end of stream");
+        let ev = rx.0.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(ev, Event::Closed));
+        srv.live.wait_none();
+        assert!(rx.0.recv_timeout(Duration::from_millis(100)).is_err());
     }
 }

@@ -6,8 +6,7 @@
 
 use super::jobs::{Job, Next, Outcome};
 use super::shared::{over_share, Shared, Wait};
-use super::Server;
-use crate::abi::tls::Handshake;
+use super::{Server, INLINE_MAX};
 use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
@@ -16,6 +15,7 @@ use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
 use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::sched::inline::Trial;
+use crate::tls::Handshake;
 use std::cell::{Cell, RefCell};
 use std::io;
 use std::sync::atomic::Ordering;
@@ -108,8 +108,6 @@ pub struct Conn {
 }
 
 const INBUF: usize = 256 * 1024;
-/// Largest request the loop runs itself for a nonblocking plugin.
-pub(super) const INLINE_MAX: u64 = 64 * 1024;
 
 /// What driving the connection asks of the loop.
 pub enum Want {

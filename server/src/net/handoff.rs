@@ -3,10 +3,9 @@
 //! here; when the loop runs the same work itself instead is decided by
 //! `sched::inline` (requests) and `Stack::nonblocking` (handshake steps).
 
-use super::conn::INLINE_MAX;
 use super::jobs::{self, Job};
 use super::shared::{over_share, Shared, Wait};
-use super::{Event, Server};
+use super::{Event, Server, INLINE_MAX};
 use crate::budget::Charge;
 use crate::dispatch;
 use crate::protocol::transmission::Valid;

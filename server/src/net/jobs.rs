@@ -142,12 +142,13 @@ fn list(server: &Server, shared: &Shared, nego: Nego) -> Outcome {
     let list = server
         .stack
         .list_exports(0, &shared.conn, server.cfg.readonly)
-        .inspect_err(|e| log_backend_error("list_exports", e))
-        .ok();
-    let exports = list.as_ref().map(|l| {
-        l.iter()
-            .map(|e| (e.name.as_str(), e.description.as_deref()))
-    });
+        .inspect_err(|e| log_backend_error("list_exports", e));
+    let exports = match &list {
+        Ok(l) => Ok(l
+            .iter()
+            .map(|e| (e.name.as_str(), e.description.as_deref()))),
+        Err(e) => Err(e.client_message()),
+    };
     let line = negotiate::list_answered(&mut out, exports);
     log::debug!("{line}");
     Outcome::new(out, None, Next::Options(nego))
@@ -178,8 +179,7 @@ fn info_go(
         Ok(o) => o,
         Err(e) => {
             log_backend_error(&hs::option_name(option), &e);
-            let reason = e.unreported().unwrap_or("");
-            let line = negotiate::open_refused(&mut out, option, reason);
+            let line = negotiate::open_refused(&mut out, option, e.client_message());
             log::debug!("{line}");
             return Outcome::new(out, None, Next::Options(nego));
         }

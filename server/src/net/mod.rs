@@ -9,6 +9,7 @@
 pub mod closing;
 pub mod conn;
 pub mod handoff;
+pub mod hold;
 pub mod jobs;
 pub mod listen;
 pub mod outbox;
@@ -83,7 +84,7 @@ pub struct Server {
     /// Whether small requests may run on the loop thread.
     pub inline: InlinePolicy,
     /// Connections admitted and not yet closed (their export closed):
-    /// see `closing::ServerHold`.
+    /// see `hold::ServerHold`.
     pub open_conns: AtomicUsize,
     /// The filters and the plugin.
     pub stack: Arc<Stack>,
@@ -94,7 +95,7 @@ pub struct Server {
     pub budget: Arc<Budget>,
     /// Connections whose state still exists (the server waits at exit
     /// until there are none).
-    pub live: Arc<closing::Live>,
+    pub live: Arc<hold::Live>,
     events: Sender<Event>,
     waker: OnceLock<Arc<Waker>>,
 }
@@ -165,6 +166,8 @@ pub struct EventsRx(Receiver<Event>);
 const WAKER: Token = Token(usize::MAX);
 const SIGNAL: Token = Token(usize::MAX - 1);
 const FIRST_CONN: usize = 1 << 20;
+/// Largest request the loop runs itself for a nonblocking plugin.
+const INLINE_MAX: u64 = 64 * 1024;
 /// Send buffer asked for on Unix-socket connections.
 const UNIX_SEND_BUFFER: usize = 1 << 20;
 
@@ -182,36 +185,8 @@ pub fn serve(
     let rx = rx.0;
     outbox::mark_loop_thread();
     let mut poll = Poll::new()?;
-    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
-    let _ = server.waker.set(waker.clone());
-    for (i, l) in listeners.iter_mut().enumerate() {
-        l.register(poll.registry(), Token(i))?;
-    }
-    if let Some(s) = signal.as_mut() {
-        poll.registry()
-            .register(s, SIGNAL, mio::Interest::READABLE)?;
-    }
-    // The waker alone, not the server: a shutdown request from another
-    // thread (the end of --run) must not hold the server, even for a
-    // moment, while main decides whether it holds the last reference.
-    crate::lifecycle::add_waker(Box::new(move || {
-        let _ = waker.wake();
-    }));
-
-    let mut lp = Loop {
-        registry: Arc::new(poll.registry().try_clone()?),
-        server: server.clone(),
-        conns: HashMap::new(),
-        queued: VecDeque::new(),
-        handshakes: VecDeque::new(),
-        next_token: FIRST_CONN,
-        away: HashMap::new(),
-        single_mode: single.is_some(),
-        accept_failing: false,
-        open_at_trim: 0,
-        answered: false,
-        spare_inbufs: Vec::new(),
-    };
+    register(&server, &mut poll, &mut listeners, signal.as_mut())?;
+    let mut lp = Loop::new(&poll, server, single.is_some())?;
     let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
         lp.admit(&poll, s);
@@ -224,33 +199,11 @@ pub fn serve(
     loop {
         if crate::lifecycle::shutdown_requested() && !stopping {
             stopping = true;
-            for l in listeners.iter_mut() {
-                l.deregister(poll.registry());
-            }
-            listeners.clear();
-            lp.queued.clear();
-            lp.recall_parked();
-            let tokens: Vec<usize> = lp.conns.keys().copied().collect();
-            // As nbdkit: clients still negotiating are dropped; clients in
-            // transmission are answered ESHUTDOWN until they hang up.
-            for t in tokens {
-                lp.drive(&poll, t);
-            }
+            lp.stop(&poll, &mut listeners);
         }
         // Done once every connection's export is closed (`open_conns` counts
         // them until the close is done).
-        if stopping
-            && lp.conns.is_empty()
-            && lp.away.is_empty()
-            && server.open_conns.load(Ordering::SeqCst) == 0
-        {
-            return Ok(());
-        }
-        if lp.single_mode
-            && lp.conns.is_empty()
-            && lp.away.is_empty()
-            && server.open_conns.load(Ordering::SeqCst) == 0
-        {
+        if (stopping || lp.single_mode) && lp.all_closed() {
             return Ok(());
         }
         // Out of descriptors, the listeners' queues are retried when a
@@ -299,29 +252,7 @@ pub fn serve(
                         starved = true;
                     }
                 }
-                Token(t) => {
-                    if let Some(c) = lp.conns.get_mut(&t) {
-                        c.readiness();
-                        if ev.is_read_closed() || ev.is_error() {
-                            c.peer_closed = true;
-                        }
-                        if ev.is_writable() {
-                            if let Err(e) = c.shared.outbox.flush(&c.shared.stream) {
-                                log::debug!("write: {e}");
-                            }
-                        }
-                    } else if let Some(a) = lp.away.get(&t) {
-                        if ev.is_writable() {
-                            if let Err(e) = a.shared.outbox.flush(&a.shared.stream) {
-                                log::debug!("write: {e}");
-                            }
-                        }
-                    }
-                    if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_writable()
-                    {
-                        lp.drive(&poll, t);
-                    }
-                }
+                Token(t) => lp.socket_event(&poll, t, ev),
             }
         }
         if std::mem::take(&mut lp.answered) && !stopping {
@@ -329,45 +260,35 @@ pub fn serve(
         }
         lp.expire_handshakes(&poll);
         while let Ok(ev) = rx.try_recv() {
-            match ev {
-                Event::Resume(t) => lp.drive(&poll, t),
-                Event::Back(t, b) => {
-                    let (c, want) = *b;
-                    let dirty = lp.away.remove(&t).is_some_and(|a| a.lock().dirty);
-                    lp.conns.insert(t, c);
-                    lp.wanted(&poll, t, want);
-                    if dirty {
-                        lp.drive(&poll, t);
-                    }
-                }
-                Event::Handshake(t, out) => {
-                    if let Some(c) = lp.conns.get_mut(&t) {
-                        c.finish_backend(*out);
-                    }
-                    lp.drive(&poll, t);
-                }
-                Event::Closed => {
-                    let open = server.open_conns.load(Ordering::SeqCst);
-                    // Hand what closed connections used back to the system
-                    // when all, or half of those open at the last trim,
-                    // are gone (a trim walks the whole heap: not per close).
-                    if open == 0 || open <= lp.open_at_trim / 2 {
-                        crate::sys::release_free_memory();
-                        lp.open_at_trim = open;
-                    }
-                    if starved {
-                        starved = !retry_accept(&mut lp, &poll, &listeners);
-                    }
-                    while lp.can_admit() {
-                        match lp.queued.pop_front() {
-                            Some(s) => lp.admit(&poll, s),
-                            None => break,
-                        }
-                    }
-                }
-            }
+            lp.worker_event(&poll, ev, &listeners, &mut starved);
         }
     }
+}
+
+/// Register the listeners, the signal pipe and the workers' waker with
+/// the `Poll`.
+fn register(
+    server: &Server,
+    poll: &mut Poll,
+    listeners: &mut [Listener],
+    signal: Option<&mut mio::net::UnixStream>,
+) -> io::Result<()> {
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let _ = server.waker.set(waker.clone());
+    for (i, l) in listeners.iter_mut().enumerate() {
+        l.register(poll.registry(), Token(i))?;
+    }
+    if let Some(s) = signal {
+        poll.registry()
+            .register(s, SIGNAL, mio::Interest::READABLE)?;
+    }
+    // The waker alone, not the server: a shutdown request from another
+    // thread (the end of --run) must not hold the server, even for a
+    // moment, while main decides whether it holds the last reference.
+    crate::lifecycle::add_waker(Box::new(move || {
+        let _ = waker.wake();
+    }));
+    Ok(())
 }
 
 /// A connection served in batches on workers (see
@@ -439,7 +360,7 @@ fn new_shared(
         conn,
         spare: Mutex::new(Vec::new()),
         mem: Default::default(),
-        server: closing::ServerHold::new(srv.clone()),
+        server: hold::ServerHold::new(srv.clone()),
     })
 }
 
@@ -519,6 +440,113 @@ struct Loop {
 const SPARE_INBUFS: usize = 4;
 
 impl Loop {
+    fn new(poll: &Poll, server: Arc<Server>, single_mode: bool) -> io::Result<Loop> {
+        Ok(Loop {
+            registry: Arc::new(poll.registry().try_clone()?),
+            server,
+            conns: HashMap::new(),
+            queued: VecDeque::new(),
+            handshakes: VecDeque::new(),
+            next_token: FIRST_CONN,
+            away: HashMap::new(),
+            single_mode,
+            accept_failing: false,
+            open_at_trim: 0,
+            answered: false,
+            spare_inbufs: Vec::new(),
+        })
+    }
+
+    /// Shutdown: stop listening; as nbdkit, drop the clients still
+    /// negotiating and answer those in transmission ESHUTDOWN until they
+    /// hang up.
+    fn stop(&mut self, poll: &Poll, listeners: &mut Vec<Listener>) {
+        for l in listeners.iter_mut() {
+            l.deregister(poll.registry());
+        }
+        listeners.clear();
+        self.queued.clear();
+        self.recall_parked();
+        let tokens: Vec<usize> = self.conns.keys().copied().collect();
+        for t in tokens {
+            self.drive(poll, t);
+        }
+    }
+
+    /// No connection is left, here, on a worker, or with its export still
+    /// open.
+    fn all_closed(&self) -> bool {
+        self.conns.is_empty()
+            && self.away.is_empty()
+            && self.server.open_conns.load(Ordering::SeqCst) == 0
+    }
+
+    /// What the `Poll` says of connection `t`'s socket.
+    fn socket_event(&mut self, poll: &Poll, t: usize, ev: &mio::event::Event) {
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.readiness();
+            if ev.is_read_closed() || ev.is_error() {
+                c.peer_closed = true;
+            }
+            if ev.is_writable() {
+                if let Err(e) = c.shared.outbox.flush(&c.shared.stream) {
+                    log::debug!("write: {e}");
+                }
+            }
+        } else if let Some(a) = self.away.get(&t) {
+            if ev.is_writable() {
+                if let Err(e) = a.shared.outbox.flush(&a.shared.stream) {
+                    log::debug!("write: {e}");
+                }
+            }
+        }
+        if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_writable() {
+            self.drive(poll, t);
+        }
+    }
+
+    /// What a worker tells the loop.  `starved`: accepting failed for want
+    /// of descriptors (retried as connections close).
+    fn worker_event(&mut self, poll: &Poll, ev: Event, listeners: &[Listener], starved: &mut bool) {
+        match ev {
+            Event::Resume(t) => self.drive(poll, t),
+            Event::Back(t, b) => {
+                let (c, want) = *b;
+                let dirty = self.away.remove(&t).is_some_and(|a| a.lock().dirty);
+                self.conns.insert(t, c);
+                self.wanted(poll, t, want);
+                if dirty {
+                    self.drive(poll, t);
+                }
+            }
+            Event::Handshake(t, out) => {
+                if let Some(c) = self.conns.get_mut(&t) {
+                    c.finish_backend(*out);
+                }
+                self.drive(poll, t);
+            }
+            Event::Closed => {
+                let open = self.server.open_conns.load(Ordering::SeqCst);
+                // Hand what closed connections used back to the system
+                // when all, or half of those open at the last trim,
+                // are gone (a trim walks the whole heap: not per close).
+                if open == 0 || open <= self.open_at_trim / 2 {
+                    crate::sys::release_free_memory();
+                    self.open_at_trim = open;
+                }
+                if *starved {
+                    *starved = !retry_accept(self, poll, listeners);
+                }
+                while self.can_admit() {
+                    match self.queued.pop_front() {
+                        Some(s) => self.admit(poll, s),
+                        None => break,
+                    }
+                }
+            }
+        }
+    }
+
     fn can_admit(&self) -> bool {
         self.server.locks.model() != ThreadModel::SerializeConnections
             || self.server.open_conns.load(Ordering::SeqCst) == 0
@@ -810,17 +838,8 @@ pub(crate) mod testing {
     //! the handshake steps.
     use super::*;
     use crate::backend::builtin::pattern::PatternPlugin;
-    use crate::backend::stack::Layers;
 
     pub fn server() -> (Arc<Server>, EventsRx) {
-        let mut layers = Layers {
-            filters: Vec::new(),
-            plugin: Box::new(PatternPlugin::new()),
-        };
-        layers.config("size", std::ffi::OsStr::new("1M")).unwrap();
-        layers.config_complete().unwrap();
-        let model = layers.thread_model().unwrap();
-        layers.get_ready(model).unwrap();
         let cfg = ServeConfig {
             readonly: false,
             export_name: String::new(),
@@ -837,7 +856,20 @@ pub(crate) mod testing {
             keepalive: false,
             no_mc: false,
         };
-        Server::new(Stack::new(layers, model), cfg, 1)
+        Server::new(
+            Stack::ready_for_test(Box::new(PatternPlugin::new()), "1M"),
+            cfg,
+            1,
+        )
+    }
+
+    /// A plain transport over one end of a socket pair (non-blocking), and
+    /// the other end.
+    pub fn transport() -> (transport::Transport, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let s = Stream::Unix(mio::net::UnixStream::from_std(a));
+        (transport::Transport::new(s), b)
     }
 
     /// A connection's shared state, and the client's end of its socket.

@@ -292,13 +292,6 @@ mod tests {
     use super::*;
     use std::io::Read;
 
-    fn pair() -> (Transport, std::os::unix::net::UnixStream) {
-        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        a.set_nonblocking(true).unwrap();
-        let s = Stream::Unix(mio::net::UnixStream::from_std(a));
-        (Transport::new(s), b)
-    }
-
     fn read_n(peer: &mut std::os::unix::net::UnixStream, n: usize) -> Vec<u8> {
         let mut v = vec![0; n];
         peer.read_exact(&mut v).unwrap();
@@ -307,7 +300,7 @@ mod tests {
 
     #[test]
     fn a_reply_goes_out_whole_and_in_order() {
-        let (t, mut peer) = pair();
+        let (t, mut peer) = super::super::testing::transport();
         let o = Outbox::default();
         o.send(&t, &[b"head", b"-body"]).unwrap();
         o.send(&t, &[b"second"]).unwrap();
@@ -318,7 +311,7 @@ mod tests {
     #[test]
     fn on_the_loop_what_the_socket_does_not_take_is_queued_then_flushed() {
         mark_loop_thread();
-        let (t, mut peer) = pair();
+        let (t, mut peer) = super::super::testing::transport();
         let o = Outbox::default();
         // More than any socket buffer takes at once.
         let big: Vec<u8> = (0..4 << 20).map(|i| (i % 251) as u8).collect();
@@ -339,7 +332,7 @@ mod tests {
 
     #[test]
     fn a_peer_that_left_breaks_the_outbox() {
-        let (t, peer) = pair();
+        let (t, peer) = super::super::testing::transport();
         drop(peer);
         let o = Outbox::default();
         assert!(o.send(&t, &[b"nobody"]).is_err());

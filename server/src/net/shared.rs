@@ -96,7 +96,7 @@ pub struct Shared {
     /// Memory charged to this connection's requests in flight.
     pub mem: ConnMemory,
     /// The server, let go of last (after the socket closed).
-    pub server: super::closing::ServerHold,
+    pub server: super::hold::ServerHold,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.

@@ -64,3 +64,76 @@ pub fn watch_writable(r: &Registry, fd: RawFd, t: Token, on: bool) {
     // Fails only once the connection is deregistered for closing.
     let _ = r.reregister(&mut mio::unix::SourceFd(&fd), t, i);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn unix_pair() -> (Stream, std::os::unix::net::UnixStream) {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        (Stream::Unix(UnixStream::from_std(a)), b)
+    }
+
+    #[test]
+    fn vectored_writes_arrive_in_order_and_reads_take_what_came() {
+        let (s, mut peer) = unix_pair();
+        let n = s
+            .write_vectored(&[
+                IoSlice::new(b"head"),
+                IoSlice::new(b"-"),
+                IoSlice::new(b"tail"),
+            ])
+            .unwrap();
+        assert_eq!(n, 9);
+        let mut got = [0u8; 9];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(&got, b"head-tail");
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            s.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::WouldBlock
+        );
+        peer.write_all(b"abc").unwrap();
+        assert_eq!(s.read(&mut buf).unwrap(), 3);
+        assert_eq!(&buf[..3], b"abc");
+    }
+
+    #[test]
+    fn shutdown_ends_the_peers_stream() {
+        let (s, mut peer) = unix_pair();
+        s.shutdown();
+        let mut rest = Vec::new();
+        assert_eq!(peer.read_to_end(&mut rest).unwrap(), 0);
+        // A TCP one too.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = std::net::TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = l.accept().unwrap();
+        c.set_nonblocking(true).unwrap();
+        let s = Stream::Tcp(TcpStream::from_std(c));
+        s.shutdown();
+        assert_eq!(peer.read_to_end(&mut rest).unwrap(), 0);
+    }
+
+    #[test]
+    fn asking_for_writable_events_reports_a_writable_socket_at_once() {
+        let (mut s, _peer) = unix_pair();
+        let mut poll = mio::Poll::new().unwrap();
+        let mut events = mio::Events::with_capacity(8);
+        s.register(poll.registry(), Token(7)).unwrap();
+        poll.poll(&mut events, Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(events.is_empty(), "readable only, and nothing to read");
+        watch_writable(poll.registry(), s.raw_fd(), Token(7), true);
+        poll.poll(&mut events, Some(Duration::from_secs(5)))
+            .unwrap();
+        let ev = events.iter().next().expect("a writable event");
+        assert_eq!(ev.token(), Token(7));
+        assert!(ev.is_writable());
+        watch_writable(poll.registry(), s.raw_fd(), Token(7), false);
+        poll.poll(&mut events, Some(Duration::from_millis(50)))
+            .unwrap();
+        assert!(events.is_empty(), "writable events off again");
+    }
+}

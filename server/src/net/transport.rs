@@ -5,7 +5,8 @@
 //! and may switch once, at STARTTLS.
 
 use super::stream::Stream;
-use crate::abi::tls::{Credentials, Handshake, Session};
+use crate::error::Error;
+use crate::tls::{Credentials, Handshake, PeerDn, Session};
 use std::io;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,31 +55,34 @@ impl Transport {
 
     /// Switch to TLS (after STARTTLS was answered).  The handshake is then
     /// run by [`Transport::handshake`].
-    pub fn start_tls(&self, creds: &Arc<Credentials>) -> Result<(), String> {
+    pub fn start_tls(&self, creds: &Arc<Credentials>) -> Result<(), Error> {
         let s = Session::new(creds, self.stream.raw_fd())?;
         self.tls
             .set(Mutex::new(s))
-            .map_err(|_| "STARTTLS on a connection already using TLS".to_string())
+            .map_err(|_| Error::einval("STARTTLS on a connection already using TLS"))
     }
 
     /// The names in the client's TLS certificate (after the handshake).
-    pub fn peer_dn(&self) -> crate::backend::connection::PeerDn {
+    pub fn peer_dn(&self) -> PeerDn {
         match self.session() {
             Some(s) => s.peer_dn(),
-            None => crate::backend::connection::PeerDn::NotCertificates,
+            None => PeerDn::NotCertificates,
         }
     }
 
     /// One handshake step: what to write to the socket, and how it ended.
-    pub fn handshake(&self) -> (Vec<u8>, Result<Handshake, String>) {
+    pub fn handshake(&self) -> (Vec<u8>, Result<Handshake, Error>) {
         let Some(mut s) = self.session() else {
-            return (Vec::new(), Err("TLS handshake without a session".into()));
+            return (
+                Vec::new(),
+                Err(Error::einval("TLS handshake without a session")),
+            );
         };
         let r = s.handshake();
         if matches!(r, Ok(Handshake::Done)) {
             self.established.store(true, Ordering::SeqCst);
             log::debug!("TLS handshake completed");
-            if crate::abi::tls::session_debug() {
+            if crate::tls::session_debug() {
                 log::debug!("TLS session: {}", s.description());
                 if let Some(u) = s.psk_username() {
                     log::debug!("TLS: PSK username: {u}");
@@ -143,5 +147,100 @@ impl Transport {
         let mut s = self.session()?;
         s.bye();
         Some(s.take_output())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::gnutls::test_client::{client, KEY};
+    use std::io::{Read as _, Write as _};
+    use std::os::fd::AsRawFd;
+
+    fn wait(t: &Transport) {
+        assert!(
+            crate::sys::wait_readable(t.raw_fd(), 5000).unwrap(),
+            "client silent for 5 s"
+        );
+    }
+
+    #[test]
+    fn plain_bytes_pass_through_untouched() {
+        let (t, mut peer) = super::super::testing::transport();
+        assert!(!t.is_tls());
+        peer.write_all(b"NBDMAGIC").unwrap();
+        let mut buf = [0u8; 16];
+        assert_eq!(t.read(&mut buf).unwrap(), 8);
+        assert_eq!(&buf[..8], b"NBDMAGIC");
+        // Replies are sent as they are, no goodbye, no names.
+        assert!(t.seal(&[b"reply"]).unwrap().is_none());
+        assert!(t.bye().is_none());
+        assert_eq!(t.peer_dn(), PeerDn::NotCertificates);
+        let (out, r) = t.handshake();
+        assert!(out.is_empty());
+        assert_eq!(
+            r.err().unwrap().to_string(),
+            "TLS handshake without a session"
+        );
+    }
+
+    #[test]
+    fn after_starttls_the_client_speaks_through_tls() {
+        let dir = std::env::temp_dir().join(format!("nbdkit-transport-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let psk = dir.join("keys.psk");
+        std::fs::write(&psk, format!("alice:{KEY}\n")).unwrap();
+        let creds = Arc::new(Credentials::psk(&psk).unwrap());
+        let (t, mut peer) = super::super::testing::transport();
+        let client = client(peer.as_raw_fd(), b"NBD request");
+        t.start_tls(&creds).unwrap();
+        assert!(t.is_tls());
+        assert_eq!(
+            t.start_tls(&creds).err().unwrap().to_string(),
+            "STARTTLS on a connection already using TLS"
+        );
+        // The handshake as the connection runs it: write what each step
+        // made, wait for the socket when it says so.
+        loop {
+            let (out, r) = t.handshake();
+            write_out(&t.stream, &out);
+            match r.unwrap() {
+                Handshake::Done => break,
+                Handshake::Again => wait(&t),
+            }
+        }
+        assert_eq!(t.peer_dn(), PeerDn::NotCertificates, "PSK, no certificate");
+        let mut buf = [0u8; 64];
+        let n = loop {
+            match t.read(&mut buf) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&t),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(&buf[..n], b"NBD request");
+        let sealed = t.seal(&[b"NBD ", b"reply"]).unwrap().unwrap();
+        assert!(!sealed.windows(5).any(|w| w == b"reply"), "encrypted");
+        write_out(&t.stream, &sealed);
+        let bye = t.bye().expect("a close_notify after a handshake");
+        write_out(&t.stream, &bye);
+        assert_eq!(client.join().unwrap().unwrap(), b"NBD reply");
+        drop(t);
+        let mut rest = Vec::new();
+        let _ = peer.read_to_end(&mut rest);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// All of `bytes`, waiting while the socket is full.
+    fn write_out(s: &Stream, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            match s.write_vectored(&[io::IoSlice::new(bytes)]) {
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(std::time::Duration::from_millis(1))
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
     }
 }

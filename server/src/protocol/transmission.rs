@@ -260,9 +260,23 @@ impl Valid {
     }
 }
 
-/// Check a request against the export, as nbdkit 1.32 does, in its order.
+/// Check a request against the export, as nbdkit 1.32 does, in its order:
+/// the command and its range, its flags, then what the export and the
+/// server allow; a valid one gets its command typed.
 pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
     let name = nbd_command_name(r.cmd);
+    let op = check_command(r, caps, name)?;
+    check_flags(r, caps, name, op)?;
+    check_limits(r, caps, name, op)?;
+    Ok(Valid {
+        req: *r,
+        cmd: typed_command(r, op),
+    })
+}
+
+/// The command is one we know, allowed on this connection, with an
+/// in-range offset and count (or none, for a flush).
+fn check_command(r: &Request, caps: &ExportCaps, name: &str) -> Result<Op, Invalid> {
     let op = Op::of(r.cmd);
     if caps.readonly && matches!(op, Some(Op::Write | Op::Trim | Op::Zero)) {
         return Err(invalid(
@@ -318,7 +332,11 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
             }
         }
     }
+    Ok(op)
+}
 
+/// Only the flags this command takes, each with what it needs.
+fn check_flags(r: &Request, caps: &ExportCaps, name: &str, op: Op) -> Result<(), Invalid> {
     let mut known = NBD_CMD_FLAG_FUA
         | NBD_CMD_FLAG_NO_HOLE
         | NBD_CMD_FLAG_DF
@@ -378,7 +396,12 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
             "REQ_ONE flag only valid with NBD_CMD_BLOCK_STATUS",
         ));
     }
+    Ok(())
+}
 
+/// Within the server's request size, the export's features and, when
+/// enforced, its block sizes.
+fn check_limits(r: &Request, caps: &ExportCaps, name: &str, op: Op) -> Result<(), Invalid> {
     if matches!(op, Op::Read | Op::Write) && r.count > u64::from(MAX_REQUEST_SIZE) {
         return Err(invalid(
             NBD_ENOMEM,
@@ -451,9 +474,14 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
             ));
         }
     }
+    Ok(())
+}
+
+/// The command with its flags typed.
+fn typed_command(r: &Request, op: Op) -> Command {
     let flag = |f: u16| r.flags & f != 0;
     let fua = flag(NBD_CMD_FLAG_FUA);
-    let cmd = match op {
+    match op {
         Op::Read => Command::Read {
             df: flag(NBD_CMD_FLAG_DF),
         },
@@ -469,8 +497,7 @@ pub fn validate(r: &Request, caps: &ExportCaps) -> Result<Valid, Invalid> {
         Op::BlockStatus => Command::BlockStatus {
             req_one: flag(NBD_CMD_FLAG_REQ_ONE),
         },
-    };
-    Ok(Valid { req: *r, cmd })
+    }
 }
 
 /// Map an errno from a backend to the NBD error the client sees.

@@ -1,8 +1,16 @@
-//! OS calls that are not the plugin ABI, each wrapped in a safe function:
+//! OS calls and system libraries (GnuTLS) that are not the plugin ABI, each
+//! wrapped in a safe function:
 //! with `abi/`, the only place `unsafe` is allowed (`#![deny(unsafe_code)]`
 //! elsewhere).  Callers use `crate::sys::NAME`.
 
 pub mod file;
+pub mod gnutls;
+/// Imports from GnuTLS, not exports: cbindgen-check compares only what the
+/// server exports to C.
+///
+/// cbindgen:ignore
+#[allow(clippy::all)]
+pub mod gnutls_bindings;
 pub mod host_memory;
 pub mod process;
 pub mod socket;

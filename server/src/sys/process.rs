@@ -144,30 +144,29 @@ pub fn group_id(name: &std::ffi::OsStr) -> Option<u32> {
     (!gr.is_null()).then(|| unsafe { (*gr).gr_gid })
 }
 
-/// Drop privileges as nbdkit's `-u`/`-g`: the group (also as the only
-/// supplementary group) before the user, whose change is irreversible.
-/// The error is the whole message.
-pub fn change_ids(uid: Option<u32>, gid: Option<u32>) -> Result<(), String> {
-    let os = || io::Error::last_os_error().to_string();
-    let os = || {
-        let s = os();
-        s.split(" (os error").next().unwrap_or_default().to_string()
-    };
-    if let Some(g) = gid {
-        // SAFETY: setgroups with a one-element array that outlives the call.
-        if unsafe { libc::setgroups(1, &g) } == -1 {
-            return Err(format!("setgroups: {}", os()));
-        }
-        // SAFETY: setgid takes a plain integer.
-        if unsafe { libc::setgid(g) } == -1 {
-            return Err(format!("setgid: {}", os()));
-        }
+/// `setgroups` with `gid` as the only supplementary group.
+pub fn set_only_group(gid: u32) -> io::Result<()> {
+    // SAFETY: setgroups with a one-element array that outlives the call.
+    if unsafe { libc::setgroups(1, &gid) } == -1 {
+        return Err(io::Error::last_os_error());
     }
-    if let Some(u) = uid {
-        // SAFETY: setuid takes a plain integer.
-        if unsafe { libc::setuid(u) } == -1 {
-            return Err(format!("setuid: {}", os()));
-        }
+    Ok(())
+}
+
+/// `setgid`.
+pub fn set_gid(gid: u32) -> io::Result<()> {
+    // SAFETY: setgid takes a plain integer.
+    if unsafe { libc::setgid(gid) } == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// `setuid`.
+pub fn set_uid(uid: u32) -> io::Result<()> {
+    // SAFETY: setuid takes a plain integer.
+    if unsafe { libc::setuid(uid) } == -1 {
+        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

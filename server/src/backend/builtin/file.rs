@@ -100,7 +100,7 @@ fn servable(meta: &std::fs::Metadata) -> bool {
 impl Plugin for FilePlugin {
     /// Debian's file plugin has `file_debug_zero` (say how each zero was
     /// done): this plugin has it too.
-    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+    fn check_debug_flag(&self, f: &crate::debug_flag::DebugFlag) {
         if f.flag == "zero" {
             DEBUG_ZERO.store(f.value != 0, Ordering::Relaxed);
         } else {
@@ -299,6 +299,7 @@ impl Plugin for FilePlugin {
         let opened = match OpenOptions::new().read(true).write(can_write).open(&path) {
             Err(e) if can_write => {
                 log::debug!(
+                    target: crate::logging::PLUGIN,
                     "open O_RDWR failed, falling back to read-only: {shown}: {}",
                     strerror(&e)
                 );
@@ -327,7 +328,9 @@ impl Plugin for FilePlugin {
             match block_sector_size(&file) {
                 Ok(n) if n > 0 => sector_size = u64::from(n),
                 Ok(_) => {}
-                Err(e) => log::debug!("cannot get sector size: {shown}: {}", strerror(&e)),
+                Err(e) => {
+                    log::debug!(target: crate::logging::PLUGIN, "cannot get sector size: {shown}: {}", strerror(&e))
+                }
             }
         }
         Ok(Box::new(FileHandle {
@@ -350,7 +353,7 @@ static DEBUG_ZERO: AtomicBool = AtomicBool::new(false);
 
 fn debug_zero(how: &str) {
     if DEBUG_ZERO.load(Ordering::Relaxed) {
-        log::debug!("{how}");
+        log::debug!(target: crate::logging::PLUGIN, "{how}");
     }
 }
 
@@ -503,7 +506,7 @@ impl Handle for FileHandle {
         match seek_data_hole(&self.file, 0, libc::SEEK_HOLE) {
             Ok(_) => Ok(true),
             Err(e) => {
-                log::debug!("extents disabled: lseek: SEEK_HOLE: {}", strerror(&e));
+                log::debug!(target: crate::logging::PLUGIN, "extents disabled: lseek: SEEK_HOLE: {}", strerror(&e));
                 Ok(false)
             }
         }
@@ -555,7 +558,7 @@ impl Handle for FileHandle {
                     return Err(op_error("fallocate", &e));
                 }
                 self.can_punch_hole.store(false, Ordering::Relaxed);
-                log::debug!("ignoring failed fallocate during trim: {}", strerror(&e));
+                log::debug!(target: crate::logging::PLUGIN, "ignoring failed fallocate during trim: {}", strerror(&e));
             }
         }
         self.fua(flags)

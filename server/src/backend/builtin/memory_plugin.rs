@@ -107,7 +107,7 @@ impl Plugin for MemoryPlugin {
     }
     /// Debian's memory plugin has `memory_debug_dir` (its sparse array's directory lookups): accepted
     /// without a warning; this plugin has nothing more to say there.
-    fn check_debug_flag(&self, f: &crate::backend::registry::DebugFlag) {
+    fn check_debug_flag(&self, f: &crate::debug_flag::DebugFlag) {
         if f.flag != "dir" {
             log::warn!(
                 "-D {}.{}: memory does not contain a global variable called memory_debug_{}",
@@ -135,7 +135,7 @@ impl Plugin for MemoryPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = Some(crate::parse::size(value.as_bytes()).map_err(Error::einval)?);
+                self.size = Some(crate::parse::size(value.as_bytes())?);
                 Ok(())
             }
             "allocator" => {
@@ -155,7 +155,7 @@ impl Plugin for MemoryPlugin {
     }
     fn get_ready(&mut self) -> Result<()> {
         // nbdkit's memory plugin says which allocator it made.
-        log::debug!("allocator: {}", self.allocator);
+        log::debug!(target: crate::logging::PLUGIN, "allocator: {}", self.allocator);
         let storage = match builtin_allocator(&self.allocator) {
             Some(Allocator::Sparse) => Storage::Sparse(Arc::new(SparseArray::new())),
             Some(Allocator::Malloc { mlock }) => {
@@ -337,11 +337,11 @@ mod tests {
         );
         assert_eq!(
             p.config("size", "abc").unwrap_err().to_string(),
-            "could not parse size string (abc)"
+            "could not parse size string: abc"
         );
         assert_eq!(
             p.config("size", "8E").unwrap_err().to_string(),
-            "overflow computing size (8E)"
+            "could not parse size: size * scale overflows: 8E"
         );
         assert_eq!(
             p.config_complete().unwrap_err().to_string(),

@@ -43,7 +43,7 @@ impl Plugin for NullPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = crate::parse::size(value.as_bytes()).map_err(Error::einval)?;
+                self.size = crate::parse::size(value.as_bytes())?;
                 Ok(())
             }
             _ => Err(Error::einval(format!("unknown parameter '{key}'"))),
@@ -158,7 +158,7 @@ mod tests {
         );
         assert_eq!(
             p.config("size", "abc").unwrap_err().to_string(),
-            "could not parse size string (abc)"
+            "could not parse size string: abc"
         );
         p.config("size", "1M").unwrap();
         assert_eq!(p.open(&conn()).unwrap().get_size().unwrap(), 1 << 20);

@@ -64,7 +64,7 @@ impl Plugin for PatternPlugin {
     fn config(&mut self, key: &str, value: &str) -> Result<()> {
         match key {
             "size" => {
-                self.size = crate::parse::size(value.as_bytes()).map_err(Error::einval)?;
+                self.size = crate::parse::size(value.as_bytes())?;
                 Ok(())
             }
             _ => Err(Error::einval(format!("unknown parameter '{key}'"))),

@@ -9,7 +9,7 @@
 //! "wait for readable" and the session runs on the event loop.
 
 use super::gnutls_bindings as g;
-use crate::backend::connection::PeerDn;
+use crate::error::Error;
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::io;
 use std::os::fd::RawFd;
@@ -18,7 +18,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 /// GnuTLS's message for an error code.
-fn strerror(code: c_int) -> String {
+fn gnutls_strerror(code: c_int) -> String {
     // SAFETY: gnutls_strerror returns a static NUL-terminated string for
     // any code (an "unknown error" text for codes it does not know).
     unsafe { CStr::from_ptr(g::gnutls_strerror(code)) }
@@ -26,17 +26,17 @@ fn strerror(code: c_int) -> String {
         .into_owned()
 }
 
-fn check(what: &str, r: c_int) -> Result<c_int, String> {
+fn check(what: &str, r: c_int) -> Result<c_int, Error> {
     if r < 0 {
-        Err(format!("{what}: {}", strerror(r)))
+        Err(Error::eio(format!("{what}: {}", gnutls_strerror(r))))
     } else {
         Ok(r)
     }
 }
 
-fn cpath(p: &Path) -> Result<CString, String> {
+fn cpath(p: &Path) -> Result<CString, Error> {
     CString::new(p.as_os_str().as_bytes())
-        .map_err(|_| format!("{}: path contains NUL", p.display()))
+        .map_err(|_| Error::einval(format!("{}: path contains NUL", p.display())))
 }
 
 enum Creds {
@@ -72,7 +72,7 @@ impl Credentials {
     /// `ca-cert.pem`, optional `ca-crl.pem`, `server-cert.pem` and
     /// `server-key.pem` from `dir`.  Errors read as nbdkit's
     /// ("loading PATH: why").
-    pub fn x509(dir: &Path, verify_peer: bool) -> Result<Credentials, String> {
+    pub fn x509(dir: &Path, verify_peer: bool) -> Result<Credentials, Error> {
         let mut raw: g::gnutls_certificate_credentials_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer.
         check("gnutls_certificate_allocate_credentials", unsafe {
@@ -120,7 +120,7 @@ impl Credentials {
 
     /// A psktool `username:hexkey` file.  GnuTLS reads it at each
     /// handshake, so a bad file shows only when a client connects.
-    pub fn psk(file: &Path) -> Result<Credentials, String> {
+    pub fn psk(file: &Path) -> Result<Credentials, Error> {
         let mut raw: g::gnutls_psk_server_credentials_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer.
         check("gnutls_psk_allocate_server_credentials", unsafe {
@@ -139,20 +139,10 @@ impl Credentials {
     }
 }
 
-/// `-D nbdkit.tls.session=1`: log the negotiated session per connection.
-pub fn session_debug() -> bool {
-    // SAFETY: a plain int written only while the command line is applied,
-    // before any connection exists; read-only afterwards.
-    unsafe { std::ptr::read(&raw const super::exports::nbdkit_debug_tls_session) != 0 }
-}
-
-/// `-D nbdkit.tls.log=N`: hand GnuTLS's own log, up to level N, to our
+/// `-D nbdkit.tls.log=N`: hand GnuTLS's own log, up to `level`, to our
 /// debug output as nbdkit does (`gnutls: LEVEL: MESSAGE`).  Called once,
 /// after the command line is applied and before any session exists.
-pub fn enable_library_log() {
-    // SAFETY: as in `session_debug`: written only while the command line
-    // is applied, read-only afterwards.
-    let level = unsafe { std::ptr::read(&raw const super::exports::nbdkit_debug_tls_log) };
+pub fn enable_library_log(level: c_int) {
     if level <= 0 {
         return;
     }
@@ -241,7 +231,7 @@ type GetDn =
 
 /// One name of `cert` (RFC 4514 text) through `get` (GnuTLS's `get_dn3`
 /// or `get_issuer_dn3`), or the message naming `func`.
-fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<String, String> {
+fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<String, Error> {
     let mut dn = g::gnutls_datum_t {
         data: std::ptr::null_mut(),
         size: 0,
@@ -250,7 +240,7 @@ fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<Strin
     // GnuTLS allocates, freed below with gnutls_free.
     let r = unsafe { get(cert, &mut dn, 0) };
     let out = if r != 0 {
-        Err(format!("{func}: {}", strerror(r)))
+        Err(Error::eio(format!("{func}: {}", gnutls_strerror(r))))
     } else if dn.data.is_null() {
         Ok(String::new())
     } else {
@@ -270,6 +260,26 @@ fn cert_name(cert: g::gnutls_x509_crt_t, func: &str, get: GetDn) -> Result<Strin
     out
 }
 
+/// The Distinguished Names of a TLS client's certificate
+/// (`nbdkit_peer_tls_dn`, `nbdkit_peer_tls_issuer_dn`), or why there are
+/// none.
+// One per TLS connection, set once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum PeerDn {
+    /// The session authenticated with PSK.
+    NotCertificates,
+    /// Certificates, but not X.509 ones.
+    NotX509,
+    /// The client sent no certificate (no `--tls-verify-peer`).
+    NoCertificate,
+    /// Each name, or the failure of the GnuTLS call that failed.
+    Names {
+        dn: Result<String, Error>,
+        issuer: Result<String, Error>,
+    },
+}
+
 /// How a handshake step ended.
 pub enum Handshake {
     Done,
@@ -279,7 +289,7 @@ pub enum Handshake {
 
 impl Session {
     /// A server session reading from `fd` (a non-blocking socket).
-    pub fn new(creds: &Arc<Credentials>, fd: RawFd) -> Result<Session, String> {
+    pub fn new(creds: &Arc<Credentials>, fd: RawFd) -> Result<Session, Error> {
         let mut raw: g::gnutls_session_t = std::ptr::null_mut();
         // SAFETY: `raw` is a valid out-pointer.
         check("gnutls_init", unsafe {
@@ -329,7 +339,7 @@ impl Session {
     }
 
     /// One step of the handshake.  Err carries the log line.
-    pub fn handshake(&mut self) -> Result<Handshake, String> {
+    pub fn handshake(&mut self) -> Result<Handshake, Error> {
         loop {
             // SAFETY: the session is live and set up in new().
             let r = unsafe { g::gnutls_handshake(self.raw) };
@@ -343,7 +353,10 @@ impl Session {
             if r == g::GNUTLS_E_INTERRUPTED || unsafe { g::gnutls_error_is_fatal(r) } == 0 {
                 continue;
             }
-            return Err(format!("gnutls_handshake: {} ({r})", strerror(r)));
+            return Err(Error::eio(format!(
+                "gnutls_handshake: {} ({r})",
+                gnutls_strerror(r)
+            )));
         }
     }
 
@@ -366,7 +379,7 @@ impl Session {
             }
             return Err(io::Error::other(format!(
                 "gnutls_record_recv: {}",
-                strerror(r)
+                gnutls_strerror(r)
             )));
         }
     }
@@ -392,7 +405,7 @@ impl Session {
                 if r < 0 {
                     return Err(io::Error::other(format!(
                         "gnutls_record_send: {}",
-                        strerror(r as c_int)
+                        gnutls_strerror(r as c_int)
                     )));
                 }
                 p = &p[r as usize..];
@@ -409,7 +422,7 @@ impl Session {
             if r != g::GNUTLS_E_AGAIN && r != g::GNUTLS_E_INTERRUPTED {
                 return Err(io::Error::other(format!(
                     "gnutls_record_uncork: {}",
-                    strerror(r)
+                    gnutls_strerror(r)
                 )));
             }
         }
@@ -464,7 +477,10 @@ impl Session {
         // SAFETY: `cert` is a valid out-pointer.
         let r = unsafe { g::gnutls_x509_crt_init(&mut cert) };
         if r != 0 {
-            let e = Err(format!("gnutls_x509_crt_init: {}", strerror(r)));
+            let e = Err(Error::eio(format!(
+                "gnutls_x509_crt_init: {}",
+                gnutls_strerror(r)
+            )));
             return PeerDn::Names {
                 dn: e.clone(),
                 issuer: e,
@@ -473,7 +489,10 @@ impl Session {
         // SAFETY: `list` has at least one DER certificate; `cert` is live.
         let r = unsafe { g::gnutls_x509_crt_import(cert, list, g::GNUTLS_X509_FMT_DER) };
         let names = if r != 0 {
-            let e = Err(format!("gnutls_x509_crt_import: {}", strerror(r)));
+            let e = Err(Error::eio(format!(
+                "gnutls_x509_crt_import: {}",
+                gnutls_strerror(r)
+            )));
             PeerDn::Names {
                 dn: e.clone(),
                 issuer: e,
@@ -511,21 +530,20 @@ impl Session {
     }
 }
 
+/// A GnuTLS client for tests of the server's TLS: PSK user `alice` with
+/// [`test_client::KEY`].
 #[cfg(test)]
-mod tests {
-    //! The server session against a GnuTLS client on a socketpair: the
-    //! handshake driven by readiness as the event loop drives it, records
-    //! both ways through the output buffer, close_notify.
+pub mod test_client {
     use super::*;
-    use std::io::{Read, Write};
-    use std::os::fd::AsRawFd;
-    use std::os::unix::net::UnixStream;
 
-    const KEY: &str = "0123456789abcdef0123456789abcdef";
+    pub const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     /// A blocking GnuTLS PSK client on `fd`, run on its own thread: it
     /// sends `msg`, then returns what it reads until close_notify.
-    fn client(fd: RawFd, msg: &'static [u8]) -> std::thread::JoinHandle<Result<Vec<u8>, String>> {
+    pub fn client(
+        fd: RawFd,
+        msg: &'static [u8],
+    ) -> std::thread::JoinHandle<Result<Vec<u8>, Error>> {
         std::thread::spawn(move || {
             let mut creds: g::gnutls_psk_client_credentials_t = std::ptr::null_mut();
             let mut s: g::gnutls_session_t = std::ptr::null_mut();
@@ -567,7 +585,7 @@ mod tests {
                 check("handshake", g::gnutls_handshake(s))?;
                 let r = g::gnutls_record_send(s, msg.as_ptr().cast(), msg.len());
                 if r != msg.len() as isize {
-                    return Err(format!("send: {r}"));
+                    return Err(Error::eio(format!("send: {r}")));
                 }
                 let mut got = Vec::new();
                 let mut buf = [0u8; 65536];
@@ -577,7 +595,7 @@ mod tests {
                         break;
                     }
                     if r < 0 {
-                        return Err(format!("recv: {}", strerror(r as c_int)));
+                        return Err(Error::eio(format!("recv: {}", gnutls_strerror(r as c_int))));
                     }
                     got.extend_from_slice(&buf[..r as usize]);
                 }
@@ -587,6 +605,18 @@ mod tests {
             }
         })
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The server session against a GnuTLS client on a socketpair: the
+    //! handshake driven by readiness as the event loop drives it, records
+    //! both ways through the output buffer, close_notify.
+    use super::test_client::{client, KEY};
+    use super::*;
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
 
     fn wait_readable(fd: RawFd) {
         assert!(

@@ -1,4 +1,4 @@
-//! bindgen output for the GnuTLS functions in server/src/abi/gnutls.h.
+//! bindgen output for the GnuTLS functions in server/src/sys/gnutls.h.
 //! Regenerate with `make bindings`; scripts/bindings-check.sh checks it.
 #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 

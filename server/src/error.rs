@@ -1,6 +1,8 @@
-//! The error a backend call returns: an errno (the stable kind: what goes
-//! on the wire), what is still to be said about it (the log line, the
-//! reason the client is given), and where it happened.  Per-request errors
+//! The server's error: an errno (the stable kind: what goes on the wire
+//! when a backend call fails), what is still to be said about it (the log
+//! line, the reason the client is given), and where it happened.  Backend
+//! calls return it, and so do the parsers and the system calls the
+//! backend and the start-up share.  Per-request errors
 //! are this type; errors that end a connection are `protocol::ProtocolError`
 //! and the socket's `io::Error` in `net`.
 

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""List the dependencies between the server's modules and fail on a cycle.
+
+A module depends on another when its code (not its comments, not its
+`#[cfg(test)]` items) names a path into it: `crate::a::b`, `super::b`,
+`self::b`, or in a `mod.rs` a child's name.  Edges are drawn between
+siblings at every level: between the top-level modules (`abi`, `backend`,
+`cli`, ...), and inside a directory between its files.  A directory's
+`mod.rs` is its hub, not one of the siblings: what it defines for its
+children (`net::Server`) and its own use of them (the event loop) are
+left out (`-v` lists them as `mod`); what it re-exports counts as the
+child's.
+
+Checked: the top-level modules and the files of `net/`.  Exit status 1
+when some of them import each other, directly or round a longer loop;
+each such group is printed with the edges that close it.
+
+Usage: module-cycles.py [-v] [-a] [SRC]   (SRC defaults to server/src)
+  -v  print every edge with the files that make it
+  -a  check the files of every directory (abi/, backend/, ... too)
+"""
+
+import os
+import re
+import sys
+
+CHECKED = ("crate", "net")
+verbose = "-v" in sys.argv[1:]
+check_all = "-a" in sys.argv[1:]
+args = [a for a in sys.argv[1:] if a not in ("-v", "-a")]
+src = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "server", "src")
+src = os.path.normpath(src)
+
+
+def module_path(path):
+    """server/src/net/conn.rs -> ("net", "conn"); net/mod.rs -> ("net",)."""
+    rel = os.path.relpath(path, src)[:-3].split(os.sep)
+    if rel[-1] == "mod":
+        rel = rel[:-1]
+    if rel == ["main"]:
+        return ()
+    return tuple(rel)
+
+
+files = {}
+for root, _, names in os.walk(src):
+    for n in names:
+        if n.endswith(".rs"):
+            p = os.path.join(root, n)
+            files[module_path(p)] = p
+modules = set(files)
+
+
+def strip(text):
+    """Text without comments, string and char literals, and `#[cfg(test)]` items."""
+    out = []
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+        elif text.startswith("/*", i):
+            depth, i = 1, i + 2
+            while i < n and depth:
+                if text.startswith("/*", i):
+                    depth, i = depth + 1, i + 2
+                elif text.startswith("*/", i):
+                    depth, i = depth - 1, i + 2
+                else:
+                    i += 1
+        elif c == "r" and re.match(r'r#*"', text[i:i + 10]) and not (i and (text[i - 1].isalnum() or text[i - 1] == "_")):
+            hashes = re.match(r'r(#*)"', text[i:]).group(1)
+            end = text.find('"' + hashes, i + len(hashes) + 2)
+            i = n if end < 0 else end + 1 + len(hashes)
+            out.append('""')
+        elif c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            out.append('""')
+        elif c == "'" and re.match(r"'(\\.|[^'\\])'", text[i:i + 4]):
+            m = re.match(r"'(\\.[^']*|[^'\\])'", text[i:])
+            i += len(m.group(0))
+            out.append("' '")
+        else:
+            out.append(c)
+            i += 1
+    code = "".join(out)
+    # Drop test-only items: `#[cfg(test)]` then an item up to its `;` or its
+    # matching closing brace.
+    while True:
+        m = re.search(r"#\[cfg\(test\)\]", code)
+        if not m:
+            return code
+        j = m.end()
+        while j < len(code) and code[j] not in "{;":
+            j += 1
+        if j < len(code) and code[j] == "{":
+            depth = 0
+            while j < len(code):
+                if code[j] == "{":
+                    depth += 1
+                elif code[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        break
+                j += 1
+        code = code[:m.start()] + code[j + 1:]
+
+
+IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
+
+
+def expand(code, pos):
+    """Paths of the path tree starting at code[pos] (after a `::`): `a::b`,
+    `{a, b::c}`; each as a list of segments (identifiers only)."""
+    code_len = len(code)
+    while pos < code_len and code[pos].isspace():
+        pos += 1
+    if pos < code_len and code[pos] == "{":
+        depth, j, start, parts = 1, pos + 1, pos + 1, []
+        while j < code_len and depth:
+            if code[j] == "{":
+                depth += 1
+            elif code[j] == "}":
+                depth -= 1
+            elif code[j] == "," and depth == 1:
+                parts.append(start)
+                start = j + 1
+            j += 1
+        parts.append(start)
+        result = []
+        for p in parts:
+            result.extend(expand(code, p))
+        return result
+    m = re.match(IDENT, code[pos:])
+    if not m:
+        return [[]]
+    seg = m.group(0)
+    after = pos + len(seg)
+    m2 = re.match(r"\s*::\s*", code[after:])
+    if m2:
+        return [[seg] + rest for rest in expand(code, after + len(m2.group(0)))]
+    return [[seg]]
+
+
+def public_names(code):
+    return set(re.findall(r"\bpub(?:\([a-z]+\))?\s+(?:unsafe\s+)?(?:extern\s+\"C\"\s+)?"
+                          r"(?:fn|struct|enum|const|static|type|trait|union)\s+(" + IDENT + ")", code))
+
+
+def reexports(me, code):
+    """What a `mod.rs` re-exports from its children: name -> child module."""
+    names = {}
+    for m in re.finditer(r"\bpub(?:\([a-z]+\))?\s+use\s+", code):
+        for segs in expand(code, m.end()):
+            if len(segs) >= 1 and me + (segs[0],) in modules:
+                child = me + (segs[0],)
+                if len(segs) == 1:  # `pub use child::*` expands to nothing
+                    for n in public_names(stripped[child]):
+                        names[n] = child
+                else:
+                    names[segs[-1]] = child
+    # Leave the re-exports out of the mod.rs's own dependencies.
+    return names, re.sub(r"\bpub(?:\([a-z]+\))?\s+use\s+[^;]*;", "", code)
+
+
+def resolve(segments):
+    """The module an absolute path names: its longest module prefix, or the
+    child a `mod.rs` re-exports the next name from."""
+    best = ()
+    for k in range(1, len(segments) + 1):
+        if tuple(segments[:k]) in modules:
+            best = tuple(segments[:k])
+        elif tuple(segments[:k - 1]) == best and segments[k - 1] in exported.get(best, {}):
+            return exported[best][segments[k - 1]]
+        else:
+            break
+    return best
+
+
+def targets(me, is_mod_rs, code):
+    """Modules that the code of module `me` names."""
+    found = set()
+    for m in re.finditer(r"(?<![A-Za-z0-9_:])(crate|super|self)\s*::\s*", code):
+        kind = m.group(1)
+        for segs in expand(code, m.end()):
+            if kind == "crate":
+                base = ()
+            elif kind == "self":
+                base = me
+            else:
+                base = me[:-1]
+                while segs and segs[0] == "super":
+                    base, segs = base[:-1], segs[1:]
+            found.add(resolve(list(base) + segs) or base)
+    # A bare child name in a mod.rs or main.rs (`conn::Conn`, `use conn::X`).
+    children = {p[-1] for p in modules if len(p) == len(me) + 1 and p[:len(me)] == me}
+    for m in re.finditer(r"(?<![A-Za-z0-9_:])(" + IDENT + r")\s*::\s*", code):
+        if m.group(1) in children and m.group(1) not in ("crate", "super", "self"):
+            for segs in expand(code, m.start()):
+                found.add(resolve(list(me) + segs))
+    found.discard(me)
+    return found
+
+
+stripped = {}
+for me, path in files.items():
+    with open(path, encoding="utf-8") as f:
+        stripped[me] = strip(f.read())
+exported = {}
+for me, path in files.items():
+    if path.endswith("mod.rs") or me == ():
+        exported[me], stripped[me] = reexports(me, stripped[me])
+
+edges = {}  # (level, from, to) -> set of files
+for me, path in files.items():
+    code = stripped[me]
+    is_mod_rs = path.endswith("mod.rs") or me == ()
+    for t in targets(me, is_mod_rs, code):
+        k = 0
+        while k < len(me) and k < len(t) and me[k] == t[k]:
+            k += 1
+        level = "/".join(me[:k]) or "crate"
+        a = me[k] if k < len(me) else "mod"
+        b = t[k] if k < len(t) else "mod"
+        if me == () or a == b:
+            continue  # main.rs is the root that uses everything
+        edges.setdefault((level, a, b), set()).add(os.path.relpath(path, src))
+
+
+def cycles(graph):
+    """Strongly connected components with more than one node (Tarjan)."""
+    index, low, stack, on, out = {}, {}, [], set(), []
+    counter = [0]
+
+    def visit(v):
+        index[v] = low[v] = counter[0]
+        counter[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in sorted(graph.get(v, ())):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                out.append(sorted(comp))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return out
+
+
+levels = sorted({lv for lv, _, _ in edges})
+bad = 0
+for lv in levels:
+    graph = {}
+    for (l, a, b) in edges:
+        if l == lv and "mod" not in (a, b):
+            graph.setdefault(a, set()).add(b)
+            graph.setdefault(b, set())
+    if verbose:
+        print(f"[{lv}]")
+        for (l, a, b), fs in sorted(edges.items()):
+            if l == lv:
+                print(f"  {a} -> {b}   ({', '.join(sorted(fs))})")
+    if lv not in CHECKED and not check_all:
+        continue
+    for comp in cycles(graph):
+        bad += 1
+        print(f"cycle in {lv}: {' '.join(comp)}")
+        for (l, a, b), fs in sorted(edges.items()):
+            if l == lv and a in comp and b in comp:
+                print(f"  {a} -> {b}   ({', '.join(sorted(fs))})")
+if bad:
+    sys.exit(1)
+checked = "every directory" if check_all else "top level and net/"
+print(f"module-cycles: {len(edges)} edges between modules, no cycle ({checked})")
