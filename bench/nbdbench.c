@@ -17,10 +17,12 @@
  * Output is one line of key=value pairs on stdout.
  *
  * Usage: nbdbench -U SOCK -m MODE [-q QD] [-t SECS] [-b BS] [-S] [-p refill|batch]
- *                 [-c CONNS] [-P PSKFILE -u USER | -C CADIR]
+ *                 [-c CONNS] [-w poll|block] [-P PSKFILE -u USER | -C CADIR]
  *   -c  read/write on CONNS connections at once (one process each, QD in
  *       flight on each); the rate is their sum.
  *   -S  negotiate structured replies for read/write/fill (what libnbd does).
+ *   -w  how a plaintext read waits for the server: poll (default: as libnbd,
+ *       recv until EAGAIN, then poll(2) for POLLIN) or block (read(2)).
  *   -P  STARTTLS first, with user USER's key from a psktool file (GnuTLS).
  *   -C  STARTTLS first, trusting CADIR/ca-cert.pem (X.509).
  * With TLS every read and write of the client goes through GnuTLS.
@@ -37,6 +39,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <poll.h>
 #include <gnutls/gnutls.h>
 
 #define OPT_MAGIC   0x49484156454F5054ULL
@@ -78,10 +81,26 @@ static double now(void)
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* How a plaintext read waits (-w): 1 as libnbd and qemu wait, reading
+ * until EAGAIN and then sleeping in poll(2) for POLLIN; 0 asleep in a
+ * blocking read(2).  On AF_UNIX a client asleep in read(2) is also woken
+ * each time the server reads what it sent (the kernel's write-space
+ * wake-up), an extra cross-CPU wake-up per message on the server's CPU
+ * that a client waiting in poll(2) for POLLIN never gets. */
+static int wait_poll = 1;
+
 /* read(2)/write(2), or through the TLS session once there is one. */
 static ssize_t io_read(int fd, void *buf, size_t n)
 {
-  if (!tls) return read(fd, buf, n);
+  if (!tls && !wait_poll) return read(fd, buf, n);
+  if (!tls) {
+    for (;;) {
+      ssize_t r = recv(fd, buf, n, MSG_DONTWAIT);
+      if (r >= 0 || errno != EAGAIN) return r;
+      struct pollfd pfd = { .fd = fd, .events = POLLIN };
+      if (poll(&pfd, 1, -1) < 0 && errno != EINTR) return -1;
+    }
+  }
   ssize_t r;
   do r = gnutls_record_recv(tls, buf, n);
   while (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED);
@@ -447,7 +466,7 @@ int main(int argc, char **argv)
   const char *pskfile = NULL, *user = NULL, *cadir = NULL;
   double secs = 5;
   uint32_t bs = 4096;
-  while ((c = getopt(argc, argv, "U:m:q:t:b:Sp:P:u:C:c:")) != -1) {
+  while ((c = getopt(argc, argv, "U:m:q:t:b:Sp:P:u:C:c:w:")) != -1) {
     switch (c) {
     case 'U': sockpath = optarg; break;
     case 'm': mode = optarg; break;
@@ -464,6 +483,11 @@ int main(int argc, char **argv)
     case 'P': pskfile = optarg; break;
     case 'u': user = optarg; break;
     case 'C': cadir = optarg; break;
+    case 'w':
+      if (strcmp(optarg, "poll") == 0) wait_poll = 1;
+      else if (strcmp(optarg, "block") == 0) wait_poll = 0;
+      else goto usage;
+      break;
     default: goto usage;
     }
   }
@@ -487,7 +511,7 @@ int main(int argc, char **argv)
   if (strcmp(mode, "fill") == 0) return run_io('f', qd, secs, bs, structured, 0);
 usage:
   fprintf(stderr, "usage: nbdbench -U SOCK -m read|write|fill|hs [-q QD] [-t SECS] [-b BS] [-S]\n"
-                  "                [-p refill|batch] [-c CONNS]\n"
+                  "                [-p refill|batch] [-c CONNS] [-w poll|block]\n"
                   "                [-P PSKFILE -u USER | -C CADIR]\n");
   return 2;
 }

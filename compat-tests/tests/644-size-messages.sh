@@ -18,6 +18,14 @@ for size in 8E -1 -1x -9223372036854775809 9223372036854775808 99999999999999999
     expect_eq "built-in memory, size=[$size]" "$want" "$(first_line "$NBDKIT" memory "$size")"
     expect_eq "1.44.1's memory .so, size=[$size]" "$want" "$(first_line "$NBDKIT" "$MEM" "$size")"
 done
+# The other built-ins that take a size, against 1.44.1's .so of the name.
+for p in null pattern; do
+    so=$(plugin144 $p)
+    for size in x 8E -1 1MiB; do
+        expect_eq "built-in $p, size=[$size]" "$(first_line "$REF144" "$so" "$size")" \
+            "$(first_line "$NBDKIT" $p "$size")"
+    done
+done
 # Sizes that parse are served at the size C nbdkit serves.
 for size in 1 1b 2s 1K 1M +1M 010; do
     expect_eq "size=$size" "$("$REF144" "$MEM" "size=$size" --run 'nbdinfo --size "$uri"')" \

@@ -20,14 +20,7 @@ const TLS_CLOSE_WAIT_MS: u64 = 500;
 /// Let go of one reference to a connection; the last one closes it.
 pub fn release(shared: Arc<Shared>) {
     if let Some(sh) = Arc::into_inner(shared) {
-        // On the pool: the close callbacks may block, and the loop (which
-        // may be the one letting go) must not hold up other clients.
-        // Unless nothing in the stack can block, or its handshake steps
-        // are quick and this is the only client, and no TLS goodbye waits
-        // for the client: then a hand-off would cost more than the close.
-        let srv = &sh.server;
-        let conns = srv.open_conns.load(std::sync::atomic::Ordering::Relaxed);
-        if srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop() {
+        if closes_on_this_thread(&sh) {
             close(sh);
             return;
         }
@@ -37,6 +30,24 @@ pub fn release(shared: Arc<Shared>) {
         let pool = sh.server.pool.submitter();
         pool.submit(Box::new(move || close(sh)));
     }
+}
+
+/// Whether the connection's last holder closes it itself rather than on
+/// the pool.  On the pool: the close callbacks may block, and the loop
+/// (which may be the one letting go) must not hold up other clients.
+/// Unless nothing in the stack can block, or its handshake steps are
+/// quick and this is the only client, and no TLS goodbye waits for the
+/// client: then a hand-off would cost more than the close.
+fn closes_on_this_thread(sh: &Shared) -> bool {
+    let srv = &sh.server;
+    let conns = srv.open_conns.load(std::sync::atomic::Ordering::Relaxed);
+    srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop()
+}
+
+/// Whether letting go of `shared` now closes its socket before this call
+/// returns (nothing else holds the connection, and it closes here).
+pub fn closes_now(shared: &Arc<Shared>) -> bool {
+    Arc::strong_count(shared) == 1 && closes_on_this_thread(shared)
 }
 
 /// Close the export (finalize, then close each layer, under the

@@ -76,6 +76,10 @@ pub struct Conn {
     cork: RefCell<Vec<u8>>,
     /// The last read returned less than there was room for.
     short_read: bool,
+    /// The socket holds nothing to read until the loop sees its next
+    /// readiness event (see `progress`): a new connection before its first
+    /// event, and one back from a handshake step after reading it dry.
+    quiet: bool,
     /// The loop saw the client hang up (or an error): the hang-up's event
     /// is spent, so reading must go on until it returns end of file.
     pub peer_closed: bool,
@@ -122,6 +126,8 @@ impl Conn {
             shared,
             cork: RefCell::new(Vec::new()),
             short_read: false,
+            // Registered already: bytes there now raise an event.
+            quiet: true,
             peer_closed: false,
             answered: Cell::new(false),
             trial: Cell::new(None),
@@ -310,6 +316,11 @@ impl Conn {
 
     /// Make all the progress possible now.  Called on readiness and when
     /// a backend job or in-flight request completes.
+    /// The loop saw the socket ready: what it holds must be read.
+    pub fn readiness(&mut self) {
+        self.quiet = false;
+    }
+
     pub fn drive(&mut self, server: &Arc<Server>) -> Want {
         let want = self.progress(server);
         self.flush_cork();
@@ -347,7 +358,7 @@ impl Conn {
         // every arrival after the event it last returned), so reading again
         // now would only return EAGAIN: skip that syscall per request.
         // Not once a hang-up was reported: no event follows that one.
-        let mut drained = false;
+        let mut drained = std::mem::take(&mut self.quiet);
         loop {
             // Before each new request, not only before reading the socket:
             // one read can hold several requests, and `-t N` allows N in
@@ -360,6 +371,12 @@ impl Conn {
             }
             match self.step(server) {
                 Step::Progress => continue,
+                Step::Want(w @ Want::Backend(_)) => {
+                    // Driven again when the step is done, maybe before
+                    // the loop polls.
+                    self.quiet = drained;
+                    return w;
+                }
                 Step::Want(w) => return w,
                 Step::NeedBytes if drained && !self.peer_closed => return Want::Nothing,
                 Step::NeedBytes => {}
@@ -940,8 +957,10 @@ mod tests {
     use std::io::{Read, Write};
 
     /// Drive until the connection waits for the client, running backend
-    /// steps here; the last want.
+    /// steps here; the last want.  Called once the client wrote: as the
+    /// loop on a readiness event.
     fn run(srv: &Arc<Server>, c: &mut Conn) -> &'static str {
+        c.readiness();
         loop {
             match c.drive(srv) {
                 Want::Backend(job) => {

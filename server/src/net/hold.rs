@@ -5,14 +5,17 @@
 //! exit.
 
 use super::{Event, Server};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Condvar, Mutex};
 
 /// A connection's reference to the server, let go of last.
 pub struct ServerHold(Option<Arc<Server>>);
 
 impl ServerHold {
+    /// Counts the connection open (`Server::open_conns`) until dropped.
     pub fn new(server: Arc<Server>) -> ServerHold {
         server.live.enter();
+        server.open_conns.fetch_add(1, Ordering::SeqCst);
         ServerHold(Some(server))
     }
 }
@@ -28,7 +31,10 @@ impl Drop for ServerHold {
     fn drop(&mut self) {
         if let Some(server) = self.0.take() {
             let live = server.live.clone();
-            // The socket is closed by now: the loop may accept again.
+            // The socket is closed by now: the loop may accept again.  The
+            // count drops here, not when the loop hears of it, so that a
+            // client connecting meanwhile is not taken for a second one.
+            server.open_conns.fetch_sub(1, Ordering::SeqCst);
             server.notify(Event::Closed);
             drop(server);
             live.leave();
@@ -39,19 +45,31 @@ impl Drop for ServerHold {
 /// Connections whose state still exists (each holds the server).
 #[derive(Default)]
 pub struct Live {
-    count: Mutex<usize>,
+    count: Mutex<LiveCount>,
     none: Condvar,
 }
 
+#[derive(Default)]
+struct LiveCount {
+    conns: usize,
+    /// Someone waits in `wait_none` (only then does the last connection
+    /// leaving make a wake-up call).
+    waiting: bool,
+}
+
 impl Live {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LiveCount> {
+        self.count.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     fn enter(&self) {
-        *self.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        self.lock().conns += 1;
     }
 
     fn leave(&self) {
-        let mut n = self.count.lock().unwrap_or_else(|p| p.into_inner());
-        *n -= 1;
-        if *n == 0 {
+        let mut n = self.lock();
+        n.conns -= 1;
+        if n.conns == 0 && n.waiting {
             self.none.notify_all();
         }
     }
@@ -59,8 +77,9 @@ impl Live {
     /// Wait until every connection's state is gone, and with it every
     /// reference a connection held to the server.
     pub fn wait_none(&self) {
-        let mut n = self.count.lock().unwrap_or_else(|p| p.into_inner());
-        while *n > 0 {
+        let mut n = self.lock();
+        while n.conns > 0 {
+            n.waiting = true;
             n = self.none.wait(n).unwrap_or_else(|p| p.into_inner());
         }
     }

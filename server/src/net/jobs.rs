@@ -39,181 +39,192 @@ pub enum Job {
     },
 }
 
-/// Run a handshake job (on a worker thread).
+/// Run a handshake job (on a worker thread, or on the loop).
 pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
-    let mut out = Vec::new();
-    let cfg = &server.cfg;
-    let stack = &*server.stack;
-    let conn = &shared.conn;
-    let readonly = cfg.readonly;
-    let close = |out| Outcome {
-        bytes: out,
-        session: None,
-        next: Next::Close,
-    };
     match job {
-        Job::Preconnect => {
-            if let Err(e) = stack.preconnect(0, conn, readonly) {
-                log_backend_error("preconnect", &e);
-                return close(out);
-            }
-            let line = negotiate::greeting(&mut out, cfg.mask_handshake);
-            log::debug!("{line}");
-            Outcome {
-                bytes: out,
-                session: None,
-                next: Next::ClientFlags,
-            }
+        Job::Preconnect => preconnect(server, shared),
+        Job::Oldstyle => oldstyle(server, shared),
+        Job::ExportName(name, nego) => export_name(server, shared, &name, nego),
+        Job::List(nego) => list(server, shared, nego),
+        Job::InfoGo { option, req, nego } => info_go(server, shared, option, &req, nego),
+    }
+}
+
+impl Outcome {
+    fn new(bytes: Vec<u8>, session: Option<Session>, next: Next) -> Outcome {
+        Outcome {
+            bytes,
+            session,
+            next,
         }
-        Job::Oldstyle => {
-            if let Err(e) = stack.preconnect(0, conn, readonly) {
-                log_backend_error("preconnect", &e);
-                return close(out);
-            }
-            match session::open_export(
-                stack,
-                conn,
-                readonly,
-                cfg.export_name.as_bytes(),
-                false,
-                crate::sparse_read::SparseReads::Off,
-                false,
-            ) {
-                Ok((s, i)) => {
-                    let line = negotiate::oldstyle_opened(&mut out, i.size, i.eflags);
+    }
+
+    /// Say what `out` holds (a reply may precede the end), then close.
+    fn close(out: Vec<u8>) -> Outcome {
+        Outcome::new(out, None, Next::Close)
+    }
+}
+
+/// Run the layers' preconnect and send the greeting.
+fn preconnect(server: &Server, shared: &Shared) -> Outcome {
+    let mut out = Vec::new();
+    if let Err(e) = server
+        .stack
+        .preconnect(0, &shared.conn, server.cfg.readonly)
+    {
+        log_backend_error("preconnect", &e);
+        return Outcome::close(out);
+    }
+    let line = negotiate::greeting(&mut out, server.cfg.mask_handshake);
+    log::debug!("{line}");
+    Outcome::new(out, None, Next::ClientFlags)
+}
+
+/// The oldstyle handshake: preconnect, open the export, say its size.
+fn oldstyle(server: &Server, shared: &Shared) -> Outcome {
+    let (cfg, stack, conn) = (&server.cfg, &*server.stack, &shared.conn);
+    let mut out = Vec::new();
+    if let Err(e) = stack.preconnect(0, conn, cfg.readonly) {
+        log_backend_error("preconnect", &e);
+        return Outcome::close(out);
+    }
+    let opened = session::open_export(
+        stack,
+        conn,
+        cfg.readonly,
+        cfg.export_name.as_bytes(),
+        false,
+        crate::sparse_read::SparseReads::Off,
+        false,
+    );
+    match opened {
+        Ok((s, i)) => {
+            let line = negotiate::oldstyle_opened(&mut out, i.size, i.eflags);
+            log::debug!("{line}");
+            Outcome::new(out, Some(s), Next::Transmission)
+        }
+        Err(e) => {
+            log_backend_error("open", &e);
+            Outcome::close(out)
+        }
+    }
+}
+
+/// `NBD_OPT_EXPORT_NAME`: open the export and enter transmission.
+fn export_name(server: &Server, shared: &Shared, name: &[u8], nego: Nego) -> Outcome {
+    let cfg = &server.cfg;
+    let mut out = Vec::new();
+    let opened = session::open_export(
+        &server.stack,
+        &shared.conn,
+        cfg.readonly,
+        name,
+        nego.structured,
+        cfg.sparse_reads,
+        cfg.error_messages,
+    );
+    match opened {
+        Ok((s, i)) => {
+            let line = nego.export_name_opened(&mut out, i.size, i.eflags);
+            log::debug!("{line}");
+            Outcome::new(out, Some(s), Next::Transmission)
+        }
+        Err(e) => {
+            log_backend_error("NBD_OPT_EXPORT_NAME", &e);
+            Outcome::close(out)
+        }
+    }
+}
+
+/// `NBD_OPT_LIST`: the layers' list of exports.
+fn list(server: &Server, shared: &Shared, nego: Nego) -> Outcome {
+    let mut out = Vec::new();
+    let list = server
+        .stack
+        .list_exports(0, &shared.conn, server.cfg.readonly)
+        .inspect_err(|e| log_backend_error("list_exports", e));
+    let exports = match &list {
+        Ok(l) => Ok(l
+            .iter()
+            .map(|e| (e.name.as_str(), e.description.as_deref()))),
+        Err(e) => Err(e.client_message()),
+    };
+    let line = negotiate::list_answered(&mut out, exports);
+    log::debug!("{line}");
+    Outcome::new(out, None, Next::Options(nego))
+}
+
+/// `NBD_OPT_INFO` and `NBD_OPT_GO`: open the export, answer the client's
+/// info requests in its order, then keep the export (GO) or close it
+/// again (INFO).
+fn info_go(
+    server: &Server,
+    shared: &Shared,
+    option: u32,
+    req: &hs::InfoRequest,
+    nego: Nego,
+) -> Outcome {
+    let (cfg, stack, conn) = (&server.cfg, &*server.stack, &shared.conn);
+    let mut out = Vec::new();
+    let opened = session::open_export(
+        stack,
+        conn,
+        cfg.readonly,
+        &req.export_name,
+        nego.structured,
+        cfg.sparse_reads,
+        cfg.error_messages,
+    );
+    let (mut s, i) = match opened {
+        Ok(o) => o,
+        Err(e) => {
+            log_backend_error(&hs::option_name(option), &e);
+            let line = negotiate::open_refused(&mut out, option, e.client_message());
+            log::debug!("{line}");
+            return Outcome::new(out, None, Next::Options(nego));
+        }
+    };
+    let line = negotiate::export_opened(&mut out, option, i.size, i.eflags);
+    log::debug!("{line}");
+    let mut block_size = None;
+    for &info in &req.requests {
+        match info_answer(stack, conn, cfg.readonly, &s, req, info) {
+            Ok(a) => {
+                if let Answer::BlockSize(b) = a {
+                    block_size = b;
+                }
+                let line = negotiate::info_reply(&mut out, option, info, a.borrowed());
+                if let Some(line) = line {
                     log::debug!("{line}");
-                    Outcome {
-                        bytes: out,
-                        session: Some(s),
-                        next: Next::Transmission,
-                    }
-                }
-                Err(e) => {
-                    log_backend_error("open", &e);
-                    close(out)
                 }
             }
-        }
-        Job::ExportName(name, nego) => {
-            match session::open_export(
-                stack,
-                conn,
-                readonly,
-                &name,
-                nego.structured,
-                cfg.sparse_reads,
-                cfg.error_messages,
-            ) {
-                Ok((s, i)) => {
-                    let line = nego.export_name_opened(&mut out, i.size, i.eflags);
-                    log::debug!("{line}");
-                    Outcome {
-                        bytes: out,
-                        session: Some(s),
-                        next: Next::Transmission,
-                    }
-                }
-                Err(e) => {
-                    log_backend_error("NBD_OPT_EXPORT_NAME", &e);
-                    close(out)
-                }
-            }
-        }
-        Job::List(nego) => {
-            let list = stack
-                .list_exports(0, conn, readonly)
-                .inspect_err(|e| log_backend_error("list_exports", e))
-                .ok();
-            let exports = list.as_ref().map(|l| {
-                l.iter()
-                    .map(|e| (e.name.as_str(), e.description.as_deref()))
-            });
-            let line = negotiate::list_answered(&mut out, exports);
-            log::debug!("{line}");
-            Outcome {
-                bytes: out,
-                session: None,
-                next: Next::Options(nego),
-            }
-        }
-        Job::InfoGo { option, req, nego } => {
-            let opened = session::open_export(
-                stack,
-                conn,
-                readonly,
-                &req.export_name,
-                nego.structured,
-                cfg.sparse_reads,
-                cfg.error_messages,
-            );
-            let (mut s, i) = match opened {
-                Ok(o) => o,
-                Err(e) => {
-                    log_backend_error(&hs::option_name(option), &e);
-                    let reason = e.unreported().unwrap_or("");
-                    let line = negotiate::open_refused(&mut out, option, reason);
-                    log::debug!("{line}");
-                    return Outcome {
-                        bytes: out,
-                        session: None,
-                        next: Next::Options(nego),
-                    };
-                }
-            };
-            let line = negotiate::export_opened(&mut out, option, i.size, i.eflags);
-            log::debug!("{line}");
-            let mut block_size = None;
-            for &info in &req.requests {
-                match info_answer(stack, conn, readonly, &s, &req, info) {
-                    Ok(a) => {
-                        if let Answer::BlockSize(b) = a {
-                            block_size = b;
-                        }
-                        let line = negotiate::info_reply(&mut out, option, info, a.borrowed());
-                        if let Some(line) = line {
-                            log::debug!("{line}");
-                        }
-                    }
-                    Err(e) => {
-                        // As nbdkit: a backend failure here ends the
-                        // connection.
-                        log_backend_error(&hs::option_name(option), &e);
-                        s.close();
-                        return close(Vec::new());
-                    }
-                }
-            }
-            let line = negotiate::info_done(&mut out, option);
-            log::debug!("{line}");
-            if negotiate::enters_transmission(option) {
-                // nbdkit passes requests that break a plugin's
-                // constraints on to it; `--enforce-block-size` refuses
-                // them here.  With filters, enforcing (or not:
-                // blocksize-policy's error-policy=allow) is the filters'
-                // job, as in nbdkit.
-                let told = block_size
-                    .filter(|_| stack.len() == 1)
-                    .map(|b| (b.minimum, b.maximum));
-                nego.settle(&mut s.caps, told);
-                if told.is_some() {
-                    s.caps.enforce_block_size = cfg.enforce_block_size;
-                }
-                Outcome {
-                    bytes: out,
-                    session: Some(s),
-                    next: Next::Transmission,
-                }
-            } else {
-                // INFO only describes the export: close it again.
+            Err(e) => {
+                // As nbdkit: a backend failure here ends the connection.
+                log_backend_error(&hs::option_name(option), &e);
                 s.close();
-                Outcome {
-                    bytes: out,
-                    session: None,
-                    next: Next::Options(nego),
-                }
+                return Outcome::close(Vec::new());
             }
         }
     }
+    let line = negotiate::info_done(&mut out, option);
+    log::debug!("{line}");
+    if !negotiate::enters_transmission(option) {
+        // INFO only describes the export: close it again.
+        s.close();
+        return Outcome::new(out, None, Next::Options(nego));
+    }
+    // nbdkit passes requests that break a plugin's constraints on to it;
+    // `--enforce-block-size` refuses them here.  With filters, enforcing
+    // (or not: blocksize-policy's error-policy=allow) is the filters' job,
+    // as in nbdkit.
+    let told = block_size
+        .filter(|_| stack.len() == 1)
+        .map(|b| (b.minimum, b.maximum));
+    nego.settle(&mut s.caps, told);
+    if told.is_some() {
+        s.caps.enforce_block_size = cfg.enforce_block_size;
+    }
+    Outcome::new(out, Some(s), Next::Transmission)
 }
 
 /// What the backend answered for one NBD_INFO_* request (owned).

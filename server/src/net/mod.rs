@@ -83,7 +83,8 @@ enum Event {
 pub struct Server {
     /// Whether small requests may run on the loop thread.
     pub inline: InlinePolicy,
-    /// Connections admitted and not yet closed (their export closed).
+    /// Connections admitted and not yet closed (their export closed):
+    /// see `hold::ServerHold`.
     pub open_conns: AtomicUsize,
     /// The filters and the plugin.
     pub stack: Arc<Stack>,
@@ -121,6 +122,11 @@ impl Server {
 
     fn notify(&self, ev: Event) {
         let _ = self.events.send(ev);
+        // The loop itself looks at the channel before it sleeps: waking it
+        // from its own thread would cost a write and an empty poll.
+        if outbox::on_loop() {
+            return;
+        }
         if let Some(w) = self.waker.get() {
             let _ = w.wake();
         }
@@ -196,7 +202,7 @@ pub fn serve(
             lp.stop(&poll, &mut listeners);
         }
         // Done once every connection's export is closed (`open_conns` counts
-        // them until the close job reports back).
+        // them until the close is done).
         if (stopping || lp.single_mode) && lp.all_closed() {
             return Ok(());
         }
@@ -211,6 +217,13 @@ pub fn serve(
             (a, h) => a.or(h),
         };
         let timeout = spin.timeout(timeout);
+        // What the loop told itself (see `Server::notify`) is handled
+        // before it sleeps.
+        let timeout = if rx.is_empty() {
+            timeout
+        } else {
+            Some(Duration::ZERO)
+        };
         if timeout != Some(Duration::ZERO) {
             crate::sched::inline::loop_may_sleep();
         }
@@ -471,6 +484,7 @@ impl Loop {
     /// What the `Poll` says of connection `t`'s socket.
     fn socket_event(&mut self, poll: &Poll, t: usize, ev: &mio::event::Event) {
         if let Some(c) = self.conns.get_mut(&t) {
+            c.readiness();
             if ev.is_read_closed() || ev.is_error() {
                 c.peer_closed = true;
             }
@@ -512,7 +526,7 @@ impl Loop {
                 self.drive(poll, t);
             }
             Event::Closed => {
-                let open = self.server.open_conns.fetch_sub(1, Ordering::SeqCst) - 1;
+                let open = self.server.open_conns.load(Ordering::SeqCst);
                 // Hand what closed connections used back to the system
                 // when all, or half of those open at the last trim,
                 // are gone (a trim walks the whole heap: not per close).
@@ -572,7 +586,7 @@ impl Loop {
         // nbdkit's words; the connection's number shows in the context of
         // its later lines.
         log::debug!("accepted connection");
-        let open = srv.open_conns.fetch_add(1, Ordering::SeqCst) + 1;
+        let open = srv.open_conns.load(Ordering::SeqCst);
         self.open_at_trim = self.open_at_trim.max(open);
         if let Some(limit) = srv.cfg.handshake_timeout {
             self.handshakes.push_back((Instant::now() + limit, token));
@@ -793,8 +807,12 @@ impl Loop {
             self.spare_inbufs.extend(c.take_inbuf());
         }
         let _ = c.shared.outbox.flush(&c.shared.stream);
-        let fd = c.shared.stream.raw_fd();
-        let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
+        // Closing the socket takes it out of the poll; one that stays open
+        // for a while (closed by a worker) must raise no more events.
+        if !closing::closes_now(&c.shared) {
+            let fd = c.shared.stream.raw_fd();
+            let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
+        }
         // Closed by whoever lets go last: here, or the worker finishing
         // the connection's last job.
         closing::release(c.shared);

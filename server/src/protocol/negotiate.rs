@@ -289,32 +289,44 @@ pub fn oldstyle_opened(out: &mut Vec<u8>, size: u64, eflags: u16) -> Line {
 }
 
 /// NBD_OPT_LIST answered: one NBD_REP_SERVER per export (name and
-/// description) and the ACK, or `None` when the backend failed.
+/// description) and the ACK, or the backend's failure with its reason
+/// ([`error_text`]).
 pub fn list_answered<'a>(
     out: &mut Vec<u8>,
-    exports: Option<impl Iterator<Item = (&'a str, Option<&'a str>)>>,
+    exports: std::result::Result<impl Iterator<Item = (&'a str, Option<&'a str>)>, &str>,
 ) -> Line {
-    let code = match exports {
-        Some(list) => {
+    let (code, text) = match exports {
+        Ok(list) => {
             for (name, description) in list {
                 hs::encode_rep_server(out, name, description);
             }
-            NBD_REP_ACK
+            (NBD_REP_ACK, &[][..])
         }
-        None => NBD_REP_ERR_PLATFORM,
+        Err(reason) => (NBD_REP_ERR_PLATFORM, error_text(reason)),
     };
-    hs::encode_option_reply(out, NBD_OPT_LIST, code, &[]);
+    hs::encode_option_reply(out, NBD_OPT_LIST, code, text);
     Line::Replying {
         opt: NBD_OPT_LIST,
         code,
     }
 }
 
-/// NBD_OPT_INFO or NBD_OPT_GO could not open the export: nbdkit 1.32.5
-/// answers every failed open with NBD_REP_ERR_UNKNOWN, whatever the
-/// plugin's errno; `reason` (ours) goes in the payload.
+/// The text of an error reply to an option the backend failed, as nbdkit
+/// 1.42 and later send it: the plugin's or filter's last `nbdkit_error`
+/// message (or the server's reason), left out when longer than a protocol
+/// string may be.
+fn error_text(reason: &str) -> &[u8] {
+    match reason.len() {
+        n if n <= MAX_STRING => reason.as_bytes(),
+        _ => &[],
+    }
+}
+
+/// NBD_OPT_INFO or NBD_OPT_GO could not open the export: nbdkit answers
+/// every failed open with NBD_REP_ERR_UNKNOWN, whatever the plugin's
+/// errno, and the reason ([`error_text`]) in the payload.
 pub fn open_refused(out: &mut Vec<u8>, opt: u32, reason: &str) -> Line {
-    hs::encode_option_reply(out, opt, NBD_REP_ERR_UNKNOWN, reason.as_bytes());
+    hs::encode_option_reply(out, opt, NBD_REP_ERR_UNKNOWN, error_text(reason));
     Line::Replying {
         opt,
         code: NBD_REP_ERR_UNKNOWN,
@@ -666,7 +678,7 @@ mod tests {
         let cases: &[Case] = &[
             (
                 "two exports",
-                |o| list_answered(o, Some([("a", None), ("b", Some("B"))].into_iter())),
+                |o| list_answered(o, Ok([("a", None), ("b", Some("B"))].into_iter())),
                 &[
                     (NBD_OPT_LIST, NBD_REP_SERVER),
                     (NBD_OPT_LIST, NBD_REP_SERVER),
@@ -676,7 +688,7 @@ mod tests {
             ),
             (
                 "list failed",
-                |o| list_answered(o, None::<std::iter::Empty<(&str, Option<&str>)>>),
+                |o| list_answered(o, Err::<std::iter::Empty<(&str, Option<&str>)>, _>("")),
                 &[(NBD_OPT_LIST, NBD_REP_ERR_PLATFORM)],
                 "replying to NBD_OPT_LIST with NBD_REP_ERR_PLATFORM",
             ),
