@@ -101,26 +101,33 @@ mod tests {
         }
     }
 
-    fn header(cmd: u16, flags: u16, offset: u64, count: u32) -> Vec<u8> {
+    /// A request header, compact (`count` as 32 bits) or extended.
+    fn header_of(extended: bool, cmd: u16, flags: u16, offset: u64, count: u64) -> Vec<u8> {
+        let magic = if extended {
+            NBD_EXTENDED_REQUEST_MAGIC
+        } else {
+            NBD_REQUEST_MAGIC
+        };
         let mut b = Vec::new();
-        b.extend_from_slice(&NBD_REQUEST_MAGIC.to_be_bytes());
+        b.extend_from_slice(&magic.to_be_bytes());
         b.extend_from_slice(&flags.to_be_bytes());
         b.extend_from_slice(&cmd.to_be_bytes());
         b.extend_from_slice(&0x1234u64.to_be_bytes());
         b.extend_from_slice(&offset.to_be_bytes());
-        b.extend_from_slice(&count.to_be_bytes());
+        if extended {
+            b.extend_from_slice(&count.to_be_bytes());
+        } else {
+            b.extend_from_slice(&(count as u32).to_be_bytes());
+        }
         b
     }
 
+    fn header(cmd: u16, flags: u16, offset: u64, count: u32) -> Vec<u8> {
+        header_of(false, cmd, flags, offset, count.into())
+    }
+
     fn extended_header(cmd: u16, flags: u16, offset: u64, len: u64) -> Vec<u8> {
-        let mut b = Vec::new();
-        b.extend_from_slice(&NBD_EXTENDED_REQUEST_MAGIC.to_be_bytes());
-        b.extend_from_slice(&flags.to_be_bytes());
-        b.extend_from_slice(&cmd.to_be_bytes());
-        b.extend_from_slice(&0x1234u64.to_be_bytes());
-        b.extend_from_slice(&offset.to_be_bytes());
-        b.extend_from_slice(&len.to_be_bytes());
-        b
+        header_of(true, cmd, flags, offset, len)
     }
 
     fn verdict(n: Next) -> Result<Valid, Invalid> {
