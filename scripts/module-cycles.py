@@ -2,7 +2,7 @@
 """List the dependencies between the server's modules and fail on a cycle.
 
 A module depends on another when its code (not its comments, not its
-`#[cfg(test)]` items) names a path into it: `crate::a::b`, `super::b`,
+`#[cfg(test)]` items or test-only files) names a path into it: `crate::a::b`, `super::b`,
 `self::b`, or in a `mod.rs` a child's name.  Edges are drawn between
 siblings at every level: between the top-level modules (`abi`, `backend`,
 `cli`, ...), and inside a directory between its files.  A directory's
@@ -205,6 +205,16 @@ def targets(me, is_mod_rs, code):
     found.discard(me)
     return found
 
+
+# Test-only files (`#[cfg(test)] mod tests;`) are left out like test code.
+test_only = set()
+for me, path in files.items():
+    with open(path, encoding="utf-8") as f:
+        for m in re.finditer(r"#\[cfg\(test\)\]\s*(?:pub(?:\([a-z]+\))?\s+)?mod\s+(" + IDENT + r")\s*;", f.read()):
+            test_only.add(me + (m.group(1),))
+for t in test_only:
+    files.pop(t, None)
+    modules.discard(t)
 
 stripped = {}
 for me, path in files.items():
