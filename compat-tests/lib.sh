@@ -387,3 +387,21 @@ same_verbose144() {
     _verbose_run vours "$NBDKIT" "$@"
     _same "$label: -v output (1.44.1)" "$(norm_verbose "$T/vref.log")" "$(norm_verbose "$T/vours.log")"
 }
+
+# SEE: a client script (for --run or uri=...) printing what a client sees
+# of an export (nbdinfo --json and --map), and, when it is writable, of
+# writes, zeroes, trims and a flush read back, then a checksum of the data.
+SEE='nbdinfo --json "$uri" | grep -v "\"uri\":"; nbdinfo --map "$uri"
+if nbdinfo --can write "$uri"; then
+  nbdsh -u "$uri" -c "
+size = h.get_size()
+h.pwrite(b\"\\x5a\" * 70000, min(12345, size - 70000))
+h.zero(40000, 4096)
+if h.can_trim(): h.trim(32768, 65536)
+if h.can_fast_zero(): h.zero(65536, 131072, nbd.CMD_FLAG_FAST_ZERO)
+h.zero(4096, 8192, nbd.CMD_FLAG_NO_HOLE)
+h.flush()
+"
+  nbdinfo --map "$uri"
+fi
+nbdcopy "$uri" - | md5sum'

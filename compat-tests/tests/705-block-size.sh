@@ -55,22 +55,7 @@ stop_server ours
 start_server ours "$NBDKIT" --enforce-block-size "$so" counter="$T/calls"
 
 rm -f calls; touch calls
-out=$(nbdsh -u "$(uri ours)" -c '
-h.set_strict_mode(0)
-import errno
-def try_(what, f):
-    try:
-        f()
-        print(what, "ok")
-    except nbd.Error as e:
-        print(what, e.errno)
-try_("read 100 at 0", lambda: h.pread(100, 0))
-try_("read 512 at 1", lambda: h.pread(512, 1))
-try_("read 1000 at 512", lambda: h.pread(1000, 512))
-try_("read 2M at 0", lambda: h.pread(2 * 1024 * 1024, 0))
-try_("write 100 at 0", lambda: h.pwrite(b"x" * 100, 0))
-try_("write 2M at 0", lambda: h.pwrite(b"x" * 2 * 1024 * 1024, 0))
-' 2>&1)
+out=$(nbdsh -u "$(uri ours)" -c "$BREAK" 2>&1)
 expect_eq "constraint-breaking requests" "read 100 at 0 EINVAL
 read 512 at 1 EINVAL
 read 1000 at 512 EINVAL

@@ -14,20 +14,6 @@ for p in memory file null pattern; do
     [ -e "$(ref144_plugin $p)" ] || skip "no 1.44.1 $p plugin"
 done
 
-SEE='nbdinfo --json "$uri" | grep -v "\"uri\":"; nbdinfo --map "$uri"
-if nbdinfo --can write "$uri"; then
-  nbdsh -u "$uri" -c "
-size = h.get_size()
-h.pwrite(b\"\\x5a\" * 70000, min(12345, size - 70000))
-h.zero(40000, 4096)
-if h.can_trim(): h.trim(32768, 65536)
-if h.can_fast_zero(): h.zero(65536, 131072, nbd.CMD_FLAG_FAST_ZERO)
-h.zero(4096, 8192, nbd.CMD_FLAG_NO_HOLE)
-h.flush()
-"
-  nbdinfo --map "$uri"
-fi
-nbdcopy "$uri" - | md5sum'
 
 for p in memory file null pattern; do
     so=$(ref144_plugin $p)

@@ -10,4 +10,7 @@ pub mod protocol;
 #[path = "../../server/src/parse.rs"]
 pub mod parse;
 
+#[path = "../../server/src/error.rs"]
+pub mod error;
+
 pub mod backend;

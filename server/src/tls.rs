@@ -149,3 +149,79 @@ fn settle(opts: &Options) -> Result<Settings, Fatal> {
 fn gnutls_error(e: crate::error::Error) -> Fatal {
     Fatal::plain(format!("GnuTLS error: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::gnutls::test_client::KEY;
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nbdkit-tls-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn opts(tls: Option<TlsMode>, f: impl FnOnce(&mut Options)) -> Options {
+        let mut o = Options {
+            tls,
+            ..Default::default()
+        };
+        f(&mut o);
+        o
+    }
+
+    #[test]
+    fn psk_is_on_when_its_file_opens() {
+        let dir = temp_dir("psk");
+        let psk = dir.join("keys.psk");
+        std::fs::write(&psk, format!("alice:{KEY}\n")).unwrap();
+        let psk = psk.to_string_lossy().into_owned();
+        let s = settle(&opts(None, |o| o.tls_psk = Some(psk.clone()))).unwrap();
+        assert_eq!(s.mode, TlsMode::On);
+        assert!(s.creds.is_some());
+        let s = settle(&opts(Some(TlsMode::Require), |o| {
+            o.tls_psk = Some(psk.clone())
+        }))
+        .unwrap();
+        assert_eq!(s.mode, TlsMode::Require);
+        let s = settle(&opts(Some(TlsMode::Off), |o| o.tls_psk = Some(psk.clone()))).unwrap();
+        assert_eq!(s.mode, TlsMode::Off);
+        assert!(s.creds.is_none(), "--tls=off loads nothing");
+        let missing = format!("{}/none.psk", dir.display());
+        let e = settle(&opts(None, |o| o.tls_psk = Some(missing.clone())))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!("{missing}: No such file or directory")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn without_certificates_tls_is_off_unless_required() {
+        let dir = temp_dir("nocerts");
+        let certs = Some(dir.to_string_lossy().into_owned());
+        let s = settle(&opts(None, |o| o.tls_certificates = certs.clone())).unwrap();
+        assert_eq!(s.mode, TlsMode::Off);
+        let e = settle(&opts(Some(TlsMode::Require), |o| {
+            o.tls_certificates = certs.clone()
+        }))
+        .err()
+        .unwrap();
+        assert!(
+            e.to_string()
+                .starts_with("nbdkit: --tls=require but could not load TLS certificates.\n"),
+            "{e}"
+        );
+        let e = settle(&opts(Some(TlsMode::Require), |o| o.oldstyle = true))
+            .err()
+            .unwrap();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: cannot use oldstyle protocol (-o) and require TLS"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

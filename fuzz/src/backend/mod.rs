@@ -1,13 +1,11 @@
 //! `backend`'s pure files, and a scripted layer for `extents`.
 
-#[path = "../../../server/src/backend/error.rs"]
-pub mod error;
 #[path = "../../../server/src/backend/extents.rs"]
 pub mod extents;
 #[path = "../../../server/src/backend/flags.rs"]
 pub mod flags;
 
-pub use error::{Error, Result};
+pub use crate::error::{Error, Result};
 pub use extents::Extents;
 pub use flags::Flags;
 

@@ -144,3 +144,50 @@ impl Connection {
         Ok(cell.get_or_init(|| v).clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_graceful_disconnect_refuses_requests_and_a_forced_one_drops_replies_once() {
+        let c = Connection::new(-1, false, 1);
+        assert!(!c.disconnecting());
+        assert_eq!(c.dropped(), (false, false));
+        c.disconnect(false);
+        assert!(c.disconnecting());
+        assert_eq!(c.dropped(), (false, false), "replies still go out");
+        c.disconnect(true);
+        assert_eq!(
+            c.dropped(),
+            (true, true),
+            "the first to see it shuts the socket"
+        );
+        assert_eq!(c.dropped(), (true, false), "and only the first");
+        // A later graceful request does not undo a forced one.
+        c.disconnect(false);
+        assert_eq!(c.dropped(), (true, false));
+    }
+
+    #[test]
+    fn a_default_export_is_asked_once_per_layer_unless_it_failed() {
+        let c = Connection::new(-1, false, 2);
+        let calls = std::cell::Cell::new(0);
+        let ask = |answer: Result<Option<String>, i32>| {
+            calls.set(calls.get() + 1);
+            answer
+        };
+        assert_eq!(c.default_export(0, || ask(Err(5))), Err(5));
+        assert_eq!(
+            c.default_export(0, || ask(Ok(Some("a".into())))),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(
+            c.default_export(0, || ask(Ok(Some("b".into())))),
+            Ok(Some("a".into()))
+        );
+        assert_eq!(c.default_export(1, || ask(Ok(None))), Ok(None));
+        assert_eq!(c.default_export(1, || ask(Ok(Some("c".into())))), Ok(None));
+        assert_eq!(calls.get(), 3, "a failure, then one answer per layer");
+    }
+}

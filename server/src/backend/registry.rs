@@ -76,3 +76,48 @@ pub fn script_plugin(name: &OsStr) -> Option<PathBuf> {
     let meta = std::fs::metadata(&script).ok()?;
     (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(script)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_names_are_looked_up_in_the_directories_and_others_are_paths() {
+        for name in ["memory", "my_plugin", "x-y", "python3"] {
+            assert!(is_short_name(OsStr::new(name)), "{name}");
+        }
+        for name in [
+            "./memory",
+            "/usr/lib/p.so",
+            "a.so",
+            "a b",
+            "a:b",
+            "a;b",
+            "a,b",
+            "a=b",
+            "a\\b",
+            "a\u{7f}",
+            "a\tb",
+        ] {
+            assert!(!is_short_name(OsStr::new(name)), "{name:?}");
+        }
+        assert_eq!(
+            plugin_path(OsStr::new("memory")),
+            Path::new(DEFAULT_PLUGIN_DIR).join("nbdkit-memory-plugin.so")
+        );
+        assert_eq!(plugin_path(OsStr::new("./x.so")), PathBuf::from("./x.so"));
+        assert_eq!(
+            filter_path("cow"),
+            Path::new(DEFAULT_FILTER_DIR).join("nbdkit-cow-filter.so")
+        );
+        assert_eq!(filter_path("/tmp/f.so"), PathBuf::from("/tmp/f.so"));
+    }
+
+    #[test]
+    fn a_package_hint_only_for_names_a_package_could_have() {
+        assert!(is_package_name("curl"));
+        assert!(is_package_name("linuxdisk_2.0-x"));
+        assert!(!is_package_name("bad\r"));
+        assert!(!is_package_name("ünï"));
+    }
+}

@@ -13,6 +13,7 @@ use crate::logging::Ctx;
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
+use crate::protocol::requests::{self, Next as RequestNext, Serving};
 use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::sched::inline::Trial;
 use crate::tls::Handshake;
@@ -577,47 +578,31 @@ impl Conn {
 
     fn request(&mut self, server: &Arc<Server>) -> Step {
         let caps = self.caps();
-        let hlen = Request::header_len(caps.extended);
-        let avail = self.avail();
-        let started = if avail.len() >= 4 {
-            Request::check_magic(avail, caps.extended)
+        let serving = if crate::lifecycle::shutdown_requested() {
+            Serving::ShuttingDown
+        } else if self.shared.conn.disconnecting() {
+            Serving::Disconnecting
         } else {
-            Ok(())
+            Serving::Yes
         };
-        if let Err(e) = started {
-            log::error!("{e}");
-            return Step::Want(self.begin_close(server));
-        }
-        if avail.len() < hlen {
-            return Step::NeedBytes;
-        }
-        let req = match Request::parse(&avail[..hlen], caps.extended) {
-            Ok(r) => r,
-            Err(e) => {
+        let (req, hlen, verdict) = match requests::next(self.avail(), &caps, serving) {
+            RequestNext::NeedBytes => return Step::NeedBytes,
+            RequestNext::Broken(e) => {
                 log::error!("{e}");
                 return Step::Want(self.begin_close(server));
             }
+            RequestNext::Disconnect { header_len } => {
+                self.consume(header_len);
+                log::debug!("client sent NBD_CMD_DISC, closing connection");
+                return Step::Want(self.begin_close(server));
+            }
+            RequestNext::Request {
+                req,
+                header_len,
+                verdict,
+            } => (req, header_len, verdict),
         };
-        if req.cmd == NBD_CMD_DISC {
-            self.consume(hlen);
-            log::debug!("client sent NBD_CMD_DISC, closing connection");
-            return Step::Want(self.begin_close(server));
-        }
-        let mut verdict = if crate::lifecycle::shutdown_requested() {
-            Err(tx::Invalid {
-                error: NBD_ESHUTDOWN,
-                msg: "server is shutting down".into(),
-            })
-        } else if self.shared.conn.disconnecting() {
-            // nbdkit_disconnect: the plugin dropped this client.
-            Err(tx::Invalid {
-                error: NBD_ESHUTDOWN,
-                msg: "the server is disconnecting this client".into(),
-            })
-        } else {
-            tx::validate(&req, &caps)
-        }
-        .map_err(Refusal::Invalid);
+        let mut verdict = verdict.map_err(Refusal::Invalid);
         let mut charge = Charge::default();
         if verdict.as_ref().is_ok_and(Valid::carries_data) {
             match self.admit(server, req.count) {

@@ -5,6 +5,7 @@
 pub mod consts;
 pub mod handshake;
 pub mod negotiate;
+pub mod requests;
 pub mod transmission;
 
 use std::fmt;

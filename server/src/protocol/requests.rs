@@ -1,0 +1,220 @@
+//! The request side of a connection in transmission, without I/O: the
+//! bytes the client sent so far in, the next thing to do out ([`next`]).
+//! A header is parsed and checked as nbdkit checks it, in its order: the
+//! magic as soon as four bytes are in (a client out of sync is dropped
+//! without waiting for a whole header), then the header, `NBD_CMD_DISC`,
+//! whether the server still serves ([`Serving`]), then the request
+//! against the export ([`validate`]).
+//!
+//! What follows a header is the connection's: admitting a request's data
+//! to the memory budget, reading a write's payload (kept, or read and
+//! dropped when the request is refused), running it, sending the reply.
+
+use super::consts::*;
+use super::transmission::{validate, ExportCaps, Invalid, Request, Valid};
+use super::ProtocolError;
+
+/// Whether the server still serves this client's requests; checked after
+/// the header is in, before the request itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Serving {
+    #[default]
+    Yes,
+    /// The server is shutting down: requests get ESHUTDOWN until the
+    /// client hangs up.
+    ShuttingDown,
+    /// A plugin called `nbdkit_disconnect` for this client.
+    Disconnecting,
+}
+
+/// What the connection does next with the bytes it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// No whole header yet (or nothing at all): read more.
+    NeedBytes,
+    /// The stream cannot be trusted any more: log this and close.
+    Broken(ProtocolError),
+    /// `NBD_CMD_DISC`: take its header and close.
+    Disconnect { header_len: usize },
+    /// A request whose header is the first `header_len` bytes: run it
+    /// (`Ok`) or refuse it (`Err`), after its payload (`req.payload_len()`
+    /// bytes, kept or dropped) is in.
+    Request {
+        req: Request,
+        header_len: usize,
+        verdict: Result<Valid, Invalid>,
+    },
+}
+
+/// The next step for `input`, the unread bytes, on an export with `caps`.
+pub fn next(input: &[u8], caps: &ExportCaps, serving: Serving) -> Next {
+    let header_len = Request::header_len(caps.extended);
+    if input.len() >= 4 {
+        if let Err(e) = Request::check_magic(input, caps.extended) {
+            return Next::Broken(e);
+        }
+    }
+    if input.len() < header_len {
+        return Next::NeedBytes;
+    }
+    let req = match Request::parse(&input[..header_len], caps.extended) {
+        Ok(r) => r,
+        Err(e) => return Next::Broken(e),
+    };
+    if req.cmd == NBD_CMD_DISC {
+        return Next::Disconnect { header_len };
+    }
+    let verdict = match serving {
+        Serving::Yes => validate(&req, caps),
+        Serving::ShuttingDown => Err(Invalid {
+            error: NBD_ESHUTDOWN,
+            msg: "server is shutting down".into(),
+        }),
+        Serving::Disconnecting => Err(Invalid {
+            error: NBD_ESHUTDOWN,
+            msg: "the server is disconnecting this client".into(),
+        }),
+    };
+    Next::Request {
+        req,
+        header_len,
+        verdict,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::transmission::Command;
+
+    const SIZE: u64 = 1 << 20;
+
+    fn caps(extended: bool) -> ExportCaps {
+        ExportCaps {
+            size: SIZE,
+            can_flush: true,
+            can_fua: true,
+            can_zero: true,
+            structured: extended,
+            extended,
+            ..Default::default()
+        }
+    }
+
+    /// A request header, compact (`count` as 32 bits) or extended.
+    fn header_of(extended: bool, cmd: u16, flags: u16, offset: u64, count: u64) -> Vec<u8> {
+        let magic = if extended {
+            NBD_EXTENDED_REQUEST_MAGIC
+        } else {
+            NBD_REQUEST_MAGIC
+        };
+        let mut b = Vec::new();
+        b.extend_from_slice(&magic.to_be_bytes());
+        b.extend_from_slice(&flags.to_be_bytes());
+        b.extend_from_slice(&cmd.to_be_bytes());
+        b.extend_from_slice(&0x1234u64.to_be_bytes());
+        b.extend_from_slice(&offset.to_be_bytes());
+        if extended {
+            b.extend_from_slice(&count.to_be_bytes());
+        } else {
+            b.extend_from_slice(&(count as u32).to_be_bytes());
+        }
+        b
+    }
+
+    fn header(cmd: u16, flags: u16, offset: u64, count: u32) -> Vec<u8> {
+        header_of(false, cmd, flags, offset, count.into())
+    }
+
+    fn extended_header(cmd: u16, flags: u16, offset: u64, len: u64) -> Vec<u8> {
+        header_of(true, cmd, flags, offset, len)
+    }
+
+    fn verdict(n: Next) -> Result<Valid, Invalid> {
+        match n {
+            Next::Request { verdict, .. } => verdict,
+            other => panic!("not a request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_is_waited_for_whole_but_a_bad_magic_is_seen_at_once() {
+        let h = header(NBD_CMD_READ, 0, 0, 512);
+        for n in [0, 3, 4, h.len() - 1] {
+            assert_eq!(
+                next(&h[..n], &caps(false), Serving::Yes),
+                Next::NeedBytes,
+                "{n} bytes"
+            );
+        }
+        let mut bad = h.clone();
+        bad[0] ^= 0xff;
+        assert!(matches!(
+            next(&bad[..4], &caps(false), Serving::Yes),
+            Next::Broken(ProtocolError::BadRequestMagic(_))
+        ));
+        // A compact header after extended headers were negotiated is out
+        // of sync too.
+        assert!(matches!(
+            next(&h, &caps(true), Serving::Yes),
+            Next::Broken(ProtocolError::BadRequestMagic(_))
+        ));
+    }
+
+    #[test]
+    fn a_whole_header_becomes_a_typed_request_with_what_follows_left_alone() {
+        let mut input = header(NBD_CMD_WRITE, NBD_CMD_FLAG_FUA, 4096, 512);
+        input.extend_from_slice(&[7u8; 100]);
+        let Next::Request {
+            req,
+            header_len,
+            verdict,
+        } = next(&input, &caps(false), Serving::Yes)
+        else {
+            panic!("not a request")
+        };
+        assert_eq!(header_len, 28);
+        assert_eq!((req.handle, req.offset, req.count), (0x1234, 4096, 512));
+        assert_eq!(req.payload_len(), 512);
+        assert_eq!(verdict.unwrap().cmd, Command::Write { fua: true });
+        let input = extended_header(NBD_CMD_READ, 0, 0, 1 << 16);
+        let Next::Request { header_len, .. } = next(&input, &caps(true), Serving::Yes) else {
+            panic!("not a request")
+        };
+        assert_eq!(header_len, 32);
+    }
+
+    #[test]
+    fn disconnect_and_refusals() {
+        let disc = header(NBD_CMD_DISC, 0, 0, 0);
+        assert_eq!(
+            next(&disc, &caps(false), Serving::ShuttingDown),
+            Next::Disconnect { header_len: 28 }
+        );
+        let read = header(NBD_CMD_READ, 0, 0, 512);
+        let e = verdict(next(&read, &caps(false), Serving::ShuttingDown)).unwrap_err();
+        assert_eq!(
+            (e.error, e.msg.as_str()),
+            (NBD_ESHUTDOWN, "server is shutting down")
+        );
+        let e = verdict(next(&read, &caps(false), Serving::Disconnecting)).unwrap_err();
+        assert_eq!(
+            (e.error, e.msg.as_str()),
+            (NBD_ESHUTDOWN, "the server is disconnecting this client")
+        );
+        // Past the end of the export: refused, the connection goes on.
+        let far = header(NBD_CMD_READ, 0, SIZE, 512);
+        assert_eq!(
+            verdict(next(&far, &caps(false), Serving::Yes))
+                .unwrap_err()
+                .error,
+            NBD_EINVAL
+        );
+        // A payload longer than any request may carry ends the connection.
+        let huge = extended_header(NBD_CMD_WRITE, NBD_CMD_FLAG_PAYLOAD_LEN, 0, 1 << 40);
+        assert!(matches!(
+            next(&huge, &caps(true), Serving::Yes),
+            Next::Broken(ProtocolError::PayloadTooLong { .. })
+        ));
+    }
+}
