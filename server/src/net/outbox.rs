@@ -62,6 +62,9 @@ const WORKER_WAIT_MS: i32 = 200;
 /// Writes as much of `parts` as the socket takes now; returns the count.
 /// A worker thread waits for the socket rather than copying a large reply
 /// into the queue, as a blocking server would.
+/// Parts of a write whose slices `write_now` keeps on the stack.
+const STACK_PARTS: usize = 8;
+
 fn write_now(
     stream: &Stream,
     parts: &[&[u8]],
@@ -70,17 +73,32 @@ fn write_now(
 ) -> io::Result<usize> {
     let total: usize = parts.iter().map(|p| p.len()).sum();
     let mut done = skip;
+    // A reply has a few parts: their slices on the stack, not the heap.
+    let mut on_stack = [IoSlice::new(&[]); STACK_PARTS];
+    let mut on_heap = Vec::new();
     while done < total {
-        let mut slices = Vec::with_capacity(parts.len());
+        let mut n = 0;
+        on_heap.clear();
         for p in parts {
             if skip >= p.len() {
                 skip -= p.len();
                 continue;
             }
-            slices.push(IoSlice::new(&p[skip..]));
+            let slice = IoSlice::new(&p[skip..]);
             skip = 0;
+            if parts.len() <= STACK_PARTS {
+                on_stack[n] = slice;
+                n += 1;
+            } else {
+                on_heap.push(slice);
+            }
         }
-        match stream.write_vectored(&slices) {
+        let slices = if parts.len() <= STACK_PARTS {
+            &on_stack[..n]
+        } else {
+            &on_heap[..]
+        };
+        match stream.write_vectored(slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {
                 done += n;

@@ -3,6 +3,7 @@
 
 use super::consts::*;
 use super::ProtocolError;
+use std::borrow::Cow;
 
 /// The fixed-newstyle greeting: magic, IHAVEOPT, handshake flags.
 pub fn encode_greeting(flags: u16) -> [u8; 18] {
@@ -166,6 +167,7 @@ pub fn query_matches_base_allocation(q: &[u8], listing: bool) -> bool {
 
 /// Append one option reply: magic, option, type, length, payload.
 pub fn encode_option_reply(out: &mut Vec<u8>, option: u32, reply: u32, payload: &[u8]) {
+    out.reserve(20 + payload.len());
     out.extend_from_slice(&NBD_REP_MAGIC.to_be_bytes());
     out.extend_from_slice(&option.to_be_bytes());
     out.extend_from_slice(&reply.to_be_bytes());
@@ -224,7 +226,7 @@ pub fn encode_export_name_reply(out: &mut Vec<u8>, size: u64, eflags: u16, no_ze
     }
 }
 
-pub fn option_name(opt: u32) -> String {
+pub fn option_name(opt: u32) -> Cow<'static, str> {
     match opt {
         NBD_OPT_EXPORT_NAME => "NBD_OPT_EXPORT_NAME".into(),
         NBD_OPT_ABORT => "NBD_OPT_ABORT".into(),
@@ -236,12 +238,12 @@ pub fn option_name(opt: u32) -> String {
         NBD_OPT_LIST_META_CONTEXT => "NBD_OPT_LIST_META_CONTEXT".into(),
         NBD_OPT_SET_META_CONTEXT => "NBD_OPT_SET_META_CONTEXT".into(),
         NBD_OPT_EXTENDED_HEADERS => "NBD_OPT_EXTENDED_HEADERS".into(),
-        n => format!("unknown ({n:#x})"),
+        n => format!("unknown ({n:#x})").into(),
     }
 }
 
 /// nbdkit's name for an option reply type.
-pub fn reply_name(code: u32) -> String {
+pub fn reply_name(code: u32) -> Cow<'static, str> {
     match code {
         NBD_REP_ACK => "NBD_REP_ACK".into(),
         NBD_REP_SERVER => "NBD_REP_SERVER".into(),
@@ -257,18 +259,18 @@ pub fn reply_name(code: u32) -> String {
         NBD_REP_ERR_BLOCK_SIZE_REQD => "NBD_REP_ERR_BLOCK_SIZE_REQD".into(),
         NBD_REP_ERR_TOO_BIG => "NBD_REP_ERR_TOO_BIG".into(),
         NBD_REP_ERR_EXT_HEADER_REQD => "NBD_REP_ERR_EXT_HEADER_REQD".into(),
-        n => format!("unknown ({n:#x})"),
+        n => format!("unknown ({n:#x})").into(),
     }
 }
 
 /// nbdkit's name for an NBD_INFO_* request.
-pub fn info_name(info: u16) -> String {
+pub fn info_name(info: u16) -> Cow<'static, str> {
     match info {
         NBD_INFO_EXPORT => "NBD_INFO_EXPORT".into(),
         NBD_INFO_NAME => "NBD_INFO_NAME".into(),
         NBD_INFO_DESCRIPTION => "NBD_INFO_DESCRIPTION".into(),
         NBD_INFO_BLOCK_SIZE => "NBD_INFO_BLOCK_SIZE".into(),
-        n => format!("unknown ({n:#x})"),
+        n => format!("unknown ({n:#x})").into(),
     }
 }
 
