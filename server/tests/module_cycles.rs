@@ -1,5 +1,6 @@
 //! The server's modules import each other in one direction only: the top
-//! level, and the files of `net/` (see `scripts/module-cycles.py`).
+//! level, and the files of each directory but `abi/` and `backend/` (see
+//! `scripts/module-cycles.py`).
 
 use std::path::Path;
 use std::process::Command;
