@@ -28,6 +28,9 @@ import os
 import re
 import sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the tree
+from rust_source import blank, without_tests
+
 UNCHECKED = ("abi", "backend")
 verbose = "-v" in sys.argv[1:]
 check_all = "-a" in sys.argv[1:]
@@ -56,62 +59,8 @@ modules = set(files)
 
 
 def strip(text):
-    """Text without comments, string and char literals, and `#[cfg(test)]` items."""
-    out = []
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("//", i):
-            j = text.find("\n", i)
-            i = n if j < 0 else j
-        elif text.startswith("/*", i):
-            depth, i = 1, i + 2
-            while i < n and depth:
-                if text.startswith("/*", i):
-                    depth, i = depth + 1, i + 2
-                elif text.startswith("*/", i):
-                    depth, i = depth - 1, i + 2
-                else:
-                    i += 1
-        elif c == "r" and re.match(r'r#*"', text[i:i + 10]) and not (i and (text[i - 1].isalnum() or text[i - 1] == "_")):
-            hashes = re.match(r'r(#*)"', text[i:]).group(1)
-            end = text.find('"' + hashes, i + len(hashes) + 2)
-            i = n if end < 0 else end + 1 + len(hashes)
-            out.append('""')
-        elif c == '"':
-            i += 1
-            while i < n and text[i] != '"':
-                i += 2 if text[i] == "\\" else 1
-            i += 1
-            out.append('""')
-        elif c == "'" and re.match(r"'(\\.|[^'\\])'", text[i:i + 4]):
-            m = re.match(r"'(\\.[^']*|[^'\\])'", text[i:])
-            i += len(m.group(0))
-            out.append("' '")
-        else:
-            out.append(c)
-            i += 1
-    code = "".join(out)
-    # Drop test-only items: `#[cfg(test)]` then an item up to its `;` or its
-    # matching closing brace.
-    while True:
-        m = re.search(r"#\[cfg\(test\)\]", code)
-        if not m:
-            return code
-        j = m.end()
-        while j < len(code) and code[j] not in "{;":
-            j += 1
-        if j < len(code) and code[j] == "{":
-            depth = 0
-            while j < len(code):
-                if code[j] == "{":
-                    depth += 1
-                elif code[j] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                j += 1
-        code = code[:m.start()] + code[j + 1:]
+    """Code without comments, string and char literals, and `#[cfg(test)]` items."""
+    return without_tests(blank(text))
 
 
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
