@@ -11,17 +11,12 @@ children (`net::Server`) and its own use of them (the event loop) are
 left out (`-v` lists them as `mod`); what it re-exports counts as the
 child's.
 
-Checked: the top-level modules and the files of every directory but
-those in UNCHECKED, whose files are one design split over several (the C
-adapter's exported functions hand over to the filter adapter, which
-calls them back; a layer's trait takes the link to the layer below that
-the stack builds).  Exit status 1 when some of them import each other,
-directly or round a longer loop; each such group is printed with the
-edges that close it.
+Checked: the top-level modules and the files of every directory.  Exit
+status 1 when some of them import each other, directly or round a longer
+loop; each such group is printed with the edges that close it.
 
-Usage: module-cycles.py [-v] [-a] [SRC]   (SRC defaults to server/src)
+Usage: module-cycles.py [-v] [SRC]   (SRC defaults to server/src)
   -v  print every edge with the files that make it
-  -a  check the directories in UNCHECKED too
 """
 
 import os
@@ -31,10 +26,8 @@ import sys
 sys.dont_write_bytecode = True  # no __pycache__ in the tree
 from rust_source import blank, without_tests
 
-UNCHECKED = ("abi", "backend")
 verbose = "-v" in sys.argv[1:]
-check_all = "-a" in sys.argv[1:]
-args = [a for a in sys.argv[1:] if a not in ("-v", "-a")]
+args = [a for a in sys.argv[1:] if a != "-v"]
 src = args[0] if args else os.path.join(os.path.dirname(__file__), "..", "server", "src")
 src = os.path.normpath(src)
 
@@ -240,8 +233,6 @@ for lv in levels:
         for (l, a, b), fs in sorted(edges.items()):
             if l == lv:
                 print(f"  {a} -> {b}   ({', '.join(sorted(fs))})")
-    if lv in UNCHECKED and not check_all:
-        continue
     for comp in cycles(graph):
         bad += 1
         print(f"cycle in {lv}: {' '.join(comp)}")
@@ -250,5 +241,4 @@ for lv in levels:
                 print(f"  {a} -> {b}   ({', '.join(sorted(fs))})")
 if bad:
     sys.exit(1)
-checked = "every directory" if check_all else "all but " + ", ".join(d + "/" for d in UNCHECKED)
-print(f"module-cycles: {len(edges)} edges between modules, no cycle ({checked})")
+print(f"module-cycles: {len(edges)} edges between modules, no cycle")

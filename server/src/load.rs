@@ -10,6 +10,7 @@ use crate::cli::Options;
 use crate::debug_flag::DebugFlag;
 use crate::fatal::{self, Fatal};
 use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A plugin given as a script of nbdkit's plugin directory runs as its
@@ -18,7 +19,7 @@ use std::sync::Arc;
 /// (or the script could not be run).
 pub fn exec_script_plugin(args: &[OsString], opts: &Options) -> Result<(), Fatal> {
     let plugin = opts.plugin.clone().unwrap_or_default();
-    let (Some(script), Some(at)) = (registry::script_plugin(&plugin), opts.plugin_index) else {
+    let (Some(script), Some(at)) = (script_plugin(&plugin), opts.plugin_index) else {
         return Ok(());
     };
     let mut rest = args.to_vec();
@@ -26,6 +27,26 @@ pub fn exec_script_plugin(args: &[OsString], opts: &Options) -> Result<(), Fatal
     use std::os::unix::process::CommandExt;
     let e = std::process::Command::new(&script).args(rest).exec();
     Err(Fatal::error(format!("{}: {e}", script.display())))
+}
+
+/// A plugin that is an executable script in the plugin directory
+/// (`nbdkit-NAME-plugin` with no `.so`, such as Debian's S3 and example4):
+/// nbdkit runs the script, whose `#!` line names the language plugin.
+fn script_plugin(name: &OsStr) -> Option<PathBuf> {
+    if !registry::is_short_name(name) || name.to_str().and_then(builtin::find).is_some() {
+        return None;
+    }
+    let so = registry::plugin_path(name);
+    if so.exists() {
+        return None;
+    }
+    let mut file = OsString::from("nbdkit-");
+    file.push(name);
+    file.push("-plugin");
+    let script = Path::new(registry::DEFAULT_PLUGIN_DIR).join(file);
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(&script).ok()?;
+    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(script)
 }
 
 /// Load the plugin and the filters, and apply the `-D` flags.

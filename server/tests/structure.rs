@@ -1,7 +1,7 @@
 //! Rules of the source's shape, checked by scripts that `make check` runs
 //! too: the server's modules import each other in one direction only (the
-//! top level, and the files of each directory but `abi/` and `backend/`),
-//! and no function outside tests is over 120 lines.
+//! top level, and the files of each directory), and no function outside
+//! tests is over 120 lines.
 
 use std::path::Path;
 use std::process::Command;

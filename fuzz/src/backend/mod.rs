@@ -21,14 +21,14 @@ pub struct Context {
     pub calls: std::cell::Cell<usize>,
 }
 
-impl Context {
-    pub fn get_size(&self) -> Result<u64> {
+impl extents::Layer for Context {
+    fn get_size(&self) -> Result<u64> {
         Ok(self.size)
     }
-    pub fn name(&self) -> &str {
+    fn name(&self) -> &str {
         "fuzz"
     }
-    pub fn extents(&self, count: u64, offset: u64, _f: Flags, ex: &mut Extents) -> Result<()> {
+    fn extents(&self, count: u64, offset: u64, _f: Flags, ex: &mut Extents) -> Result<()> {
         // Bound the work a script can ask for.
         self.calls.set(self.calls.get() + 1);
         if self.calls.get() > 500 || self.script.is_empty() {

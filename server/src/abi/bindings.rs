@@ -2,7 +2,7 @@
 //! Regenerate with `make bindings`; scripts/bindings-check.sh checks it.
 #![allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 // The opaque lists are the ones the exported functions take.
-use super::exports::{nbdkit_exports, nbdkit_extents};
+use super::opaque::{nbdkit_exports, nbdkit_extents};
 
 pub const NBDKIT_API_VERSION: u32 = 2;
 pub const NBDKIT_VERSION_MAJOR: u32 = 1;

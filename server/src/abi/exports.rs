@@ -3,14 +3,16 @@
 //! `nbdkit_printf_intern` and their `v` forms) are in `shim.c`, which
 //! formats the message and calls the `nbdkit_rs_*` functions here.
 //!
-//! Functions only filters use (`nbdkit_next_context_open`, ...) hand over
-//! to the filter adapter (`filter.rs`).
+//! Functions only filters use, which take a `nbdkit_next *` or a
+//! `nbdkit_context *` (`nbdkit_next_context_open`, `nbdkit_extents_full`,
+//! ...), are the filter adapter's (`filter.rs`).
 #![allow(non_upper_case_globals)]
 // The C types keep the names nbdkit's headers give them.
 #![allow(non_camel_case_types)]
 #![allow(clippy::missing_safety_doc)]
 
 use super::context::{self, current_conn, intern};
+use super::opaque::{nbdkit_exports, nbdkit_extents};
 use crate::backend::{ExportEntry, ExportList, Extents};
 use crate::lifecycle;
 use crate::sys::strerror;
@@ -941,43 +943,6 @@ pub unsafe extern "C" fn nbdkit_strndup_intern(s: *const c_char, n: size_t) -> *
     intern(CString::new(bytes).expect("strnlen stops at NUL"))
 }
 
-// ---- the C types behind the pointers ----
-//
-// Plugins and filters only hold pointers to these, so they are opaque here
-// too.  They carry nbdkit's struct names, and are not `repr(C)`, so that
-// cbindgen declares them as the incomplete `struct nbdkit_extents` &c. that
-// include/ (and nbdkit-filter.h) use: scripts/cbindgen-check.sh then
-// compiles our signatures against those headers.  The pointers really
-// point at the server's own types ([`Extents`], [`Exports`], and for the
-// filter ones the adapter's types in `filter.rs`).
-
-/// `struct nbdkit_extents`: really an [`Extents`].
-pub struct nbdkit_extents {
-    _opaque: [u8; 0],
-}
-
-/// `struct nbdkit_exports`: really an [`Exports`].
-pub struct nbdkit_exports {
-    _opaque: [u8; 0],
-}
-
-/// `nbdkit_backend` (`struct nbdkit_backend` to filters).  The filter
-/// types have names of their own here (renamed for C in cbindgen.toml):
-/// bindgen's view of nbdkit-filter.h has the real `nbdkit_next_ops` table.
-pub struct OpaqueBackend {
-    _opaque: [u8; 0],
-}
-
-/// `nbdkit_context` (`struct nbdkit_context` to filters).
-pub struct OpaqueContext {
-    _opaque: [u8; 0],
-}
-
-/// `nbdkit_next` (`struct nbdkit_next_ops` to filters).
-pub struct OpaqueNext {
-    _opaque: [u8; 0],
-}
-
 // ---- extents ----
 
 /// `struct nbdkit_extent` (nbdkit-filter(3)), returned by value.
@@ -1047,75 +1012,6 @@ pub unsafe extern "C" fn nbdkit_get_extent(e: *const nbdkit_extents, i: size_t) 
         offset: x.offset,
         length: x.length,
         r#type: x.kind,
-    }
-}
-
-/// Map a failure of an extents helper to C: log it, set `*err`.
-fn extents_fail(e: &crate::backend::Error, err: *mut c_int) {
-    if let Some(t) = e.unreported() {
-        error(t);
-    }
-    if !err.is_null() {
-        // SAFETY: err points to the filter's int.
-        unsafe { *err = e.errno };
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn nbdkit_extents_aligned(
-    next: *mut OpaqueNext,
-    count: u32,
-    offset: u64,
-    flags: u32,
-    align: u32,
-    extents: *mut nbdkit_extents,
-    err: *mut c_int,
-) -> c_int {
-    if next.is_null() || extents.is_null() {
-        extents_fail(
-            &crate::backend::Error::einval("nbdkit_extents_aligned: NULL argument"),
-            err,
-        );
-        return -1;
-    }
-    // SAFETY: a next context the server handed the filter.
-    let ctx = unsafe { super::filter::next_context(next) };
-    // SAFETY: a list the server made.
-    let out = unsafe { &mut *(extents as *mut Extents) };
-    let flags = crate::backend::Flags(flags);
-    match crate::backend::extents::aligned(ctx, count.into(), offset, flags, align, out) {
-        Ok(()) => 0,
-        Err(e) => {
-            extents_fail(&e, err);
-            -1
-        }
-    }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn nbdkit_extents_full(
-    next: *mut OpaqueNext,
-    count: u32,
-    offset: u64,
-    flags: u32,
-    err: *mut c_int,
-) -> *mut nbdkit_extents {
-    if next.is_null() {
-        extents_fail(
-            &crate::backend::Error::einval("nbdkit_extents_full: NULL argument"),
-            err,
-        );
-        return std::ptr::null_mut();
-    }
-    // SAFETY: a next context the server handed the filter.
-    let ctx = unsafe { super::filter::next_context(next) };
-    let flags = crate::backend::Flags(flags);
-    match crate::backend::extents::full(ctx, count.into(), offset, flags) {
-        Ok(list) => Box::into_raw(Box::new(list)) as *mut nbdkit_extents,
-        Err(e) => {
-            extents_fail(&e, err);
-            std::ptr::null_mut()
-        }
     }
 }
 
@@ -1239,39 +1135,6 @@ pub unsafe extern "C" fn nbdkit_use_default_export(e: *mut nbdkit_exports) -> c_
     // SAFETY: e is the list the adapter passed to .list_exports.
     unsafe { &mut *(e as *mut Exports) }.use_default = true;
     0
-}
-
-// ---- contexts a filter manages (abi/filter.rs does the work) ----
-
-#[no_mangle]
-pub unsafe extern "C" fn nbdkit_next_context_open(
-    backend: *mut OpaqueBackend,
-    readonly: c_int,
-    exportname: *const c_char,
-    shared: c_int,
-) -> *mut OpaqueNext {
-    // SAFETY: the pointers are the filter's, as nbdkit-filter(3) says.
-    unsafe { super::filter::next_context_open(backend, readonly, exportname, shared) }
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn nbdkit_next_context_close(next: *mut OpaqueNext) {
-    // SAFETY: the filter hands back a context it no longer uses.
-    unsafe { super::filter::next_context_close(next) }
-}
-
-#[no_mangle]
-pub extern "C" fn nbdkit_context_get_backend(context: *mut OpaqueContext) -> *mut OpaqueBackend {
-    super::filter::context_get_backend(context)
-}
-
-#[no_mangle]
-pub unsafe extern "C" fn nbdkit_context_set_next(
-    context: *mut OpaqueContext,
-    next: *mut OpaqueNext,
-) -> *mut OpaqueNext {
-    // SAFETY: the filter's own context and a context from the server.
-    unsafe { super::filter::context_set_next(context, next) }
 }
 
 extern "C" {

@@ -22,10 +22,12 @@ use super::bindings::{
 };
 use super::context::{self, Call};
 use super::exports::{self, Exports};
+use super::opaque::{nbdkit_exports, nbdkit_extents, OpaqueBackend, OpaqueContext, OpaqueNext};
 use super::plugin::{open_library, opt_str, set_debug_flags};
+use crate::backend::filter::Lower;
 use crate::backend::{
     Below, BlockSize, Connection, Context, Error, ExportList, Extents, Filter, Flags, Handle,
-    Result, Stack, Support, ThreadModel,
+    Result, Support, ThreadModel,
 };
 use crate::debug_flag::DebugFlag;
 use crate::fatal::Fatal;
@@ -364,7 +366,7 @@ unsafe extern "C" fn next_preconnect(nx: *mut nbdkit_backend, readonly: c_int) -
 unsafe extern "C" fn next_list_exports(
     nx: *mut nbdkit_backend,
     readonly: c_int,
-    list: *mut exports::nbdkit_exports,
+    list: *mut nbdkit_exports,
 ) -> c_int {
     // SAFETY: nx is the Below the adapter passed to .list_exports.
     let b = unsafe { below(nx) };
@@ -420,7 +422,7 @@ impl NextBox {
 /// the layer below as a whole, and the context below in use.
 pub struct FilterCtx {
     /// Keeps the links below valid for as long as this context lives.
-    stack: Arc<Stack>,
+    stack: Arc<dyn Lower>,
     /// Which layer is below.
     below: usize,
     conn: Arc<Connection>,
@@ -587,7 +589,7 @@ impl Filter for CFilter {
             });
         };
         let mut list = Exports::default();
-        let lp = &mut list as *mut Exports as *mut exports::nbdkit_exports;
+        let lp = &mut list as *mut Exports as *mut nbdkit_exports;
         // SAFETY: the filter's list_exports callback, filling our list.
         call_int(Some(conn), || unsafe {
             f(
@@ -936,7 +938,7 @@ impl Handle for FilterHandle {
             return self.below()?.extents(count, offset, flags, extents);
         };
         let n = count32(count)?;
-        let ep = extents as *mut Extents as *mut exports::nbdkit_extents;
+        let ep = extents as *mut Extents as *mut nbdkit_extents;
         // SAFETY: the filter fills the list through nbdkit_add_extent.
         self.data(|nx, h, err| unsafe { f(nx, h, n, offset, flags.0, ep, err) })
     }
@@ -1113,7 +1115,7 @@ unsafe extern "C" fn nx_extents(
     count: u32,
     offset: u64,
     flags: u32,
-    extents: *mut exports::nbdkit_extents,
+    extents: *mut nbdkit_extents,
     err: *mut c_int,
 ) -> c_int {
     // SAFETY: extents is a list the server made (nbdkit_extents_new or the
@@ -1164,10 +1166,11 @@ const NEXT_OPS: nbdkit_next_ops = nbdkit_next_ops {
     cache: Some(nx_cache),
 };
 
-// ---- the filter-only exported functions ----
+// ---- the exported functions only filters call ----
 
 /// `nbdkit_context_get_backend`: the layer below the filter's context.
-pub fn context_get_backend(c: *mut exports::OpaqueContext) -> *mut exports::OpaqueBackend {
+#[no_mangle]
+pub extern "C" fn nbdkit_context_get_backend(c: *mut OpaqueContext) -> *mut OpaqueBackend {
     if c.is_null() {
         exports::error("nbdkit_context_get_backend: no context");
         return std::ptr::null_mut();
@@ -1175,7 +1178,7 @@ pub fn context_get_backend(c: *mut exports::OpaqueContext) -> *mut exports::Opaq
     // SAFETY: c is a context the server passed to the filter's .open, alive
     // until its .close.
     let fctx = unsafe { &*(c as *const FilterCtx) };
-    backend_ptr(fctx.below()) as *mut exports::OpaqueBackend
+    backend_ptr(fctx.below()) as *mut OpaqueBackend
 }
 
 /// `nbdkit_next_context_open`: a context on the layer `backend` names,
@@ -1183,12 +1186,13 @@ pub fn context_get_backend(c: *mut exports::OpaqueContext) -> *mut exports::Opaq
 ///
 /// # Safety
 /// `backend` is a pointer the server handed the filter; `name` a string.
-pub unsafe fn next_context_open(
-    backend: *mut exports::OpaqueBackend,
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_next_context_open(
+    backend: *mut OpaqueBackend,
     readonly: c_int,
     name: *const c_char,
     shared: c_int,
-) -> *mut exports::OpaqueNext {
+) -> *mut OpaqueNext {
     if backend.is_null() {
         exports::error("nbdkit_next_context_open: no backend");
         return std::ptr::null_mut();
@@ -1210,7 +1214,7 @@ pub unsafe fn next_context_open(
     };
     let _call = Call::enter(Some(&conn));
     match b.open(&conn, readonly != 0, &name) {
-        Ok(ctx) => NextBox::new(ctx) as *mut exports::OpaqueNext,
+        Ok(ctx) => NextBox::new(ctx) as *mut OpaqueNext,
         Err(e) => {
             c_fail(&e);
             std::ptr::null_mut()
@@ -1222,7 +1226,8 @@ pub unsafe fn next_context_open(
 ///
 /// # Safety
 /// `next` came from the server and is no longer used by the filter.
-pub unsafe fn next_context_close(next: *mut exports::OpaqueNext) {
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_next_context_close(next: *mut OpaqueNext) {
     if !next.is_null() {
         // SAFETY: the caller's contract; it came from NextBox::new.
         drop(unsafe { Box::from_raw(next as *mut NextBox) });
@@ -1234,24 +1239,94 @@ pub unsafe fn next_context_close(next: *mut exports::OpaqueNext) {
 ///
 /// # Safety
 /// `c` is a live filter context, `next` NULL or a context from the server.
-pub unsafe fn context_set_next(
-    c: *mut exports::OpaqueContext,
-    next: *mut exports::OpaqueNext,
-) -> *mut exports::OpaqueNext {
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_context_set_next(
+    c: *mut OpaqueContext,
+    next: *mut OpaqueNext,
+) -> *mut OpaqueNext {
     if c.is_null() {
         exports::error("nbdkit_context_set_next: no context");
         return std::ptr::null_mut();
     }
     // SAFETY: the caller's contract.
     let fctx = unsafe { &*(c as *const FilterCtx) };
-    fctx.next.swap(next as *mut NextBox, Ordering::AcqRel) as *mut exports::OpaqueNext
+    fctx.next.swap(next as *mut NextBox, Ordering::AcqRel) as *mut OpaqueNext
 }
 
 /// The context behind a `nbdkit_next *`.
 ///
 /// # Safety
 /// `next` is a live next context from the server.
-pub unsafe fn next_context<'a>(next: *mut exports::OpaqueNext) -> &'a Context {
+unsafe fn next_context<'a>(next: *mut OpaqueNext) -> &'a Context {
     // SAFETY: the caller's contract.
     unsafe { ctx(next as *mut nbdkit_next_ops) }
+}
+
+/// Map a failure of an extents helper to C: log it, set `*err`.
+fn extents_fail(e: &crate::backend::Error, err: *mut c_int) {
+    if let Some(t) = e.unreported() {
+        exports::error(t);
+    }
+    if !err.is_null() {
+        // SAFETY: err points to the filter's int.
+        unsafe { *err = e.errno };
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_extents_aligned(
+    next: *mut OpaqueNext,
+    count: u32,
+    offset: u64,
+    flags: u32,
+    align: u32,
+    extents: *mut nbdkit_extents,
+    err: *mut c_int,
+) -> c_int {
+    if next.is_null() || extents.is_null() {
+        extents_fail(
+            &crate::backend::Error::einval("nbdkit_extents_aligned: NULL argument"),
+            err,
+        );
+        return -1;
+    }
+    // SAFETY: a next context the server handed the filter.
+    let ctx = unsafe { next_context(next) };
+    // SAFETY: a list the server made.
+    let out = unsafe { &mut *(extents as *mut Extents) };
+    let flags = crate::backend::Flags(flags);
+    match crate::backend::extents::aligned(ctx, count.into(), offset, flags, align, out) {
+        Ok(()) => 0,
+        Err(e) => {
+            extents_fail(&e, err);
+            -1
+        }
+    }
+}
+
+#[no_mangle]
+pub unsafe extern "C" fn nbdkit_extents_full(
+    next: *mut OpaqueNext,
+    count: u32,
+    offset: u64,
+    flags: u32,
+    err: *mut c_int,
+) -> *mut nbdkit_extents {
+    if next.is_null() {
+        extents_fail(
+            &crate::backend::Error::einval("nbdkit_extents_full: NULL argument"),
+            err,
+        );
+        return std::ptr::null_mut();
+    }
+    // SAFETY: a next context the server handed the filter.
+    let ctx = unsafe { next_context(next) };
+    let flags = crate::backend::Flags(flags);
+    match crate::backend::extents::full(ctx, count.into(), offset, flags) {
+        Ok(list) => Box::into_raw(Box::new(list)) as *mut nbdkit_extents,
+        Err(e) => {
+            extents_fail(&e, err);
+            std::ptr::null_mut()
+        }
+    }
 }

@@ -7,6 +7,7 @@ pub mod bindings;
 pub mod context;
 pub mod exports;
 pub mod filter;
+pub mod opaque;
 pub mod plugin;
 
 #[cfg(test)]

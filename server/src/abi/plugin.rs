@@ -508,7 +508,7 @@ impl Plugin for CPlugin {
             return Ok(None);
         };
         let mut list = Exports::default();
-        let lp = &mut list as *mut Exports as *mut super::exports::nbdkit_exports;
+        let lp = &mut list as *mut Exports as *mut super::opaque::nbdkit_exports;
         self.lib.call_int(Some(&conn.conn), "list_exports", || {
             // SAFETY: the plugin fills the list through nbdkit_add_export.
             unsafe { f(c_bool(conn.readonly), c_bool(conn.is_tls()), lp) }
@@ -967,7 +967,7 @@ impl Handle for CHandle {
             return extents.add(offset, count, 0);
         };
         let n = count.min(u32::MAX as u64) as u32;
-        let ep = extents as *mut Extents as *mut super::exports::nbdkit_extents;
+        let ep = extents as *mut Extents as *mut super::opaque::nbdkit_extents;
         // SAFETY: the plugin fills the list through nbdkit_add_extent.
         self.call("extents", |h| unsafe { f(h, n, offset, flags.0, ep) })?;
         if extents.count() == 0 {

@@ -474,6 +474,18 @@ impl Drop for Context {
     }
 }
 
+impl super::extents::Layer for Context {
+    fn name(&self) -> &str {
+        Context::name(self)
+    }
+    fn get_size(&self) -> Result<u64> {
+        Context::get_size(self)
+    }
+    fn extents(&self, count: u64, offset: u64, flags: Flags, extents: &mut Extents) -> Result<()> {
+        Context::extents(self, count, offset, flags, extents)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

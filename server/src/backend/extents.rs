@@ -7,7 +7,15 @@
 //! the start; anything at or past the end is ignored.  Adjacent extents of
 //! the same type are merged.  All arithmetic is 64-bit and checked.
 
-use super::{Context, Error, Flags, Result};
+use super::{Error, Flags, Result};
+
+/// A layer asked for extents ([`full`], [`aligned`]): a connection's
+/// [`Context`](super::Context).
+pub trait Layer {
+    fn name(&self) -> &str;
+    fn get_size(&self) -> Result<u64>;
+    fn extents(&self, count: u64, offset: u64, flags: Flags, extents: &mut Extents) -> Result<()>;
+}
 
 /// `NBDKIT_EXTENT_HOLE`: the range reads as unallocated.
 pub const EXTENT_HOLE: u32 = 1;
@@ -130,7 +138,7 @@ impl Extents {
 /// The extents of `from..end` (at least) from the layer `ctx`, in a list
 /// that ends at `limit` (what the caller's own list covers, as nbdkit
 /// hands the layer the caller's list).
-fn fetch(ctx: &Context, from: u64, end: u64, limit: u64, flags: Flags) -> Result<Vec<Extent>> {
+fn fetch(ctx: &impl Layer, from: u64, end: u64, limit: u64, flags: Flags) -> Result<Vec<Extent>> {
     let mut list = Extents::new(from, limit.max(end))?;
     ctx.extents(end - from, from, flags, &mut list)?;
     if list.count() == 0 {
@@ -157,7 +165,7 @@ fn nonzero(what: &str, count: u64, offset: u64) -> Result<()> {
 /// `nbdkit_extents_full`: a new list covering all of
 /// `offset..offset+count`, asking the layer as many times as it takes
 /// (without REQ_ONE, so each answer is as long as the layer likes).
-pub fn full(ctx: &Context, count: u64, offset: u64, flags: Flags) -> Result<Extents> {
+pub fn full(ctx: &impl Layer, count: u64, offset: u64, flags: Flags) -> Result<Extents> {
     nonzero("nbdkit_extents_full", count, offset)?;
     let end = offset
         .checked_add(count)
@@ -183,7 +191,7 @@ pub fn full(ctx: &Context, count: u64, offset: u64, flags: Flags) -> Result<Exte
 /// is what all its parts share (the intersection of their hole and zero
 /// bits), asking the layer again if its first answer stopped short.
 pub fn aligned(
-    ctx: &Context,
+    ctx: &impl Layer,
     count: u64,
     offset: u64,
     flags: Flags,

@@ -10,10 +10,10 @@
 //! [`Context`](super::Context).
 
 use super::connection::Connection;
-use super::stack::Below;
-use super::{ExportList, Handle, Result, ThreadModel};
+use super::context::Context;
+use super::{Error, ExportEntry, ExportList, Handle, Result, ThreadModel};
 use std::ffi::OsStr;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 pub trait Filter: Send + Sync {
     /// Short name (`offset`, the C filter's `.name`).
@@ -105,4 +105,74 @@ pub trait Filter: Send + Sync {
         readonly: bool,
         export_name: &[u8],
     ) -> Result<Box<dyn Handle>>;
+}
+
+/// The layer at `index` as the layer above sees it: how a filter passes
+/// set-up calls down, and what C filters get as their `nbdkit_backend`.
+pub struct Below {
+    stack: Weak<dyn Lower>,
+    index: usize,
+}
+
+impl Below {
+    /// The link to layer `index` of `stack`.
+    pub fn new(stack: Weak<dyn Lower>, index: usize) -> Below {
+        Below { stack, index }
+    }
+    /// The stack this link belongs to, while it exists.
+    pub fn stack(&self) -> Result<Arc<dyn Lower>> {
+        self.stack
+            .upgrade()
+            .ok_or_else(|| Error::new(libc::ESHUTDOWN, "the server is shutting down"))
+    }
+    pub fn index(&self) -> usize {
+        self.index
+    }
+    pub fn preconnect(&self, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
+        self.stack()?.preconnect(self.index, conn, readonly)
+    }
+    pub fn list_exports(&self, conn: &Arc<Connection>, readonly: bool) -> Result<Vec<ExportEntry>> {
+        self.stack()?.list_exports(self.index, conn, readonly)
+    }
+    pub fn default_export(&self, conn: &Arc<Connection>, readonly: bool) -> Result<Option<String>> {
+        self.stack()?.default_export(self.index, conn, readonly)
+    }
+    pub fn open(
+        &self,
+        conn: &Arc<Connection>,
+        readonly: bool,
+        export_name: &[u8],
+    ) -> Result<Context> {
+        self.stack()?.open(self.index, conn, readonly, export_name)
+    }
+}
+
+/// The layers of a stack as a [`Below`] reaches them, by index (layer 0
+/// the outermost): what the [`Stack`](super::Stack) answers for the layer
+/// a filter sits on.
+pub trait Lower: Send + Sync {
+    fn preconnect(&self, index: usize, conn: &Arc<Connection>, readonly: bool) -> Result<()>;
+    fn list_exports(
+        &self,
+        index: usize,
+        conn: &Arc<Connection>,
+        readonly: bool,
+    ) -> Result<Vec<ExportEntry>>;
+    fn default_export(
+        &self,
+        index: usize,
+        conn: &Arc<Connection>,
+        readonly: bool,
+    ) -> Result<Option<String>>;
+    /// Open layer `index` (and, through it, the layers below it that it
+    /// opens) for a connection.
+    fn open(
+        &self,
+        index: usize,
+        conn: &Arc<Connection>,
+        readonly: bool,
+        export_name: &[u8],
+    ) -> Result<Context>;
+    /// The link that reaches layer `index` (stable while the stack lives).
+    fn link(&self, index: usize) -> &Below;
 }

@@ -25,9 +25,9 @@ pub use crate::error::{Error, Result};
 pub use connection::Connection;
 pub use context::Context;
 pub use extents::Extents;
-pub use filter::Filter;
+pub use filter::{Below, Filter};
 pub use flags::Flags;
-pub use stack::{Below, Layers, Stack};
+pub use stack::{Layers, Stack};
 
 use std::io::Write;
 

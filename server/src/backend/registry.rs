@@ -1,7 +1,5 @@
-//! Finding the plugin the command line names: a built-in short name, a
-//! short name resolved in the plugin directory, or a path to a `.so`.
-
-use super::builtin;
+//! Where the plugin or filter the command line names is: a short name
+//! resolved in nbdkit's plugin or filter directory, or a path to a `.so`.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -55,26 +53,6 @@ pub fn filter_path(name: &str) -> PathBuf {
     } else {
         PathBuf::from(name)
     }
-}
-
-/// A plugin that is an executable script in the plugin directory
-/// (`nbdkit-NAME-plugin` with no `.so`, such as Debian's S3 and example4):
-/// nbdkit runs the script, whose `#!` line names the language plugin.
-pub fn script_plugin(name: &OsStr) -> Option<PathBuf> {
-    if !is_short_name(name) || name.to_str().and_then(builtin::find).is_some() {
-        return None;
-    }
-    let so = plugin_path(name);
-    if so.exists() {
-        return None;
-    }
-    let mut file = OsString::from("nbdkit-");
-    file.push(name);
-    file.push("-plugin");
-    let script = Path::new(DEFAULT_PLUGIN_DIR).join(file);
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(&script).ok()?;
-    (meta.is_file() && meta.permissions().mode() & 0o111 != 0).then_some(script)
 }
 
 #[cfg(test)]

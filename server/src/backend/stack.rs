@@ -15,7 +15,7 @@
 
 use super::connection::Connection;
 use super::context::{controlpath, Context};
-use super::filter::Filter;
+use super::filter::{Below, Filter, Lower};
 use super::{ConnInfo, Error, ExportEntry, Plugin, Result, ThreadModel};
 use std::ffi::OsStr;
 use std::sync::{Arc, Weak};
@@ -106,42 +106,6 @@ impl Layers {
     }
 }
 
-/// The layer at `index` as the layer above sees it: how a filter passes
-/// set-up calls down, and what C filters get as their `nbdkit_backend`.
-pub struct Below {
-    stack: Weak<Stack>,
-    index: usize,
-}
-
-impl Below {
-    /// The stack this link belongs to, while it exists.
-    pub fn stack(&self) -> Result<Arc<Stack>> {
-        self.stack
-            .upgrade()
-            .ok_or_else(|| Error::new(libc::ESHUTDOWN, "the server is shutting down"))
-    }
-    pub fn index(&self) -> usize {
-        self.index
-    }
-    pub fn preconnect(&self, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
-        self.stack()?.preconnect(self.index, conn, readonly)
-    }
-    pub fn list_exports(&self, conn: &Arc<Connection>, readonly: bool) -> Result<Vec<ExportEntry>> {
-        self.stack()?.list_exports(self.index, conn, readonly)
-    }
-    pub fn default_export(&self, conn: &Arc<Connection>, readonly: bool) -> Result<Option<String>> {
-        self.stack()?.default_export(self.index, conn, readonly)
-    }
-    pub fn open(
-        &self,
-        conn: &Arc<Connection>,
-        readonly: bool,
-        export_name: &[u8],
-    ) -> Result<Context> {
-        self.stack()?.open(self.index, conn, readonly, export_name)
-    }
-}
-
 pub struct Stack {
     /// Outermost first.
     filters: Vec<Box<dyn Filter>>,
@@ -160,12 +124,9 @@ impl Stack {
         let Layers { filters, plugin } = layers;
         let mut names: Vec<Arc<str>> = filters.iter().map(|f| Arc::from(f.name())).collect();
         names.push(Arc::from(plugin.name()));
-        Arc::new_cyclic(|weak| Stack {
+        Arc::new_cyclic(|weak: &Weak<Stack>| Stack {
             links: (0..names.len())
-                .map(|index| Below {
-                    stack: weak.clone(),
-                    index,
-                })
+                .map(|index| Below::new(weak.clone() as Weak<dyn Lower>, index))
                 .collect(),
             filters,
             plugin: Some(plugin),
@@ -199,11 +160,6 @@ impl Stack {
         &self.links[index + 1]
     }
 
-    /// The link that reaches layer `index` (stable while the stack lives).
-    pub fn link(&self, index: usize) -> &Below {
-        &self.links[index]
-    }
-
     /// The plugin, then each filter from the inside out.
     pub fn after_fork(&self) -> Result<()> {
         log::debug!("{}: after_fork", self.plugin().name());
@@ -225,7 +181,26 @@ impl Stack {
         self.plugin().cleanup();
     }
 
-    pub fn preconnect(&self, index: usize, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
+    /// Open the outermost layer and prepare the whole stack, as the
+    /// protocol does for NBD_OPT_GO.
+    pub fn open_top(
+        &self,
+        conn: &Arc<Connection>,
+        readonly: bool,
+        export_name: &[u8],
+    ) -> Result<Context> {
+        let ctx = self.open(0, conn, readonly, export_name)?;
+        if let Err(e) = ctx.prepare() {
+            // The layers that did prepare are finalized before the close.
+            let _ = ctx.finalize();
+            return Err(e);
+        }
+        Ok(ctx)
+    }
+}
+
+impl Lower for Stack {
+    fn preconnect(&self, index: usize, conn: &Arc<Connection>, readonly: bool) -> Result<()> {
         controlpath!("{}: preconnect", self.names[index]);
         match self.filters.get(index) {
             Some(f) => f.preconnect(self.below(index), conn, readonly),
@@ -237,7 +212,7 @@ impl Stack {
 
     /// The exports layer `index` lists, with "the default export" resolved
     /// to its name at that layer.
-    pub fn list_exports(
+    fn list_exports(
         &self,
         index: usize,
         conn: &Arc<Connection>,
@@ -286,7 +261,7 @@ impl Stack {
 
     /// The canonical name `""` stands for at layer `index` (asked once per
     /// connection); `None` if that layer has no default export.
-    pub fn default_export(
+    fn default_export(
         &self,
         index: usize,
         conn: &Arc<Connection>,
@@ -317,7 +292,7 @@ impl Stack {
 
     /// Open layer `index` (and, through it, the layers below it that it
     /// opens) for a connection.
-    pub fn open(
+    fn open(
         &self,
         index: usize,
         conn: &Arc<Connection>,
@@ -356,21 +331,9 @@ impl Stack {
         Ok(Context::new(name.clone(), handle, readonly))
     }
 
-    /// Open the outermost layer and prepare the whole stack, as the
-    /// protocol does for NBD_OPT_GO.
-    pub fn open_top(
-        &self,
-        conn: &Arc<Connection>,
-        readonly: bool,
-        export_name: &[u8],
-    ) -> Result<Context> {
-        let ctx = self.open(0, conn, readonly, export_name)?;
-        if let Err(e) = ctx.prepare() {
-            // The layers that did prepare are finalized before the close.
-            let _ = ctx.finalize();
-            return Err(e);
-        }
-        Ok(ctx)
+    /// The link that reaches layer `index` (stable while the stack lives).
+    fn link(&self, index: usize) -> &Below {
+        &self.links[index]
     }
 }
 
@@ -435,6 +398,7 @@ mod tests {
         let stack = pattern_stack("4096");
         let below = stack.link(0);
         assert_eq!(below.index(), 0);
-        assert!(Arc::ptr_eq(&below.stack().unwrap(), &stack));
+        let lower: Arc<dyn Lower> = stack.clone();
+        assert!(Arc::ptr_eq(&below.stack().unwrap(), &lower));
     }
 }

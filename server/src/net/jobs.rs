@@ -5,6 +5,7 @@
 
 use super::shared::Shared;
 use super::Server;
+use crate::backend::filter::Lower;
 use crate::backend::{BlockSize, Connection};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs};
