@@ -47,6 +47,9 @@ fi
 echo "== no module cycles"
 if python3 scripts/module-cycles.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
+echo "== no function over 120 lines"
+if python3 scripts/long-functions.py; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
 if [ -x scripts/bindings-check.sh ]; then
   echo "== bindings up to date"
   if bash scripts/bindings-check.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi

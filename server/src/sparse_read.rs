@@ -21,6 +21,10 @@
 //! extents and data are the same structure) are read sparsely;
 //! `--sparse-reads=all` takes the risk for every plugin, and
 //! `--no-sparse-reads` (`--sparse-reads=off`) turns it off.
+//!
+//! This module holds the setting, the per-connection policy and the plan
+//! of a read (which ranges are zeroes); `dispatch` asks for the extents
+//! and sends the chunks.
 
 use crate::backend::extents::{Extents, EXTENT_ZERO};
 use crate::backend::Stack;

@@ -13,7 +13,7 @@ use crate::logging::Ctx;
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
-use crate::protocol::requests::{self, Next as RequestNext, Serving};
+use crate::protocol::requests::{self, Next as RequestNext, Payload, Serving};
 use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::sched::inline::Trial;
 use crate::tls::Handshake;
@@ -46,11 +46,10 @@ struct PendingWrite {
     req: Request,
     /// At least the payload's length; the payload is its first bytes.
     buf: Vec<u8>,
-    filled: usize,
     /// What runs once the payload is in; a refused write's payload is
     /// read and dropped, then the refusal is sent.
     verdict: Result<Valid, Refusal>,
-    remaining: u64,
+    payload: Payload,
     /// The memory budget's grant for the payload.
     charge: Charge,
 }
@@ -643,16 +642,16 @@ impl Conn {
                 },
                 Err(refusal) => (Err(refusal), Vec::new()),
             };
-            let n = (plen as usize).min(self.end - self.start);
-            if verdict.is_ok() {
+            let mut payload = Payload::new(plen, verdict.is_ok());
+            let n = payload.take(self.end - self.start);
+            if payload.keep() {
                 buf[..n].copy_from_slice(&self.inbuf[self.start..self.start + n]);
             }
             let pw = PendingWrite {
                 req,
                 buf,
-                filled: if verdict.is_ok() { n } else { 0 },
                 verdict,
-                remaining: plen - n as u64,
+                payload,
                 charge,
             };
             self.consume(n);
@@ -706,29 +705,26 @@ impl Conn {
         let Phase::Transmission(Some(pw)) = &mut self.phase else {
             unreachable!()
         };
-        if pw.remaining > 0 {
-            if pw.verdict.is_err() {
+        if !pw.payload.is_complete() {
+            if !pw.payload.keep() {
                 // Drop what is buffered, then read more into the buffer.
-                let n = (pw.remaining as usize).min(self.end - self.start);
+                let n = pw.payload.take(self.end - self.start);
                 if n == 0 {
                     self.start = 0;
                     self.end = 0;
                     return Step::NeedBytes;
                 }
-                pw.remaining -= n as u64;
                 self.consume(n);
                 return Step::Progress;
             }
-            let plen = pw.req.payload_len() as usize;
-            let r = self.shared.stream.read(&mut pw.buf[pw.filled..plen]);
+            let r = self.shared.stream.read(&mut pw.buf[pw.payload.unfilled()]);
             match r {
                 Ok(0) => {
                     log::error!("read data: conn->recv: Bad message");
                     return Step::Want(self.begin_close(server));
                 }
                 Ok(n) => {
-                    pw.filled += n;
-                    pw.remaining -= n as u64;
+                    pw.payload.received(n);
                     return Step::Progress;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Step::Progress,

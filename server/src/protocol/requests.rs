@@ -6,9 +6,11 @@
 //! whether the server still serves ([`Serving`]), then the request
 //! against the export ([`validate`]).
 //!
-//! What follows a header is the connection's: admitting a request's data
-//! to the memory budget, reading a write's payload (kept, or read and
-//! dropped when the request is refused), running it, sending the reply.
+//! A write's payload is then counted in as it arrives ([`Payload`]):
+//! kept in the request's own buffer, or read and dropped when the request
+//! is refused.  Admitting a request's data to the memory budget, reading
+//! the socket, running the request and sending the reply are the
+//! connection's.
 
 use super::consts::*;
 use super::transmission::{validate, ExportCaps, Invalid, Request, Valid};
@@ -79,6 +81,59 @@ pub fn next(input: &[u8], caps: &ExportCaps, serving: Serving) -> Next {
         req,
         header_len,
         verdict,
+    }
+}
+
+/// A write's payload arriving after its header: kept in the request's own
+/// buffer (its first `len` bytes), or read and dropped for a refused
+/// request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payload {
+    len: u64,
+    received: u64,
+    keep: bool,
+}
+
+impl Payload {
+    pub fn new(len: u64, keep: bool) -> Payload {
+        Payload {
+            len,
+            received: 0,
+            keep,
+        }
+    }
+
+    /// Whether the bytes are kept (else dropped).
+    pub fn keep(&self) -> bool {
+        self.keep
+    }
+
+    /// How many of the `available` bytes already read belong to the
+    /// payload; they are counted as received.
+    pub fn take(&mut self, available: usize) -> usize {
+        let n = self.missing().min(available as u64) as usize;
+        self.received += n as u64;
+        n
+    }
+
+    /// `n` more bytes were read straight into the buffer's
+    /// [`Payload::unfilled`] part.
+    pub fn received(&mut self, n: usize) {
+        debug_assert!(n as u64 <= self.missing());
+        self.received += n as u64;
+    }
+
+    /// Where the next kept bytes go in the request's buffer.
+    pub fn unfilled(&self) -> std::ops::Range<usize> {
+        self.received as usize..self.len as usize
+    }
+
+    pub fn missing(&self) -> u64 {
+        self.len - self.received
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.received == self.len
     }
 }
 
@@ -216,5 +271,25 @@ mod tests {
             next(&huge, &caps(true), Serving::Yes),
             Next::Broken(ProtocolError::PayloadTooLong { .. })
         ));
+    }
+
+    #[test]
+    fn a_payload_is_counted_in_from_the_buffer_then_from_the_socket() {
+        let mut p = Payload::new(1000, true);
+        assert_eq!(p.take(300), 300, "all of what was read with the header");
+        assert_eq!(p.unfilled(), 300..1000);
+        p.received(650);
+        assert_eq!((p.missing(), p.is_complete()), (50, false));
+        // The next request's bytes behind it stay unread.
+        assert_eq!(p.take(80), 50);
+        assert!(p.is_complete());
+        assert_eq!(p.take(10), 0);
+        // A refused write's payload is dropped as it comes.
+        let mut d = Payload::new(5, false);
+        assert!(!d.keep());
+        assert_eq!(d.take(3), 3);
+        assert_eq!(d.take(0), 0);
+        assert_eq!(d.take(9), 2);
+        assert!(d.is_complete());
     }
 }
