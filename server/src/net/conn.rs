@@ -82,7 +82,7 @@ pub struct Conn {
     /// The loop saw the client hang up (or an error): the hang-up's event
     /// is spent, so reading must go on until it returns end of file.
     pub peer_closed: bool,
-    /// This drive answered a request on the loop.
+    /// This drive answered a request or a handshake step on the loop.
     answered: Cell<bool>,
     /// A trial of the next small request on the loop is due (see
     /// `inline`): requests wait until those on the pool are done.
@@ -484,6 +484,8 @@ impl Conn {
         };
         say(&t.said);
         if !t.reply.is_empty() {
+            // The client answers a reply with its next option.
+            self.answered.set(true);
             let s = &self.shared;
             match (s.outbox.send(&s.stream, &[&t.reply]), &t.failed_write) {
                 (Ok(()), _) => say(&t.after),
@@ -896,6 +898,7 @@ impl Conn {
             return;
         }
         if !out.bytes.is_empty() {
+            self.answered.set(true);
             self.send(&out.bytes);
         }
         if let Some(s) = out.session {

@@ -1,8 +1,9 @@
 //! A short, bounded busy-poll of the event loop after it answered requests
-//! itself.
+//! or handshake steps itself.
 //!
-//! A client waiting for replies (queue depth 1, or a batch) sends its next
-//! requests a few microseconds after reading ours.  Sleeping in
+//! A client waiting for replies (queue depth 1, a batch, or the next step
+//! of a handshake) sends its next message a few microseconds after reading
+//! ours.  Sleeping in
 //! `epoll_wait` meanwhile means the client's write must wake the loop's
 //! thread: with client and server on different CPUs that is an
 //! inter-processor interrupt and, on a virtual machine, a halted vCPU to
