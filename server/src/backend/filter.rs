@@ -176,3 +176,152 @@ pub trait Lower: Send + Sync {
     /// The link that reaches layer `index` (stable while the stack lives).
     fn link(&self, index: usize) -> &Below;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::builtin::pattern::PatternPlugin;
+    use crate::backend::{Flags, Layers, Stack};
+
+    /// A filter that intercepts no call but `config` of the key it
+    /// `takes`: every other call takes the trait's default way down.
+    struct Plain {
+        takes: Option<&'static str>,
+    }
+
+    const PLAIN: Plain = Plain { takes: None };
+
+    /// Its handle reads through the context below.
+    struct Through(Context);
+
+    impl Handle for Through {
+        fn get_size(&self) -> Result<u64> {
+            self.0.get_size()
+        }
+        fn pread(&self, buf: &mut [u8], offset: u64, flags: Flags) -> Result<()> {
+            self.0.pread(buf, offset, flags)
+        }
+    }
+
+    impl Filter for Plain {
+        fn name(&self) -> &str {
+            "plain"
+        }
+        fn path(&self) -> &str {
+            "plain.so"
+        }
+        fn config(
+            &mut self,
+            next: &mut dyn FnMut(&str, &OsStr) -> Result<()>,
+            key: &str,
+            value: &OsStr,
+        ) -> Result<()> {
+            match self.takes {
+                Some(k) if k == key => Ok(()),
+                _ => next(key, value),
+            }
+        }
+        fn open(
+            &self,
+            below: &Below,
+            conn: &Arc<Connection>,
+            readonly: bool,
+            export_name: &[u8],
+        ) -> Result<Box<dyn Handle>> {
+            Ok(Box::new(Through(below.open(
+                conn,
+                readonly,
+                export_name,
+            )?)))
+        }
+    }
+
+    fn ready(filters: Vec<Box<dyn Filter>>, params: &[(&str, &str)]) -> Result<Arc<Stack>> {
+        let mut layers = Layers {
+            filters,
+            plugin: Box::new(PatternPlugin::new()),
+        };
+        for (k, v) in params {
+            layers.config(k, OsStr::new(v))?;
+        }
+        layers.config_complete()?;
+        let model = layers.thread_model()?;
+        layers.get_ready(model)?;
+        Ok(Stack::new(layers, model))
+    }
+
+    #[test]
+    fn a_filter_passes_down_every_call_it_does_not_intercept() {
+        let plain: Box<dyn Filter> = Box::new(PLAIN);
+        assert!(!plain.reads_pass_through(), "only a filter that says so");
+        assert_eq!(plain.version(), None);
+        let stack = ready(vec![plain], &[("size", "4096")]).unwrap();
+        assert_eq!(stack.thread_model(), ThreadModel::Parallel);
+        assert!(!stack.nonblocking(), "a filter may block");
+        let conn = Arc::new(Connection::new(-1, false, stack.len()));
+        stack.preconnect(0, &conn, true).unwrap();
+        assert_eq!(
+            stack.default_export(0, &conn, true).unwrap().as_deref(),
+            Some("")
+        );
+        // The plugin's default export, listed once: the filter's list is
+        // the one below as it is, not a list to add the default to again.
+        let names: Vec<String> = stack
+            .list_exports(0, &conn, true)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, [""]);
+        let ctx = stack.open_top(&conn, true, b"").unwrap();
+        assert_eq!(ctx.get_size().unwrap(), 4096);
+        let mut buf = [0u8; 8];
+        ctx.pread(&mut buf, 4088, Flags::NONE).unwrap();
+        assert_eq!(buf, 4088u64.to_be_bytes());
+        ctx.finalize().unwrap();
+    }
+
+    #[test]
+    fn configuration_reaches_the_plugin_unless_a_filter_takes_it() {
+        // A key no layer takes is the plugin's error.
+        let e = ready(vec![Box::new(PLAIN)], &[("size", "1M"), ("shift", "1")])
+            .err()
+            .expect("the plugin refuses shift");
+        assert_eq!(e.errno, libc::EINVAL);
+        let stack = ready(
+            vec![
+                Box::new(PLAIN),
+                Box::new(Plain {
+                    takes: Some("shift"),
+                }),
+            ],
+            &[("shift", "1"), ("size", "1M")],
+        )
+        .unwrap();
+        assert_eq!(stack.len(), 3);
+        // The memory plugin's config_complete, reached through the
+        // filter's default one, wants a size.
+        let mut layers = Layers {
+            filters: vec![Box::new(PLAIN)],
+            plugin: Box::new(crate::backend::builtin::memory_plugin::MemoryPlugin::new()),
+        };
+        let e = layers.config_complete().unwrap_err();
+        assert!(e.to_string().contains("size=<SIZE>"), "{e}");
+    }
+
+    #[test]
+    fn a_link_to_a_stack_that_is_gone_fails_with_eshutdown() {
+        let gone: Weak<dyn Lower> = Weak::<Stack>::new();
+        let below = Below::new(gone, 1);
+        assert_eq!(below.index(), 1);
+        let conn = Arc::new(Connection::new(-1, false, 2));
+        for e in [
+            below.preconnect(&conn, false).unwrap_err(),
+            below.list_exports(&conn, false).unwrap_err(),
+            below.default_export(&conn, false).unwrap_err(),
+            below.open(&conn, false, b"x").err().unwrap(),
+        ] {
+            assert_eq!(e.errno, libc::ESHUTDOWN);
+        }
+    }
+}

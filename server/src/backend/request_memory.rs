@@ -78,3 +78,92 @@ impl std::ops::DerefMut for Buffer {
         &mut self.data
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// Sizes no other code asks for, so that the other tests of this
+    /// process (which go through the same process-wide gate once it is
+    /// installed) neither see nor disturb what this one counts.
+    const GRANTED: u64 = 777_777;
+    const REFUSED: u64 = 999_999;
+    /// Granted by the gate, too large for the allocator.
+    const HUGE: u64 = 1 << 62;
+
+    /// Grants everything but `REFUSED`; logs what it sees of the sizes
+    /// above (and of 0, which the gate must never be asked for).
+    #[derive(Default)]
+    struct Ledger(Mutex<Vec<(&'static str, u64)>>);
+
+    impl Ledger {
+        fn seen(&self) -> Vec<(&'static str, u64)> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    impl Gate for Ledger {
+        fn take(&self, bytes: u64) -> bool {
+            if [0, GRANTED, REFUSED, HUGE].contains(&bytes) {
+                self.0.lock().unwrap().push(("take", bytes));
+            }
+            bytes != REFUSED
+        }
+        fn give(&self, bytes: u64) {
+            if [0, GRANTED, REFUSED, HUGE].contains(&bytes) {
+                self.0.lock().unwrap().push(("give", bytes));
+            }
+        }
+    }
+
+    #[test]
+    fn memory_is_held_until_dropped_and_refused_with_enomem() {
+        let ledger = Arc::new(Ledger::default());
+        install(ledger.clone());
+        assert!(
+            std::ptr::addr_eq(Arc::as_ptr(GATE.get().unwrap()), Arc::as_ptr(&ledger)),
+            "no other gate in unit tests"
+        );
+
+        let held = hold(GRANTED, "test").unwrap();
+        assert_eq!(ledger.seen(), [("take", GRANTED)]);
+        drop(held);
+        assert_eq!(ledger.seen(), [("give", GRANTED)]);
+
+        let e = hold(REFUSED, "block status").unwrap_err();
+        assert_eq!(e.errno, libc::ENOMEM);
+        assert!(
+            e.to_string()
+                .contains("block status: cannot allocate 999999 bytes: over the memory limit"),
+            "{e}"
+        );
+        // Nothing taken, nothing given back.
+        assert_eq!(ledger.seen(), [("take", REFUSED)]);
+
+        drop(hold(0, "nothing").unwrap());
+        assert_eq!(ledger.seen(), []);
+
+        let mut buf = zeroed(GRANTED as usize, "cache").unwrap();
+        assert_eq!(buf.len(), GRANTED as usize);
+        assert!(buf.iter().all(|&b| b == 0));
+        buf[1] = 7;
+        assert_eq!(buf[1], 7);
+        assert_eq!(ledger.seen(), [("take", GRANTED)]);
+        drop(buf);
+        assert_eq!(ledger.seen(), [("give", GRANTED)]);
+
+        assert_eq!(
+            zeroed(REFUSED as usize, "cache").err().unwrap().errno,
+            libc::ENOMEM
+        );
+        assert_eq!(ledger.seen(), [("take", REFUSED)]);
+
+        // The budget allows it, the system does not: ENOMEM rather than an
+        // abort, and the budget gets its share back.
+        let e = zeroed(HUGE as usize, "cache").err().unwrap();
+        assert_eq!(e.errno, libc::ENOMEM);
+        assert!(e.to_string().contains("cache: cannot allocate"), "{e}");
+        assert_eq!(ledger.seen(), [("take", HUGE), ("give", HUGE)]);
+    }
+}

@@ -72,3 +72,23 @@ pub fn mlock(buf: &[u8]) -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_machine_has_memory_and_zero_pages_cost_none() {
+        let ram = physical_memory().expect("the kernel says");
+        assert!(ram >= 64 << 20, "{ram}");
+        if let Some(limit) = address_space_limit() {
+            assert!(limit > 0);
+        }
+        // A gigabyte of address space, read at both ends.
+        let z = zero_pages(1 << 30).expect("a NORESERVE mapping");
+        assert_eq!(z.len(), 1 << 30);
+        assert!(z[..8192].iter().all(|&b| b == 0));
+        assert_eq!(z[(1 << 30) - 1], 0);
+        release_free_memory();
+    }
+}

@@ -33,3 +33,26 @@ pub fn strerror(e: &std::io::Error) -> String {
         None => s.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::strerror;
+    use std::io;
+
+    #[test]
+    fn an_os_error_reads_as_strerror() {
+        let e = io::Error::from_raw_os_error(libc::ENOENT);
+        assert!(e.to_string().ends_with("(os error 2)"), "{e}");
+        assert_eq!(strerror(&e), "No such file or directory");
+        assert_eq!(
+            strerror(&io::Error::from_raw_os_error(libc::EADDRINUSE)),
+            "Address already in use"
+        );
+        // Not an OS error: the text as it is.
+        assert_eq!(strerror(&io::Error::other("plain words")), "plain words");
+        // A failed name lookup, as the standard library words it:
+        // getaddrinfo's own words.
+        let e = io::Error::other("failed to lookup address information: Name or service not known");
+        assert_eq!(strerror(&e), "Name or service not known");
+    }
+}

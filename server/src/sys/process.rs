@@ -284,3 +284,50 @@ pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn names_in_the_user_and_group_databases() {
+        assert_eq!(user_id(OsStr::new("root")), Some(0));
+        assert_eq!(group_id(OsStr::new("root")), Some(0));
+        assert_eq!(user_id(OsStr::new("no-such-user-nbdkit")), None);
+        assert_eq!(group_id(OsStr::new("no-such-group-nbdkit")), None);
+        assert_eq!(user_id(OsStr::new("ro\0ot")), None, "a NUL is no name");
+        assert_eq!(
+            is_root(),
+            std::fs::metadata("/proc/self").unwrap().uid() == 0
+        );
+    }
+
+    #[test]
+    fn a_temporary_directory_is_new_and_private() {
+        let template = std::env::temp_dir().join("nbdkit-sys-XXXXXX");
+        let a = make_temp_dir(&template).unwrap();
+        let b = make_temp_dir(&template).unwrap();
+        assert_ne!(a, b);
+        for d in [&a, &b] {
+            let name = d.file_name().unwrap().to_str().unwrap();
+            assert!(name.starts_with("nbdkit-sys-") && !name.ends_with("XXXXXX"));
+            let meta = std::fs::metadata(d).unwrap();
+            assert!(meta.is_dir());
+            assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+            std::fs::remove_dir(d).unwrap();
+        }
+        let e = make_temp_dir(std::path::Path::new("/nonexistent/x-XXXXXX")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOENT));
+        let e = make_temp_dir(&std::env::temp_dir().join("no-template")).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL));
+    }
+
+    #[test]
+    fn sleeping_counts_as_a_voluntary_switch() {
+        let before = voluntary_switches();
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(voluntary_switches() > before);
+    }
+}

@@ -314,3 +314,67 @@ pub fn accept_nonblocking(l: &OwnedFd) -> io::Result<OwnedFd> {
     // SAFETY: a new descriptor nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+
+    #[test]
+    fn readiness_is_waited_for_with_a_timeout() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        assert!(
+            !wait_readable(b.as_raw_fd(), 0).unwrap(),
+            "nothing sent yet"
+        );
+        assert!(wait_writable(a.as_raw_fd(), 0).unwrap());
+        a.write_all(b"x").unwrap();
+        assert!(wait_readable(b.as_raw_fd(), 1000).unwrap());
+        let mut fds = [
+            libc::pollfd {
+                fd: b.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: -1,
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        assert_eq!(poll_for(&mut fds, Duration::from_millis(0)).unwrap(), 1);
+        assert_ne!(fds[0].revents & libc::POLLIN, 0);
+        assert_eq!(fds[1].revents, 0, "a negative fd is ignored");
+        // A hang-up wakes a reader too.
+        drop(a);
+        let mut buf = [0u8; 1];
+        std::io::Read::read_exact(&mut &b, &mut buf).unwrap();
+        assert!(wait_readable(b.as_raw_fd(), 1000).unwrap());
+    }
+
+    #[test]
+    fn a_listener_accepts_without_blocking() {
+        let l = tcp_listen("127.0.0.1:0".parse().unwrap(), 8).unwrap();
+        let addr = l.local_addr().unwrap();
+        let l = OwnedFd::from(l);
+        set_nonblocking(&l).unwrap();
+        let e = accept_nonblocking(&l).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock);
+        let _client = std::net::TcpStream::connect(addr).unwrap();
+        assert!(wait_readable(l.as_raw_fd(), 1000).unwrap());
+        let c = accept_nonblocking(&l).unwrap();
+        // accept4 made the new socket non-blocking.
+        let s = std::net::TcpStream::from(c);
+        let mut buf = [0u8; 1];
+        let e = std::io::Read::read(&mut &s, &mut buf).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "non-blocking");
+        // The port is taken: a second listener on it fails.
+        let e = tcp_listen(addr, 8).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EADDRINUSE));
+        // Inherited descriptors must be sockets.
+        let f = std::fs::File::open("/proc/self/status").unwrap();
+        let e = inherited_socket(std::os::fd::IntoRawFd::into_raw_fd(f)).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTSOCK));
+    }
+}
