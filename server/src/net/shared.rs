@@ -65,38 +65,39 @@ impl WaitState {
     }
 }
 
-/// State shared between the loop and the workers serving one connection.
+/// State shared between the loop and the workers serving one connection;
+/// its fields are the network side's alone (`pub(super)`).
 pub struct Shared {
-    pub token: usize,
+    pub(super) token: usize,
     /// The socket, plain or TLS.
-    pub stream: Transport,
-    pub outbox: Outbox,
+    pub(super) stream: Transport,
+    pub(super) outbox: Outbox,
     /// Held around backend calls under SERIALIZE_REQUESTS.
-    pub req_lock: Mutex<()>,
-    pub session: OnceLock<Session>,
-    pub inflight: AtomicUsize,
+    pub(super) req_lock: Mutex<()>,
+    pub(super) session: OnceLock<Session>,
+    pub(super) inflight: AtomicUsize,
     /// Why the loop stopped reading, if it did.
-    pub waiting: WaitState,
+    pub(super) waiting: WaitState,
     /// Log context: `plugin[N]`.
-    pub ctx: Ctx,
+    pub(super) ctx: Ctx,
     /// The plugin's name, for the names of request slots (`plugin.N`).
-    pub plugin: Arc<str>,
+    pub(super) plugin: Arc<str>,
     /// How many worker threads nbdkit would run this connection's
     /// requests on (0: it runs them on the connection's thread): the
     /// request slots named in log lines.
-    pub workers: u32,
+    pub(super) workers: u32,
     /// The slots (of the first 64) that requests in flight hold.
-    pub busy: AtomicU64,
+    pub(super) busy: AtomicU64,
     /// What the connection owns across the layers (strings handed to C,
     /// the default export each layer named).
-    pub conn: Arc<Connection>,
+    pub(super) conn: Arc<Connection>,
     /// Write payload buffers to reuse, so a write costs neither an
     /// allocation nor zeroing its buffer before the socket fills it.
-    pub spare: Mutex<Vec<Vec<u8>>>,
+    pub(super) spare: Mutex<Vec<Vec<u8>>>,
     /// Memory charged to this connection's requests in flight.
-    pub mem: ConnMemory,
+    pub(super) mem: ConnMemory,
     /// The server, let go of last (after the socket closed).
-    pub server: super::hold::ServerHold,
+    pub(super) server: super::hold::ServerHold,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
