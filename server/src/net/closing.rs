@@ -71,7 +71,8 @@ fn close(mut sh: Shared) {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{testing, Event};
+    use super::super::server::Event;
+    use super::super::testing;
     use super::*;
     use std::io::Read;
     use std::time::Duration;

@@ -1,44 +1,28 @@
-//! One client connection's loop-owned state machine: it parses the
-//! handshake and requests from the bytes the loop reads, answers small
-//! requests itself or hands them to the pool, and throttles reading.
-//! What it shares with the workers is in `shared`; the handshake steps
-//! that need the backend are in `jobs`.
+//! One client connection's loop-owned state machine: it reads the
+//! socket, parses the handshake and requests from what it read (with
+//! `protocol`), sends the handshake's replies, and owns the phase.  Where
+//! a request runs is `placement`'s; whether the next one is read now is
+//! `admission`'s; what it shares with the workers is in `shared`; the
+//! handshake steps that need the backend are in `jobs`.
 
+use super::admission::{self, NoMemory};
+use super::cork::Cork;
 use super::jobs::{Job, Next, Outcome};
-use super::shared::{over_share, Shared, Wait};
-use super::{Server, INLINE_MAX};
+use super::placement::{Driver, Here, Placer};
+use super::server::Server;
+use super::shared::Shared;
 use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
-use crate::protocol::consts::*;
 use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
-use crate::protocol::requests::{self, Next as RequestNext, Payload, Serving};
+use crate::protocol::requests::{self, Next as RequestNext, Payload, Refusal, Serving};
 use crate::protocol::transmission::{self as tx, Request, Valid};
-use crate::sched::inline::Trial;
 use crate::tls::Handshake;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::io;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
-
-/// Why a request is answered with an error without running it.
-enum Refusal {
-    /// It breaks the protocol or the export's limits (logged per request).
-    Invalid(tx::Invalid),
-    /// No memory for it (logged once per connection, by `no_memory`).
-    NoMemory,
-}
-
-impl Refusal {
-    fn reply(&self, sink: &dyn ReplySink, req: &Request, caps: &tx::ExportCaps) {
-        match self {
-            Refusal::Invalid(inv) => dispatch::reply_invalid(sink, req, caps, inv),
-            Refusal::NoMemory => dispatch::reply_error(sink, req, caps, NBD_ENOMEM),
-        }
-    }
-}
 
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
@@ -70,9 +54,9 @@ enum Phase {
 
 pub struct Conn {
     pub shared: Arc<Shared>,
-    /// Replies to requests run on the loop, sent together when the loop
-    /// has parsed all it can (one write for a batch of small replies).
-    cork: RefCell<Vec<u8>>,
+    /// Replies to requests run where the connection is driven, sent
+    /// together when it has parsed all it can.
+    cork: Cork,
     /// The last read returned less than there was room for.
     short_read: bool,
     /// The socket holds nothing to read until the loop sees its next
@@ -84,9 +68,8 @@ pub struct Conn {
     pub peer_closed: bool,
     /// This drive answered a request or a handshake step on the loop.
     answered: Cell<bool>,
-    /// A trial of the next small request on the loop is due (see
-    /// `inline`): requests wait until those on the pool are done.
-    trial: Cell<Option<Trial>>,
+    /// Where its requests run.
+    placer: Placer,
     /// Driven on a worker as a batch (see `sched::inline::Placement`),
     /// not on the loop.
     batch: bool,
@@ -98,8 +81,8 @@ pub struct Conn {
     /// The handshake ran out of time while a backend job was running: the
     /// connection closes when the job reports back.
     expired: bool,
-    /// A request was refused for want of memory (logged once).
-    nomem_logged: bool,
+    /// Requests refused for want of memory (logged once).
+    nomem: NoMemory,
     /// Bytes the message being read needs in `inbuf` (an option's header
     /// and payload), when more than it holds.
     need: usize,
@@ -123,13 +106,13 @@ impl Conn {
     pub fn new(shared: Arc<Shared>, inbuf: Option<Vec<u8>>) -> Conn {
         Conn {
             shared,
-            cork: RefCell::new(Vec::new()),
+            cork: Cork::default(),
             short_read: false,
             // Registered already: bytes there now raise an event.
             quiet: true,
             peer_closed: false,
             answered: Cell::new(false),
-            trial: Cell::new(None),
+            placer: Placer::default(),
             batch: false,
             inbuf: inbuf
                 .filter(|b| b.len() == INBUF)
@@ -138,7 +121,7 @@ impl Conn {
             end: 0,
             phase: Phase::Starting,
             expired: false,
-            nomem_logged: false,
+            nomem: NoMemory::default(),
             need: 0,
             inbuf_charge: Charge::default(),
         }
@@ -285,34 +268,6 @@ impl Conn {
         self.shared.send(&[bytes]);
     }
 
-    /// Whether the loop must stop reading until workers catch up.  Sets
-    /// `waiting` so the worker that frees slots wakes the loop.
-    fn throttled(&self, server: &Server) -> bool {
-        let s = &self.shared;
-        let busy = || {
-            let inflight = s.inflight.load(Ordering::SeqCst);
-            if inflight >= server.cfg.max_inflight {
-                Some(Wait::Slots)
-            } else if inflight > 0 && self.trial.get().is_some() {
-                Some(Wait::Drain)
-            } else if over_share(server, s) {
-                Some(Wait::Backlog)
-            } else {
-                None
-            }
-        };
-        let Some(why) = busy() else {
-            return false;
-        };
-        s.waiting.set(why);
-        // Re-check after publishing, so a worker finishing in between is seen.
-        if busy().is_some() {
-            return true;
-        }
-        s.waiting.clear();
-        false
-    }
-
     /// Make all the progress possible now.  Called on readiness and when
     /// a backend job or in-flight request completes.
     /// The loop saw the socket ready: what it holds must be read.
@@ -332,14 +287,7 @@ impl Conn {
     }
 
     fn flush_cork(&self) {
-        let mut cork = self.cork.borrow_mut();
-        if !cork.is_empty() {
-            self.shared.send(&[&cork]);
-            cork.clear();
-            if cork.capacity() > 2 * CORK_MAX {
-                *cork = Vec::new();
-            }
-        }
+        self.cork.flush(&self.shared);
     }
 
     fn progress(&mut self, server: &Arc<Server>) -> Want {
@@ -364,7 +312,7 @@ impl Conn {
             // flight (with -t 1 they run one at a time, in order).
             if matches!(self.phase, Phase::Transmission(None))
                 && self.end > self.start
-                && self.throttled(server)
+                && admission::throttled(server, &self.shared, self.placer.trial_due())
             {
                 return Want::Nothing;
             }
@@ -380,7 +328,9 @@ impl Conn {
                 Step::NeedBytes if drained && !self.peer_closed => return Want::Nothing,
                 Step::NeedBytes => {}
             }
-            if matches!(self.phase, Phase::Transmission(_)) && self.throttled(server) {
+            if matches!(self.phase, Phase::Transmission(_))
+                && admission::throttled(server, &self.shared, self.placer.trial_due())
+            {
                 return Want::Nothing;
             }
             match self.fill(server) {
@@ -606,12 +556,12 @@ impl Conn {
         let mut verdict = verdict.map_err(Refusal::Invalid);
         let mut charge = Charge::default();
         if verdict.as_ref().is_ok_and(Valid::carries_data) {
-            match self.admit(server, req.count) {
+            match admission::admit(server, &self.shared, req.count) {
                 Admit::Granted(c) => charge = c,
                 // The header stays unread until memory drains.
                 Admit::Wait => return Step::Want(Want::Nothing),
                 Admit::NoMemory => {
-                    self.no_memory(server, &req);
+                    self.nomem.refused(server, &req);
                     verdict = Err(Refusal::NoMemory);
                 }
             }
@@ -623,7 +573,7 @@ impl Conn {
         // payload buffer of its own.
         if let (true, Ok(v)) = (plen > 0 && self.end - self.start >= plen as usize, &verdict) {
             let payload = &self.inbuf[self.start..self.start + plen as usize];
-            if self.try_inline(server, v, payload) {
+            if self.run_here(server, v, payload) {
                 server.budget.release(&self.shared.mem, charge);
                 self.consume(plen as usize);
                 return Step::Progress;
@@ -636,7 +586,7 @@ impl Conn {
                     None => {
                         server.budget.release(&self.shared.mem, charge);
                         charge = Charge::default();
-                        self.no_memory(server, &req);
+                        self.nomem.refused(server, &req);
                         (Err(Refusal::NoMemory), Vec::new())
                     }
                 },
@@ -660,45 +610,9 @@ impl Conn {
         }
         match verdict {
             Ok(v) => self.submit(server, v, Vec::new(), charge),
-            Err(refusal) => refusal.reply(&*self.shared, &req, &caps),
+            Err(refusal) => self.refuse(&refusal, &req, &caps),
         }
         Step::Progress
-    }
-
-    /// Ask the budget for `cost` bytes.  Before answering Wait, publish it
-    /// (so the worker that gives memory back wakes the loop) and ask again
-    /// (so one that did so meanwhile is not missed).
-    fn admit(&self, server: &Server, cost: u64) -> Admit {
-        let s = &self.shared;
-        let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
-        match ask() {
-            Admit::Wait => {
-                s.waiting.set(Wait::Memory);
-                let again = ask();
-                if again != Admit::Wait {
-                    s.waiting.clear();
-                }
-                again
-            }
-            other => other,
-        }
-    }
-
-    /// A request that cannot have memory: refused with ENOMEM as nbdkit
-    /// refuses one whose buffer it cannot allocate.  One log line per
-    /// connection: a client that keeps asking gets the same answer.
-    fn no_memory(&mut self, server: &Server, req: &Request) {
-        if self.nomem_logged {
-            return;
-        }
-        self.nomem_logged = true;
-        log::error!(
-            "{}: out of memory for {} bytes (memory limit {}, {} in use)",
-            tx::command_name(req.cmd),
-            req.count,
-            server.budget.limit(),
-            server.budget.used()
-        );
     }
 
     fn write_payload(&mut self, server: &Arc<Server>) -> Step {
@@ -744,116 +658,56 @@ impl Conn {
             unreachable!()
         };
         match pw.verdict {
-            Err(refusal) => refusal.reply(&*self.shared, &pw.req, &self.caps()),
+            Err(refusal) => self.refuse(&refusal, &pw.req, &self.caps()),
             Ok(v) => self.submit(server, v, pw.buf, pw.charge),
         }
         Step::Progress
     }
 
-    /// Answer a request on the loop if the inline policy allows it now;
-    /// false if it must go to the pool.  With nothing else in flight, a
-    /// quick request is answered here: a hand-off to a worker and back
-    /// would cost more than the call.
-    fn try_inline(&self, server: &Server, v: &Valid, payload: &[u8]) -> bool {
-        if self.batch {
-            return self.try_in_batch(server, v, payload);
+    /// Where the connection is driven, for placing a request.
+    fn here<'a>(&'a self, server: &'a Arc<Server>) -> Here<'a> {
+        Here {
+            server,
+            shared: &self.shared,
+            cork: &self.cork,
+            driver: if self.batch {
+                Driver::Batch
+            } else {
+                Driver::Loop
+            },
         }
-        if v.req.count > INLINE_MAX {
-            // Large requests go to the pool; a trial is dropped rather
-            // than wait for the pool before each of them.
-            self.trial.set(None);
-            return false;
-        }
-        let conns = server.open_conns.load(Ordering::Relaxed);
-        let trial = self.trial.take().filter(|_| conns <= 1);
-        if trial.is_none() && !server.inline.allows(conns) {
-            if server.inline.wants_trial(conns) {
-                self.trial.set(Some(Trial::new()));
-            }
-            return false;
-        }
-        if self.shared.inflight.load(Ordering::SeqCst) != 0 {
-            // A trial waits for the pool to drain (see `throttled`).
-            self.trial.set(trial);
-            return false;
-        }
-        let (Some(session), Some(_g)) = (
-            self.shared.session.get(),
-            server.locks.try_enter(&self.shared.req_lock),
-        ) else {
-            return false;
-        };
-        // Only for a plugin on probation: getrusage costs as much as a
-        // small request, so it is read once per wake-up of the loop.  A
-        // trial's calls are judged on their own: the loop may have waited
-        // for a lock (the pool's queue, the outbox) since it woke.
-        let before = if trial.is_some() {
-            Some(crate::sys::voluntary_switches())
-        } else {
-            server
-                .inline
-                .is_adaptive()
-                .then(crate::sched::inline::switches_since_wake)
-        };
-        let t = Instant::now();
-        let sink = Cork { conn: self };
-        self.shared
-            .in_slot(|| dispatch::execute(session, v, payload, &sink));
-        self.answered.set(true);
-        let took = t.elapsed();
-        let slept = || before.is_some_and(|b| crate::sys::voluntary_switches() > b);
-        let Some(trial) = trial else {
-            server.inline.record_inline(took, slept);
-            return true;
-        };
-        // A trial's calls count like any on the loop: one that blocked
-        // backs inlining off, and a slow one raises the average (which
-        // stops trials once it reaches seconds).
-        let slept = slept();
-        server.inline.record_inline(took, || slept);
-        match trial.add(took, slept) {
-            Ok(going_on) => self.trial.set(Some(going_on)),
-            Err(mean) => server.inline.record_trial(mean),
-        }
-        true
     }
 
-    /// Answer a request on the worker driving this connection as a batch,
-    /// if the stack is still fast; false if it must go to the pool.  Large
-    /// requests too: handing one on to another worker would cost a second
-    /// hand-off, and only this client's requests wait behind it (their
-    /// time is not the stack's speed, so it is not recorded).
-    fn try_in_batch(&self, server: &Server, v: &Valid, payload: &[u8]) -> bool {
-        if !server.inline.allows_batch() || self.shared.inflight.load(Ordering::SeqCst) != 0 {
-            return false;
+    /// Note a request answered where the connection is driven: on the
+    /// loop, the client may send more at once (see `spin`).
+    fn ran_here(&self, ran: bool) -> bool {
+        if ran && !self.batch {
+            self.answered.set(true);
         }
-        let (Some(session), Some(_g)) = (
-            self.shared.session.get(),
-            server.locks.try_enter(&self.shared.req_lock),
-        ) else {
-            return false;
-        };
-        let before = crate::sched::inline::switches_since_wake();
-        let t = Instant::now();
-        if v.req.count <= INLINE_MAX {
-            let sink = Cork { conn: self };
-            self.shared
-                .in_slot(|| dispatch::execute(session, v, payload, &sink));
-        } else {
-            // A large reply goes out from the plugin's buffer, not through
-            // the cork (after what the cork holds, to keep the order).
-            self.flush_cork();
-            let sink = &*self.shared;
-            self.shared
-                .in_slot(|| dispatch::execute(session, v, payload, sink));
+        ran
+    }
+
+    /// Answer a request where the connection is driven if the policy
+    /// allows it now; false if it must go to the pool.
+    fn run_here(&self, server: &Arc<Server>, v: &Valid, payload: &[u8]) -> bool {
+        self.ran_here(self.placer.try_here(&self.here(server), v, payload))
+    }
+
+    /// Run a request, here or on the pool (see `placement`).
+    fn submit(&self, server: &Arc<Server>, v: Valid, payload: Vec<u8>, charge: Charge) {
+        self.ran_here(self.placer.submit(&self.here(server), v, payload, charge));
+    }
+
+    /// Answer a request refused before it reaches the backend.
+    fn refuse(&self, refusal: &Refusal, req: &Request, caps: &tx::ExportCaps) {
+        let r = refusal.reply(req, caps);
+        match r.said {
+            Some(Said::Debug(m)) => log::debug!("{m}"),
+            Some(Said::Error(m)) => log::error!("{m}"),
+            None => {}
         }
-        let took = t.elapsed();
-        if v.req.count <= INLINE_MAX {
-            server
-                .inline
-                .record_batch(took, || crate::sys::voluntary_switches() > before);
-        }
-        true
+        dispatch::log_error_reply(r.error as i32);
+        self.shared.send(&[&r.reply]);
     }
 
     /// Drive the connection on a worker, as a batch: read and answer what
@@ -874,20 +728,6 @@ impl Conn {
     /// Whether the connection is reading requests (where batches apply).
     pub fn in_transmission(&self) -> bool {
         matches!(self.phase, Phase::Transmission(_))
-    }
-
-    /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `payload_len()` bytes; `charge` is given back to
-    /// the budget once the reply is sent or queued (the outbox counts what
-    /// it queues).
-    fn submit(&self, server: &Arc<Server>, v: Valid, payload: Vec<u8>, charge: Charge) {
-        let plen = v.req.payload_len() as usize;
-        if self.try_inline(server, &v, &payload[..plen]) {
-            self.shared.give_back(payload);
-            server.budget.release(&self.shared.mem, charge);
-            return;
-        }
-        super::handoff::request(server, self.shared.clone(), v, payload, charge);
     }
 
     /// Apply what a backend job produced.
@@ -916,32 +756,6 @@ impl Conn {
     }
 }
 
-/// Replies from requests run on the loop go to the connection's cork.
-struct Cork<'a> {
-    conn: &'a Conn,
-}
-
-/// A cork holding this much is sent at once.
-const CORK_MAX: usize = 256 * 1024;
-
-impl ReplySink for Cork<'_> {
-    fn send(&self, parts: &[&[u8]]) {
-        if self.conn.shared.dropped_by_plugin() {
-            return;
-        }
-        let full = {
-            let mut cork = self.conn.cork.borrow_mut();
-            for p in parts {
-                cork.extend_from_slice(p);
-            }
-            cork.len() >= CORK_MAX
-        };
-        if full {
-            self.conn.flush_cork();
-        }
-    }
-}
-
 enum Step {
     Progress,
     NeedBytes,
@@ -953,6 +767,7 @@ mod tests {
     use super::super::jobs;
     use super::super::testing;
     use super::*;
+    use crate::protocol::consts::*;
     use std::io::{Read, Write};
 
     /// Drive until the connection waits for the client, running backend
@@ -963,7 +778,7 @@ mod tests {
         loop {
             match c.drive(srv) {
                 Want::Backend(job) => {
-                    let out = jobs::run_job(srv, &c.shared, job);
+                    let out = jobs::run_job(&c.shared.job_at(), job);
                     c.finish_backend(out);
                 }
                 Want::Nothing => return "nothing",
@@ -996,7 +811,7 @@ mod tests {
         let (sh, mut client) = testing::shared(&srv);
         let mut c = Conn::new(sh.clone(), None);
         assert!(c.in_backend(), "preconnect comes first");
-        let out = jobs::run_job(&srv, &sh, Job::Preconnect);
+        let out = jobs::run_job(&sh.job_at(), Job::Preconnect);
         c.finish_backend(out);
         assert!(c.negotiating());
         let mut greeting = [0u8; 18];
@@ -1035,7 +850,7 @@ mod tests {
         let (srv, _rx) = testing::server();
         let (sh, mut client) = testing::shared(&srv);
         let mut c = Conn::new(sh.clone(), None);
-        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        c.finish_backend(jobs::run_job(&sh.job_at(), Job::Preconnect));
         let mut greeting = [0u8; 18];
         client.read_exact(&mut greeting).unwrap();
         client.write_all(&3u32.to_be_bytes()).unwrap();
@@ -1069,7 +884,7 @@ mod tests {
         let (srv, _rx) = testing::server();
         let (sh, mut client) = testing::shared(&srv);
         let mut c = Conn::new(sh.clone(), None);
-        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        c.finish_backend(jobs::run_job(&sh.job_at(), Job::Preconnect));
         client.write_all(&3u32.to_be_bytes()).unwrap();
         client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
         run(&srv, &mut c);

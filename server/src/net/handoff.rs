@@ -3,12 +3,14 @@
 //! here; when the loop runs the same work itself instead is decided by
 //! `sched::inline` (requests) and `Stack::nonblocking` (handshake steps).
 
+use super::admission::over_share;
 use super::jobs::{self, Job};
-use super::shared::{over_share, Shared, Wait};
-use super::{Event, Server, INLINE_MAX};
+use super::server::{Event, Server};
+use super::shared::{Shared, Wait};
 use crate::budget::Charge;
 use crate::dispatch;
 use crate::protocol::transmission::Valid;
+use crate::sched::inline::INLINE_MAX;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -68,7 +70,7 @@ pub fn handshake_step(server: &Server, shared: Arc<Shared>, job: Job) {
             let _g = srv.locks.enter(&shared.req_lock);
             let t = Instant::now();
             let out =
-                crate::logging::with_context(&shared.ctx, || jobs::run_job(srv, &shared, job));
+                crate::logging::with_context(&shared.ctx, || jobs::run_job(&shared.job_at(), job));
             srv.inline.record_handshake(t.elapsed());
             out
         };

@@ -3,9 +3,12 @@
 //! flight and why the loop waits, the request slots named in log lines,
 //! and the write buffers kept for reuse.
 
+use super::hold::ServerHold;
+use super::jobs;
 use super::outbox::Outbox;
+use super::server::Server;
+use super::stream::Stream;
 use super::transport::Transport;
-use super::Server;
 use crate::backend::{Connection, ThreadModel};
 use crate::budget::ConnMemory;
 use crate::dispatch::ReplySink;
@@ -97,7 +100,7 @@ pub struct Shared {
     /// Memory charged to this connection's requests in flight.
     pub(super) mem: ConnMemory,
     /// The server, let go of last (after the socket closed).
-    pub(super) server: super::hold::ServerHold,
+    pub(super) server: ServerHold,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
@@ -117,6 +120,44 @@ pub fn workers(threads: usize, model: ThreadModel) -> u32 {
 }
 
 impl Shared {
+    /// The state a new connection (`token` in the loop's `Poll`, `id` in
+    /// log lines) shares between the loop and the workers.
+    pub fn new(
+        srv: &Arc<Server>,
+        token: usize,
+        id: u64,
+        stream: Stream,
+        outbox: Outbox,
+        conn: Arc<Connection>,
+    ) -> Shared {
+        Shared {
+            token,
+            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+            plugin: srv.plugin_name.clone(),
+            workers: workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+            busy: AtomicU64::new(0),
+            stream: Transport::new(stream),
+            outbox,
+            req_lock: Mutex::new(()),
+            session: OnceLock::new(),
+            inflight: AtomicUsize::new(0),
+            waiting: Default::default(),
+            conn,
+            spare: Mutex::new(Vec::new()),
+            mem: Default::default(),
+            server: ServerHold::new(srv.clone()),
+        }
+    }
+
+    /// What a handshake step of this connection works with.
+    pub(super) fn job_at(&self) -> jobs::At<'_> {
+        jobs::At {
+            stack: &self.server.stack,
+            cfg: &self.server.cfg,
+            conn: &self.conn,
+        }
+    }
+
     pub(super) fn slot_mask(&self) -> u64 {
         if self.workers >= 64 {
             u64::MAX
@@ -258,12 +299,6 @@ impl ReplySink for Shared {
             }
         }
     }
-}
-
-/// Whether a connection holds more than its share of the memory budget
-/// (requests in flight and replies waiting for the client).
-pub(super) fn over_share(server: &Server, s: &Shared) -> bool {
-    s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
 }
 
 #[cfg(test)]
