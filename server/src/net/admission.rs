@@ -10,14 +10,13 @@ use super::server::Server;
 use super::shared::{Shared, Wait};
 use crate::budget::Admit;
 use crate::protocol::transmission::{self as tx, Request};
-use std::sync::atomic::Ordering;
 
 /// Whether the loop must stop reading until workers catch up
 /// (`trial_due`: a trial on the loop waits for the pool to drain).  Sets
 /// `waiting` so the worker that frees slots wakes the loop.
 pub fn throttled(server: &Server, s: &Shared, trial_due: bool) -> bool {
     let busy = || {
-        let inflight = s.inflight.load(Ordering::SeqCst);
+        let inflight = s.in_flight();
         if inflight >= server.cfg.max_inflight {
             Some(Wait::Slots)
         } else if inflight > 0 && trial_due {
@@ -31,32 +30,32 @@ pub fn throttled(server: &Server, s: &Shared, trial_due: bool) -> bool {
     let Some(why) = busy() else {
         return false;
     };
-    s.waiting.set(why);
+    s.wait_for(why);
     // Re-check after publishing, so a worker finishing in between is seen.
     if busy().is_some() {
         return true;
     }
-    s.waiting.clear();
+    s.stop_waiting();
     false
 }
 
 /// Whether a connection holds more than its share of the memory budget
 /// (requests in flight and replies waiting for the client).
 pub fn over_share(server: &Server, s: &Shared) -> bool {
-    s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
+    s.memory_held() > server.budget.share()
 }
 
 /// Ask the budget for `cost` bytes.  Before answering Wait, publish it
 /// (so the worker that gives memory back wakes the loop) and ask again
 /// (so one that did so meanwhile is not missed).
 pub fn admit(server: &Server, s: &Shared, cost: u64) -> Admit {
-    let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
+    let ask = || s.ask_memory(&server.budget, cost);
     match ask() {
         Admit::Wait => {
-            s.waiting.set(Wait::Memory);
+            s.wait_for(Wait::Memory);
             let again = ask();
             if again != Admit::Wait {
-                s.waiting.clear();
+                s.stop_waiting();
             }
             again
         }
@@ -116,8 +115,13 @@ mod tests {
             (max, true, Some(Wait::Slots)),
         ];
         for (inflight, trial_due, why) in table {
-            sh.inflight.store(inflight, Ordering::SeqCst);
-            sh.waiting.clear();
+            while sh.in_flight() < inflight {
+                sh.request_started();
+            }
+            while sh.in_flight() > inflight {
+                sh.request_done();
+            }
+            sh.stop_waiting();
             let got = throttled(&srv, &sh, trial_due);
             assert_eq!(
                 got,
@@ -125,12 +129,11 @@ mod tests {
                 "{inflight} in flight, trial {trial_due}"
             );
             assert_eq!(
-                sh.waiting.get(),
+                sh.waiting_for(),
                 why,
                 "{inflight} in flight, trial {trial_due}"
             );
         }
-        sh.inflight.store(0, Ordering::SeqCst);
     }
 
     #[test]
@@ -141,19 +144,19 @@ mod tests {
         let Admit::Granted(first) = admit(&srv, &sh, share) else {
             panic!("a connection's share is granted")
         };
-        assert_eq!(sh.waiting.get(), None);
+        assert_eq!(sh.waiting_for(), None);
         // Its share is held: the next request waits, and says so.
         assert_eq!(admit(&srv, &sh, 1 << 20), Admit::Wait);
-        assert_eq!(sh.waiting.get(), Some(Wait::Memory));
-        srv.budget.release(&sh.mem, first);
-        sh.waiting.clear();
+        assert_eq!(sh.waiting_for(), Some(Wait::Memory));
+        sh.give_memory_back(&srv.budget, first);
+        sh.stop_waiting();
         let Admit::Granted(c) = admit(&srv, &sh, 1 << 20) else {
             panic!("granted once memory came back")
         };
-        srv.budget.release(&sh.mem, c);
+        sh.give_memory_back(&srv.budget, c);
         // More than the whole budget, with nothing in flight: never.
         assert_eq!(admit(&srv, &sh, srv.budget.limit() + 1), Admit::NoMemory);
-        assert_eq!(sh.waiting.get(), None);
+        assert_eq!(sh.waiting_for(), None);
     }
 
     #[test]

@@ -21,7 +21,6 @@ use crate::protocol::transmission::{self as tx, Request, Valid};
 use crate::tls::Handshake;
 use std::cell::Cell;
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// A WRITE whose payload is still arriving, read straight into the buffer
@@ -131,14 +130,11 @@ impl Conn {
     /// transmission, where nbdkit's worker threads read requests, the name
     /// of the first free slot.
     pub fn log_ctx(&self) -> Ctx {
-        let s = &self.shared;
-        if matches!(self.phase, Phase::Transmission(_)) && s.workers > 0 {
-            let free = !s.busy.load(Ordering::Relaxed) & s.slot_mask();
-            if free != 0 {
-                return Ctx::Worker(s.plugin.clone(), free.trailing_zeros());
-            }
+        if matches!(self.phase, Phase::Transmission(_)) {
+            self.shared.reading_ctx()
+        } else {
+            self.shared.ctx().clone()
         }
-        s.ctx.clone()
     }
 
     /// Still in the handshake (the `--timeout` limit applies).
@@ -207,12 +203,12 @@ impl Conn {
         }
         loop {
             let room = self.inbuf.len() - self.end;
-            match self.shared.stream.read(&mut self.inbuf[self.end..]) {
+            match self.shared.read(&mut self.inbuf[self.end..]) {
                 Ok(0) => return Ok(Some(false)),
                 Ok(n) => {
                     // TLS returns a record at a time, whatever is left in
                     // the socket: only a plain short read drains it.
-                    self.short_read = n < room && !self.shared.stream.is_tls();
+                    self.short_read = n < room && !self.shared.is_tls();
                     self.end += n;
                     return Ok(Some(true));
                 }
@@ -229,13 +225,12 @@ impl Conn {
         let len = self.inbuf.len();
         let n = self.need.max(len * 2);
         let cost = (n - len) as u64;
-        let backlog = self.shared.outbox.backlog() as u64;
-        let Admit::Granted(c) = server.budget.admit(&self.shared.mem, backlog, cost) else {
+        let Admit::Granted(c) = self.shared.ask_memory(&server.budget, cost) else {
             log::error!("reading an option of {} bytes: out of memory", self.need);
             return Err(io::ErrorKind::OutOfMemory.into());
         };
         if self.inbuf.try_reserve_exact(n - len).is_err() {
-            server.budget.release(&self.shared.mem, c);
+            self.shared.give_memory_back(&server.budget, c);
             log::error!("reading an option of {} bytes: out of memory", self.need);
             return Err(io::ErrorKind::OutOfMemory.into());
         }
@@ -259,9 +254,8 @@ impl Conn {
 
     /// Give back what the input buffer holds beyond its usual size.
     pub fn release_inbuf(&mut self, server: &Server) {
-        server
-            .budget
-            .release(&self.shared.mem, std::mem::take(&mut self.inbuf_charge));
+        let charge = std::mem::take(&mut self.inbuf_charge);
+        self.shared.give_memory_back(&server.budget, charge);
     }
 
     fn send(&self, bytes: &[u8]) {
@@ -291,7 +285,7 @@ impl Conn {
     }
 
     fn progress(&mut self, server: &Arc<Server>) -> Want {
-        if self.shared.outbox.is_broken()
+        if self.shared.replies_broken()
             && !matches!(
                 self.phase,
                 Phase::Starting | Phase::Backend | Phase::Closing
@@ -365,7 +359,7 @@ impl Conn {
 
     pub fn begin_close(&mut self, server: &Server) -> Want {
         if let Phase::Transmission(Some(pw)) = &self.phase {
-            server.budget.release(&self.shared.mem, pw.charge);
+            self.shared.give_memory_back(&server.budget, pw.charge);
         }
         self.phase = Phase::Closing;
         Want::Close
@@ -437,7 +431,7 @@ impl Conn {
             // The client answers a reply with its next option.
             self.answered.set(true);
             let s = &self.shared;
-            match (s.outbox.send(&s.stream, &[&t.reply]), &t.failed_write) {
+            match (s.try_send(&[&t.reply]), &t.failed_write) {
                 (Ok(()), _) => say(&t.after),
                 // A reply the client may leave unread: nbdkit says why the
                 // write failed instead.
@@ -485,7 +479,7 @@ impl Conn {
         }
         self.start = 0;
         self.end = 0;
-        if let Err(e) = self.shared.stream.start_tls(&creds) {
+        if let Err(e) = self.shared.start_tls(&creds) {
             log::error!("{e}");
             return Step::Want(self.begin_close(server));
         }
@@ -496,15 +490,10 @@ impl Conn {
 
     /// Run the TLS handshake as far as the socket allows.
     fn tls_handshake(&mut self, server: &Server) -> Step {
-        let (out, r) = self.shared.stream.handshake();
-        if !out.is_empty() {
-            let _ = self.shared.outbox.send_raw(&self.shared.stream, &out);
-        }
-        match r {
+        match self.shared.tls_handshake() {
             Ok(Handshake::Again) => Step::Want(Want::Nothing),
             Ok(Handshake::Done) => {
                 log::debug!("using TLS on this connection");
-                self.shared.conn.set_tls(self.shared.stream.peer_dn());
                 let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
                 else {
                     unreachable!()
@@ -520,18 +509,14 @@ impl Conn {
     }
 
     fn caps(&self) -> tx::ExportCaps {
-        self.shared
-            .session
-            .get()
-            .map(|s| s.caps)
-            .unwrap_or_default()
+        self.shared.session().map(|s| s.caps).unwrap_or_default()
     }
 
     fn request(&mut self, server: &Arc<Server>) -> Step {
         let caps = self.caps();
         let serving = if crate::lifecycle::shutdown_requested() {
             Serving::ShuttingDown
-        } else if self.shared.conn.disconnecting() {
+        } else if self.shared.disconnecting() {
             Serving::Disconnecting
         } else {
             Serving::Yes
@@ -574,7 +559,7 @@ impl Conn {
         if let (true, Ok(v)) = (plen > 0 && self.end - self.start >= plen as usize, &verdict) {
             let payload = &self.inbuf[self.start..self.start + plen as usize];
             if self.run_here(server, v, payload) {
-                server.budget.release(&self.shared.mem, charge);
+                self.shared.give_memory_back(&server.budget, charge);
                 self.consume(plen as usize);
                 return Step::Progress;
             }
@@ -584,7 +569,7 @@ impl Conn {
                 Ok(v) => match self.shared.take_buffer(plen as usize) {
                     Some(b) => (Ok(v), b),
                     None => {
-                        server.budget.release(&self.shared.mem, charge);
+                        self.shared.give_memory_back(&server.budget, charge);
                         charge = Charge::default();
                         self.nomem.refused(server, &req);
                         (Err(Refusal::NoMemory), Vec::new())
@@ -631,7 +616,7 @@ impl Conn {
                 self.consume(n);
                 return Step::Progress;
             }
-            let r = self.shared.stream.read(&mut pw.buf[pw.payload.unfilled()]);
+            let r = self.shared.read(&mut pw.buf[pw.payload.unfilled()]);
             match r {
                 Ok(0) => {
                     log::error!("read data: conn->recv: Bad message");
@@ -742,7 +727,7 @@ impl Conn {
             self.send(&out.bytes);
         }
         if let Some(s) = out.session {
-            let _ = self.shared.session.set(s);
+            self.shared.set_session(s);
         }
         self.phase = match out.next {
             Next::ClientFlags => Phase::ClientFlags,

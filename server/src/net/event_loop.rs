@@ -190,7 +190,7 @@ impl Away {
 /// Drive `c` as batches on a worker until nothing more came, then park it
 /// in `away`; what only the loop can do (close it) sends it back there.
 fn batch(server: &Server, token: usize, c: Conn, away: Arc<Away>) {
-    let srv = Arc::clone(&c.shared.server);
+    let srv = Arc::clone(c.shared.server());
     let mut c = c;
     server.pool.submit(Box::new(move || loop {
         let want = c.drive_batch(&srv);
@@ -333,13 +333,13 @@ impl Loop {
                 c.peer_closed = true;
             }
             if ev.is_writable() {
-                if let Err(e) = c.shared.outbox.flush(&c.shared.stream) {
+                if let Err(e) = c.shared.flush_replies() {
                     log::debug!("write: {e}");
                 }
             }
         } else if let Some(a) = self.away.get(&t) {
             if ev.is_writable() {
-                if let Err(e) = a.shared.outbox.flush(&a.shared.stream) {
+                if let Err(e) = a.shared.flush_replies() {
                     log::debug!("write: {e}");
                 }
             }
@@ -494,7 +494,7 @@ impl Loop {
             if !c.negotiating() {
                 continue;
             }
-            crate::logging::with_context(&c.shared.ctx, || {
+            crate::logging::with_context(c.shared.ctx(), || {
                 log::error!(
                     "client did not complete the handshake within {} (--timeout), disconnecting",
                     humanize(limit)
@@ -520,7 +520,7 @@ impl Loop {
             // here rather than costing two thread hand-offs (a handshake
             // has two).
             let shared = &c.shared;
-            let Some(g) = srv.locks.try_enter(&shared.req_lock) else {
+            let Some(g) = shared.try_enter(&srv.locks) else {
                 handoff::handshake_step(srv, c.shared.clone(), job);
                 return;
             };
@@ -530,7 +530,7 @@ impl Loop {
                 .then(crate::sched::inline::switches_since_wake);
             let t = Instant::now();
             let out =
-                crate::logging::with_context(&shared.ctx, || jobs::run_job(&shared.job_at(), job));
+                crate::logging::with_context(shared.ctx(), || jobs::run_job(&shared.job_at(), job));
             drop(g);
             let took = t.elapsed();
             srv.inline.record_handshake_inline(took, || {
@@ -566,7 +566,7 @@ impl Loop {
             let ctx = c.log_ctx();
             crate::logging::with_context(&ctx, || c.drive(&srv))
         };
-        if c.take_answered() && c.shared.inflight.load(Ordering::SeqCst) == 0 {
+        if c.take_answered() && c.shared.in_flight() == 0 {
             self.answered = true;
         }
         self.wanted(poll, token, want);
@@ -665,21 +665,21 @@ impl Loop {
             return; // the job's completion brings us back here
         }
         let s = &c.shared;
-        s.waiting.set(shared::Wait::Slots);
-        if s.inflight.load(Ordering::SeqCst) > 0 {
+        s.wait_for(shared::Wait::Slots);
+        if s.in_flight() > 0 {
             return; // the last worker wakes us
         }
-        s.waiting.clear();
+        s.stop_waiting();
         let mut c = self.conns.remove(&token).expect("present");
         c.release_inbuf(&self.server);
         if self.spare_inbufs.len() < SPARE_INBUFS {
             self.spare_inbufs.extend(c.take_inbuf());
         }
-        let _ = c.shared.outbox.flush(&c.shared.stream);
+        let _ = c.shared.flush_replies();
         // Closing the socket takes it out of the poll; one that stays open
         // for a while (closed by a worker) must raise no more events.
         if !closing::closes_now(&c.shared) {
-            let fd = c.shared.stream.raw_fd();
+            let fd = c.shared.raw_fd();
             let _ = poll.registry().deregister(&mut mio::unix::SourceFd(&fd));
         }
         // Closed by whoever lets go last: here, or the worker finishing

@@ -11,7 +11,6 @@ use crate::budget::Charge;
 use crate::dispatch;
 use crate::protocol::transmission::Valid;
 use crate::sched::inline::INLINE_MAX;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,12 +18,12 @@ use std::time::Instant;
 /// first `payload_len()` bytes; `charge` is given back to the budget
 /// once the reply is sent or queued (the outbox counts what it queues).
 pub fn request(server: &Server, shared: Arc<Shared>, v: Valid, payload: Vec<u8>, charge: Charge) {
-    shared.inflight.fetch_add(1, Ordering::SeqCst);
+    shared.request_started();
     server.pool.submit(Box::new(move || {
-        let srv = &*shared.server;
+        let srv = &**shared.server();
         let plen = v.req.payload_len() as usize;
-        if let Some(session) = shared.session.get() {
-            let _g = srv.locks.enter(&shared.req_lock);
+        if let Some(session) = shared.session() {
+            let _g = shared.enter(&srv.locks);
             let t = Instant::now();
             shared.in_slot(|| dispatch::execute(session, &v, &payload[..plen], &*shared));
             if v.req.count <= INLINE_MAX {
@@ -32,10 +31,10 @@ pub fn request(server: &Server, shared: Arc<Shared>, v: Valid, payload: Vec<u8>,
             }
         }
         shared.give_back(payload);
-        srv.budget.release(&shared.mem, charge);
-        let left = shared.inflight.fetch_sub(1, Ordering::SeqCst) - 1;
-        if should_wake(shared.waiting.get(), left, srv, &shared) && shared.waiting.take() {
-            srv.resume(shared.token);
+        shared.give_memory_back(&srv.budget, charge);
+        let left = shared.request_done();
+        if should_wake(shared.waiting_for(), left, srv, &shared) && shared.take_wait() {
+            srv.resume(shared.token());
         }
         super::closing::release(shared);
     }));
@@ -65,16 +64,16 @@ fn slots_free_enough(left: usize, max: usize) -> bool {
 /// Run a handshake step on the pool; its outcome goes back to the loop.
 pub fn handshake_step(server: &Server, shared: Arc<Shared>, job: Job) {
     server.pool.submit(Box::new(move || {
-        let srv = &shared.server;
+        let srv = shared.server();
         let out = {
-            let _g = srv.locks.enter(&shared.req_lock);
+            let _g = shared.enter(&srv.locks);
             let t = Instant::now();
             let out =
-                crate::logging::with_context(&shared.ctx, || jobs::run_job(&shared.job_at(), job));
+                crate::logging::with_context(shared.ctx(), || jobs::run_job(&shared.job_at(), job));
             srv.inline.record_handshake(t.elapsed());
             out
         };
-        srv.notify(Event::Handshake(shared.token, Box::new(out)));
+        srv.notify(Event::Handshake(shared.token(), Box::new(out)));
         super::closing::release(shared);
     }));
 }

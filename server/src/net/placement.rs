@@ -58,7 +58,7 @@ impl Placer {
         let plen = v.req.payload_len() as usize;
         if self.try_here(at, &v, &payload[..plen]) {
             at.shared.give_back(payload);
-            at.server.budget.release(&at.shared.mem, charge);
+            at.shared.give_memory_back(&at.server.budget, charge);
             return true;
         }
         handoff::request(at.server, at.shared.clone(), v, payload, charge);
@@ -92,15 +92,12 @@ impl Placer {
             }
             return false;
         }
-        if shared.inflight.load(Ordering::SeqCst) != 0 {
+        if shared.in_flight() != 0 {
             // A trial waits for the pool to drain (see `admission`).
             self.trial.set(trial);
             return false;
         }
-        let (Some(session), Some(_g)) = (
-            shared.session.get(),
-            server.locks.try_enter(&shared.req_lock),
-        ) else {
+        let (Some(session), Some(_g)) = (shared.session(), shared.try_enter(&server.locks)) else {
             return false;
         };
         // Only for a plugin on probation: getrusage costs as much as a
@@ -144,13 +141,10 @@ impl Placer {
 /// is not the stack's speed, so it is not recorded).
 fn try_in_batch(at: &Here, v: &Valid, payload: &[u8]) -> bool {
     let (server, shared) = (at.server, at.shared);
-    if !server.inline.allows_batch() || shared.inflight.load(Ordering::SeqCst) != 0 {
+    if !server.inline.allows_batch() || shared.in_flight() != 0 {
         return false;
     }
-    let (Some(session), Some(_g)) = (
-        shared.session.get(),
-        server.locks.try_enter(&shared.req_lock),
-    ) else {
+    let (Some(session), Some(_g)) = (shared.session(), shared.try_enter(&server.locks)) else {
         return false;
     };
     let before = crate::sched::inline::switches_since_wake();
