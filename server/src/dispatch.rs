@@ -89,7 +89,7 @@ pub fn execute(s: &Session, v: &Valid, payload: &[u8], sink: &dyn ReplySink) {
         Ok(()) => sink.send(&[&Reply::to(r, caps).ok()]),
         Err(e) => {
             if let Some(t) = e.unreported() {
-                log::error!("{}: {t}", tx::command_name(r.cmd));
+                log::error!("{}: {t}", command_name(r.cmd));
             }
             log_error_reply(e.errno);
             let fast = matches!(v.cmd, Command::Zero { fast: true, .. });

@@ -9,7 +9,8 @@
 use super::server::Server;
 use super::shared::{Shared, Wait};
 use crate::budget::Admit;
-use crate::protocol::transmission::{self as tx, Request};
+use crate::protocol::consts::command_name;
+use crate::protocol::transmission::Request;
 
 /// Whether the loop must stop reading until workers catch up
 /// (`trial_due`: a trial on the loop waits for the pool to drain).  Sets
@@ -79,7 +80,7 @@ impl NoMemory {
         }
         log::error!(
             "{}: out of memory for {} bytes (memory limit {}, {} in use)",
-            tx::command_name(req.cmd),
+            command_name(req.cmd),
             req.count,
             server.budget.limit(),
             server.budget.used()

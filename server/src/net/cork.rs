@@ -33,8 +33,9 @@ impl Cork {
         }
     }
 
+    /// Bytes gathered and not sent yet.
     #[cfg(test)]
-    fn held(&self) -> usize {
+    pub(super) fn held(&self) -> usize {
         self.buf.borrow().len()
     }
 }

@@ -702,7 +702,10 @@ fn humanize(d: Duration) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
+    use crate::protocol::consts::*;
+    use std::io::{Read, Write};
 
     #[test]
     fn limits_read_as_a_person_writes_them() {
@@ -710,5 +713,64 @@ mod tests {
         assert_eq!(humanize(Duration::from_secs(60)), "60 seconds");
         assert_eq!(humanize(Duration::from_millis(1500)), "1.5 seconds");
         assert_eq!(humanize(Duration::from_millis(200)), "200 ms");
+    }
+
+    fn option(opt: u32, data: &[u8]) -> Vec<u8> {
+        let mut o = IHAVEOPT.to_be_bytes().to_vec();
+        o.extend_from_slice(&opt.to_be_bytes());
+        o.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        o.extend_from_slice(data);
+        o
+    }
+
+    /// The client wrote: drive its connection as on a readiness event.
+    fn ready(lp: &mut Loop, poll: &Poll, token: usize) {
+        lp.conns.get_mut(&token).expect("on the loop").readiness();
+        lp.drive(poll, token);
+    }
+
+    #[test]
+    fn the_loop_admits_serves_and_closes_a_connection_once() {
+        let (srv, rx) = testing::server();
+        let poll = Poll::new().unwrap();
+        let mut lp = Loop::new(&poll, srv.clone(), true).unwrap();
+        let (ours, mut client) = std::os::unix::net::UnixStream::pair().unwrap();
+        ours.set_nonblocking(true).unwrap();
+        lp.admit(&poll, Stream::Unix(mio::net::UnixStream::from_std(ours)));
+        let token = FIRST_CONN;
+        assert!(!lp.all_closed());
+        // A built-in plugin's handshake steps run on the loop: the
+        // greeting is sent already.
+        let mut greeting = [0u8; 18];
+        client.read_exact(&mut greeting).unwrap();
+        assert_eq!(&greeting[..8], b"NBDMAGIC");
+        client.write_all(&3u32.to_be_bytes()).unwrap();
+        client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
+        ready(&mut lp, &poll, token);
+        let mut info = [0u8; 10];
+        client.read_exact(&mut info).unwrap();
+        assert_eq!(&info[..8], &(1u64 << 20).to_be_bytes());
+        let mut req = NBD_REQUEST_MAGIC.to_be_bytes().to_vec();
+        req.extend_from_slice(&0u16.to_be_bytes());
+        req.extend_from_slice(&NBD_CMD_READ.to_be_bytes());
+        req.extend_from_slice(&7u64.to_be_bytes());
+        req.extend_from_slice(&0u64.to_be_bytes());
+        req.extend_from_slice(&512u32.to_be_bytes());
+        client.write_all(&req).unwrap();
+        ready(&mut lp, &poll, token);
+        assert!(std::mem::take(&mut lp.answered), "answered on the loop");
+        let mut reply = [0u8; 16 + 512];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[8..16], &7u64.to_be_bytes());
+        // The client hangs up: the connection is closed and let go of.
+        drop(client);
+        lp.conns.get_mut(&token).unwrap().peer_closed = true;
+        ready(&mut lp, &poll, token);
+        assert!(!lp.conns.contains_key(&token));
+        srv.live.wait_none();
+        assert!(lp.all_closed());
+        let ev = rx.0.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(ev, Event::Closed));
+        assert!(rx.0.recv_timeout(Duration::from_millis(50)).is_err());
     }
 }

@@ -80,7 +80,13 @@ pub fn handshake_step(server: &Server, shared: Arc<Shared>, job: Job) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
+    use crate::protocol::consts::NBD_CMD_READ;
+    use crate::protocol::negotiate::Nego;
+    use crate::protocol::transmission::{validate, Request};
+    use std::io::Read;
+    use std::time::Duration;
 
     #[test]
     fn a_loop_waiting_for_slots_wakes_when_a_quarter_is_free() {
@@ -90,5 +96,58 @@ mod tests {
         assert!(slots_free_enough(0, 1));
         assert!(!slots_free_enough(1, 1));
         assert!(slots_free_enough(2, 3));
+    }
+
+    #[test]
+    fn a_worker_wakes_the_loop_only_for_what_it_waits_for() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let max = srv.cfg.max_inflight;
+        // (why the loop waits, requests left in flight) -> wake it
+        let table = [
+            (None, 0, false),
+            (Some(Wait::Slots), max - 1, false),
+            (Some(Wait::Slots), max - max / 4, true),
+            (Some(Wait::Slots), 0, true),
+            (Some(Wait::Drain), 1, false),
+            (Some(Wait::Drain), 0, true),
+            (Some(Wait::Memory), max - 1, true),
+            (Some(Wait::Backlog), max - 1, true),
+        ];
+        for (wait, left, wake) in table {
+            assert_eq!(should_wake(wait, left, &srv, &sh), wake, "{wait:?} {left}");
+        }
+    }
+
+    #[test]
+    fn a_request_on_the_pool_answers_and_wakes_a_waiting_loop_once() {
+        let (srv, rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        let nego = Nego::from_client_flags(3).unwrap();
+        handshake_step(&srv, sh.clone(), Job::ExportName(Vec::new(), nego));
+        let ev = rx.0.recv_timeout(Duration::from_secs(5)).unwrap();
+        let Event::Handshake(token, out) = ev else {
+            panic!("the handshake step reports back")
+        };
+        assert_eq!(token, sh.token());
+        sh.set_session(out.session.expect("opened"));
+        let req = Request {
+            flags: 0,
+            cmd: NBD_CMD_READ,
+            handle: 9,
+            offset: 0,
+            count: 512,
+            extended: false,
+        };
+        let v = validate(&req, &sh.session().unwrap().caps).unwrap();
+        sh.wait_for(Wait::Slots);
+        request(&srv, sh.clone(), v, Vec::new(), Charge::default());
+        let mut reply = [0u8; 16 + 512];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[8..16], &9u64.to_be_bytes());
+        let ev = rx.0.recv_timeout(Duration::from_secs(5)).unwrap();
+        assert!(matches!(ev, Event::Resume(t) if t == sh.token()));
+        assert_eq!(sh.waiting_for(), None, "taken by the worker");
+        assert!(rx.0.recv_timeout(Duration::from_millis(50)).is_err());
     }
 }

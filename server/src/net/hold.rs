@@ -41,3 +41,26 @@ impl Drop for ServerHold {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing;
+    use super::*;
+
+    #[test]
+    fn a_hold_counts_its_connection_until_let_go_then_tells_the_loop() {
+        let (srv, rx) = testing::server();
+        let hold = ServerHold::new(srv.clone());
+        let second = ServerHold::new(srv.clone());
+        assert_eq!(srv.open_conns.load(Ordering::SeqCst), 2);
+        assert!(Arc::ptr_eq(&hold, &srv));
+        drop(hold);
+        assert_eq!(srv.open_conns.load(Ordering::SeqCst), 1);
+        assert!(matches!(rx.0.try_recv(), Ok(Event::Closed)));
+        assert!(rx.0.try_recv().is_err(), "one event per connection");
+        drop(second);
+        assert_eq!(srv.open_conns.load(Ordering::SeqCst), 0);
+        // No connection state is left: waiting for none returns at once.
+        srv.live.wait_none();
+    }
+}

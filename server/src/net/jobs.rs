@@ -370,4 +370,17 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn oldstyle_opens_the_export_and_says_its_size_in_the_greeting() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let out = run_job(&sh.job_at(), Job::Oldstyle);
+        assert!(matches!(out.next, Next::Transmission));
+        assert_eq!(&out.bytes[..8], b"NBDMAGIC");
+        assert_eq!(&out.bytes[8..16], &NBD_OLD_VERSION.to_be_bytes());
+        assert_eq!(&out.bytes[16..24], &(1u64 << 20).to_be_bytes());
+        assert_eq!(out.bytes.len(), 152, "the greeting's fixed size");
+        out.session.expect("an open session").close();
+    }
 }

@@ -167,3 +167,105 @@ fn try_in_batch(at: &Here, v: &Valid, payload: &[u8]) -> bool {
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::jobs::{self, Job};
+    use super::super::testing;
+    use super::*;
+    use crate::protocol::consts::*;
+    use crate::protocol::negotiate::Nego;
+    use crate::protocol::transmission::{validate, Request};
+    use std::io::Read;
+
+    /// A connection with the pattern plugin's export open, and the
+    /// client's end of its socket.
+    fn opened() -> (Arc<Server>, Arc<Shared>, std::os::unix::net::UnixStream) {
+        let (srv, _rx) = testing::server();
+        let (sh, client) = testing::shared(&srv);
+        let nego = Nego::from_client_flags(3).unwrap();
+        let out = jobs::run_job(&sh.job_at(), Job::ExportName(Vec::new(), nego));
+        sh.set_session(out.session.expect("opened"));
+        (srv, sh, client)
+    }
+
+    fn read(sh: &Shared, handle: u64, count: u64) -> Valid {
+        let req = Request {
+            flags: 0,
+            cmd: NBD_CMD_READ,
+            handle,
+            offset: 0,
+            count,
+            extended: false,
+        };
+        validate(&req, &sh.session().unwrap().caps).unwrap()
+    }
+
+    #[test]
+    fn a_small_request_runs_on_the_loop_and_a_large_one_on_the_pool() {
+        let (srv, sh, mut client) = opened();
+        let cork = Cork::default();
+        let here = Here {
+            server: &srv,
+            shared: &sh,
+            cork: &cork,
+            driver: Driver::Loop,
+        };
+        let placer = Placer::default();
+        assert!(!placer.trial_due());
+        // A built-in plugin never blocks: a small read is answered here,
+        // into the cork.
+        assert!(placer.submit(&here, read(&sh, 1, 512), Vec::new(), Charge::default()));
+        assert_eq!(cork.held(), 16 + 512);
+        cork.flush(&sh);
+        let mut reply = vec![0u8; 16 + 512];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[8..16], &1u64.to_be_bytes());
+        // Over 64 KiB: the pool runs it and sends the reply itself.
+        let big = 2 * INLINE_MAX;
+        assert!(!placer.submit(&here, read(&sh, 2, big), Vec::new(), Charge::default()));
+        assert_eq!(cork.held(), 0);
+        let mut reply = vec![0u8; 16 + big as usize];
+        client.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply[4..8], &[0; 4], "no error");
+        assert_eq!(&reply[8..16], &2u64.to_be_bytes());
+        while sh.in_flight() > 0 {
+            std::thread::yield_now();
+        }
+    }
+
+    #[test]
+    fn nothing_runs_where_the_connection_is_driven_without_an_open_export() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let (_, opened, _c) = opened();
+        let v = read(&opened, 1, 512);
+        let cork = Cork::default();
+        for driver in [Driver::Loop, Driver::Batch] {
+            let here = Here {
+                server: &srv,
+                shared: &sh,
+                cork: &cork,
+                driver,
+            };
+            assert!(!Placer::default().try_here(&here, &v, &[]), "{driver:?}");
+        }
+        assert_eq!(cork.held(), 0);
+    }
+
+    #[test]
+    fn a_batch_runs_nothing_itself_for_a_stack_not_measured_fast() {
+        // A built-in plugin runs on the loop, never in batches.
+        let (srv, sh, _client) = opened();
+        let cork = Cork::default();
+        let here = Here {
+            server: &srv,
+            shared: &sh,
+            cork: &cork,
+            driver: Driver::Batch,
+        };
+        assert!(!srv.inline.allows_batch());
+        assert!(!Placer::default().try_here(&here, &read(&sh, 1, 512), &[]));
+        assert_eq!(cork.held(), 0);
+    }
+}
