@@ -16,6 +16,8 @@ pub struct About {
     pub description: Option<&'static str>,
     pub config_help: Option<&'static str>,
     pub magic_config_key: Option<&'static str>,
+    /// `.get_ready` fails with this message (not yet logged).
+    pub get_ready_error: Option<&'static str>,
 }
 
 impl About {
@@ -59,6 +61,12 @@ impl Plugin for FakePlugin {
         let mut c = self.configured.lock().unwrap();
         c.push((key.into(), value.into()));
         Ok(())
+    }
+    fn get_ready(&mut self) -> Result<()> {
+        match self.about.get_ready_error {
+            Some(m) => Err(Error::einval(m)),
+            None => Ok(()),
+        }
     }
     fn open(&self, _conn: &ConnInfo) -> Result<Box<dyn Handle>> {
         Err(Error::eio("a fake plugin serves nothing"))
