@@ -4,9 +4,11 @@
 //! What it shares with the workers is in `shared`; the handshake steps
 //! that need the backend are in `jobs`.
 
+use super::cork::CorkBuf;
 use super::jobs::{Job, Next, Outcome};
 use super::shared::{over_share, Shared, Wait};
 use super::{Server, INLINE_MAX};
+use crate::backend::Error;
 use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
@@ -72,7 +74,7 @@ pub struct Conn {
     pub shared: Arc<Shared>,
     /// Replies to requests run on the loop, sent together when the loop
     /// has parsed all it can (one write for a batch of small replies).
-    cork: RefCell<Vec<u8>>,
+    cork: RefCell<CorkBuf>,
     /// The last read returned less than there was room for.
     short_read: bool,
     /// The socket holds nothing to read until the loop sees its next
@@ -123,7 +125,7 @@ impl Conn {
     pub fn new(shared: Arc<Shared>, inbuf: Option<Vec<u8>>) -> Conn {
         Conn {
             shared,
-            cork: RefCell::new(Vec::new()),
+            cork: RefCell::new(CorkBuf::default()),
             short_read: false,
             // Registered already: bytes there now raise an event.
             quiet: true,
@@ -333,12 +335,9 @@ impl Conn {
 
     fn flush_cork(&self) {
         let mut cork = self.cork.borrow_mut();
-        if !cork.is_empty() {
-            self.shared.send(&[&cork]);
+        if !cork.pending().is_empty() {
+            self.shared.send(&[cork.pending()]);
             cork.clear();
-            if cork.capacity() > 2 * CORK_MAX {
-                *cork = Vec::new();
-            }
         }
     }
 
@@ -833,7 +832,6 @@ impl Conn {
         ) else {
             return false;
         };
-        let before = crate::sched::inline::switches_since_wake();
         let t = Instant::now();
         if v.req.count <= INLINE_MAX {
             let sink = Cork { conn: self };
@@ -849,9 +847,7 @@ impl Conn {
         }
         let took = t.elapsed();
         if v.req.count <= INLINE_MAX {
-            server
-                .inline
-                .record_batch(took, || crate::sys::voluntary_switches() > before);
+            server.inline.record_batch(took);
         }
         true
     }
@@ -859,9 +855,6 @@ impl Conn {
     /// Drive the connection on a worker, as a batch: read and answer what
     /// the client sent, then hand the connection back to the loop.
     pub fn drive_batch(&mut self, server: &Arc<Server>) -> Want {
-        // This thread slept before the batch: only a call that sleeps
-        // during it counts as blocking.
-        crate::sched::inline::loop_may_sleep();
         self.batch = true;
         let want = {
             let ctx = self.log_ctx();
@@ -921,9 +914,6 @@ struct Cork<'a> {
     conn: &'a Conn,
 }
 
-/// A cork holding this much is sent at once.
-const CORK_MAX: usize = 256 * 1024;
-
 impl ReplySink for Cork<'_> {
     fn send(&self, parts: &[&[u8]]) {
         if self.conn.shared.dropped_by_plugin() {
@@ -932,13 +922,38 @@ impl ReplySink for Cork<'_> {
         let full = {
             let mut cork = self.conn.cork.borrow_mut();
             for p in parts {
-                cork.extend_from_slice(p);
+                cork.push(p);
             }
-            cork.len() >= CORK_MAX
+            cork.is_full()
         };
         if full {
             self.conn.flush_cork();
         }
+    }
+
+    fn send_filled(
+        &self,
+        head: &[u8],
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let full = {
+            let mut cork = self.conn.cork.borrow_mut();
+            let mark = cork.pending().len();
+            cork.push(head);
+            let res = fill(cork.room(len));
+            // A failed read sends its error reply instead; a client the
+            // plugin dropped gets nothing more.
+            if res.is_err() || self.conn.shared.dropped_by_plugin() {
+                cork.truncate(mark);
+                return res;
+            }
+            cork.is_full()
+        };
+        if full {
+            self.conn.flush_cork();
+        }
+        Ok(())
     }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod closing;
 pub mod conn;
+pub mod cork;
 pub mod handoff;
 pub mod hold;
 pub mod jobs;
