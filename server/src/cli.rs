@@ -1044,6 +1044,44 @@ mod tests {
         assert_eq!(p("--dump-config -x").unwrap().mode, Mode::DumpConfig);
     }
 
+    /// Long option names `text` mentions (`--name`, up to a character
+    /// that cannot be in a name).
+    fn long_names_in(text: &str) -> Vec<&str> {
+        text.match_indices("--")
+            .map(|(i, _)| {
+                let rest = &text[i + 2..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .collect()
+    }
+
+    /// The usage names every option (one of its long names, and its
+    /// short one), and only options that exist.
+    #[test]
+    fn usage_names_every_option() {
+        let in_usage = long_names_in(USAGE);
+        let all = || LONG.iter().chain(EXTRA_LONG);
+        for (_, _, opt) in all() {
+            if matches!(opt, Opt::LongOptions | Opt::ShortOptions) {
+                continue;
+            }
+            assert!(
+                all().any(|(n, _, o)| o == opt && in_usage.contains(n)),
+                "{opt:?} missing from the usage"
+            );
+        }
+        for (c, _, opt) in SHORT {
+            let c = *c as char;
+            assert!(USAGE.contains(&format!("[-{c}|--")), "-{c} ({opt:?})");
+        }
+        for n in in_usage {
+            assert!(all().any(|(l, _, _)| *l == n), "--{n} is no option");
+        }
+    }
+
     #[test]
     fn errors() {
         assert_eq!(p("--foo memory").unwrap_err().kind, ErrorKind::Getopt);

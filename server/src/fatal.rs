@@ -61,3 +61,45 @@ pub fn backend(e: crate::error::Error, prefix: Option<&str>) -> Fatal {
         None => Fatal::error(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Error;
+
+    #[test]
+    fn prefixes_and_status() {
+        let e = Fatal::error("fork: no memory");
+        assert_eq!(e.to_string(), "nbdkit: error: fork: no memory");
+        assert_eq!(e.status, 1);
+        assert_eq!(
+            Fatal::plain("-u option: x").to_string(),
+            "nbdkit: -u option: x"
+        );
+        assert_eq!(
+            Fatal::text("as it is\nline 2").to_string(),
+            "as it is\nline 2"
+        );
+        let r = Fatal::reported();
+        assert_eq!(r.to_string(), "");
+        assert_eq!(r.status, 1);
+    }
+
+    #[test]
+    fn backend_failures_say_only_what_nobody_logged() {
+        let e = Error::new(libc::EINVAL, "size must be given");
+        assert_eq!(
+            backend(e.clone(), None).to_string(),
+            "nbdkit: error: size must be given"
+        );
+        assert_eq!(
+            backend(e, Some("memory: get_ready")).to_string(),
+            "nbdkit: error: memory: get_ready: size must be given"
+        );
+        // The plugin called nbdkit_error: nothing more is printed.
+        let logged = Error::reported(libc::EIO, Some("plugin's words".into()));
+        assert_eq!(backend(logged, Some("p: after_fork")).to_string(), "");
+        assert_eq!(backend(Error::silent(libc::EIO), None).to_string(), "");
+        assert_eq!(backend(Error::silent(libc::EIO), None).status, 1);
+    }
+}

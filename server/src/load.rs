@@ -119,22 +119,11 @@ fn load_plugin(
     let builtin = name.to_str().and_then(|n| {
         let p = builtin::find(n)?;
         let so = registry::plugin_path(name);
-        if so.exists() && !builtin::stands_for(abi::plugin::peek_version(&so).as_deref()) {
-            return None;
-        }
-        match builtin::unserved(n, params) {
-            None => Some(Ok(p)),
-            Some(what) => {
-                let so = registry::plugin_path(name);
-                (!so.exists()).then(|| {
-                    Err(Fatal::plain(format!(
-                        "error: {n}: {what} is not built into this nbdkit, and \
-                         nbdkit's {n} plugin, which serves it, is not installed \
-                         ({})",
-                        so.display()
-                    )))
-                })
-            }
+        let installed = so.exists().then(|| abi::plugin::peek_version(&so));
+        match use_builtin(n, &so, installed, builtin::unserved(n, params)) {
+            Ok(true) => Some(Ok(p)),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
         }
     });
     if let Some(p) = builtin {
@@ -158,6 +147,30 @@ fn load_plugin(
     )
 }
 
+/// Whether the built-in plugin `name` serves, rather than nbdkit's plugin
+/// of that name at `so`: `installed` is that `.so`'s version when there
+/// is one (`Some(None)`: its version cannot be read), `unserved` what in
+/// the parameters the built-in does not serve.  An error when only the
+/// missing `.so` would serve them.
+fn use_builtin(
+    name: &str,
+    so: &Path,
+    installed: Option<Option<String>>,
+    unserved: Option<String>,
+) -> Result<bool, Fatal> {
+    match (installed, unserved) {
+        (Some(v), _) if !builtin::stands_for(v.as_deref()) => Ok(false),
+        (_, None) => Ok(true),
+        (Some(_), Some(_)) => Ok(false),
+        (None, Some(what)) => Err(Fatal::plain(format!(
+            "error: {name}: {what} is not built into this nbdkit, and \
+             nbdkit's {name} plugin, which serves it, is not installed \
+             ({})",
+            so.display()
+        ))),
+    }
+}
+
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
 /// NAME that is no plugin or filter, or an `nbdkit.FLAG` the server does
 /// not have.  (A C plugin warns itself when NAME is it but the variable
@@ -178,13 +191,20 @@ fn warn_unused_debug_flags(flags: &[DebugFlag], layers: &Layers) {
             );
         }
     }
-    for f in flags
-        .iter()
-        .filter(|f| f.name != "nbdkit" && f.name != plugin.name())
-        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
-    {
+    for f in unused_debug_flags(flags, layers) {
         log::warn!("debug flag -D {}.{} was not used", f.name, f.flag);
     }
+}
+
+/// The `-D NAME.FLAG=N` whose NAME is neither the server nor a layer.
+fn unused_debug_flags<'a>(
+    flags: &'a [DebugFlag],
+    layers: &'a Layers,
+) -> impl Iterator<Item = &'a DebugFlag> {
+    flags
+        .iter()
+        .filter(|f| f.name != "nbdkit" && f.name != layers.plugin.name())
+        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
 }
 
 /// `.config` for every parameter, in command-line order, through the
@@ -245,5 +265,120 @@ pub fn unload(server: Arc<crate::net::Server>, stack: Arc<Stack>) {
             }
         }
         Err(_) => log::debug!("the server is still referenced at exit; skipping unload"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_layers::{layers, About};
+
+    #[test]
+    fn a_built_in_serves_unless_another_release_is_installed() {
+        let so = Path::new("/p/nbdkit-memory-plugin.so");
+        let v = |s: &str| Some(Some(s.to_string()));
+        let choose = |installed, unserved: Option<&str>| {
+            use_builtin("memory", so, installed, unserved.map(Into::into))
+        };
+        assert!(choose(None, None).unwrap());
+        assert!(choose(v("1.32.5"), None).unwrap());
+        assert!(choose(Some(None), None).unwrap(), "a version unread");
+        assert!(!choose(v("1.44.1"), None).unwrap());
+        // What the built-in does not serve, the installed plugin does.
+        assert!(!choose(v("1.32.5"), Some("allocator=malloc")).unwrap());
+        assert!(!choose(v("1.44.1"), Some("allocator=malloc")).unwrap());
+        let e = choose(None, Some("allocator=malloc")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: error: memory: allocator=malloc is not built into this nbdkit, and \
+             nbdkit's memory plugin, which serves it, is not installed \
+             (/p/nbdkit-memory-plugin.so)"
+        );
+    }
+
+    #[test]
+    fn requests_pass_the_filters_outermost_first() {
+        let (l, _) = layers(&[], About::named("memory"));
+        assert_eq!(processing_order(&l), "memory (plugin, first)");
+        let (l, _) = layers(
+            &[About::named("cow"), About::named("delay")],
+            About::named("memory"),
+        );
+        assert_eq!(
+            processing_order(&l),
+            "cow (filter, first) -> delay (filter) -> memory (plugin, last)"
+        );
+    }
+
+    fn flag(name: &str, flag: &str) -> DebugFlag {
+        DebugFlag {
+            name: name.into(),
+            flag: flag.into(),
+            value: 1,
+        }
+    }
+
+    #[test]
+    fn debug_flags_naming_nothing_loaded_are_unused() {
+        let (l, _) = layers(&[About::named("cow")], About::named("sh"));
+        let flags = [
+            flag("sh", "x"),
+            flag("cow", "verbose"),
+            flag("nbdkit", "backend.controlpath"),
+            flag("memory", "dir"),
+            flag("co", "w"),
+        ];
+        let unused: Vec<String> = unused_debug_flags(&flags, &l)
+            .map(|f| format!("{}.{}", f.name, f.flag))
+            .collect();
+        assert_eq!(unused, ["memory.dir", "co.w"]);
+    }
+
+    fn opts(params: &[(Option<&str>, &str)]) -> Options {
+        Options {
+            params: params
+                .iter()
+                .map(|(k, v)| (k.map(Into::into), OsString::from(v)))
+                .collect(),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn parameters_in_order_a_bare_one_to_the_magic_key() {
+        let o = opts(&[(None, "/s.sh"), (Some("size"), "1M"), (Some("a"), "b=c")]);
+        let (mut l, got) = layers(&[About::named("cow")], About::named("sh"));
+        config_params(&mut l, &o).unwrap();
+        let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+        assert_eq!(
+            *got.lock().unwrap(),
+            [
+                pair("script", "/s.sh"),
+                pair("size", "1M"),
+                pair("a", "b=c")
+            ]
+        );
+        let magic = About {
+            magic_config_key: Some("file"),
+            ..About::named("file")
+        };
+        let (mut l, got) = layers(&[], magic);
+        config_params(&mut l, &opts(&[(None, "/disk.img")])).unwrap();
+        assert_eq!(*got.lock().unwrap(), [pair("file", "/disk.img")]);
+    }
+
+    #[test]
+    fn getting_ready_says_which_plugin_failed() {
+        let (mut l, got) = layers(&[], About::named("fake"));
+        let model = ready(&mut l, &opts(&[(Some("k"), "v")])).unwrap();
+        assert_eq!(model, ThreadModel::Parallel);
+        assert_eq!(got.lock().unwrap().len(), 1, "configured first");
+        let failing = About {
+            get_ready_error: Some("no disk"),
+            ..About::named("fake")
+        };
+        let (mut l, _) = layers(&[], failing);
+        let e = ready(&mut l, &Options::default()).unwrap_err();
+        assert_eq!(e.to_string(), "nbdkit: error: fake: get_ready: no disk");
     }
 }

@@ -38,6 +38,8 @@ mod sparse_read;
 #[allow(unsafe_code)]
 mod sys;
 #[cfg(test)]
+mod test_layers;
+#[cfg(test)]
 mod test_rng;
 mod tls;
 mod uri;

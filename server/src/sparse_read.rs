@@ -132,9 +132,14 @@ impl SparsePolicy {
         }
     }
 
+    /// Whether a `pread` of `bytes` should be timed for [`record_read`].
+    pub fn times_reads(&self, bytes: u64) -> bool {
+        self.enabled && bytes >= SPARSE_READ_MIN
+    }
+
     /// A `pread` of `bytes` took `took`.
     pub fn record_read(&self, bytes: u64, took: Duration) {
-        if self.enabled && bytes >= SPARSE_READ_MIN {
+        if self.times_reads(bytes) {
             let per_kib = took.as_nanos() as u64 / (bytes / 1024).max(1);
             ewma(&self.read_ns_per_kib, per_kib);
         }

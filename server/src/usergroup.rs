@@ -69,3 +69,66 @@ fn resolve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A user database with one name, `alice` (and `1000`, a name that
+    /// looks like a number).
+    fn db(name: &OsStr) -> Option<u32> {
+        match name.to_str() {
+            Some("alice") => Some(501),
+            Some("1000") => Some(7),
+            _ => None,
+        }
+    }
+
+    fn user(v: &str) -> Result<u32, Fatal> {
+        resolve(OsStr::new(v), "parseuser", "-u", "user", db)
+    }
+
+    #[test]
+    fn names_first_then_numbers_in_c_syntax() {
+        assert_eq!(user("alice").unwrap(), 501);
+        assert_eq!(user("1000").unwrap(), 7, "a name wins over a number");
+        assert_eq!(user("1001").unwrap(), 1001);
+        assert_eq!(user("0x10").unwrap(), 16);
+        assert_eq!(user("010").unwrap(), 8);
+        assert_eq!(user(" 42").unwrap(), 42);
+        // nbdkit parses an int and casts it to uid_t.
+        assert_eq!(user("-1").unwrap(), u32::MAX);
+    }
+
+    #[test]
+    fn unknown_names_and_bad_numbers_are_refused() {
+        let e = user("nosuchuser").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: -u option: nosuchuser is not a valid user name or uid"
+        );
+        assert_eq!(e.status, 1);
+        assert!(user("2147483648").is_err(), "past INT_MAX");
+        assert!(user("12abc").is_err());
+        assert!(user("").is_err());
+        let e = resolve(OsStr::new("staff2"), "parsegroup", "-g", "group", db).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: -g option: staff2 is not a valid group name or gid"
+        );
+    }
+
+    #[test]
+    fn the_system_databases() {
+        assert_eq!(sys::user_id(OsStr::new("root")), Some(0));
+        assert_eq!(sys::group_id(OsStr::new("root")), Some(0));
+        assert_eq!(sys::user_id(OsStr::new("no such user")), None);
+        assert_eq!(sys::group_id(OsStr::new("no such group")), None);
+    }
+
+    #[test]
+    fn no_user_or_group_changes_nothing() {
+        // Neither -u nor -g: no id is touched (as any user may run this).
+        assert!(change_user(&Options::default()).is_ok());
+    }
+}

@@ -105,3 +105,83 @@ pub fn intern(s: CString) -> *const libc::c_char {
     }
     p
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn() -> Arc<Connection> {
+        Arc::new(Connection::new(-1, false, 1))
+    }
+
+    #[test]
+    fn a_call_starts_clean_and_leaves_nothing_behind() {
+        set_error(libc::EIO);
+        record_error_msg("stale");
+        {
+            let call = Call::enter(None);
+            assert_eq!(call.error(), 0);
+            assert_eq!(call.take_msg(), None);
+            set_error(libc::ENOSPC);
+            record_error_msg("disk full");
+            assert_eq!(call.error(), libc::ENOSPC);
+            assert_eq!(current_error(), libc::ENOSPC);
+            assert_eq!(call.take_msg().as_deref(), Some("disk full"));
+            assert_eq!(call.take_msg(), None, "taken once");
+        }
+        assert_eq!(current_error(), 0);
+        assert!(current_conn().is_none());
+    }
+
+    #[test]
+    fn nested_calls_keep_the_outer_connection() {
+        let (a, b) = (conn(), conn());
+        let outer = Call::enter(Some(&a));
+        assert!(Arc::ptr_eq(&current_conn().unwrap(), &a));
+        {
+            // A nested call without a connection runs for the outer one.
+            let _inner = Call::enter(None);
+            assert!(Arc::ptr_eq(&current_conn().unwrap(), &a));
+        }
+        {
+            // One for another connection borrows it, then gives it back.
+            let _inner = Call::enter(Some(&b));
+            assert!(Arc::ptr_eq(&current_conn().unwrap(), &b));
+            set_error(libc::EPERM);
+        }
+        assert!(Arc::ptr_eq(&current_conn().unwrap(), &a));
+        // The inner call's errno is still there for the outer one, as
+        // nbdkit's thread-local errno would be.
+        assert_eq!(outer.error(), libc::EPERM);
+        drop(outer);
+        assert!(current_conn().is_none());
+        assert_eq!(current_error(), 0);
+    }
+
+    #[test]
+    fn calls_on_other_threads_do_not_see_this_ones_state() {
+        let c = conn();
+        let _call = Call::enter(Some(&c));
+        set_error(libc::EIO);
+        std::thread::spawn(|| {
+            assert!(current_conn().is_none());
+            assert_eq!(current_error(), 0);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn interned_strings_outlive_the_call() {
+        let c = conn();
+        let p = {
+            let _call = Call::enter(Some(&c));
+            intern(CString::new("export-a").unwrap())
+        };
+        let q = intern(CString::new("global").unwrap());
+        // SAFETY: both strings are kept, by the connection and until exit.
+        let (a, g) = unsafe { (std::ffi::CStr::from_ptr(p), std::ffi::CStr::from_ptr(q)) };
+        assert_eq!(a.to_str(), Ok("export-a"));
+        assert_eq!(g.to_str(), Ok("global"));
+    }
+}

@@ -141,3 +141,106 @@ pub fn command_name(cmd: u16) -> &'static str {
         _ => "unknown",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magics_spell_their_names() {
+        assert_eq!(NBDMAGIC, u64::from_be_bytes(*b"NBDMAGIC"));
+        assert_eq!(IHAVEOPT, u64::from_be_bytes(*b"IHAVEOPT"));
+    }
+
+    /// The spec marks errors by the top bit: replies with it set are
+    /// errors, and nothing else has it.
+    #[test]
+    fn error_replies_have_the_error_bit() {
+        for e in [
+            NBD_REP_ERR_UNSUP,
+            NBD_REP_ERR_POLICY,
+            NBD_REP_ERR_INVALID,
+            NBD_REP_ERR_PLATFORM,
+            NBD_REP_ERR_TLS_REQD,
+            NBD_REP_ERR_UNKNOWN,
+            NBD_REP_ERR_SHUTDOWN,
+            NBD_REP_ERR_BLOCK_SIZE_REQD,
+            NBD_REP_ERR_TOO_BIG,
+            NBD_REP_ERR_EXT_HEADER_REQD,
+        ] {
+            assert_ne!(e & (1 << 31), 0, "{e:#x}");
+        }
+        for r in [
+            NBD_REP_ACK,
+            NBD_REP_SERVER,
+            NBD_REP_INFO,
+            NBD_REP_META_CONTEXT,
+        ] {
+            assert_eq!(r & (1 << 31), 0, "{r:#x}");
+        }
+        for t in [NBD_REPLY_TYPE_ERROR, NBD_REPLY_TYPE_ERROR_OFFSET] {
+            assert_ne!(t & (1 << 15), 0, "{t:#x}");
+        }
+        for t in [
+            NBD_REPLY_TYPE_NONE,
+            NBD_REPLY_TYPE_OFFSET_DATA,
+            NBD_REPLY_TYPE_OFFSET_HOLE,
+            NBD_REPLY_TYPE_BLOCK_STATUS,
+            NBD_REPLY_TYPE_BLOCK_STATUS_EXT,
+        ] {
+            assert_eq!(t & (1 << 15), 0, "{t:#x}");
+        }
+    }
+
+    /// Each flag is one bit of its own.
+    #[test]
+    fn flags_are_distinct_bits() {
+        let transmission = [
+            NBD_FLAG_HAS_FLAGS,
+            NBD_FLAG_READ_ONLY,
+            NBD_FLAG_SEND_FLUSH,
+            NBD_FLAG_SEND_FUA,
+            NBD_FLAG_ROTATIONAL,
+            NBD_FLAG_SEND_TRIM,
+            NBD_FLAG_SEND_WRITE_ZEROES,
+            NBD_FLAG_SEND_DF,
+            NBD_FLAG_CAN_MULTI_CONN,
+            NBD_FLAG_SEND_CACHE,
+            NBD_FLAG_SEND_FAST_ZERO,
+        ];
+        let command = [
+            NBD_CMD_FLAG_FUA,
+            NBD_CMD_FLAG_NO_HOLE,
+            NBD_CMD_FLAG_DF,
+            NBD_CMD_FLAG_REQ_ONE,
+            NBD_CMD_FLAG_FAST_ZERO,
+            NBD_CMD_FLAG_PAYLOAD_LEN,
+        ];
+        for set in [&transmission[..], &command[..]] {
+            let mut seen = 0u16;
+            for f in set {
+                assert_eq!(f.count_ones(), 1, "{f:#x}");
+                assert_eq!(seen & f, 0, "{f:#x} twice");
+                seen |= f;
+            }
+        }
+    }
+
+    /// The spec took its error values from Linux's errno, so libc's
+    /// constants check them.
+    #[test]
+    fn wire_errors_are_linux_errnos() {
+        for (nbd, errno) in [
+            (NBD_EPERM, libc::EPERM),
+            (NBD_EIO, libc::EIO),
+            (NBD_ENOMEM, libc::ENOMEM),
+            (NBD_EINVAL, libc::EINVAL),
+            (NBD_ENOSPC, libc::ENOSPC),
+            (NBD_EOVERFLOW, libc::EOVERFLOW),
+            (NBD_ENOTSUP, libc::ENOTSUP),
+            (NBD_ESHUTDOWN, libc::ESHUTDOWN),
+        ] {
+            assert_eq!(nbd, errno as u32);
+        }
+    }
+}
