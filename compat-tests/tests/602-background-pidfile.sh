@@ -33,3 +33,13 @@ b=$(timeout 10 "$NBDKIT" -f -U "$T/o.sock" -P "$T/no/such/dir/pid" memory 1M 2>&
 expect_eq "C nbdkit's refusal" "$T/no/such/dir/pid: No such file or directory
 status 1" "$a"
 _same "unwritable pid file" "$a" "$b"
+
+# The pid file is made with mode 0644: with umask 0 it is not writable by
+# others.
+for b in "$REF_NBDKIT" "$NBDKIT"; do
+    rm -f "$T/mode.pid"
+    (umask 0; timeout 10 "$b" -P "$T/mode.pid" -U - null --run true) || fail "$b: --run failed"
+    echo "$(stat -c %a "$T/mode.pid")"
+done > modes
+expect_eq "pid file modes (C nbdkit's, ours)" "644
+644" "$(cat modes)"

@@ -39,10 +39,19 @@ fn forks(opts: &Options) -> bool {
     !opts.foreground && !opts.single && opts.run.is_none()
 }
 
-/// `-P`: this process's id and a newline.  A failure is said as
-/// nbdkit's `perror` says it.
+/// `-P`: this process's id and a newline, in a file made with mode 0644
+/// (less the umask) as nbdkit makes it.  A failure is said as nbdkit's
+/// `perror` says it.
 fn write_pidfile(p: &std::path::Path) -> Result<(), Fatal> {
-    std::fs::write(p, format!("{}\n", std::process::id()))
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(p)
+        .and_then(|mut f| f.write_all(format!("{}\n", std::process::id()).as_bytes()))
         .map_err(|e| Fatal::text(format!("{}: {}", p.display(), crate::sys::strerror(&e))))?;
     log::debug!("written pidfile {}", p.display());
     Ok(())
