@@ -25,3 +25,21 @@ kill -TERM "$daemon"
 for i in $(seq 50); do kill -0 "$daemon" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$daemon" 2>/dev/null && fail "daemon $daemon still running 5 s after SIGTERM"
 ok "daemon exited on SIGTERM"
+
+# A pid file that cannot be written: nbdkit's perror line (the path and
+# the system's message, no prefix), exit status 1.
+a=$(timeout 10 "$REF_NBDKIT" -f -U "$T/r.sock" -P "$T/no/such/dir/pid" memory 1M 2>&1; echo "status $?")
+b=$(timeout 10 "$NBDKIT" -f -U "$T/o.sock" -P "$T/no/such/dir/pid" memory 1M 2>&1; echo "status $?")
+expect_eq "C nbdkit's refusal" "$T/no/such/dir/pid: No such file or directory
+status 1" "$a"
+_same "unwritable pid file" "$a" "$b"
+
+# The pid file is made with mode 0644: with umask 0 it is not writable by
+# others.
+for b in "$REF_NBDKIT" "$NBDKIT"; do
+    rm -f "$T/mode.pid"
+    (umask 0; timeout 10 "$b" -P "$T/mode.pid" -U - null --run true) || fail "$b: --run failed"
+    echo "$(stat -c %a "$T/mode.pid")"
+done > modes
+expect_eq "pid file modes (C nbdkit's, ours)" "644
+644" "$(cat modes)"

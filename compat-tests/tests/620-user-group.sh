@@ -2,7 +2,8 @@
 # -u USER / -g GROUP drop privileges once the socket is bound: names or
 # numbers, the group also the only supplementary group, -u alone leaving
 # the group; an unknown name is refused (after binding) with nbdkit's two
-# lines and exit status 1.
+# lines and exit status 1, a bad group before a bad user.  -v says what
+# changed, in nbdkit's words.
 source "$COMPAT_LIB"
 [ "$(id -u)" = 0 ] || skip "needs root to change user"
 getent passwd nobody >/dev/null && getent group nogroup >/dev/null || skip "no nobody/nogroup"
@@ -29,7 +30,21 @@ refused() {             # refused BINARY ARGS...
     timeout 10 "$b" -f -U "$T/bad.sock" "$@" null 2>&1; echo "exit $?"
     [ -S "$T/bad.sock" ] && echo "socket was bound"
 }
-for a in "-u nosuchuser" "-g nosuchgroup" "-u 12x" "-g 0x" "-u nobody -g nosuchgroup"; do
+for a in "-u nosuchuser" "-g nosuchgroup" "-u 12x" "-g 0x" "-u nobody -g nosuchgroup" \
+         "-u nosuchuser -g nosuchgroup"; do
     # shellcheck disable=SC2086
     expect_eq "refused: $a" "$(refused "$REF_NBDKIT" $a)" "$(refused "$NBDKIT" $a)"
+done
+
+changed() {             # changed BINARY ARGS...: the -v lines saying what changed
+    local b=$1; shift
+    rm -f "$T/v.sock"
+    timeout 10 "$b" -v -f -U "$T/v.sock" "$@" null --run true 2>&1 | grep -E 'debug: changed' |
+        sed -E 's/^[^:]*: debug: //'
+}
+expect_eq "C nbdkit's -v lines" "changed group to nogroup
+changed user to nobody" "$(changed "$REF_NBDKIT" -u nobody -g nogroup)"
+for a in "-u nobody -g nogroup" "-u 65534" "-g 0x0"; do
+    # shellcheck disable=SC2086
+    expect_eq "-v with $a" "$(changed "$REF_NBDKIT" $a)" "$(changed "$NBDKIT" $a)"
 done

@@ -51,17 +51,13 @@ fn script_plugin(name: &OsStr) -> Option<PathBuf> {
 
 /// Load the plugin and the filters, and apply the `-D` flags.
 pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
-    let arg = opts.plugin.clone().unwrap_or_default();
     // The adapter's messages carry nbdkit's own prefix ("error: " or the
     // plugin path).
-    let plugin = load_plugin(&arg, &opts.params, &opts.debug_flags)?;
-    // As nbdkit: the last --filter is loaded first (it is the innermost).
-    let mut filters = Vec::with_capacity(opts.filters.len());
-    for name in opts.filters.iter().rev() {
-        filters.push(load_filter(name, &opts.debug_flags)?);
-    }
-    filters.reverse();
-    let layers = Layers { filters, plugin };
+    let layers = load_in_order(
+        opts,
+        |name| load_plugin(name, &opts.params, &opts.debug_flags),
+        |name| load_filter(name, &opts.debug_flags),
+    )?;
     log::debug!(target: crate::logging::PLUGIN, "request processing: {}", processing_order(&layers));
     warn_unused_debug_flags(&opts.debug_flags, &layers);
     crate::backend::context::set_debug_paths(
@@ -80,6 +76,22 @@ pub fn layers(opts: &Options) -> Result<Layers, Fatal> {
         abi::exports::debug_tls_log(),
     );
     Ok(layers)
+}
+
+/// The plugin, then the filters as nbdkit loads them: the last
+/// `--filter` first (it is the innermost); the first failure stops.
+fn load_in_order(
+    opts: &Options,
+    plugin: impl FnOnce(&OsStr) -> Result<Box<dyn Plugin>, Fatal>,
+    mut filter: impl FnMut(&str) -> Result<Box<dyn Filter>, Fatal>,
+) -> Result<Layers, Fatal> {
+    let plugin = plugin(opts.plugin.as_deref().unwrap_or_default())?;
+    let mut filters = Vec::with_capacity(opts.filters.len());
+    for name in opts.filters.iter().rev() {
+        filters.push(filter(name)?);
+    }
+    filters.reverse();
+    Ok(Layers { filters, plugin })
 }
 
 /// The layers a request passes through, outermost first, as nbdkit 1.44
@@ -119,22 +131,11 @@ fn load_plugin(
     let builtin = name.to_str().and_then(|n| {
         let p = builtin::find(n)?;
         let so = registry::plugin_path(name);
-        if so.exists() && !builtin::stands_for(abi::plugin::peek_version(&so).as_deref()) {
-            return None;
-        }
-        match builtin::unserved(n, params) {
-            None => Some(Ok(p)),
-            Some(what) => {
-                let so = registry::plugin_path(name);
-                (!so.exists()).then(|| {
-                    Err(Fatal::plain(format!(
-                        "error: {n}: {what} is not built into this nbdkit, and \
-                         nbdkit's {n} plugin, which serves it, is not installed \
-                         ({})",
-                        so.display()
-                    )))
-                })
-            }
+        let installed = so.exists().then(|| abi::plugin::peek_version(&so));
+        match use_builtin(n, &so, installed, builtin::unserved(n, params)) {
+            Ok(true) => Some(Ok(p)),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
         }
     });
     if let Some(p) = builtin {
@@ -158,6 +159,30 @@ fn load_plugin(
     )
 }
 
+/// Whether the built-in plugin `name` serves, rather than nbdkit's plugin
+/// of that name at `so`: `installed` is that `.so`'s version when there
+/// is one (`Some(None)`: its version cannot be read), `unserved` what in
+/// the parameters the built-in does not serve.  An error when only the
+/// missing `.so` would serve them.
+fn use_builtin(
+    name: &str,
+    so: &Path,
+    installed: Option<Option<String>>,
+    unserved: Option<String>,
+) -> Result<bool, Fatal> {
+    match (installed, unserved) {
+        (Some(v), _) if !builtin::stands_for(v.as_deref()) => Ok(false),
+        (_, None) => Ok(true),
+        (Some(_), Some(_)) => Ok(false),
+        (None, Some(what)) => Err(Fatal::plain(format!(
+            "error: {name}: {what} is not built into this nbdkit, and \
+             nbdkit's {name} plugin, which serves it, is not installed \
+             ({})",
+            so.display()
+        ))),
+    }
+}
+
 /// nbdkit's warnings for `-D NAME.FLAG=N` that nothing loaded can use: a
 /// NAME that is no plugin or filter, or an `nbdkit.FLAG` the server does
 /// not have.  (A C plugin warns itself when NAME is it but the variable
@@ -178,13 +203,20 @@ fn warn_unused_debug_flags(flags: &[DebugFlag], layers: &Layers) {
             );
         }
     }
-    for f in flags
-        .iter()
-        .filter(|f| f.name != "nbdkit" && f.name != plugin.name())
-        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
-    {
+    for f in unused_debug_flags(flags, layers) {
         log::warn!("debug flag -D {}.{} was not used", f.name, f.flag);
     }
+}
+
+/// The `-D NAME.FLAG=N` whose NAME is neither the server nor a layer.
+fn unused_debug_flags<'a>(
+    flags: &'a [DebugFlag],
+    layers: &'a Layers,
+) -> impl Iterator<Item = &'a DebugFlag> {
+    flags
+        .iter()
+        .filter(|f| f.name != "nbdkit" && f.name != layers.plugin.name())
+        .filter(|f| !layers.filters.iter().any(|l| l.name() == f.name))
 }
 
 /// `.config` for every parameter, in command-line order, through the
@@ -245,5 +277,249 @@ pub fn unload(server: Arc<crate::net::Server>, stack: Arc<Stack>) {
             }
         }
         Err(_) => log::debug!("the server is still referenced at exit; skipping unload"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_layers::{layers, About, FakeFilter, FakePlugin};
+
+    #[test]
+    fn a_built_in_serves_unless_another_release_is_installed() {
+        let so = Path::new("/p/nbdkit-memory-plugin.so");
+        let v = |s: &str| Some(Some(s.to_string()));
+        let choose = |installed, unserved: Option<&str>| {
+            use_builtin("memory", so, installed, unserved.map(Into::into))
+        };
+        assert!(choose(None, None).unwrap());
+        assert!(choose(v("1.32.5"), None).unwrap());
+        assert!(choose(Some(None), None).unwrap(), "a version unread");
+        assert!(!choose(v("1.44.1"), None).unwrap());
+        // What the built-in does not serve, the installed plugin does.
+        assert!(!choose(v("1.32.5"), Some("allocator=malloc")).unwrap());
+        assert!(!choose(v("1.44.1"), Some("allocator=malloc")).unwrap());
+        let e = choose(None, Some("allocator=malloc")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: error: memory: allocator=malloc is not built into this nbdkit, and \
+             nbdkit's memory plugin, which serves it, is not installed \
+             (/p/nbdkit-memory-plugin.so)"
+        );
+    }
+
+    #[test]
+    fn requests_pass_the_filters_outermost_first() {
+        let (l, _) = layers(&[], About::named("memory"));
+        assert_eq!(processing_order(&l), "memory (plugin, first)");
+        let (l, _) = layers(
+            &[About::named("cow"), About::named("delay")],
+            About::named("memory"),
+        );
+        assert_eq!(
+            processing_order(&l),
+            "cow (filter, first) -> delay (filter) -> memory (plugin, last)"
+        );
+    }
+
+    fn flag(name: &str, flag: &str) -> DebugFlag {
+        DebugFlag {
+            name: name.into(),
+            flag: flag.into(),
+            value: 1,
+        }
+    }
+
+    #[test]
+    fn debug_flags_naming_nothing_loaded_are_unused() {
+        let (l, _) = layers(&[About::named("cow")], About::named("sh"));
+        let flags = [
+            flag("sh", "x"),
+            flag("cow", "verbose"),
+            flag("nbdkit", "backend.controlpath"),
+            flag("memory", "dir"),
+            flag("co", "w"),
+        ];
+        let unused: Vec<String> = unused_debug_flags(&flags, &l)
+            .map(|f| format!("{}.{}", f.name, f.flag))
+            .collect();
+        assert_eq!(unused, ["memory.dir", "co.w"]);
+    }
+
+    fn opts(params: &[(Option<&str>, &str)]) -> Options {
+        Options {
+            params: params
+                .iter()
+                .map(|(k, v)| (k.map(Into::into), OsString::from(v)))
+                .collect(),
+            ..Options::default()
+        }
+    }
+
+    #[test]
+    fn parameters_in_order_a_bare_one_to_the_magic_key() {
+        let o = opts(&[(None, "/s.sh"), (Some("size"), "1M"), (Some("a"), "b=c")]);
+        let (mut l, calls) = layers(&[], About::named("sh"));
+        config_params(&mut l, &o).unwrap();
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [
+                "sh: config script=/s.sh",
+                "sh: config size=1M",
+                "sh: config a=b=c"
+            ]
+        );
+        let magic = About {
+            magic_config_key: Some("file"),
+            ..About::named("file")
+        };
+        let (mut l, calls) = layers(&[], magic);
+        config_params(&mut l, &opts(&[(None, "/disk.img")])).unwrap();
+        assert_eq!(*calls.lock().unwrap(), ["file: config file=/disk.img"]);
+    }
+
+    /// nbdkit's order: each parameter through the filters (outermost
+    /// first) to the plugin, then `.config_complete` the same way, then
+    /// `.get_ready` from the plugin out.
+    #[test]
+    fn getting_ready_in_nbdkits_order() {
+        let (mut l, calls) = layers(
+            &[About::named("outer"), About::named("inner")],
+            About::named("p"),
+        );
+        let model = ready(&mut l, &opts(&[(Some("k"), "v"), (Some("j"), "w")])).unwrap();
+        assert_eq!(model, ThreadModel::Parallel);
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [
+                "outer: config k=v",
+                "inner: config k=v",
+                "p: config k=v",
+                "outer: config j=w",
+                "inner: config j=w",
+                "p: config j=w",
+                "outer: config_complete",
+                "inner: config_complete",
+                "p: config_complete",
+                "p: get_ready",
+                "inner: get_ready",
+                "outer: get_ready",
+            ]
+        );
+    }
+
+    #[test]
+    fn getting_ready_says_which_plugin_failed() {
+        let failing = About {
+            get_ready_error: Some("no disk"),
+            ..About::named("fake")
+        };
+        let (mut l, calls) = layers(&[About::named("f")], failing);
+        let e = ready(&mut l, &Options::default()).unwrap_err();
+        assert_eq!(e.to_string(), "nbdkit: error: fake: get_ready: no disk");
+        assert!(
+            !calls.lock().unwrap().contains(&"f: get_ready".to_string()),
+            "no filter is readied over a plugin that failed"
+        );
+    }
+
+    #[test]
+    fn the_plugin_then_the_filters_from_the_innermost() {
+        let o = Options {
+            plugin: Some("p".into()),
+            filters: vec!["a".into(), "b".into(), "c".into()],
+            ..Options::default()
+        };
+        let loaded = std::cell::RefCell::new(Vec::new());
+        let names = ["a", "b", "c", "p"];
+        let about = |n: &str| About::named(names.iter().find(|x| **x == n).unwrap());
+        let l = load_in_order(
+            &o,
+            |n| {
+                let n = n.to_str().unwrap();
+                loaded.borrow_mut().push(format!("plugin {n}"));
+                Ok(Box::new(FakePlugin {
+                    about: about(n),
+                    calls: Default::default(),
+                }))
+            },
+            |n| {
+                loaded.borrow_mut().push(format!("filter {n}"));
+                if n == "b" {
+                    return Err(Fatal::plain("no b"));
+                }
+                Ok(Box::new(FakeFilter {
+                    about: about(n),
+                    calls: Default::default(),
+                }))
+            },
+        );
+        assert_eq!(l.err().unwrap().to_string(), "nbdkit: no b");
+        assert_eq!(
+            *loaded.borrow(),
+            ["plugin p", "filter c", "filter b"],
+            "nothing after the first failure"
+        );
+        loaded.borrow_mut().clear();
+        let o = Options {
+            filters: vec!["a".into(), "c".into()],
+            ..o
+        };
+        let l = load_in_order(
+            &o,
+            |n| {
+                loaded
+                    .borrow_mut()
+                    .push(format!("plugin {}", n.to_str().unwrap()));
+                Ok(Box::new(FakePlugin {
+                    about: about("p"),
+                    calls: Default::default(),
+                }))
+            },
+            |n| {
+                loaded.borrow_mut().push(format!("filter {n}"));
+                Ok(Box::new(FakeFilter {
+                    about: about(n),
+                    calls: Default::default(),
+                }))
+            },
+        )
+        .unwrap();
+        assert_eq!(*loaded.borrow(), ["plugin p", "filter c", "filter a"]);
+        let order: Vec<&str> = l.filters.iter().map(|f| f.name()).collect();
+        assert_eq!(order, ["a", "c"], "kept outermost first");
+    }
+
+    fn refusal(plugin: &str, filters: &[&str]) -> String {
+        let o = Options {
+            plugin: Some(plugin.into()),
+            filters: filters.iter().map(|f| f.to_string()).collect(),
+            ..Options::default()
+        };
+        super::layers(&o).err().expect("refused").to_string()
+    }
+
+    #[test]
+    fn refusals_of_what_cannot_be_loaded() {
+        assert_eq!(
+            refusal("/nonexistent/plugin.so", &[]),
+            "nbdkit: error: cannot open plugin \"/nonexistent/plugin.so\": \
+             /nonexistent/plugin.so: cannot open shared object file: No such file or \
+             directory\n\nUse 'nbdkit --help' or read the nbdkit(1) manual page for \
+             documentation."
+        );
+        let libm = "/lib/x86_64-linux-gnu/libm.so.6";
+        if Path::new(libm).exists() {
+            assert_eq!(
+                refusal(libm, &[]),
+                format!("nbdkit: {libm}: {libm}: undefined symbol: plugin_init")
+            );
+        }
+        // A built-in plugin loads; the filter does not.
+        let e = refusal("null", &["/nonexistent/filter.so"]);
+        assert!(
+            e.starts_with("nbdkit: error: cannot open filter \"/nonexistent/filter.so\": "),
+            "{e}"
+        );
     }
 }

@@ -115,3 +115,34 @@ fn workers() -> usize {
         .unwrap_or(2)
         * 2
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config_of(args: &str) -> net::ServeConfig {
+        let args: Vec<std::ffi::OsString> = args.split(' ').map(Into::into).collect();
+        config(&crate::cli::parse(&args).unwrap())
+    }
+
+    #[test]
+    fn requests_in_flight_default_to_sixteen() {
+        assert_eq!(config_of("null").max_inflight, 16);
+        assert_eq!(config_of("-t 0 null").max_inflight, 16);
+        assert_eq!(config_of("-t 4 null").max_inflight, 4);
+        assert_eq!(config_of("--threads=100 null").max_inflight, 100);
+    }
+
+    #[test]
+    fn only_the_low_bits_of_the_handshake_mask_are_flags() {
+        assert_eq!(config_of("null").mask_handshake, 0xffff);
+        assert_eq!(config_of("--mask-handshake=0 null").mask_handshake, 0);
+        assert_eq!(config_of("--mask-handshake=0x10002 null").mask_handshake, 2);
+    }
+
+    #[test]
+    fn the_memory_budget_given_or_the_default() {
+        assert_eq!(config_of("--memory-limit=64M null").memory_limit, 64 << 20);
+        assert_eq!(config_of("null").memory_limit, budget::default_limit());
+    }
+}

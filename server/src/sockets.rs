@@ -31,22 +31,31 @@ pub fn socket_activation(opts: &mut Options) -> Result<(), Fatal> {
     let Some(n) = sys::socket_activation() else {
         return Ok(());
     };
-    for (given, flag) in [
+    if let Some(flag) = activation_conflict(opts) {
+        return Err(Fatal::plain(format!(
+            "cannot use socket activation with {flag} flag"
+        )));
+    }
+    opts.socket_activation = Some(n);
+    opts.foreground = true;
+    Ok(())
+}
+
+/// The first option that chooses sockets, which socket activation
+/// forbids when serving (nbdkit's order of checks).
+fn activation_conflict(opts: &Options) -> Option<&'static str> {
+    if opts.mode != Mode::Serve {
+        return None;
+    }
+    [
         (opts.ipaddr.is_some(), "-i"),
         (opts.port.is_some(), "-p"),
         (opts.run.is_some(), "--run"),
         (opts.single, "-s"),
         (opts.unix.is_some(), "-U"),
-    ] {
-        if given && opts.mode == Mode::Serve {
-            return Err(Fatal::plain(format!(
-                "cannot use socket activation with {flag} flag"
-            )));
-        }
-    }
-    opts.socket_activation = Some(n);
-    opts.foreground = true;
-    Ok(())
+    ]
+    .into_iter()
+    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 /// The Unix socket to listen on (`-U`, and `--run` without `-p`, `-U` or
@@ -118,4 +127,103 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         ls.len()
     );
     Ok(bound(ls, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsString;
+
+    fn parse(args: &str) -> Options {
+        let args: Vec<OsString> = args.split(' ').map(Into::into).collect();
+        crate::cli::parse(&args).unwrap()
+    }
+
+    /// A private directory for one test, removed by the caller.
+    fn scratch(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("nbdkit-sockets-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn socket_activation_refuses_options_choosing_sockets() {
+        assert_eq!(activation_conflict(&parse("null")), None);
+        assert_eq!(activation_conflict(&parse("-r -f null")), None);
+        assert_eq!(activation_conflict(&parse("-i 127.0.0.1 null")), Some("-i"));
+        assert_eq!(activation_conflict(&parse("-p 10810 null")), Some("-p"));
+        assert_eq!(
+            activation_conflict(&parse("--run true null")),
+            Some("--run")
+        );
+        assert_eq!(activation_conflict(&parse("-s null")), Some("-s"));
+        assert_eq!(activation_conflict(&parse("-U /tmp/s null")), Some("-U"));
+        // nbdkit's order: -i is named before -p.
+        assert_eq!(activation_conflict(&parse("-p 1 -i ::1 null")), Some("-i"));
+        // Only serving is concerned.
+        assert_eq!(activation_conflict(&parse("-p 1 null --dump-plugin")), None);
+        assert_eq!(activation_conflict(&parse("-s null --version")), None);
+    }
+
+    #[test]
+    fn a_unix_socket_named_or_private() {
+        assert!(unix_socket(&parse("null")).unwrap().is_none());
+        let u = unix_socket(&parse("-U /run/x.sock null")).unwrap().unwrap();
+        assert_eq!(u.path, PathBuf::from("/run/x.sock"));
+        assert_eq!(u.tmpdir, None, "a named socket is not ours to remove");
+        let u = unix_socket(&parse("-U - null")).unwrap().unwrap();
+        let dir = u.tmpdir.clone().expect("a private directory");
+        let meta = std::fs::metadata(&dir);
+        let other = unix_socket(&parse("-U - null")).unwrap().unwrap();
+        let other_dir = other.tmpdir.clone().unwrap();
+        std::fs::remove_dir(&dir).unwrap();
+        std::fs::remove_dir(&other_dir).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(u.path, dir.join("socket"));
+        assert!(dir.starts_with(std::env::temp_dir()));
+        assert!(dir
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("nbdkit"));
+        assert_ne!(dir, other_dir, "unguessable: a new one each time");
+    }
+
+    #[test]
+    fn refusals_before_anything_is_bound() {
+        let o = parse("--selinux-label=system_u:object_r:svirt_t:s0 null");
+        let e = bind(&o, None).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "nbdkit: --selinux-label option used, but this binary was compiled without \
+             SELinux support"
+        );
+        let e = bind(&parse("--vsock -p nope null"), None).err().unwrap();
+        assert!(e.to_string().starts_with("nbdkit: error: port: "), "{e}");
+    }
+
+    #[test]
+    fn binds_the_unix_socket_chosen() {
+        let d = scratch("bind");
+        let path = d.join("s");
+        let unix = UnixPath {
+            path: path.clone(),
+            tmpdir: Some(d.clone()),
+        };
+        let b = bind(&parse("-U - null"), Some(unix)).unwrap();
+        let is_socket = {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(&path).map(|m| m.file_type().is_socket())
+        };
+        let n = b.listeners.len();
+        let tmpdir = b.tmpdir.clone();
+        drop(b);
+        std::fs::remove_dir_all(&d).unwrap();
+        assert!(is_socket.unwrap());
+        assert_eq!(n, 1);
+        assert_eq!(tmpdir, Some(d), "to be removed at exit");
+    }
 }
