@@ -52,13 +52,6 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         single: None,
         tmpdir,
     };
-    // As a build of nbdkit without SELinux support: the label would be
-    // set on the listening sockets, which this build cannot do.
-    if opts.selinux_label.is_some() && !opts.single && opts.socket_activation.is_none() {
-        return Err(Fatal::plain(
-            "--selinux-label option used, but this binary was compiled without SELinux support",
-        ));
-    }
     if opts.single {
         let s = sys::stdin_socket().map_err(|e| Fatal::error(format!("-s: stdin: {e}")))?;
         sys::detach_stdio();
@@ -75,6 +68,14 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         let n = crate::parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
             .map_err(Fatal::error)? as u32;
         return Ok(bound(listen::bind_vsock(n)?, None));
+    }
+    // As a build of nbdkit without SELinux support: the label would be
+    // set on the Unix or TCP sockets it makes (not on vsock's, nor on
+    // sockets it is given), which this build cannot do.
+    if opts.selinux_label.is_some() {
+        return Err(Fatal::plain(
+            "--selinux-label option used, but this binary was compiled without SELinux support",
+        ));
     }
     if let Some(UnixPath { path, tmpdir }) = unix {
         let l = listen::bind_unix(&path)?;
@@ -149,6 +150,10 @@ mod tests {
              SELinux support"
         );
         let e = bind(&parse("--vsock -p nope null"), None).err().unwrap();
+        assert!(e.to_string().starts_with("nbdkit: error: port: "), "{e}");
+        // No label is set on a vsock socket: the port is what is wrong.
+        let o = parse("--selinux-label=x --vsock -p nope null");
+        let e = bind(&o, None).err().unwrap();
         assert!(e.to_string().starts_with("nbdkit: error: port: "), "{e}");
     }
 
