@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Socket activation: with LISTEN_PID/LISTEN_FDS naming this process, the
 # server serves the passed socket (fd 3), binds nothing, stays in the
-# foreground, and refuses -i/-p/-U/-s/--run as nbdkit does.  --vsock
+# foreground, and refuses -i/-p/-U/-s/--run as nbdkit does (the first
+# given, as it is met).  --vsock
 # listens on AF_VSOCK (the port from -p, parsed as nbdkit parses it) and
 # gives --run an nbd+vsock URI; where this machine has no vsock both
 # servers fail alike.
@@ -33,7 +34,11 @@ for name in ref ours; do
     kill $pid; wait $pid
     rm -f "$T/$name.sock"
 done
-for a in "-p 10" "-U $T/x.sock" "-i 127.0.0.1" "-s" "--run true"; do
+# Refused as the option is met: the first on the command line, before
+# any combination it would make, whatever the mode.
+for a in "-p 10" "-U $T/x.sock" "-i 127.0.0.1" "-s" "--run true" "--port=10" \
+         "-U $T/x.sock -p 10" "-p 10 -i ::1" "--run true -s" "-p 10 --version" \
+         "-s --help" "-p 10 --dump-plugin"; do
     # shellcheck disable=SC2086
     want=$(timeout 5 python3 activate.py "$T/r.sock" "$REF_NBDKIT" $a memory 1M 2>&1 </dev/null; echo "exit $?")
     rm -f "$T/r.sock"

@@ -65,7 +65,7 @@ mod tests {
     fn only_a_plain_server_forks() {
         let parse = |args: &str| {
             let args: Vec<std::ffi::OsString> = args.split(' ').map(Into::into).collect();
-            crate::cli::parse(&args).unwrap()
+            crate::cli::parse(&args, None).unwrap()
         };
         assert!(forks(&parse("null")));
         assert!(forks(&parse("-P /tmp/p -U /tmp/s null")));

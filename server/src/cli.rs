@@ -522,10 +522,29 @@ fn lossy(v: &OsStr) -> String {
     v.to_string_lossy().into_owned()
 }
 
+/// The options that choose where to listen, which socket activation
+/// forbids (the sockets are given), as nbdkit names them when it refuses
+/// one.
+fn chooses_sockets(opt: Opt) -> Option<&'static str> {
+    Some(match opt {
+        Opt::IpAddr => "-i",
+        Opt::Port => "-p",
+        Opt::Run => "--run",
+        Opt::Single => "-s",
+        Opt::Unix => "-U",
+        _ => return None,
+    })
+}
+
 /// Apply one option with its argument (if it takes one).
 fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError> {
     let v = val.unwrap_or_default();
     let b = v.as_bytes();
+    if let (Some(flag), Some(_)) = (chooses_sockets(opt), o.socket_activation) {
+        return Err(plain(format!(
+            "cannot use socket activation with {flag} flag"
+        )));
+    }
     match opt {
         Opt::Ipv4 => o.ipv4_only = true,
         Opt::Ipv6 => o.ipv6_only = true,
@@ -631,9 +650,16 @@ fn apply(o: &mut Options, opt: Opt, val: Option<&OsStr>) -> Result<(), CliError>
 /// Parse the arguments after the program name, as nbdkit's getopt_long
 /// loop does (options and operands in any order, `--` ends options).
 /// `--dump-config`, `--long-options` and `--short-options` end parsing
-/// where they stand, as in nbdkit.
-pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
-    let mut o = Options::default();
+/// where they stand, as in nbdkit.  `activation`: the sockets socket
+/// activation passed, if any; as nbdkit, the first option that would
+/// choose others is refused as it is met, whatever else the command line
+/// asks, and the server stays in the foreground.
+pub fn parse(args: &[OsString], activation: Option<usize>) -> Result<Options, CliError> {
+    let mut o = Options {
+        socket_activation: activation,
+        foreground: activation.is_some(),
+        ..Options::default()
+    };
     let Some(positional) = scan(args, &mut o)? else {
         return Ok(o);
     };
@@ -799,7 +825,10 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Result<Options, CliError> {
-        parse(&s.split_whitespace().map(OsString::from).collect::<Vec<_>>())
+        parse(
+            &s.split_whitespace().map(OsString::from).collect::<Vec<_>>(),
+            None,
+        )
     }
 
     fn os(s: &str) -> OsString {
@@ -857,7 +886,7 @@ mod tests {
             OsString::from_vec(kv),
             bad.clone(),
         ];
-        let o = parse(&args).unwrap();
+        let o = parse(&args, None).unwrap();
         assert_eq!(o.export_name, "\u{fffd}\u{fffd}");
         assert_eq!(
             o.params,
@@ -1080,6 +1109,46 @@ mod tests {
         for n in in_usage {
             assert!(all().any(|(l, _, _)| *l == n), "--{n} is no option");
         }
+    }
+
+    #[test]
+    fn socket_activation_refuses_the_first_option_choosing_sockets() {
+        let a = |s: &str| {
+            let args: Vec<OsString> = s.split_whitespace().map(OsString::from).collect();
+            parse(&args, Some(1))
+        };
+        let o = a("-r memory 1M").unwrap();
+        assert_eq!(o.socket_activation, Some(1));
+        assert!(o.foreground, "the service manager wants no fork");
+        assert!(!p("memory 1M").unwrap().foreground);
+        let refused = |s: &str| a(s).unwrap_err();
+        for (args, flag) in [
+            ("-i 127.0.0.1 null", "-i"),
+            ("--ipaddr=::1 null", "-i"),
+            ("-p 10 null", "-p"),
+            ("--port=10 null", "-p"),
+            ("--run true null", "--run"),
+            ("-s null", "-s"),
+            ("--unix /s null", "-U"),
+            // The first on the command line, operands permuted away.
+            ("-U /s -p 10 null", "-U"),
+            ("null -p 10 -i ::1", "-p"),
+            // Before the combination it would make, and whatever the mode.
+            ("--run true -s null", "--run"),
+            ("-p 10 --version", "-p"),
+            ("-s --help", "-s"),
+            ("-p 10 null --dump-plugin", "-p"),
+        ] {
+            let e = refused(args);
+            assert_eq!(e.kind, ErrorKind::Plain, "{args}");
+            assert_eq!(
+                e.msg,
+                format!("cannot use socket activation with {flag} flag"),
+                "{args}"
+            );
+        }
+        // A getopt error met first is reported first.
+        assert_eq!(refused("-x -p 10 null").kind, ErrorKind::Getopt);
     }
 
     #[test]

@@ -61,7 +61,7 @@ fn main() {
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "nbdkit".into());
     let args: Vec<OsString> = argv.collect();
-    let status = match cli::parse(&args) {
+    let status = match cli::parse(&args, sys::socket_activation()) {
         Ok(opts) => start(&args, opts),
         Err(e) => Err(usage::cli_error(&argv0, e)),
     };
@@ -75,10 +75,9 @@ fn main() {
 }
 
 /// Everything after the command line, in nbdkit's order; the exit status.
-fn start(args: &[OsString], mut opts: Options) -> Result<i32, Fatal> {
+fn start(args: &[OsString], opts: Options) -> Result<i32, Fatal> {
     start_logging(&opts)?;
     log::debug!("nbdkit {}", version::VERSION);
-    sockets::socket_activation(&mut opts)?;
     // What needs no plugin.
     match opts.mode {
         Mode::Version if opts.plugin.is_none() => usage::version(None),

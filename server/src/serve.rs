@@ -122,7 +122,7 @@ mod tests {
 
     fn config_of(args: &str) -> net::ServeConfig {
         let args: Vec<std::ffi::OsString> = args.split(' ').map(Into::into).collect();
-        config(&crate::cli::parse(&args).unwrap())
+        config(&crate::cli::parse(&args, None).unwrap())
     }
 
     #[test]

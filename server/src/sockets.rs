@@ -2,7 +2,7 @@
 //! sockets of socket activation, vsock, a Unix socket (`-U`, or a private
 //! one for `-U -` and `--run`), else TCP.
 
-use crate::cli::{Mode, Options, UnixSocket};
+use crate::cli::{Options, UnixSocket};
 use crate::fatal::Fatal;
 use crate::net::listen::{self, Listener};
 use crate::net::stream::Stream;
@@ -22,40 +22,6 @@ pub struct Bound {
     /// `-s`: the one connection, on stdin.
     pub single: Option<Stream>,
     pub tmpdir: Option<PathBuf>,
-}
-
-/// Socket activation (`LISTEN_PID` is us, `LISTEN_FDS` set): the sockets
-/// are given, so nothing may choose others, and the service manager wants
-/// no fork.
-pub fn socket_activation(opts: &mut Options) -> Result<(), Fatal> {
-    let Some(n) = sys::socket_activation() else {
-        return Ok(());
-    };
-    if let Some(flag) = activation_conflict(opts) {
-        return Err(Fatal::plain(format!(
-            "cannot use socket activation with {flag} flag"
-        )));
-    }
-    opts.socket_activation = Some(n);
-    opts.foreground = true;
-    Ok(())
-}
-
-/// The first option that chooses sockets, which socket activation
-/// forbids when serving (nbdkit's order of checks).
-fn activation_conflict(opts: &Options) -> Option<&'static str> {
-    if opts.mode != Mode::Serve {
-        return None;
-    }
-    [
-        (opts.ipaddr.is_some(), "-i"),
-        (opts.port.is_some(), "-p"),
-        (opts.run.is_some(), "--run"),
-        (opts.single, "-s"),
-        (opts.unix.is_some(), "-U"),
-    ]
-    .into_iter()
-    .find_map(|(given, flag)| given.then_some(flag))
 }
 
 /// The Unix socket to listen on (`-U`, and `--run` without `-p`, `-U` or
@@ -86,13 +52,6 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         single: None,
         tmpdir,
     };
-    // As a build of nbdkit without SELinux support: the label would be
-    // set on the listening sockets, which this build cannot do.
-    if opts.selinux_label.is_some() && !opts.single && opts.socket_activation.is_none() {
-        return Err(Fatal::plain(
-            "--selinux-label option used, but this binary was compiled without SELinux support",
-        ));
-    }
     if opts.single {
         let s = sys::stdin_socket().map_err(|e| Fatal::error(format!("-s: stdin: {e}")))?;
         sys::detach_stdio();
@@ -109,6 +68,14 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         let n = crate::parse::integer("port", port.as_bytes(), false, 0, u32::MAX as i128)
             .map_err(Fatal::error)? as u32;
         return Ok(bound(listen::bind_vsock(n)?, None));
+    }
+    // As a build of nbdkit without SELinux support: the label would be
+    // set on the Unix or TCP sockets it makes (not on vsock's, nor on
+    // sockets it is given), which this build cannot do.
+    if opts.selinux_label.is_some() {
+        return Err(Fatal::plain(
+            "--selinux-label option used, but this binary was compiled without SELinux support",
+        ));
     }
     if let Some(UnixPath { path, tmpdir }) = unix {
         let l = listen::bind_unix(&path)?;
@@ -136,7 +103,7 @@ mod tests {
 
     fn parse(args: &str) -> Options {
         let args: Vec<OsString> = args.split(' ').map(Into::into).collect();
-        crate::cli::parse(&args).unwrap()
+        crate::cli::parse(&args, None).unwrap()
     }
 
     /// A private directory for one test, removed by the caller.
@@ -145,25 +112,6 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir(&d).unwrap();
         d
-    }
-
-    #[test]
-    fn socket_activation_refuses_options_choosing_sockets() {
-        assert_eq!(activation_conflict(&parse("null")), None);
-        assert_eq!(activation_conflict(&parse("-r -f null")), None);
-        assert_eq!(activation_conflict(&parse("-i 127.0.0.1 null")), Some("-i"));
-        assert_eq!(activation_conflict(&parse("-p 10810 null")), Some("-p"));
-        assert_eq!(
-            activation_conflict(&parse("--run true null")),
-            Some("--run")
-        );
-        assert_eq!(activation_conflict(&parse("-s null")), Some("-s"));
-        assert_eq!(activation_conflict(&parse("-U /tmp/s null")), Some("-U"));
-        // nbdkit's order: -i is named before -p.
-        assert_eq!(activation_conflict(&parse("-p 1 -i ::1 null")), Some("-i"));
-        // Only serving is concerned.
-        assert_eq!(activation_conflict(&parse("-p 1 null --dump-plugin")), None);
-        assert_eq!(activation_conflict(&parse("-s null --version")), None);
     }
 
     #[test]
@@ -202,6 +150,10 @@ mod tests {
              SELinux support"
         );
         let e = bind(&parse("--vsock -p nope null"), None).err().unwrap();
+        assert!(e.to_string().starts_with("nbdkit: error: port: "), "{e}");
+        // No label is set on a vsock socket: the port is what is wrong.
+        let o = parse("--selinux-label=x --vsock -p nope null");
+        let e = bind(&o, None).err().unwrap();
         assert!(e.to_string().starts_with("nbdkit: error: port: "), "{e}");
     }
 

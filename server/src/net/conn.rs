@@ -698,6 +698,9 @@ impl Conn {
     /// Drive the connection on a worker, as a batch: read and answer what
     /// the client sent, then hand the connection back to the loop.
     pub fn drive_batch(&mut self, server: &Arc<Server>) -> Want {
+        // This thread slept before the batch: only a call that sleeps
+        // during it counts as blocking.
+        crate::sched::inline::loop_may_sleep();
         self.batch = true;
         let want = {
             let ctx = self.log_ctx();

@@ -18,6 +18,7 @@ pub mod jobs;
 pub mod listen;
 pub mod outbox;
 pub mod placement;
+pub mod relay;
 pub mod server;
 pub mod shared;
 pub mod spin;

@@ -147,6 +147,7 @@ fn try_in_batch(at: &Here, v: &Valid, payload: &[u8]) -> bool {
     let (Some(session), Some(_g)) = (shared.session(), shared.try_enter(&server.locks)) else {
         return false;
     };
+    let before = crate::sched::inline::switches_since_wake();
     let t = Instant::now();
     if v.req.count <= INLINE_MAX {
         let sink = at.cork.sink(shared);
@@ -160,7 +161,9 @@ fn try_in_batch(at: &Here, v: &Valid, payload: &[u8]) -> bool {
     }
     let took = t.elapsed();
     if v.req.count <= INLINE_MAX {
-        server.inline.record_batch(took);
+        server
+            .inline
+            .record_batch(took, || crate::sys::voluntary_switches() > before);
     }
     true
 }
