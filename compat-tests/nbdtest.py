@@ -98,7 +98,7 @@ def expect_nbd_error(what, errno_name, fn, *args, **kw):
 class Server:
     """A server run in the foreground on NAME.sock in the test dir, stderr to NAME.log."""
 
-    def __init__(self, name, binary, *args, wait=True):
+    def __init__(self, name, binary, *args, wait=True, prefix=()):
         self.name = name
         self.binary = binary
         self.args = list(args)
@@ -107,7 +107,7 @@ class Server:
         if os.path.exists(self.sock):
             os.unlink(self.sock)
         self.log = open(self.logfile, "wb")
-        self.proc = subprocess.Popen([binary, "-f", "-U", self.sock] + self.args,
+        self.proc = subprocess.Popen(list(prefix) + [binary, "-f", "-U", self.sock] + self.args,
                                      stdin=subprocess.DEVNULL, stdout=self.log,
                                      stderr=subprocess.STDOUT)
         _servers.append(self)

@@ -6,6 +6,9 @@
 #    server's reading of requests.
 # The server may answer small requests of a fast plugin itself (on its
 # event loop) when one client is connected; this checks the limits of that.
+# Then all of it again with the server on one CPU, where the event loop's
+# thread runs several clients' batches itself and another thread must take
+# the loop over when one of them blocks.
 import os
 import time
 import nbd
@@ -81,9 +84,7 @@ def release():
     open(os.path.join(t.T, "release"), "w").close()
 
 
-def main():
-    srv = t.Server("gate", t.NBDKIT, PLUGIN, "dir=" + t.T)
-
+def scenario(srv):
     # 1. Two clients: B is answered while A's read blocks.
     a, b = srv.connect(), srv.connect()
     warm_up(a)
@@ -117,6 +118,16 @@ def main():
 
     srv.expect_alive()
     t.expect_eq("exit status after SIGTERM", 0, srv.stop())
+
+
+def main():
+    scenario(t.Server("gate", t.NBDKIT, PLUGIN, "dir=" + t.T))
+    one = t.Server("gate1", t.NBDKIT, "-v", PLUGIN, "dir=" + t.T, prefix=["taskset", "-c", "0"])
+    scenario(one)
+    with open(one.logfile, errors="replace") as f:
+        log = f.read()
+    t.expect("one CPU: the blocked batch's thread handed the event loop on",
+             "takes the loop over" in log)
 
 
 t.run(main)

@@ -832,6 +832,7 @@ impl Conn {
         ) else {
             return false;
         };
+        let before = crate::sched::inline::switches_since_wake();
         let t = Instant::now();
         if v.req.count <= INLINE_MAX {
             let sink = Cork { conn: self };
@@ -847,7 +848,9 @@ impl Conn {
         }
         let took = t.elapsed();
         if v.req.count <= INLINE_MAX {
-            server.inline.record_batch(took);
+            server
+                .inline
+                .record_batch(took, || crate::sys::voluntary_switches() > before);
         }
         true
     }
@@ -855,6 +858,9 @@ impl Conn {
     /// Drive the connection on a worker, as a batch: read and answer what
     /// the client sent, then hand the connection back to the loop.
     pub fn drive_batch(&mut self, server: &Arc<Server>) -> Want {
+        // This thread slept before the batch: only a call that sleeps
+        // during it counts as blocking.
+        crate::sched::inline::loop_may_sleep();
         self.batch = true;
         let want = {
             let ctx = self.log_ctx();

@@ -14,6 +14,7 @@ pub mod hold;
 pub mod jobs;
 pub mod listen;
 pub mod outbox;
+pub mod relay;
 pub mod shared;
 pub mod spin;
 pub mod stream;
@@ -29,6 +30,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use jobs::{Job, Outcome};
 use listen::Listener;
 use mio::{Events, Poll, Token, Waker};
+use relay::Relay;
 use shared::Shared;
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -93,6 +95,9 @@ pub struct Server {
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
+    /// The server has one CPU: the loop's thread runs the batches itself
+    /// (see `relay`), since a worker could not run beside it.
+    pub batches_on_loop: bool,
     pub budget: Arc<Budget>,
     /// Connections whose state still exists (the server waits at exit
     /// until there are none).
@@ -114,6 +119,7 @@ impl Server {
             budget: Arc::new(Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
+            batches_on_loop: std::thread::available_parallelism().is_ok_and(|n| n.get() == 1),
             live: Default::default(),
             events: tx,
             waker: OnceLock::new(),
@@ -183,29 +189,85 @@ pub fn serve(
     single: Option<Stream>,
     mut signal: Option<mio::net::UnixStream>,
 ) -> io::Result<()> {
-    let rx = rx.0;
-    outbox::mark_loop_thread();
     let mut poll = Poll::new()?;
     register(&server, &mut poll, &mut listeners, signal.as_mut())?;
     let mut lp = Loop::new(&poll, server, single.is_some())?;
-    let mut spin = spin::BusyPoll::default();
     if let Some(s) = single {
         lp.admit(&poll, s);
     }
+    let core = Core {
+        poll,
+        lp,
+        events: Events::with_capacity(1024),
+        listeners,
+        signal,
+        spin: spin::BusyPoll::default(),
+        rx: rx.0,
+        stopping: false,
+        starved: false,
+    };
+    let relay = Relay::new(lead);
+    match lead(core, &relay) {
+        Some(r) => {
+            relay.close();
+            r
+        }
+        // Another thread took the loop over (see `relay`).
+        None => relay.wait_finished(),
+    }
+}
 
-    let mut events = Events::with_capacity(1024);
-    let mut stopping = false;
-    // An accept failed for want of descriptors or memory.
-    let mut starved = false;
+/// All the event loop owns: the thread holding it is the loop.
+struct Core {
+    poll: Poll,
+    lp: Loop,
+    events: Events,
+    listeners: Vec<Listener>,
+    signal: Option<mio::net::UnixStream>,
+    spin: spin::BusyPoll,
+    rx: Receiver<Event>,
+    stopping: bool,
+    /// An accept failed for want of descriptors or memory.
+    starved: bool,
+}
+
+/// Be the event loop until the server is done (its result) or, while
+/// this thread ran batches, another took the loop over (`None`).
+fn lead(mut core: Core, relay: &Arc<Relay<Core>>) -> Option<io::Result<()>> {
+    outbox::set_loop_thread(true);
     loop {
-        if crate::lifecycle::shutdown_requested() && !stopping {
-            stopping = true;
-            lp.stop(&poll, &mut listeners);
+        match core.turn(relay.has_batches()) {
+            Err(e) => return Some(Err(e)),
+            Ok(true) => return Some(Ok(())),
+            Ok(false) => {}
+        }
+        let batches = std::mem::take(&mut core.lp.batches);
+        if batches.is_empty() && !relay.has_batches() {
+            continue;
+        }
+        // Batches run as on a worker: they may wait for a slow reader.
+        outbox::set_loop_thread(false);
+        core = relay.run_batches(core, batches)?;
+        outbox::set_loop_thread(true);
+        if !core.stopping {
+            core.spin.arm();
+        }
+    }
+}
+
+impl Core {
+    /// Wait for events (not at all with `hurry`) and handle them; true
+    /// once the server is done.
+    fn turn(&mut self, hurry: bool) -> io::Result<bool> {
+        let lp = &mut self.lp;
+        if crate::lifecycle::shutdown_requested() && !self.stopping {
+            self.stopping = true;
+            lp.stop(&self.poll, &mut self.listeners);
         }
         // Done once every connection's export is closed (`open_conns` counts
         // them until the close is done).
-        if (stopping || lp.single_mode) && lp.all_closed() {
-            return Ok(());
+        if (self.stopping || lp.single_mode) && lp.all_closed() {
+            return Ok(true);
         }
         // Out of descriptors, the listeners' queues are retried when a
         // connection closes (its descriptor is free then) and, in case
@@ -213,14 +275,14 @@ pub fn serve(
         // and never only when yet another client connects (the listeners
         // are edge-triggered: clients already queued raise no new edge).
         // A handshake running out of time wakes the loop too.
-        let timeout = match (starved.then_some(ACCEPT_RETRY), lp.handshake_wait()) {
+        let timeout = match (self.starved.then_some(ACCEPT_RETRY), lp.handshake_wait()) {
             (Some(a), Some(h)) => Some(a.min(h)),
             (a, h) => a.or(h),
         };
-        let timeout = spin.timeout(timeout);
+        let timeout = self.spin.timeout(timeout);
         // What the loop told itself (see `Server::notify`) is handled
-        // before it sleeps.
-        let timeout = if rx.is_empty() {
+        // before it sleeps, and batches a thread left behind run soon.
+        let timeout = if self.rx.is_empty() && !hurry {
             timeout
         } else {
             Some(Duration::ZERO)
@@ -228,41 +290,42 @@ pub fn serve(
         if timeout != Some(Duration::ZERO) {
             crate::sched::inline::loop_may_sleep();
         }
-        if let Err(e) = poll.poll(&mut events, timeout) {
+        if let Err(e) = self.poll.poll(&mut self.events, timeout) {
             if e.kind() == io::ErrorKind::Interrupted {
-                continue;
+                return Ok(false);
             }
             return Err(e);
         }
-        spin.polled(!events.is_empty());
-        if starved && events.is_empty() {
-            starved = !retry_accept(&mut lp, &poll, &listeners);
+        self.spin.polled(!self.events.is_empty());
+        if self.starved && self.events.is_empty() {
+            self.starved = !retry_accept(lp, &self.poll, &self.listeners);
         }
-        for ev in events.iter() {
+        for ev in self.events.iter() {
             match ev.token() {
                 WAKER => {}
                 SIGNAL => {
-                    if let Some(s) = signal.as_ref() {
+                    if let Some(s) = self.signal.as_ref() {
                         let mut b = [0u8; 16];
                         while matches!(io::Read::read(&mut &*s, &mut b), Ok(n) if n > 0) {}
                     }
                     crate::lifecycle::request_shutdown();
                 }
-                Token(i) if i < listeners.len() => {
-                    if !accept_all(&mut lp, &poll, &listeners[i]) {
-                        starved = true;
+                Token(i) if i < self.listeners.len() => {
+                    if !accept_all(lp, &self.poll, &self.listeners[i]) {
+                        self.starved = true;
                     }
                 }
-                Token(t) => lp.socket_event(&poll, t, ev),
+                Token(t) => lp.socket_event(&self.poll, t, ev),
             }
         }
-        if std::mem::take(&mut lp.answered) && !stopping {
-            spin.arm();
+        if std::mem::take(&mut lp.answered) && !self.stopping {
+            self.spin.arm();
         }
-        lp.expire_handshakes(&poll);
-        while let Ok(ev) = rx.try_recv() {
-            lp.worker_event(&poll, ev, &listeners, &mut starved);
+        lp.expire_handshakes(&self.poll);
+        while let Ok(ev) = self.rx.try_recv() {
+            lp.worker_event(&self.poll, ev, &self.listeners, &mut self.starved);
         }
+        Ok(false)
     }
 }
 
@@ -317,12 +380,12 @@ impl Away {
     }
 }
 
-/// Drive `c` as batches on a worker until nothing more came, then park it
-/// in `away`; what only the loop can do (close it) sends it back there.
-fn batch(server: &Server, token: usize, c: Conn, away: Arc<Away>) {
+/// Drive `c` as batches until nothing more came, then park it in `away`;
+/// what only the loop can do (close it) sends it back there.
+fn batch(token: usize, c: Conn, away: Arc<Away>) -> crate::sched::pool::Job {
     let srv = Arc::clone(&c.shared.server);
     let mut c = c;
-    server.pool.submit(Box::new(move || loop {
+    Box::new(move || loop {
         let want = c.drive_batch(&srv);
         if matches!(want, Want::Nothing) && !c.closing() {
             let mut slot = away.lock();
@@ -334,7 +397,7 @@ fn batch(server: &Server, token: usize, c: Conn, away: Arc<Away>) {
         }
         srv.notify(Event::Back(token, Box::new((c, want))));
         return;
-    }));
+    })
 }
 
 /// The state a new connection shares between the loop and the workers.
@@ -435,6 +498,8 @@ struct Loop {
     answered: bool,
     /// Input buffers of closed connections, for the next ones.
     spare_inbufs: Vec<Vec<u8>>,
+    /// Batches this thread runs after the turn (see `relay`).
+    batches: Vec<crate::sched::pool::Job>,
 }
 
 /// Input buffers kept for new connections.
@@ -455,6 +520,7 @@ impl Loop {
             open_at_trim: 0,
             answered: false,
             spare_inbufs: Vec::new(),
+            batches: Vec::new(),
         })
     }
 
@@ -737,7 +803,18 @@ impl Loop {
             slot: Mutex::new(AwaySlot::default()),
         });
         self.away.insert(token, away.clone());
-        batch(&self.server, token, c, away);
+        self.start_batch(token, c, away);
+    }
+
+    /// Where the server has one CPU, the loop thread runs the batch
+    /// after this turn (see `relay`); otherwise a worker does.
+    fn start_batch(&mut self, token: usize, c: Conn, away: Arc<Away>) {
+        let job = batch(token, c, away);
+        if self.server.batches_on_loop {
+            self.batches.push(job);
+        } else {
+            self.server.pool.submit(job);
+        }
     }
 
     /// Something happened on a connection served in batches: a worker
@@ -762,7 +839,7 @@ impl Loop {
         if !crate::lifecycle::shutdown_requested()
             && srv.inline.placement(srv.open_conns.load(Ordering::Relaxed)) == Placement::Batch
         {
-            batch(srv, token, c, away);
+            self.start_batch(token, c, away);
             return;
         }
         self.away.remove(&token);

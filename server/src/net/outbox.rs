@@ -45,9 +45,10 @@ std::thread_local! {
     static ON_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Mark the current thread as the event loop.
-pub fn mark_loop_thread() {
-    ON_LOOP.with(|l| l.set(true));
+/// Mark the current thread as the event loop, or no longer (it handed
+/// the loop on, see `relay`).
+pub fn set_loop_thread(on: bool) {
+    ON_LOOP.with(|l| l.set(on));
 }
 
 /// Whether the current thread is the event loop.
@@ -328,7 +329,7 @@ mod tests {
 
     #[test]
     fn on_the_loop_what_the_socket_does_not_take_is_queued_then_flushed() {
-        mark_loop_thread();
+        set_loop_thread(true);
         let (t, mut peer) = super::super::testing::transport();
         let o = Outbox::default();
         // More than any socket buffer takes at once.

@@ -95,11 +95,9 @@ const BACK_OFF: Duration = Duration::from_secs(1);
 const HS_FAST: Duration = Duration::from_micros(100);
 /// What one call in a batch counts for at most in the average.
 const BATCH_SAMPLE: Duration = Duration::from_micros(100);
-/// A call in a batch this slow stops batches for [`BACK_OFF`]: longer
-/// than a wait for a preempted lock holder or a time slice lost to
-/// another thread.  Whether the worker slept is not asked, unlike on the
-/// loop: that costs a system call per batch, and a wrong guess here only
-/// sends requests to the pool for a while.
+/// A call in a batch this slow, that slept, stops batches for
+/// [`BACK_OFF`]: longer than a wait for a preempted lock holder.  One that
+/// was only preempted (a loaded host, a debugger) does not.
 const BATCH_SLOW: Duration = Duration::from_millis(50);
 /// The first interval between trials, and the longest (each failed trial
 /// doubles it, a successful one halves it).  A failed trial costs a
@@ -352,11 +350,11 @@ impl InlinePolicy {
     /// holder the scheduler preempted, which is neither the plugin's speed
     /// nor its blocking.  So one sample counts for at most [`BATCH_SAMPLE`]
     /// (calls that are steadily slower still raise the average past
-    /// [`FAST`]), and only a call that took [`BATCH_SLOW`] backs off:
+    /// [`FAST`]), and only a call that slept for [`BATCH_SLOW`] backs off:
     /// a blocked call there holds up only its own client's requests.
-    pub fn record_batch(&self, took: Duration) {
+    pub fn record_batch(&self, took: Duration, slept: impl FnOnce() -> bool) {
         self.record(took.min(BATCH_SAMPLE));
-        if took >= BATCH_SLOW {
+        if took >= BATCH_SLOW && slept() {
             self.ban(took);
         }
     }
@@ -545,9 +543,11 @@ mod tests {
         assert_eq!(p.placement(1), Placement::Loop);
         assert_eq!(p.placement(4), Placement::Batch);
         // Waiting a few ms for a lock (preempted holder) in a batch.
-        p.record_batch(Duration::from_millis(5));
+        p.record_batch(Duration::from_millis(5), || true);
         assert_eq!(p.placement(4), Placement::Batch);
-        p.record_batch(Duration::from_millis(80));
+        p.record_batch(Duration::from_millis(80), || false);
+        assert_eq!(p.placement(4), Placement::Batch, "preempted, not blocked");
+        p.record_batch(Duration::from_millis(80), || true);
         assert_eq!(p.placement(4), Placement::Loop, "blocked: back-off");
         let a = InlinePolicy::new(Mode::Always);
         assert_eq!(a.placement(64), Placement::Loop);
