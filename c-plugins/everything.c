@@ -197,6 +197,8 @@ everything_open (int readonly)
   nbdkit_debug ("everything: peer_gid_is_me=%d",
                 nbdkit_peer_gid () == (int64_t) getgid ());
   nbdkit_debug ("everything: peer_pid_positive=%d", nbdkit_peer_pid () > 0);
+  /* Once serving, stdin and stdout are not the plugin's. */
+  nbdkit_debug ("everything: open_stdio_safe=%d", nbdkit_stdio_safe ());
   if (nbdkit_nanosleep (0, 1000) == -1)
     return NULL;
   if (do_shutdown)

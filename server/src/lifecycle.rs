@@ -63,7 +63,8 @@ pub fn set_stdio_safe(safe: bool) {
     STDIO_SAFE.store(safe, Ordering::SeqCst);
 }
 
-/// False under `-s`, where stdin and stdout carry the NBD protocol.
+/// False under `-s`, where stdin and stdout carry the NBD protocol, and
+/// from when the plugin is ready (they are the server's once it serves).
 pub fn stdio_safe() -> bool {
     STDIO_SAFE.load(Ordering::SeqCst)
 }

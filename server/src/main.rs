@@ -147,6 +147,9 @@ fn load_and_serve(
                 print!("{}", uri::print_text(u));
                 let _ = std::io::stdout().flush();
             }
+            // As nbdkit: once configured and ready, stdin and stdout are
+            // the server's, whatever the mode (`nbdkit_stdio_safe`).
+            lifecycle::set_stdio_safe(false);
             return serve::run(Stack::new(layers, model), opts, unix, uri);
         }
     }
