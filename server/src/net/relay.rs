@@ -16,12 +16,14 @@
 //! does, or none while it waits here.
 //!
 //! The watchdog wakes every [`TAKE_OVER`] only while batches run; an idle
-//! server leaves it asleep.
+//! server leaves it asleep.  A thread that was only preempted (a loaded
+//! host) is not replaced: only one asleep in a call, or one that has kept
+//! the loop for [`TAKE_OVER_BUSY`] whatever it does.
 
 use crate::sched::pool::Job;
 use std::collections::VecDeque;
 use std::io;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
@@ -30,6 +32,10 @@ use std::time::{Duration, Instant};
 /// thread takes the loop over.  Far above a batch of fast calls (tens of
 /// microseconds), far below what a client notices.
 pub const TAKE_OVER: Duration = Duration::from_millis(2);
+/// A batch running this long is taken over from even if its thread is
+/// not asleep (a plugin computing, or a host so loaded that the thread
+/// waits that long for a CPU).
+pub const TAKE_OVER_BUSY: Duration = Duration::from_millis(50);
 /// The watchdog goes to sleep after this long with no batch run.
 const WATCH_IDLE: Duration = Duration::from_millis(100);
 
@@ -45,6 +51,8 @@ pub struct Relay<L> {
     /// compares them from one look to the next.
     left: AtomicU64,
     progress: AtomicU64,
+    /// The thread that last left the loop here to run batches.
+    runner: AtomicI32,
     watchdog: Mutex<Option<Thread>>,
     watchdog_started: AtomicBool,
     watchdog_asleep: AtomicBool,
@@ -71,6 +79,7 @@ impl<L: Send + 'static> Relay<L> {
             finished: Condvar::new(),
             left: AtomicU64::new(0),
             progress: AtomicU64::new(0),
+            runner: AtomicI32::new(0),
             watchdog: Mutex::new(None),
             watchdog_started: AtomicBool::new(false),
             watchdog_asleep: AtomicBool::new(false),
@@ -97,6 +106,8 @@ impl<L: Send + 'static> Relay<L> {
             st.waiting = Some(core);
             st.batches.extend(batches);
         }
+        self.runner
+            .store(crate::sys::thread_id(), Ordering::Relaxed);
         self.left.fetch_add(1, Ordering::Relaxed);
         self.wake_watchdog();
         loop {
@@ -207,11 +218,14 @@ impl<L: Send + 'static> Relay<L> {
 
 /// The watchdog's thread: while batches run, look every [`TAKE_OVER`]
 /// whether the loop has waited since the last look with no batch
-/// finished meanwhile; asleep after [`WATCH_IDLE`] without a batch.
+/// finished meanwhile, and its thread sleeps (or it has waited
+/// [`TAKE_OVER_BUSY`]); asleep after [`WATCH_IDLE`] without a batch.
 fn watch<L: Send + 'static>(relay: std::sync::Weak<Relay<L>>) {
     let mut last_active = Instant::now();
     // (times left, batches finished) at the last look, if the loop waited.
     let mut seen: Option<(u64, u64)> = None;
+    // Since when the loop has waited with no batch finished.
+    let mut stuck_since: Option<Instant> = None;
     loop {
         let Some(r) = relay.upgrade() else { return };
         if r.done() {
@@ -223,8 +237,15 @@ fn watch<L: Send + 'static>(relay: std::sync::Weak<Relay<L>>) {
         );
         let waiting = r.lock().waiting.is_some();
         let mut pause = TAKE_OVER;
-        if waiting && seen == Some(now) && !r.take_over() {
-            pause = TAKE_OVER * 8;
+        if waiting && seen == Some(now) {
+            let since = *stuck_since.get_or_insert_with(Instant::now);
+            let held = crate::sys::thread_sleeping(r.runner.load(Ordering::Relaxed))
+                || since.elapsed() + TAKE_OVER >= TAKE_OVER_BUSY;
+            if held && !r.take_over() {
+                pause = TAKE_OVER * 8;
+            }
+        } else {
+            stuck_since = None;
         }
         if waiting || seen.is_some_and(|s| s.0 != now.0) {
             last_active = Instant::now();
@@ -239,6 +260,7 @@ fn watch<L: Send + 'static>(relay: std::sync::Weak<Relay<L>>) {
             std::thread::park();
             last_active = Instant::now();
             seen = None;
+            stuck_since = None;
         } else {
             std::thread::park_timeout(pause);
         }

@@ -278,6 +278,36 @@ pub fn voluntary_switches() -> u64 {
     }
 }
 
+std::thread_local! {
+    static TID: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The calling thread's id (as in /proc/self/task), asked of the kernel
+/// once per thread.
+pub fn thread_id() -> i32 {
+    TID.with(|t| {
+        if t.get() == 0 {
+            // SAFETY: gettid has no arguments and cannot fail.
+            t.set(unsafe { libc::gettid() });
+        }
+        t.get()
+    })
+}
+
+/// Whether thread `tid` of this process is asleep (waiting for I/O, a
+/// lock or a timer) rather than running or ready to run.  False when
+/// that cannot be read.
+pub fn thread_sleeping(tid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return false;
+    };
+    // "tid (comm) S ...": the name may hold spaces and parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    matches!(state, Some('S' | 'D'))
+}
+
 /// Whether the process runs as root (effective uid 0), which picks
 /// nbdkit's default TLS certificate directory.
 pub fn is_root() -> bool {
@@ -290,6 +320,41 @@ mod tests {
     use super::*;
     use std::ffi::OsStr;
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+    #[test]
+    fn a_thread_waiting_on_a_channel_is_asleep_and_a_spinning_one_is_not() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{mpsc, Arc};
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let sleeper = std::thread::spawn(move || {
+            tid_tx.send(thread_id()).unwrap();
+            go_rx.recv().unwrap();
+        });
+        let tid = tid_rx.recv().unwrap();
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !thread_sleeping(tid) && std::time::Instant::now() < end {
+            std::thread::yield_now();
+        }
+        assert!(thread_sleeping(tid), "blocked in recv");
+        go_tx.send(()).unwrap();
+        sleeper.join().unwrap();
+        assert!(!thread_sleeping(tid), "gone: cannot be read");
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let spinner = std::thread::spawn(move || {
+            tid_tx.send(thread_id()).unwrap();
+            while !s2.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        let tid = tid_rx.recv().unwrap();
+        assert!(!thread_sleeping(tid), "running or ready to run");
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        assert_eq!(thread_id(), thread_id(), "cached per thread");
+    }
 
     #[test]
     fn names_in_the_user_and_group_databases() {
