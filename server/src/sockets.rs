@@ -53,10 +53,14 @@ pub fn bind(opts: &Options, unix: Option<UnixPath>) -> Result<Bound, Fatal> {
         tmpdir,
     };
     if opts.single {
-        let s = sys::stdin_socket().map_err(|e| Fatal::error(format!("-s: stdin: {e}")))?;
+        let client = sys::stdio_client().map_err(|e| Fatal::error(format!("-s: stdin: {e}")))?;
         sys::detach_stdio();
+        let stream = match client {
+            sys::StdioClient::Socket(s) => Stream::Unix(mio::net::UnixStream::from_std(s)),
+            sys::StdioClient::Split { input, output } => Stream::Split { input, output },
+        };
         return Ok(Bound {
-            single: Some(Stream::Unix(mio::net::UnixStream::from_std(s))),
+            single: Some(stream),
             ..bound(Vec::new(), None)
         });
     }

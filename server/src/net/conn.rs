@@ -91,6 +91,14 @@ pub struct Conn {
 
 const INBUF: usize = 256 * 1024;
 
+/// The client hung up inside a request's payload.
+fn truncated_payload(cmd: u16) {
+    log::error!(
+        "read data: {}: Bad message",
+        crate::protocol::transmission::nbd_command_name(cmd)
+    );
+}
+
 /// What driving the connection asks of the loop.
 pub enum Want {
     Nothing,
@@ -336,16 +344,18 @@ impl Conn {
                 Ok(Some(false)) => {
                     // EOF between messages is a normal hang-up; inside one,
                     // nbdkit reports the truncated message.
-                    let what = match self.phase {
-                        Phase::Transmission(Some(_)) => Some("read data"),
-                        _ if self.end == self.start => None,
-                        Phase::Transmission(None) => Some("read request"),
-                        Phase::ClientFlags => Some("reading initial client flags"),
-                        _ => Some("reading option"),
-                    };
-                    match what {
-                        Some(what) => log::error!("{what}: conn->recv: Bad message"),
-                        None => log::debug!("client closed input socket, closing connection"),
+                    // (nbdkit's words: its transmission phase names no
+                    // function.)
+                    match &self.phase {
+                        Phase::Transmission(Some(pw)) => truncated_payload(pw.req.cmd),
+                        _ if self.end == self.start => {
+                            log::debug!("client closed input socket, closing connection")
+                        }
+                        Phase::Transmission(None) => log::error!("read request: Bad message"),
+                        Phase::ClientFlags => log::error!(
+                            "reading initial client flags: conn->recv: Bad message"
+                        ),
+                        _ => log::error!("reading option: conn->recv: Bad message"),
                     }
                     return self.begin_close(server);
                 }
@@ -619,7 +629,7 @@ impl Conn {
             let r = self.shared.read(&mut pw.buf[pw.payload.unfilled()]);
             match r {
                 Ok(0) => {
-                    log::error!("read data: conn->recv: Bad message");
+                    truncated_payload(pw.req.cmd);
                     return Step::Want(self.begin_close(server));
                 }
                 Ok(n) => {
@@ -692,6 +702,8 @@ impl Conn {
             None => {}
         }
         dispatch::log_error_reply(r.error as i32);
+        // After the replies of the requests before it answered here.
+        self.flush_cork();
         self.shared.send(&[&r.reply]);
     }
 

@@ -136,7 +136,7 @@ impl Core {
         let timeout = self.spin.timeout(timeout);
         // What the loop told itself (see `Server::notify`) is handled
         // before it sleeps, and batches a thread left behind run soon.
-        let timeout = if self.rx.is_empty() && !hurry {
+        let timeout = if self.rx.is_empty() && !hurry && lp.unpolled.is_none() {
             timeout
         } else {
             Some(Duration::ZERO)
@@ -175,6 +175,7 @@ impl Core {
         if std::mem::take(&mut lp.answered) && !self.stopping {
             self.spin.arm();
         }
+        lp.drive_unpolled(&self.poll);
         lp.expire_handshakes(&self.poll);
         while let Ok(ev) = self.rx.try_recv() {
             lp.worker_event(&self.poll, ev, &self.listeners, &mut self.starved);
@@ -339,6 +340,9 @@ struct Loop {
     spare_inbufs: Vec<Vec<u8>>,
     /// Batches this thread runs after the turn (see `relay`).
     batches: Vec<crate::sched::pool::Job>,
+    /// The connection whose input cannot be polled (`-s` reading a file
+    /// or /dev/null), while it lives.
+    unpolled: Option<usize>,
 }
 
 /// Input buffers kept for new connections.
@@ -360,6 +364,7 @@ impl Loop {
             answered: false,
             spare_inbufs: Vec::new(),
             batches: Vec::new(),
+            unpolled: None,
         })
     }
 
@@ -409,6 +414,26 @@ impl Loop {
         if ev.is_readable() || ev.is_read_closed() || ev.is_error() || ev.is_writable() {
             self.drive(poll, t);
         }
+    }
+
+    /// Drive the connection that cannot be polled as if its input had just
+    /// become readable: a file or /dev/null always is, so the session runs
+    /// on without ever waiting for an event.  Replies are written as they
+    /// are made (stdout blocks), and anything queued is flushed here.
+    fn drive_unpolled(&mut self, poll: &Poll) {
+        let Some(t) = self.unpolled else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&t) {
+            c.readiness();
+            if let Err(e) = c.shared.flush_replies() {
+                log::debug!("write: {e}");
+            }
+        } else if !self.away.contains_key(&t) {
+            self.unpolled = None;
+            return;
+        }
+        self.drive(poll, t);
     }
 
     /// What a worker tells the loop.  `starved`: accepting failed for want
@@ -489,11 +514,22 @@ impl Loop {
         }
         let token = self.next_token;
         self.next_token += 1;
-        if let Err(e) = stream.register(poll.registry(), Token(token)) {
-            log::error!("register connection: {e}");
-            return;
+        match stream.register(poll.registry(), Token(token)) {
+            Ok(()) => {}
+            // `-s` with a file or /dev/null as stdin: never polled, never
+            // waits either; driven every turn (see `drive_unpolled`).
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) && self.single_mode => {
+                self.unpolled = Some(token);
+            }
+            Err(e) => {
+                log::error!("register connection: {e}");
+                return;
+            }
         }
-        let id = NEXT_CONN.fetch_add(1, Ordering::SeqCst) as u64;
+        let id = match self.single_mode {
+            true => 0,
+            false => NEXT_CONN.fetch_add(1, Ordering::SeqCst) as u64,
+        };
         let srv = &self.server;
         let conn = Arc::new(Connection::new(stream.raw_fd(), false, srv.stack.len()));
         let outbox = {

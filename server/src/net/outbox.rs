@@ -108,7 +108,7 @@ fn write_now(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => skip = done,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 skip = done;
-                if !(may_wait && crate::sys::wait_writable(stream.raw_fd(), WORKER_WAIT_MS)?) {
+                if !(may_wait && crate::sys::wait_writable(stream.out_fd(), WORKER_WAIT_MS)?) {
                     break;
                 }
             }

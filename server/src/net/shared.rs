@@ -123,7 +123,8 @@ pub fn workers(threads: usize, model: ThreadModel) -> u32 {
 
 impl Shared {
     /// The state a new connection (`token` in the loop's `Poll`, `id` in
-    /// log lines) shares between the loop and the workers.
+    /// log lines) shares between the loop and the workers.  Id 0 is `-s`'s
+    /// connection, which nbdkit's lines name by the plugin alone.
     pub fn new(
         srv: &Arc<Server>,
         token: usize,
@@ -134,7 +135,10 @@ impl Shared {
     ) -> Shared {
         Shared {
             token,
-            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+            ctx: Ctx::Conn(match id {
+                0 => srv.plugin_name.clone(),
+                _ => format!("{}[{}]", srv.plugin_name, id).into(),
+            }),
             plugin: srv.plugin_name.clone(),
             workers: workers(srv.cfg.max_inflight, srv.stack.thread_model()),
             busy: AtomicU64::new(0),

@@ -1,15 +1,20 @@
-//! A connected client socket, TCP or Unix, usable from the loop (reads) and
-//! from workers (writes) at once through shared references.
+//! A connected client socket, TCP or Unix, or `-s`'s stdin and stdout,
+//! usable from the loop (reads) and from workers (writes) at once through
+//! shared references.
 
 use mio::event::Source;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Interest, Registry, Token};
+use std::fs::File;
 use std::io::{self, IoSlice, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// `-s` where stdin is not a socket: requests from `input`, replies
+    /// to `output` (see `sys::StdioClient::Split`).
+    Split { input: File, output: File },
 }
 
 impl Stream {
@@ -17,6 +22,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => (&*s).read(buf),
             Stream::Unix(s) => (&*s).read(buf),
+            Stream::Split { input, .. } => (&*input).read(buf),
         }
     }
 
@@ -24,6 +30,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => (&*s).write_vectored(bufs),
             Stream::Unix(s) => (&*s).write_vectored(bufs),
+            Stream::Split { output, .. } => (&*output).write_vectored(bufs),
         }
     }
 
@@ -31,6 +38,8 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Both),
             Stream::Unix(s) => s.shutdown(std::net::Shutdown::Both),
+            // Closed when the connection is let go of.
+            Stream::Split { .. } => Ok(()),
         };
     }
 
@@ -38,16 +47,29 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.as_raw_fd(),
             Stream::Unix(s) => s.as_raw_fd(),
+            Stream::Split { input, .. } => input.as_raw_fd(),
+        }
+    }
+
+    /// Where replies are written (the socket, or stdout).
+    pub fn out_fd(&self) -> RawFd {
+        match self {
+            Stream::Split { output, .. } => output.as_raw_fd(),
+            _ => self.raw_fd(),
         }
     }
 
     /// Register for readable events; writable ones are asked for with
-    /// [`watch_writable`] while replies wait to be sent.
+    /// [`watch_writable`] while replies wait to be sent.  A file or
+    /// /dev/null as stdin cannot be polled: EPERM (see `event_loop`).
     pub fn register(&mut self, r: &Registry, t: Token) -> io::Result<()> {
         let i = Interest::READABLE;
         match self {
             Stream::Tcp(s) => s.register(r, t, i),
             Stream::Unix(s) => s.register(r, t, i),
+            Stream::Split { input, .. } => {
+                mio::unix::SourceFd(&input.as_raw_fd()).register(r, t, i)
+            }
         }
     }
 }

@@ -1,8 +1,8 @@
 //! Process-level OS calls: signals, daemonizing, user and group ids,
-//! parent-death signals, adopting fd 0 as a socket, syslog, rusage.
+//! parent-death signals, the client on stdin and stdout (-s), syslog, rusage.
 
 use std::io;
-use std::os::fd::{FromRawFd, RawFd};
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 static SIGNAL_FD: AtomicI32 = AtomicI32::new(-1);
@@ -203,17 +203,41 @@ pub fn exit_with_parent() -> io::Result<()> {
     Ok(())
 }
 
-/// `-s`: the client is on stdin/stdout, which must be a socket.
-pub fn stdin_socket() -> io::Result<std::os::unix::net::UnixStream> {
-    // SAFETY: dup returns a new descriptor we own (or -1, checked).
-    let fd = unsafe { libc::dup(0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
+/// `-s`: where the client is.
+pub enum StdioClient {
+    /// stdin is a socket (a client ran the server with its end of a
+    /// socket pair as stdin and stdout): both ways on it.
+    Socket(std::os::unix::net::UnixStream),
+    /// Anything else (pipes, files, /dev/null): requests from stdin,
+    /// replies to stdout, as nbdkit reads and writes them.  Reading does
+    /// not block; writing does, as nbdkit's does.
+    Split {
+        input: std::fs::File,
+        output: std::fs::File,
+    },
+}
+
+/// Copies of stdin and stdout for `-s`, before they are given up.
+pub fn stdio_client() -> io::Result<StdioClient> {
+    use std::os::fd::AsFd;
+    use std::os::unix::fs::FileTypeExt;
+    let input = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let kind = std::fs::File::from(input.try_clone()?).metadata()?.file_type();
+    if kind.is_socket() {
+        let s = std::os::unix::net::UnixStream::from(input);
+        s.set_nonblocking(true)?;
+        return Ok(StdioClient::Socket(s));
     }
-    // SAFETY: fd is a freshly duplicated descriptor owned by nobody else.
-    let s = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
-    s.set_nonblocking(true)?;
-    Ok(s)
+    // A pipe is polled as a socket is.  Files never block; a terminal's
+    // mode is left as it is (the shell shares it).
+    if kind.is_fifo() {
+        super::socket::set_nonblocking(&input)?;
+    }
+    let output = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok(StdioClient::Split {
+        input: input.into(),
+        output: output.into(),
+    })
 }
 
 extern "C" {
