@@ -352,9 +352,9 @@ impl Conn {
                             log::debug!("client closed input socket, closing connection")
                         }
                         Phase::Transmission(None) => log::error!("read request: Bad message"),
-                        Phase::ClientFlags => log::error!(
-                            "reading initial client flags: conn->recv: Bad message"
-                        ),
+                        Phase::ClientFlags => {
+                            log::error!("reading initial client flags: conn->recv: Bad message")
+                        }
                         _ => log::error!("reading option: conn->recv: Bad message"),
                     }
                     return self.begin_close(server);

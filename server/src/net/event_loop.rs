@@ -780,6 +780,9 @@ impl Loop {
         }
         s.stop_waiting();
         let mut c = self.conns.remove(&token).expect("present");
+        if self.unpolled == Some(token) {
+            self.unpolled = None;
+        }
         c.release_inbuf(&self.server);
         if self.spare_inbufs.len() < SPARE_INBUFS {
             self.spare_inbufs.extend(c.take_inbuf());
@@ -836,6 +839,48 @@ mod tests {
     fn ready(lp: &mut Loop, poll: &Poll, token: usize) {
         lp.conns.get_mut(&token).expect("on the loop").readiness();
         lp.drive(poll, token);
+    }
+
+    #[test]
+    fn a_session_read_from_a_file_is_served_to_its_end_without_events() {
+        let (srv, rx) = testing::server();
+        let poll = Poll::new().unwrap();
+        let mut lp = Loop::new(&poll, srv.clone(), true).unwrap();
+        let dir = std::env::temp_dir().join(format!("nbdkit-unpolled-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut session = 3u32.to_be_bytes().to_vec();
+        session.extend(option(NBD_OPT_EXPORT_NAME, b""));
+        for (cmd, handle, len) in [(NBD_CMD_READ, 7u64, 512u32), (NBD_CMD_DISC, 8, 0)] {
+            session.extend(NBD_REQUEST_MAGIC.to_be_bytes());
+            session.extend(0u16.to_be_bytes());
+            session.extend(cmd.to_be_bytes());
+            session.extend(handle.to_be_bytes());
+            session.extend(0u64.to_be_bytes());
+            session.extend(len.to_be_bytes());
+        }
+        std::fs::write(dir.join("in"), &session).unwrap();
+        let input = std::fs::File::open(dir.join("in")).unwrap();
+        let output = std::fs::File::create(dir.join("out")).unwrap();
+        lp.admit(&poll, Stream::Split { input, output });
+        assert_eq!(lp.unpolled, Some(FIRST_CONN), "a file cannot be polled");
+        for _ in 0..5000 {
+            if lp.all_closed() {
+                break;
+            }
+            lp.drive_unpolled(&poll);
+            while let Ok(ev) = rx.0.try_recv() {
+                lp.worker_event(&poll, ev, &[], &mut false);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(lp.all_closed(), "the session ran to its end");
+        assert_eq!(lp.unpolled, None);
+        let out = std::fs::read(dir.join("out")).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        // Greeting, export size and flags, then the read's reply.
+        assert_eq!(&out[..8], b"NBDMAGIC");
+        assert_eq!(out.len(), 18 + 10 + 16 + 512);
+        assert_eq!(&out[28 + 8..28 + 16], &7u64.to_be_bytes());
     }
 
     #[test]

@@ -14,7 +14,10 @@ pub enum Stream {
     Unix(UnixStream),
     /// `-s` where stdin is not a socket: requests from `input`, replies
     /// to `output` (see `sys::StdioClient::Split`).
-    Split { input: File, output: File },
+    Split {
+        input: File,
+        output: File,
+    },
 }
 
 impl Stream {

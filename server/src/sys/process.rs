@@ -209,8 +209,9 @@ pub enum StdioClient {
     /// socket pair as stdin and stdout): both ways on it.
     Socket(std::os::unix::net::UnixStream),
     /// Anything else (pipes, files, /dev/null): requests from stdin,
-    /// replies to stdout, as nbdkit reads and writes them.  Reading does
-    /// not block; writing does, as nbdkit's does.
+    /// replies to stdout, as nbdkit reads and writes them.  A pipe is
+    /// read without blocking; stdout is written as it is (blocking, as
+    /// nbdkit writes it).
     Split {
         input: std::fs::File,
         output: std::fs::File,
@@ -219,23 +220,24 @@ pub enum StdioClient {
 
 /// Copies of stdin and stdout for `-s`, before they are given up.
 pub fn stdio_client() -> io::Result<StdioClient> {
-    use std::os::fd::AsFd;
+    use std::os::fd::{AsFd, OwnedFd};
     use std::os::unix::fs::FileTypeExt;
-    let input = std::io::stdin().as_fd().try_clone_to_owned()?;
-    let kind = std::fs::File::from(input.try_clone()?).metadata()?.file_type();
+    let input = std::fs::File::from(std::io::stdin().as_fd().try_clone_to_owned()?);
+    let kind = input.metadata()?.file_type();
     if kind.is_socket() {
-        let s = std::os::unix::net::UnixStream::from(input);
+        let s = std::os::unix::net::UnixStream::from(OwnedFd::from(input));
         s.set_nonblocking(true)?;
         return Ok(StdioClient::Socket(s));
     }
     // A pipe is polled as a socket is.  Files never block; a terminal's
     // mode is left as it is (the shell shares it).
     if kind.is_fifo() {
-        super::socket::set_nonblocking(&input)?;
+        let fd = OwnedFd::from(input.try_clone()?);
+        super::socket::set_nonblocking(&fd)?;
     }
     let output = std::io::stdout().as_fd().try_clone_to_owned()?;
     Ok(StdioClient::Split {
-        input: input.into(),
+        input,
         output: output.into(),
     })
 }
