@@ -67,3 +67,15 @@ done
 out=$(run ours "$NBDKIT" memory session.bin file)
 expect_match "a whole session is answered" '^stdout 70294 bytes' "$out"
 expect_eq "/dev/null gets the greeting" "NBDMAGICIHAVEOPT" "$(timeout 20 "$NBDKIT" -s memory 1G </dev/null | head -c 16)"
+
+# -v: nbdkit 1.44.1's lines, in the plugin's name once the connection is
+# served (no "accepted connection": -s accepts nothing), to the unload.
+verbose() {     # verbose BINARY MEMORY-PLUGIN INPUT
+    timeout 20 "$1" -v -t 1 -s "$2" 1M <"$3" 2>&1 >/dev/null |
+        grep -v 'registe' | sed -E 's/handle 0x[0-9a-f]+/handle PTR/'
+}
+for input in /dev/null session.bin; do
+    want=$(verbose "$REF144" "$(ref144_plugin memory)" "$input")
+    got=$(verbose "$NBDKIT" memory "$input")
+    expect_eq "-v, $input, as 1.44.1" "$want" "$got"
+done

@@ -59,6 +59,7 @@ pub fn run(
         }
     };
 
+    let single = bound.single.is_some();
     let (server, rx) = net::Server::new(stack.clone(), config(opts), workers());
     crate::backend::request_memory::install(server.budget.clone());
     let served = net::serve(
@@ -72,7 +73,13 @@ pub fn run(
         log::error!("event loop: {e}");
     }
     drop(sig_w);
-    load::unload(server, stack);
+    // nbdkit serves `-s` on its main thread, named for the plugin from
+    // then on: the unload's lines say so.
+    let ctx = match single {
+        true => crate::logging::Ctx::Conn(server.plugin_name.clone()),
+        false => crate::logging::Ctx::Server,
+    };
+    crate::logging::with_context(&ctx, || load::unload(server, stack));
     // As nbdkit: the private directory of `-U -` goes, but a `-U PATH`
     // socket and the `-P` pid file stay (scripts read the pid file after
     // the server has exited, and remove both themselves).

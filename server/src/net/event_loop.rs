@@ -541,8 +541,10 @@ impl Loop {
         };
         let shared = Arc::new(Shared::new(srv, token, id, stream, outbox, conn));
         // nbdkit's words; the connection's number shows in the context of
-        // its later lines.
-        log::debug!("accepted connection");
+        // its later lines.  (`-s` accepts nothing.)
+        if !self.single_mode {
+            log::debug!("accepted connection");
+        }
         let open = srv.open_conns.load(Ordering::SeqCst);
         self.open_at_trim = self.open_at_trim.max(open);
         if let Some(limit) = srv.cfg.handshake_timeout {
