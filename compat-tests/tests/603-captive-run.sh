@@ -39,3 +39,22 @@ out=$(timeout 30 "$NBDKIT" -U "$PWD/d i&r/s.sock" -e "$name" memory 1M \
 expect_eq "-e '$name' -U 'd i&r/s.sock': \$uri and what it reaches" \
     "nbd+unix:///a/b%3Ac%40d%20%C3%A9%21?socket=${PWD// /%20}/d%20i%26r/s.sock
 	\"export-name\": \"$name\"," "$out"
+
+# The command starts before -u/-g change who the server is: it runs as
+# whoever started nbdkit, while the server runs as the user given.
+if [ "$(id -u)" = 0 ] && getent passwd nobody >/dev/null && getent group nogroup >/dev/null; then
+    run_ids='echo "command $(id -u) $(id -g)"; nbdinfo --size "$uri"'
+    want=$(timeout 30 "$REF_NBDKIT" -u nobody -g nogroup -U - memory 1M --run "$run_ids" 2>&1)
+    got=$(timeout 30 "$NBDKIT" -u nobody -g nogroup -U - memory 1M --run "$run_ids" 2>&1)
+    expect_eq "C nbdkit's command under -u/-g" "command 0 0
+1048576" "$want"
+    expect_eq "our command under -u/-g" "$want" "$got"
+fi
+
+# A server that fails to start once the command runs (an unknown -u):
+# the command still runs to its end, and its status, when not 0, is
+# nbdkit's.
+out=$(timeout 30 "$NBDKIT" -u no-such-user -U - memory 1M --run 'sleep 0.2; echo ran; exit 3' 2>&1); rc=$?
+expect_eq "an unknown -u with --run 'exit 3': exit status" 3 "$rc"
+expect_match "the command ran to its end" 'ran$' "$out"
+expect_match "the server said why it stopped" 'no-such-user is not a valid user' "$out"

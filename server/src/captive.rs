@@ -51,17 +51,17 @@ pub fn script(
 /// Start `script` in `/bin/sh` with `stdio` as its stdin and stdout (the
 /// server's own, saved before they were pointed at /dev/null); when it
 /// ends, its status (128 + N when killed by signal N) goes in `status`
-/// and the server is told to stop.
+/// and the server is told to stop.  The handle ends with the command.
 pub fn start(
     script: &[u8],
     stdio: (OwnedFd, OwnedFd),
     status: Arc<Mutex<Option<i32>>>,
-) -> std::io::Result<()> {
+) -> std::io::Result<std::thread::JoinHandle<()>> {
     let mut c = std::process::Command::new("/bin/sh");
     c.arg("-c").arg(OsStr::from_bytes(script));
     c.stdin(stdio.0).stdout(stdio.1);
     let mut child = c.spawn()?;
-    std::thread::spawn(move || {
+    Ok(std::thread::spawn(move || {
         use std::os::unix::process::ExitStatusExt;
         let code = match child.wait() {
             Ok(s) => s.code().unwrap_or_else(|| 128 + s.signal().unwrap_or(0)),
@@ -69,8 +69,7 @@ pub fn start(
         };
         *status.lock().unwrap() = Some(code);
         crate::lifecycle::request_shutdown();
-    });
-    Ok(())
+    }))
 }
 
 /// `s` as one shell word: in single quotes, each ' written as '\''.

@@ -48,28 +48,11 @@ fn error_reply(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32,
 
 /// nbdkit's line for a request answered with an error: the errno before
 /// it is mapped to the protocol's few (NBD errors are Linux's numbers).
-fn log_error_reply(errno: i32) {
+pub fn log_error_reply(errno: i32) {
     log::debug!(
         "sending error reply: {}",
         crate::sys::strerror(&std::io::Error::from_raw_os_error(errno))
     );
-}
-
-/// Reply `error` (an NBD error) to a request that is not run.
-pub fn reply_error(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, error: u32) {
-    log_error_reply(error as i32);
-    error_reply(sink, r, caps, error, "");
-}
-
-/// Reply to a request that failed validation (the backend is not called).
-pub fn reply_invalid(sink: &dyn ReplySink, r: &Request, caps: &ExportCaps, inv: &tx::Invalid) {
-    if inv.error == NBD_ESHUTDOWN {
-        log::debug!("{}", inv.msg);
-    } else {
-        log::error!("{}", inv.msg);
-    }
-    log_error_reply(inv.error as i32);
-    error_reply(sink, r, caps, inv.error, &inv.msg);
 }
 
 /// Run one validated request and send its reply.  FUA goes down with the
@@ -125,7 +108,7 @@ pub fn execute(s: &Session, v: &Valid, payload: &[u8], sink: &dyn ReplySink) {
         Ok(()) => sink.send(&[&Reply::to(r, caps).ok()]),
         Err(e) => {
             if let Some(t) = e.unreported() {
-                log::error!("{}: {t}", tx::command_name(r.cmd));
+                log::error!("{}: {t}", command_name(r.cmd));
             }
             log_error_reply(e.errno);
             let fast = matches!(v.cmd, Command::Zero { fast: true, .. });
@@ -501,14 +484,5 @@ mod tests {
         assert_eq!(replies.len(), 1);
         let (err, handle, data) = simple(&replies[0]);
         assert_eq!((err, handle, data.len()), (NBD_EIO, 9, 0));
-    }
-
-    #[test]
-    fn refusals_carry_the_request_handle() {
-        let s = session();
-        let sink = Capture(RefCell::new(Vec::new()));
-        reply_error(&sink, &req(NBD_CMD_READ, 11, 0, 512), &s.caps, NBD_ENOMEM);
-        let replies = sink.0.borrow();
-        assert_eq!(simple(&replies[0]), (NBD_ENOMEM, 11, &[][..]));
     }
 }

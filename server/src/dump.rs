@@ -9,16 +9,20 @@ pub fn dump_config() {
     let bin = std::env::current_exe()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let _ = write_config(&mut std::io::stdout().lock(), &bin);
+    let (pd, fd) = (
+        backend::registry::DEFAULT_PLUGIN_DIR,
+        backend::registry::DEFAULT_FILTER_DIR,
+    );
+    let _ = write_config(&mut std::io::stdout().lock(), &bin, pd, fd);
 }
 
-/// The settings of this build, `bin` being the server's own path.
-fn write_config(o: &mut dyn Write, bin: &str) -> io::Result<()> {
+/// The settings of this build: `bin` is the server's own path, `pd` and
+/// `fd` where it looks for plugins and filters.
+fn write_config(o: &mut dyn Write, bin: &str, pd: &str, fd: &str) -> io::Result<()> {
     let dir = std::path::Path::new(bin)
         .parent()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let pd = backend::registry::DEFAULT_PLUGIN_DIR;
     let libdir = std::path::Path::new(pd).parent().and_then(|p| p.parent());
     let libdir = libdir.map(|p| p.display().to_string()).unwrap_or_default();
     let mut v = crate::version::VERSION.split('.');
@@ -26,7 +30,7 @@ fn write_config(o: &mut dyn Write, bin: &str) -> io::Result<()> {
     // nbdkit 1.44.1's keys, in its (alphabetical) order.
     write!(
         o,
-        "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={libdir}/nbdkit/filters\n\
+        "binary={bin}\nbindir={dir}\nexit_with_parent=yes\nfilterdir={fd}\n\
          host_cpu={}\nhost_os=linux-gnu\nlibdir={libdir}\nmandir=/usr/share/man\n\
          max_api_version=2\nname=nbdkit\nplugindir={pd}\n\
          root_tls_certificates_dir=/etc/pki/nbdkit\nrun_default_socket=Unix\nsbindir={dir}\n\
@@ -94,7 +98,8 @@ mod tests {
     #[test]
     fn config_keys_in_order_with_this_builds_values() {
         let mut out = Vec::new();
-        write_config(&mut out, "/opt/nbdkit/sbin/nbdkit").unwrap();
+        let (pd, fd) = ("/opt/lib64/nbdkit/plugins", "/srv/filters");
+        write_config(&mut out, "/opt/nbdkit/sbin/nbdkit", pd, fd).unwrap();
         let text = String::from_utf8(out).unwrap();
         let pairs: Vec<(&str, &str)> = text
             .lines()
@@ -108,12 +113,11 @@ mod tests {
         assert_eq!(get("binary"), Some("/opt/nbdkit/sbin/nbdkit"));
         assert_eq!(get("bindir"), Some("/opt/nbdkit/sbin"));
         assert_eq!(get("sbindir"), Some("/opt/nbdkit/sbin"));
-        let pd = backend::registry::DEFAULT_PLUGIN_DIR;
+        // Each directory where this build looks (the filters' may be
+        // elsewhere); libdir is the plugins' LIBDIR/nbdkit/plugins.
         assert_eq!(get("plugindir"), Some(pd));
-        // libdir is the plugin directory's grandparent (LIBDIR/nbdkit/plugins).
-        let libdir = get("libdir").unwrap();
-        assert_eq!(format!("{libdir}/nbdkit/plugins"), pd);
-        assert_eq!(get("filterdir"), Some(&*format!("{libdir}/nbdkit/filters")));
+        assert_eq!(get("filterdir"), Some(fd));
+        assert_eq!(get("libdir"), Some("/opt/lib64"));
         let v = crate::version::VERSION;
         assert_eq!(get("version"), Some(v));
         let (major, rest) = v.split_once('.').unwrap();

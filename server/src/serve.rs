@@ -7,6 +7,7 @@ use crate::cli::Options;
 use crate::fatal::{self, Fatal};
 use crate::sockets::UnixPath;
 use crate::{background, budget, captive, load, net, sockets, sys, tls, usergroup};
+use std::os::fd::OwnedFd;
 use std::sync::{Arc, Mutex};
 
 /// Serve until told to stop; the exit status (the `--run` command's in
@@ -31,37 +32,32 @@ pub fn run(
     sys::flush_c_stdio();
     let socket_path = unix.as_ref().map(|u| u.path.clone());
     let bound = sockets::bind(opts, unix)?;
-    usergroup::change_user(opts)?;
-    background::detach(opts)?;
-    // As nbdkit: from .after_fork on, the server's (and the plugin's)
-    // stdin and stdout are /dev/null; a --run command gets the real ones.
-    // (-s gave them to the connection already.)
-    let stdio = match opts.single {
-        true => None,
-        false => {
-            let saved = sys::save_stdio().map_err(|e| Fatal::error(format!("fcntl: {e}")))?;
-            sys::detach_stdio();
-            Some(saved)
+    // Captive mode: as nbdkit, the command starts once the sockets are
+    // bound, before -u/-g (it runs as whoever started the server), with
+    // the real stdin and stdout; the server exits with its status.
+    let run_status = Arc::new(Mutex::new(None::<i32>));
+    let command = match &opts.run {
+        Some(cmd) => {
+            let script = captive::script(
+                cmd,
+                opts,
+                uri.as_deref(),
+                socket_path.as_deref(),
+                tls::mode(),
+            );
+            let started = captive::start(&script, give_up_stdio()?, run_status.clone());
+            Some(started.map_err(|e| Fatal::error(format!("--run: {e}")))?)
+        }
+        None => None,
+    };
+    let _stdio = match (become_server(&stack, opts), command) {
+        (Ok(stdio), _) => stdio,
+        (Err(f), None) => return Err(f),
+        (Err(f), Some(command)) => {
+            drop(bound);
+            return Err(outlived_by(f, command, &run_status));
         }
     };
-    let after_fork = format!("{}: after_fork", stack.plugin().name());
-    stack
-        .after_fork()
-        .map_err(|e| fatal::backend(e, Some(&after_fork)))?;
-
-    // Captive mode: run the command, and exit with its status.
-    let run_status = Arc::new(Mutex::new(None::<i32>));
-    if let (Some(cmd), Some(stdio)) = (&opts.run, stdio) {
-        let script = captive::script(
-            cmd,
-            opts,
-            uri.as_deref(),
-            socket_path.as_deref(),
-            tls::mode(),
-        );
-        captive::start(&script, stdio, run_status.clone())
-            .map_err(|e| Fatal::error(format!("--run: {e}")))?;
-    }
 
     let (server, rx) = net::Server::new(stack.clone(), config(opts), workers());
     crate::backend::request_memory::install(server.budget.clone());
@@ -85,6 +81,50 @@ pub fn run(
     }
     let code = *run_status.lock().unwrap_or_else(|e| e.into_inner());
     Ok(code.unwrap_or(0))
+}
+
+/// From here on the server's (and the plugin's) stdin and stdout are
+/// /dev/null: the real ones, saved, for a `--run` command, or held until
+/// exit as nbdkit holds them.
+fn give_up_stdio() -> Result<(OwnedFd, OwnedFd), Fatal> {
+    let saved = sys::save_stdio().map_err(|e| Fatal::error(format!("fcntl: {e}")))?;
+    sys::detach_stdio();
+    Ok(saved)
+}
+
+/// The user and group, the background (and the pid file), stdio, then
+/// `.after_fork`; the saved stdio to hold (-s gave it to the connection,
+/// `--run` to the command).
+fn become_server(stack: &Stack, opts: &Options) -> Result<Option<(OwnedFd, OwnedFd)>, Fatal> {
+    usergroup::change_user(opts)?;
+    background::detach(opts)?;
+    let stdio = match opts.single || opts.run.is_some() {
+        true => None,
+        false => Some(give_up_stdio()?),
+    };
+    let after_fork = format!("{}: after_fork", stack.plugin().name());
+    stack
+        .after_fork()
+        .map_err(|e| fatal::backend(e, Some(&after_fork)))?;
+    Ok(stdio)
+}
+
+/// The server failed to start while its `--run` command runs: as nbdkit,
+/// the failure is said at once, the command runs to its end, and the exit
+/// status is the command's unless that is 0.
+fn outlived_by(
+    f: Fatal,
+    command: std::thread::JoinHandle<()>,
+    status: &Mutex<Option<i32>>,
+) -> Fatal {
+    f.print();
+    let _ = command.join();
+    let mut after = Fatal::reported();
+    after.status = match *status.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some(0) | None => f.status,
+        Some(code) => code,
+    };
+    after
 }
 
 /// The settings connections are served with.

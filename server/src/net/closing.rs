@@ -27,7 +27,7 @@ pub fn release(shared: Arc<Shared>) {
         // Not a clone of the server: that would outlive the close in
         // this thread, and the server, seeing no connection left, would
         // find itself still referenced at exit (and skip cleanup).
-        let pool = sh.server.pool.submitter();
+        let pool = sh.server().pool.submitter();
         pool.submit(Box::new(move || close(sh)));
     }
 }
@@ -39,9 +39,9 @@ pub fn release(shared: Arc<Shared>) {
 /// quick and this is the only client, and no TLS goodbye waits for the
 /// client: then a hand-off would cost more than the close.
 fn closes_on_this_thread(sh: &Shared) -> bool {
-    let srv = &sh.server;
+    let srv = sh.server();
     let conns = srv.open_conns.load(std::sync::atomic::Ordering::Relaxed);
-    srv.inline.handshake_on_loop(conns) && !sh.stream.is_tls() && super::outbox::on_loop()
+    srv.inline.handshake_on_loop(conns) && !sh.is_tls() && super::outbox::on_loop()
 }
 
 /// Whether letting go of `shared` now closes its socket before this call
@@ -53,25 +53,15 @@ pub fn closes_now(shared: &Arc<Shared>) -> bool {
 /// Close the export (finalize, then close each layer, under the
 /// thread-model lock), say goodbye on the socket, and drop the rest.
 fn close(mut sh: Shared) {
-    if let Some(session) = sh.session.take() {
-        sh.retire_workers();
-        let _g = sh.server.locks.enter(&sh.req_lock);
-        crate::logging::with_context(&sh.ctx, || session.close());
-    }
-    // Flush what the client can still take; it may be gone.
-    if let Some(bye) = sh.stream.bye() {
-        let _ = sh.outbox.send_raw(&sh.stream, &bye);
-        let _ = sh.outbox.flush(&sh.stream);
-        sh.stream.await_peer_close(TLS_CLOSE_WAIT_MS);
-    }
-    let _ = sh.outbox.flush(&sh.stream);
-    sh.stream.shutdown();
+    sh.close_export();
+    sh.say_goodbye(TLS_CLOSE_WAIT_MS);
     // Dropping `sh` closes the socket, then lets go of the server.
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{testing, Event};
+    use super::super::server::Event;
+    use super::super::testing;
     use super::*;
     use std::io::Read;
     use std::time::Duration;

@@ -1,46 +1,27 @@
-//! One client connection's loop-owned state machine: it parses the
-//! handshake and requests from the bytes the loop reads, answers small
-//! requests itself or hands them to the pool, and throttles reading.
-//! What it shares with the workers is in `shared`; the handshake steps
-//! that need the backend are in `jobs`.
+//! One client connection's loop-owned state machine: it reads the
+//! socket, parses the handshake and requests from what it read (with
+//! `protocol`), sends the handshake's replies, and owns the phase.  Where
+//! a request runs is `placement`'s; whether the next one is read now is
+//! `admission`'s; what it shares with the workers is in `shared`; the
+//! handshake steps that need the backend are in `jobs`.
 
-use super::cork::CorkBuf;
+use super::admission::{self, NoMemory};
+use super::cork::Cork;
 use super::jobs::{Job, Next, Outcome};
-use super::shared::{over_share, Shared, Wait};
-use super::{Server, INLINE_MAX};
-use crate::backend::Error;
+use super::placement::{Driver, Here, Placer};
+use super::server::Server;
+use super::shared::Shared;
 use crate::budget::{Admit, Charge};
 use crate::dispatch::{self, ReplySink};
 use crate::logging::Ctx;
-use crate::protocol::consts::*;
 use crate::protocol::handshake::{OptionHeader, OPTION_HEADER_LEN};
 use crate::protocol::negotiate::{self, BackendOption, Nego, Next as NegoNext, Said};
-use crate::protocol::requests::{self, Next as RequestNext, Payload, Serving};
+use crate::protocol::requests::{self, Next as RequestNext, Payload, Refusal, Serving};
 use crate::protocol::transmission::{self as tx, Request, Valid};
-use crate::sched::inline::Trial;
 use crate::tls::Handshake;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::io;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
-
-/// Why a request is answered with an error without running it.
-enum Refusal {
-    /// It breaks the protocol or the export's limits (logged per request).
-    Invalid(tx::Invalid),
-    /// No memory for it (logged once per connection, by `no_memory`).
-    NoMemory,
-}
-
-impl Refusal {
-    fn reply(&self, sink: &dyn ReplySink, req: &Request, caps: &tx::ExportCaps) {
-        match self {
-            Refusal::Invalid(inv) => dispatch::reply_invalid(sink, req, caps, inv),
-            Refusal::NoMemory => dispatch::reply_error(sink, req, caps, NBD_ENOMEM),
-        }
-    }
-}
 
 /// A WRITE whose payload is still arriving, read straight into the buffer
 /// the backend will get.
@@ -72,9 +53,9 @@ enum Phase {
 
 pub struct Conn {
     pub shared: Arc<Shared>,
-    /// Replies to requests run on the loop, sent together when the loop
-    /// has parsed all it can (one write for a batch of small replies).
-    cork: RefCell<CorkBuf>,
+    /// Replies to requests run where the connection is driven, sent
+    /// together when it has parsed all it can.
+    cork: Cork,
     /// The last read returned less than there was room for.
     short_read: bool,
     /// The socket holds nothing to read until the loop sees its next
@@ -86,9 +67,8 @@ pub struct Conn {
     pub peer_closed: bool,
     /// This drive answered a request or a handshake step on the loop.
     answered: Cell<bool>,
-    /// A trial of the next small request on the loop is due (see
-    /// `inline`): requests wait until those on the pool are done.
-    trial: Cell<Option<Trial>>,
+    /// Where its requests run.
+    placer: Placer,
     /// Driven on a worker as a batch (see `sched::inline::Placement`),
     /// not on the loop.
     batch: bool,
@@ -100,8 +80,8 @@ pub struct Conn {
     /// The handshake ran out of time while a backend job was running: the
     /// connection closes when the job reports back.
     expired: bool,
-    /// A request was refused for want of memory (logged once).
-    nomem_logged: bool,
+    /// Requests refused for want of memory (logged once).
+    nomem: NoMemory,
     /// Bytes the message being read needs in `inbuf` (an option's header
     /// and payload), when more than it holds.
     need: usize,
@@ -125,13 +105,13 @@ impl Conn {
     pub fn new(shared: Arc<Shared>, inbuf: Option<Vec<u8>>) -> Conn {
         Conn {
             shared,
-            cork: RefCell::new(CorkBuf::default()),
+            cork: Cork::default(),
             short_read: false,
             // Registered already: bytes there now raise an event.
             quiet: true,
             peer_closed: false,
             answered: Cell::new(false),
-            trial: Cell::new(None),
+            placer: Placer::default(),
             batch: false,
             inbuf: inbuf
                 .filter(|b| b.len() == INBUF)
@@ -140,7 +120,7 @@ impl Conn {
             end: 0,
             phase: Phase::Starting,
             expired: false,
-            nomem_logged: false,
+            nomem: NoMemory::default(),
             need: 0,
             inbuf_charge: Charge::default(),
         }
@@ -150,14 +130,11 @@ impl Conn {
     /// transmission, where nbdkit's worker threads read requests, the name
     /// of the first free slot.
     pub fn log_ctx(&self) -> Ctx {
-        let s = &self.shared;
-        if matches!(self.phase, Phase::Transmission(_)) && s.workers > 0 {
-            let free = !s.busy.load(Ordering::Relaxed) & s.slot_mask();
-            if free != 0 {
-                return Ctx::Worker(s.plugin.clone(), free.trailing_zeros());
-            }
+        if matches!(self.phase, Phase::Transmission(_)) {
+            self.shared.reading_ctx()
+        } else {
+            self.shared.ctx().clone()
         }
-        s.ctx.clone()
     }
 
     /// Still in the handshake (the `--timeout` limit applies).
@@ -226,12 +203,12 @@ impl Conn {
         }
         loop {
             let room = self.inbuf.len() - self.end;
-            match self.shared.stream.read(&mut self.inbuf[self.end..]) {
+            match self.shared.read(&mut self.inbuf[self.end..]) {
                 Ok(0) => return Ok(Some(false)),
                 Ok(n) => {
                     // TLS returns a record at a time, whatever is left in
                     // the socket: only a plain short read drains it.
-                    self.short_read = n < room && !self.shared.stream.is_tls();
+                    self.short_read = n < room && !self.shared.is_tls();
                     self.end += n;
                     return Ok(Some(true));
                 }
@@ -248,13 +225,12 @@ impl Conn {
         let len = self.inbuf.len();
         let n = self.need.max(len * 2);
         let cost = (n - len) as u64;
-        let backlog = self.shared.outbox.backlog() as u64;
-        let Admit::Granted(c) = server.budget.admit(&self.shared.mem, backlog, cost) else {
+        let Admit::Granted(c) = self.shared.ask_memory(&server.budget, cost) else {
             log::error!("reading an option of {} bytes: out of memory", self.need);
             return Err(io::ErrorKind::OutOfMemory.into());
         };
         if self.inbuf.try_reserve_exact(n - len).is_err() {
-            server.budget.release(&self.shared.mem, c);
+            self.shared.give_memory_back(&server.budget, c);
             log::error!("reading an option of {} bytes: out of memory", self.need);
             return Err(io::ErrorKind::OutOfMemory.into());
         }
@@ -278,41 +254,12 @@ impl Conn {
 
     /// Give back what the input buffer holds beyond its usual size.
     pub fn release_inbuf(&mut self, server: &Server) {
-        server
-            .budget
-            .release(&self.shared.mem, std::mem::take(&mut self.inbuf_charge));
+        let charge = std::mem::take(&mut self.inbuf_charge);
+        self.shared.give_memory_back(&server.budget, charge);
     }
 
     fn send(&self, bytes: &[u8]) {
         self.shared.send(&[bytes]);
-    }
-
-    /// Whether the loop must stop reading until workers catch up.  Sets
-    /// `waiting` so the worker that frees slots wakes the loop.
-    fn throttled(&self, server: &Server) -> bool {
-        let s = &self.shared;
-        let busy = || {
-            let inflight = s.inflight.load(Ordering::SeqCst);
-            if inflight >= server.cfg.max_inflight {
-                Some(Wait::Slots)
-            } else if inflight > 0 && self.trial.get().is_some() {
-                Some(Wait::Drain)
-            } else if over_share(server, s) {
-                Some(Wait::Backlog)
-            } else {
-                None
-            }
-        };
-        let Some(why) = busy() else {
-            return false;
-        };
-        s.waiting.set(why);
-        // Re-check after publishing, so a worker finishing in between is seen.
-        if busy().is_some() {
-            return true;
-        }
-        s.waiting.clear();
-        false
     }
 
     /// Make all the progress possible now.  Called on readiness and when
@@ -334,15 +281,11 @@ impl Conn {
     }
 
     fn flush_cork(&self) {
-        let mut cork = self.cork.borrow_mut();
-        if !cork.pending().is_empty() {
-            self.shared.send(&[cork.pending()]);
-            cork.clear();
-        }
+        self.cork.flush(&self.shared);
     }
 
     fn progress(&mut self, server: &Arc<Server>) -> Want {
-        if self.shared.outbox.is_broken()
+        if self.shared.replies_broken()
             && !matches!(
                 self.phase,
                 Phase::Starting | Phase::Backend | Phase::Closing
@@ -363,7 +306,7 @@ impl Conn {
             // flight (with -t 1 they run one at a time, in order).
             if matches!(self.phase, Phase::Transmission(None))
                 && self.end > self.start
-                && self.throttled(server)
+                && admission::throttled(server, &self.shared, self.placer.trial_due())
             {
                 return Want::Nothing;
             }
@@ -379,7 +322,9 @@ impl Conn {
                 Step::NeedBytes if drained && !self.peer_closed => return Want::Nothing,
                 Step::NeedBytes => {}
             }
-            if matches!(self.phase, Phase::Transmission(_)) && self.throttled(server) {
+            if matches!(self.phase, Phase::Transmission(_))
+                && admission::throttled(server, &self.shared, self.placer.trial_due())
+            {
                 return Want::Nothing;
             }
             match self.fill(server) {
@@ -414,7 +359,7 @@ impl Conn {
 
     pub fn begin_close(&mut self, server: &Server) -> Want {
         if let Phase::Transmission(Some(pw)) = &self.phase {
-            server.budget.release(&self.shared.mem, pw.charge);
+            self.shared.give_memory_back(&server.budget, pw.charge);
         }
         self.phase = Phase::Closing;
         Want::Close
@@ -486,7 +431,7 @@ impl Conn {
             // The client answers a reply with its next option.
             self.answered.set(true);
             let s = &self.shared;
-            match (s.outbox.send(&s.stream, &[&t.reply]), &t.failed_write) {
+            match (s.try_send(&[&t.reply]), &t.failed_write) {
                 (Ok(()), _) => say(&t.after),
                 // A reply the client may leave unread: nbdkit says why the
                 // write failed instead.
@@ -534,7 +479,7 @@ impl Conn {
         }
         self.start = 0;
         self.end = 0;
-        if let Err(e) = self.shared.stream.start_tls(&creds) {
+        if let Err(e) = self.shared.start_tls(&creds) {
             log::error!("{e}");
             return Step::Want(self.begin_close(server));
         }
@@ -545,15 +490,10 @@ impl Conn {
 
     /// Run the TLS handshake as far as the socket allows.
     fn tls_handshake(&mut self, server: &Server) -> Step {
-        let (out, r) = self.shared.stream.handshake();
-        if !out.is_empty() {
-            let _ = self.shared.outbox.send_raw(&self.shared.stream, &out);
-        }
-        match r {
+        match self.shared.tls_handshake() {
             Ok(Handshake::Again) => Step::Want(Want::Nothing),
             Ok(Handshake::Done) => {
                 log::debug!("using TLS on this connection");
-                self.shared.conn.set_tls(self.shared.stream.peer_dn());
                 let Phase::TlsHandshake(nego) = std::mem::replace(&mut self.phase, Phase::Closing)
                 else {
                     unreachable!()
@@ -569,18 +509,14 @@ impl Conn {
     }
 
     fn caps(&self) -> tx::ExportCaps {
-        self.shared
-            .session
-            .get()
-            .map(|s| s.caps)
-            .unwrap_or_default()
+        self.shared.session().map(|s| s.caps).unwrap_or_default()
     }
 
     fn request(&mut self, server: &Arc<Server>) -> Step {
         let caps = self.caps();
         let serving = if crate::lifecycle::shutdown_requested() {
             Serving::ShuttingDown
-        } else if self.shared.conn.disconnecting() {
+        } else if self.shared.disconnecting() {
             Serving::Disconnecting
         } else {
             Serving::Yes
@@ -605,12 +541,12 @@ impl Conn {
         let mut verdict = verdict.map_err(Refusal::Invalid);
         let mut charge = Charge::default();
         if verdict.as_ref().is_ok_and(Valid::carries_data) {
-            match self.admit(server, req.count) {
+            match admission::admit(server, &self.shared, req.count) {
                 Admit::Granted(c) => charge = c,
                 // The header stays unread until memory drains.
                 Admit::Wait => return Step::Want(Want::Nothing),
                 Admit::NoMemory => {
-                    self.no_memory(server, &req);
+                    self.nomem.refused(server, &req);
                     verdict = Err(Refusal::NoMemory);
                 }
             }
@@ -622,8 +558,8 @@ impl Conn {
         // payload buffer of its own.
         if let (true, Ok(v)) = (plen > 0 && self.end - self.start >= plen as usize, &verdict) {
             let payload = &self.inbuf[self.start..self.start + plen as usize];
-            if self.try_inline(server, v, payload) {
-                server.budget.release(&self.shared.mem, charge);
+            if self.run_here(server, v, payload) {
+                self.shared.give_memory_back(&server.budget, charge);
                 self.consume(plen as usize);
                 return Step::Progress;
             }
@@ -633,9 +569,9 @@ impl Conn {
                 Ok(v) => match self.shared.take_buffer(plen as usize) {
                     Some(b) => (Ok(v), b),
                     None => {
-                        server.budget.release(&self.shared.mem, charge);
+                        self.shared.give_memory_back(&server.budget, charge);
                         charge = Charge::default();
-                        self.no_memory(server, &req);
+                        self.nomem.refused(server, &req);
                         (Err(Refusal::NoMemory), Vec::new())
                     }
                 },
@@ -659,45 +595,9 @@ impl Conn {
         }
         match verdict {
             Ok(v) => self.submit(server, v, Vec::new(), charge),
-            Err(refusal) => refusal.reply(&*self.shared, &req, &caps),
+            Err(refusal) => self.refuse(&refusal, &req, &caps),
         }
         Step::Progress
-    }
-
-    /// Ask the budget for `cost` bytes.  Before answering Wait, publish it
-    /// (so the worker that gives memory back wakes the loop) and ask again
-    /// (so one that did so meanwhile is not missed).
-    fn admit(&self, server: &Server, cost: u64) -> Admit {
-        let s = &self.shared;
-        let ask = || server.budget.admit(&s.mem, s.outbox.backlog() as u64, cost);
-        match ask() {
-            Admit::Wait => {
-                s.waiting.set(Wait::Memory);
-                let again = ask();
-                if again != Admit::Wait {
-                    s.waiting.clear();
-                }
-                again
-            }
-            other => other,
-        }
-    }
-
-    /// A request that cannot have memory: refused with ENOMEM as nbdkit
-    /// refuses one whose buffer it cannot allocate.  One log line per
-    /// connection: a client that keeps asking gets the same answer.
-    fn no_memory(&mut self, server: &Server, req: &Request) {
-        if self.nomem_logged {
-            return;
-        }
-        self.nomem_logged = true;
-        log::error!(
-            "{}: out of memory for {} bytes (memory limit {}, {} in use)",
-            tx::command_name(req.cmd),
-            req.count,
-            server.budget.limit(),
-            server.budget.used()
-        );
     }
 
     fn write_payload(&mut self, server: &Arc<Server>) -> Step {
@@ -716,7 +616,7 @@ impl Conn {
                 self.consume(n);
                 return Step::Progress;
             }
-            let r = self.shared.stream.read(&mut pw.buf[pw.payload.unfilled()]);
+            let r = self.shared.read(&mut pw.buf[pw.payload.unfilled()]);
             match r {
                 Ok(0) => {
                     log::error!("read data: conn->recv: Bad message");
@@ -743,116 +643,56 @@ impl Conn {
             unreachable!()
         };
         match pw.verdict {
-            Err(refusal) => refusal.reply(&*self.shared, &pw.req, &self.caps()),
+            Err(refusal) => self.refuse(&refusal, &pw.req, &self.caps()),
             Ok(v) => self.submit(server, v, pw.buf, pw.charge),
         }
         Step::Progress
     }
 
-    /// Answer a request on the loop if the inline policy allows it now;
-    /// false if it must go to the pool.  With nothing else in flight, a
-    /// quick request is answered here: a hand-off to a worker and back
-    /// would cost more than the call.
-    fn try_inline(&self, server: &Server, v: &Valid, payload: &[u8]) -> bool {
-        if self.batch {
-            return self.try_in_batch(server, v, payload);
+    /// Where the connection is driven, for placing a request.
+    fn here<'a>(&'a self, server: &'a Arc<Server>) -> Here<'a> {
+        Here {
+            server,
+            shared: &self.shared,
+            cork: &self.cork,
+            driver: if self.batch {
+                Driver::Batch
+            } else {
+                Driver::Loop
+            },
         }
-        if v.req.count > INLINE_MAX {
-            // Large requests go to the pool; a trial is dropped rather
-            // than wait for the pool before each of them.
-            self.trial.set(None);
-            return false;
-        }
-        let conns = server.open_conns.load(Ordering::Relaxed);
-        let trial = self.trial.take().filter(|_| conns <= 1);
-        if trial.is_none() && !server.inline.allows(conns) {
-            if server.inline.wants_trial(conns) {
-                self.trial.set(Some(Trial::new()));
-            }
-            return false;
-        }
-        if self.shared.inflight.load(Ordering::SeqCst) != 0 {
-            // A trial waits for the pool to drain (see `throttled`).
-            self.trial.set(trial);
-            return false;
-        }
-        let (Some(session), Some(_g)) = (
-            self.shared.session.get(),
-            server.locks.try_enter(&self.shared.req_lock),
-        ) else {
-            return false;
-        };
-        // Only for a plugin on probation: getrusage costs as much as a
-        // small request, so it is read once per wake-up of the loop.  A
-        // trial's calls are judged on their own: the loop may have waited
-        // for a lock (the pool's queue, the outbox) since it woke.
-        let before = if trial.is_some() {
-            Some(crate::sys::voluntary_switches())
-        } else {
-            server
-                .inline
-                .is_adaptive()
-                .then(crate::sched::inline::switches_since_wake)
-        };
-        let t = Instant::now();
-        let sink = Cork { conn: self };
-        self.shared
-            .in_slot(|| dispatch::execute(session, v, payload, &sink));
-        self.answered.set(true);
-        let took = t.elapsed();
-        let slept = || before.is_some_and(|b| crate::sys::voluntary_switches() > b);
-        let Some(trial) = trial else {
-            server.inline.record_inline(took, slept);
-            return true;
-        };
-        // A trial's calls count like any on the loop: one that blocked
-        // backs inlining off, and a slow one raises the average (which
-        // stops trials once it reaches seconds).
-        let slept = slept();
-        server.inline.record_inline(took, || slept);
-        match trial.add(took, slept) {
-            Ok(going_on) => self.trial.set(Some(going_on)),
-            Err(mean) => server.inline.record_trial(mean),
-        }
-        true
     }
 
-    /// Answer a request on the worker driving this connection as a batch,
-    /// if the stack is still fast; false if it must go to the pool.  Large
-    /// requests too: handing one on to another worker would cost a second
-    /// hand-off, and only this client's requests wait behind it (their
-    /// time is not the stack's speed, so it is not recorded).
-    fn try_in_batch(&self, server: &Server, v: &Valid, payload: &[u8]) -> bool {
-        if !server.inline.allows_batch() || self.shared.inflight.load(Ordering::SeqCst) != 0 {
-            return false;
+    /// Note a request answered where the connection is driven: on the
+    /// loop, the client may send more at once (see `spin`).
+    fn ran_here(&self, ran: bool) -> bool {
+        if ran && !self.batch {
+            self.answered.set(true);
         }
-        let (Some(session), Some(_g)) = (
-            self.shared.session.get(),
-            server.locks.try_enter(&self.shared.req_lock),
-        ) else {
-            return false;
-        };
-        let before = crate::sched::inline::switches_since_wake();
-        let t = Instant::now();
-        if v.req.count <= INLINE_MAX {
-            let sink = Cork { conn: self };
-            self.shared
-                .in_slot(|| dispatch::execute(session, v, payload, &sink));
-        } else {
-            // A large reply goes out from the plugin's buffer, not through
-            // the cork (after what the cork holds, to keep the order).
-            self.flush_cork();
-            let sink = &*self.shared;
-            self.shared
-                .in_slot(|| dispatch::execute(session, v, payload, sink));
+        ran
+    }
+
+    /// Answer a request where the connection is driven if the policy
+    /// allows it now; false if it must go to the pool.
+    fn run_here(&self, server: &Arc<Server>, v: &Valid, payload: &[u8]) -> bool {
+        self.ran_here(self.placer.try_here(&self.here(server), v, payload))
+    }
+
+    /// Run a request, here or on the pool (see `placement`).
+    fn submit(&self, server: &Arc<Server>, v: Valid, payload: Vec<u8>, charge: Charge) {
+        self.ran_here(self.placer.submit(&self.here(server), v, payload, charge));
+    }
+
+    /// Answer a request refused before it reaches the backend.
+    fn refuse(&self, refusal: &Refusal, req: &Request, caps: &tx::ExportCaps) {
+        let r = refusal.reply(req, caps);
+        match r.said {
+            Some(Said::Debug(m)) => log::debug!("{m}"),
+            Some(Said::Error(m)) => log::error!("{m}"),
+            None => {}
         }
-        let took = t.elapsed();
-        if v.req.count <= INLINE_MAX {
-            server
-                .inline
-                .record_batch(took, || crate::sys::voluntary_switches() > before);
-        }
-        true
+        dispatch::log_error_reply(r.error as i32);
+        self.shared.send(&[&r.reply]);
     }
 
     /// Drive the connection on a worker, as a batch: read and answer what
@@ -875,20 +715,6 @@ impl Conn {
         matches!(self.phase, Phase::Transmission(_))
     }
 
-    /// Run a request, here or on the pool.  `payload` holds a write's data
-    /// in its first `payload_len()` bytes; `charge` is given back to
-    /// the budget once the reply is sent or queued (the outbox counts what
-    /// it queues).
-    fn submit(&self, server: &Arc<Server>, v: Valid, payload: Vec<u8>, charge: Charge) {
-        let plen = v.req.payload_len() as usize;
-        if self.try_inline(server, &v, &payload[..plen]) {
-            self.shared.give_back(payload);
-            server.budget.release(&self.shared.mem, charge);
-            return;
-        }
-        super::handoff::request(server, self.shared.clone(), v, payload, charge);
-    }
-
     /// Apply what a backend job produced.
     pub fn finish_backend(&mut self, out: Outcome) {
         if self.expired {
@@ -901,7 +727,7 @@ impl Conn {
             self.send(&out.bytes);
         }
         if let Some(s) = out.session {
-            let _ = self.shared.session.set(s);
+            self.shared.set_session(s);
         }
         self.phase = match out.next {
             Next::ClientFlags => Phase::ClientFlags,
@@ -912,54 +738,6 @@ impl Conn {
             }
             Next::Close => Phase::Closing,
         };
-    }
-}
-
-/// Replies from requests run on the loop go to the connection's cork.
-struct Cork<'a> {
-    conn: &'a Conn,
-}
-
-impl ReplySink for Cork<'_> {
-    fn send(&self, parts: &[&[u8]]) {
-        if self.conn.shared.dropped_by_plugin() {
-            return;
-        }
-        let full = {
-            let mut cork = self.conn.cork.borrow_mut();
-            for p in parts {
-                cork.push(p);
-            }
-            cork.is_full()
-        };
-        if full {
-            self.conn.flush_cork();
-        }
-    }
-
-    fn send_filled(
-        &self,
-        head: &[u8],
-        len: usize,
-        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let full = {
-            let mut cork = self.conn.cork.borrow_mut();
-            let mark = cork.pending().len();
-            cork.push(head);
-            let res = fill(cork.room(len));
-            // A failed read sends its error reply instead; a client the
-            // plugin dropped gets nothing more.
-            if res.is_err() || self.conn.shared.dropped_by_plugin() {
-                cork.truncate(mark);
-                return res;
-            }
-            cork.is_full()
-        };
-        if full {
-            self.conn.flush_cork();
-        }
-        Ok(())
     }
 }
 
@@ -974,6 +752,7 @@ mod tests {
     use super::super::jobs;
     use super::super::testing;
     use super::*;
+    use crate::protocol::consts::*;
     use std::io::{Read, Write};
 
     /// Drive until the connection waits for the client, running backend
@@ -984,7 +763,7 @@ mod tests {
         loop {
             match c.drive(srv) {
                 Want::Backend(job) => {
-                    let out = jobs::run_job(srv, &c.shared, job);
+                    let out = jobs::run_job(&c.shared.job_at(), job);
                     c.finish_backend(out);
                 }
                 Want::Nothing => return "nothing",
@@ -1017,7 +796,7 @@ mod tests {
         let (sh, mut client) = testing::shared(&srv);
         let mut c = Conn::new(sh.clone(), None);
         assert!(c.in_backend(), "preconnect comes first");
-        let out = jobs::run_job(&srv, &sh, Job::Preconnect);
+        let out = jobs::run_job(&sh.job_at(), Job::Preconnect);
         c.finish_backend(out);
         assert!(c.negotiating());
         let mut greeting = [0u8; 18];
@@ -1056,7 +835,7 @@ mod tests {
         let (srv, _rx) = testing::server();
         let (sh, mut client) = testing::shared(&srv);
         let mut c = Conn::new(sh.clone(), None);
-        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        c.finish_backend(jobs::run_job(&sh.job_at(), Job::Preconnect));
         let mut greeting = [0u8; 18];
         client.read_exact(&mut greeting).unwrap();
         client.write_all(&3u32.to_be_bytes()).unwrap();
@@ -1090,7 +869,7 @@ mod tests {
         let (srv, _rx) = testing::server();
         let (sh, mut client) = testing::shared(&srv);
         let mut c = Conn::new(sh.clone(), None);
-        c.finish_backend(jobs::run_job(&srv, &sh, Job::Preconnect));
+        c.finish_backend(jobs::run_job(&sh.job_at(), Job::Preconnect));
         client.write_all(&3u32.to_be_bytes()).unwrap();
         client.write_all(&option(NBD_OPT_EXPORT_NAME, b"")).unwrap();
         run(&srv, &mut c);

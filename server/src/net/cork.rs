@@ -1,5 +1,6 @@
 //! A connection's cork: replies of the requests a thread answers in one
-//! go, gathered so that they leave in one write.
+//! go (the loop, or a worker driving the connection as a batch), gathered
+//! so that they leave in one write when it has parsed all it can.
 //!
 //! A read's data is written by the plugin straight into the cork rather
 //! than into a buffer of its own and then copied in: the copy costs as
@@ -8,9 +9,93 @@
 //! batches (`bytes` never shrinks below what was once written), and a
 //! read's room is taken from there without zeroing it each time.
 
+use super::shared::Shared;
+use crate::backend::Error;
+use crate::dispatch::ReplySink;
+use std::cell::RefCell;
+
 /// A cork holding this much is sent at once.
 pub const CORK_MAX: usize = 256 * 1024;
 
+/// The replies gathered so far, in order, for the thread driving the
+/// connection.
+#[derive(Default)]
+pub struct Cork {
+    buf: RefCell<CorkBuf>,
+}
+
+impl Cork {
+    /// Where a request's reply goes to be gathered here.
+    pub fn sink<'a>(&'a self, shared: &'a Shared) -> CorkSink<'a> {
+        CorkSink { cork: self, shared }
+    }
+
+    /// Send what is gathered.
+    pub fn flush(&self, shared: &Shared) {
+        let mut buf = self.buf.borrow_mut();
+        if !buf.pending().is_empty() {
+            shared.send(&[buf.pending()]);
+            buf.clear();
+        }
+    }
+
+    /// Bytes gathered and not sent yet.
+    #[cfg(test)]
+    pub(super) fn held(&self) -> usize {
+        self.buf.borrow().pending().len()
+    }
+}
+
+/// A [`Cork`] as the destination of one connection's replies.
+pub struct CorkSink<'a> {
+    cork: &'a Cork,
+    shared: &'a Shared,
+}
+
+impl ReplySink for CorkSink<'_> {
+    fn send(&self, parts: &[&[u8]]) {
+        if self.shared.dropped_by_plugin() {
+            return;
+        }
+        let full = {
+            let mut buf = self.cork.buf.borrow_mut();
+            for p in parts {
+                buf.push(p);
+            }
+            buf.is_full()
+        };
+        if full {
+            self.cork.flush(self.shared);
+        }
+    }
+
+    fn send_filled(
+        &self,
+        head: &[u8],
+        len: usize,
+        fill: &mut dyn FnMut(&mut [u8]) -> Result<(), Error>,
+    ) -> Result<(), Error> {
+        let full = {
+            let mut buf = self.cork.buf.borrow_mut();
+            let mark = buf.pending().len();
+            buf.push(head);
+            let res = fill(buf.room(len));
+            // A failed read sends its error reply instead; a client the
+            // plugin dropped gets nothing more.
+            if res.is_err() || self.shared.dropped_by_plugin() {
+                buf.truncate(mark);
+                return res;
+            }
+            buf.is_full()
+        };
+        if full {
+            self.cork.flush(self.shared);
+        }
+        Ok(())
+    }
+}
+
+/// The bytes of a [`Cork`].
 #[derive(Default)]
 pub struct CorkBuf {
     /// Initialised bytes; the first `used` are replies waiting to go.
@@ -61,7 +146,9 @@ impl CorkBuf {
 
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn parts_and_room_keep_their_order() {
@@ -107,5 +194,40 @@ mod tests {
         c.room(2 * CORK_MAX);
         c.clear();
         assert_eq!(c.bytes.capacity(), 0);
+    }
+
+    #[test]
+    fn replies_wait_in_the_cork_until_flushed_or_full() {
+        let (srv, _rx) = testing::server();
+        let (sh, mut client) = testing::shared(&srv);
+        client.set_nonblocking(true).unwrap();
+        let cork = Cork::default();
+        let sink = cork.sink(&sh);
+        sink.send(&[b"ab", b"cd"]);
+        sink.send(&[b"ef"]);
+        assert_eq!(cork.held(), 6);
+        let mut buf = vec![0u8; 2 * CORK_MAX];
+        assert!(client.read(&mut buf).is_err(), "nothing sent yet");
+        cork.flush(&sh);
+        assert_eq!(cork.held(), 0);
+        client.set_nonblocking(false).unwrap();
+        let mut six = [0u8; 6];
+        client.read_exact(&mut six).unwrap();
+        assert_eq!(&six, b"abcdef");
+        // A cork reaching its limit is sent at once (more than the socket
+        // holds: read meanwhile).
+        let reader = std::thread::spawn(move || {
+            client.read_exact(&mut buf[..CORK_MAX]).unwrap();
+            assert!(buf[..CORK_MAX].iter().all(|&b| b == 7));
+            client
+        });
+        let big = vec![7u8; CORK_MAX];
+        sink.send(&[&big]);
+        assert_eq!(cork.held(), 0);
+        let mut client = reader.join().unwrap();
+        // Flushing an empty cork sends nothing.
+        cork.flush(&sh);
+        client.set_nonblocking(true).unwrap();
+        assert!(client.read(&mut [0u8; 8]).is_err());
     }
 }

@@ -1,12 +1,12 @@
 //! A connection's hold on the server, dropped after everything else the
 //! connection owns (the socket included).  Letting go of it tells the loop
 //! (a descriptor is free; another connection may be admitted), then
-//! counts the connection gone in [`Live`], on which the server waits at
-//! exit.
+//! counts the connection gone in `server::Live`, on which the server waits
+//! at exit.
 
-use super::{Event, Server};
+use super::server::{Event, Server};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 /// A connection's reference to the server, let go of last.
 pub struct ServerHold(Option<Arc<Server>>);
@@ -42,68 +42,25 @@ impl Drop for ServerHold {
     }
 }
 
-/// Connections whose state still exists (each holds the server).
-#[derive(Default)]
-pub struct Live {
-    count: Mutex<LiveCount>,
-    none: Condvar,
-}
-
-#[derive(Default)]
-struct LiveCount {
-    conns: usize,
-    /// Someone waits in `wait_none` (only then does the last connection
-    /// leaving make a wake-up call).
-    waiting: bool,
-}
-
-impl Live {
-    fn lock(&self) -> std::sync::MutexGuard<'_, LiveCount> {
-        self.count.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn enter(&self) {
-        self.lock().conns += 1;
-    }
-
-    fn leave(&self) {
-        let mut n = self.lock();
-        n.conns -= 1;
-        if n.conns == 0 && n.waiting {
-            self.none.notify_all();
-        }
-    }
-
-    /// Wait until every connection's state is gone, and with it every
-    /// reference a connection held to the server.
-    pub fn wait_none(&self) {
-        let mut n = self.lock();
-        while n.conns > 0 {
-            n.waiting = true;
-            n = self.none.wait(n).unwrap_or_else(|p| p.into_inner());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::testing;
     use super::*;
-    use std::time::Duration;
 
     #[test]
-    fn waiting_ends_when_the_last_connection_leaves() {
-        let live = Arc::new(Live::default());
-        live.enter();
-        live.enter();
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        let l = live.clone();
-        std::thread::spawn(move || {
-            l.wait_none();
-            let _ = tx.send(());
-        });
-        live.leave();
-        assert!(rx.recv_timeout(Duration::from_millis(100)).is_err());
-        live.leave();
-        assert!(rx.recv_timeout(Duration::from_secs(5)).is_ok());
+    fn a_hold_counts_its_connection_until_let_go_then_tells_the_loop() {
+        let (srv, rx) = testing::server();
+        let hold = ServerHold::new(srv.clone());
+        let second = ServerHold::new(srv.clone());
+        assert_eq!(srv.open_conns.load(Ordering::SeqCst), 2);
+        assert!(Arc::ptr_eq(&hold, &srv));
+        drop(hold);
+        assert_eq!(srv.open_conns.load(Ordering::SeqCst), 1);
+        assert!(matches!(rx.0.try_recv(), Ok(Event::Closed)));
+        assert!(rx.0.try_recv().is_err(), "one event per connection");
+        drop(second);
+        assert_eq!(srv.open_conns.load(Ordering::SeqCst), 0);
+        // No connection state is left: waiting for none returns at once.
+        srv.live.wait_none();
     }
 }

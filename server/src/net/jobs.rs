@@ -3,10 +3,9 @@
 //! that cannot block), they call the layers and hand their answers to
 //! `protocol::negotiate`, which encodes the replies.
 
-use super::shared::Shared;
-use super::Server;
+use super::config::ServeConfig;
 use crate::backend::filter::Lower;
-use crate::backend::{BlockSize, Connection};
+use crate::backend::{BlockSize, Connection, Stack};
 use crate::protocol::consts::*;
 use crate::protocol::handshake::{self as hs};
 use crate::protocol::negotiate::{self, InfoAnswer, Nego};
@@ -40,14 +39,22 @@ pub enum Job {
     },
 }
 
+/// What a handshake step works with: the layers, the settings and the
+/// connection (nothing of the loop's).
+pub struct At<'a> {
+    pub stack: &'a Stack,
+    pub cfg: &'a ServeConfig,
+    pub conn: &'a Arc<Connection>,
+}
+
 /// Run a handshake job (on a worker thread, or on the loop).
-pub fn run_job(server: &Server, shared: &Shared, job: Job) -> Outcome {
+pub fn run_job(at: &At, job: Job) -> Outcome {
     match job {
-        Job::Preconnect => preconnect(server, shared),
-        Job::Oldstyle => oldstyle(server, shared),
-        Job::ExportName(name, nego) => export_name(server, shared, &name, nego),
-        Job::List(nego) => list(server, shared, nego),
-        Job::InfoGo { option, req, nego } => info_go(server, shared, option, &req, nego),
+        Job::Preconnect => preconnect(at),
+        Job::Oldstyle => oldstyle(at),
+        Job::ExportName(name, nego) => export_name(at, &name, nego),
+        Job::List(nego) => list(at, nego),
+        Job::InfoGo { option, req, nego } => info_go(at, option, &req, nego),
     }
 }
 
@@ -67,23 +74,20 @@ impl Outcome {
 }
 
 /// Run the layers' preconnect and send the greeting.
-fn preconnect(server: &Server, shared: &Shared) -> Outcome {
+fn preconnect(at: &At) -> Outcome {
     let mut out = Vec::new();
-    if let Err(e) = server
-        .stack
-        .preconnect(0, &shared.conn, server.cfg.readonly)
-    {
+    if let Err(e) = at.stack.preconnect(0, at.conn, at.cfg.readonly) {
         log_backend_error("preconnect", &e);
         return Outcome::close(out);
     }
-    let line = negotiate::greeting(&mut out, server.cfg.mask_handshake);
+    let line = negotiate::greeting(&mut out, at.cfg.mask_handshake);
     log::debug!("{line}");
     Outcome::new(out, None, Next::ClientFlags)
 }
 
 /// The oldstyle handshake: preconnect, open the export, say its size.
-fn oldstyle(server: &Server, shared: &Shared) -> Outcome {
-    let (cfg, stack, conn) = (&server.cfg, &*server.stack, &shared.conn);
+fn oldstyle(at: &At) -> Outcome {
+    let (cfg, stack, conn) = (at.cfg, at.stack, at.conn);
     let mut out = Vec::new();
     if let Err(e) = stack.preconnect(0, conn, cfg.readonly) {
         log_backend_error("preconnect", &e);
@@ -112,12 +116,12 @@ fn oldstyle(server: &Server, shared: &Shared) -> Outcome {
 }
 
 /// `NBD_OPT_EXPORT_NAME`: open the export and enter transmission.
-fn export_name(server: &Server, shared: &Shared, name: &[u8], nego: Nego) -> Outcome {
-    let cfg = &server.cfg;
+fn export_name(at: &At, name: &[u8], nego: Nego) -> Outcome {
+    let cfg = at.cfg;
     let mut out = Vec::new();
     let opened = session::open_export(
-        &server.stack,
-        &shared.conn,
+        at.stack,
+        at.conn,
         cfg.readonly,
         name,
         nego.structured,
@@ -138,11 +142,11 @@ fn export_name(server: &Server, shared: &Shared, name: &[u8], nego: Nego) -> Out
 }
 
 /// `NBD_OPT_LIST`: the layers' list of exports.
-fn list(server: &Server, shared: &Shared, nego: Nego) -> Outcome {
+fn list(at: &At, nego: Nego) -> Outcome {
     let mut out = Vec::new();
-    let list = server
+    let list = at
         .stack
-        .list_exports(0, &shared.conn, server.cfg.readonly)
+        .list_exports(0, at.conn, at.cfg.readonly)
         .inspect_err(|e| log_backend_error("list_exports", e));
     let exports = match &list {
         Ok(l) => Ok(l
@@ -158,14 +162,8 @@ fn list(server: &Server, shared: &Shared, nego: Nego) -> Outcome {
 /// `NBD_OPT_INFO` and `NBD_OPT_GO`: open the export, answer the client's
 /// info requests in its order, then keep the export (GO) or close it
 /// again (INFO).
-fn info_go(
-    server: &Server,
-    shared: &Shared,
-    option: u32,
-    req: &hs::InfoRequest,
-    nego: Nego,
-) -> Outcome {
-    let (cfg, stack, conn) = (&server.cfg, &*server.stack, &shared.conn);
+fn info_go(at: &At, option: u32, req: &hs::InfoRequest, nego: Nego) -> Outcome {
+    let (cfg, stack, conn) = (at.cfg, at.stack, at.conn);
     let mut out = Vec::new();
     let opened = session::open_export(
         stack,
@@ -252,7 +250,7 @@ impl Answer {
 /// Ask the backend what one NBD_INFO_* request needs, when the client
 /// asks (so the callbacks run in the client's order, as nbdkit's).
 fn info_answer(
-    stack: &crate::backend::Stack,
+    stack: &Stack,
     conn: &Arc<Connection>,
     readonly: bool,
     s: &Session,
@@ -294,11 +292,11 @@ mod tests {
     fn preconnect_greets_and_list_answers_then_acks() {
         let (srv, _rx) = testing::server();
         let (sh, _client) = testing::shared(&srv);
-        let out = run_job(&srv, &sh, Job::Preconnect);
+        let out = run_job(&sh.job_at(), Job::Preconnect);
         assert_eq!(&out.bytes[..8], b"NBDMAGIC");
         assert!(matches!(out.next, Next::ClientFlags));
         let nego = Nego::from_client_flags(3).unwrap();
-        let out = run_job(&srv, &sh, Job::List(nego));
+        let out = run_job(&sh.job_at(), Job::List(nego));
         assert!(matches!(out.next, Next::Options(_)));
         assert!(out.session.is_none());
         // The last reply is the ACK of NBD_OPT_LIST.
@@ -312,7 +310,7 @@ mod tests {
         let (srv, _rx) = testing::server();
         let (sh, _client) = testing::shared(&srv);
         let nego = Nego::from_client_flags(3).unwrap();
-        let out = run_job(&srv, &sh, Job::ExportName(Vec::new(), nego));
+        let out = run_job(&sh.job_at(), Job::ExportName(Vec::new(), nego));
         assert!(matches!(out.next, Next::Transmission));
         let s = out.session.expect("an open session");
         assert_eq!(s.caps.size, 1 << 20);
@@ -356,7 +354,7 @@ mod tests {
                 req: req.clone(),
                 nego: nego.clone(),
             };
-            let out = run_job(&srv, &sh, job);
+            let out = run_job(&sh.job_at(), job);
             let got = replies(&out.bytes);
             assert_eq!(got.first(), Some(&(option, NBD_REP_INFO)), "export first");
             assert_eq!(got.last(), Some(&(option, NBD_REP_ACK)));
@@ -371,5 +369,18 @@ mod tests {
                 s.close();
             }
         }
+    }
+
+    #[test]
+    fn oldstyle_opens_the_export_and_says_its_size_in_the_greeting() {
+        let (srv, _rx) = testing::server();
+        let (sh, _client) = testing::shared(&srv);
+        let out = run_job(&sh.job_at(), Job::Oldstyle);
+        assert!(matches!(out.next, Next::Transmission));
+        assert_eq!(&out.bytes[..8], b"NBDMAGIC");
+        assert_eq!(&out.bytes[8..16], &NBD_OLD_VERSION.to_be_bytes());
+        assert_eq!(&out.bytes[16..24], &(1u64 << 20).to_be_bytes());
+        assert_eq!(out.bytes.len(), 152, "the greeting's fixed size");
+        out.session.expect("an open session").close();
     }
 }

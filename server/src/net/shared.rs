@@ -3,14 +3,19 @@
 //! flight and why the loop waits, the request slots named in log lines,
 //! and the write buffers kept for reuse.
 
+use super::hold::ServerHold;
+use super::jobs;
 use super::outbox::Outbox;
+use super::server::Server;
+use super::stream::Stream;
 use super::transport::Transport;
-use super::Server;
 use crate::backend::{Connection, ThreadModel};
-use crate::budget::ConnMemory;
+use crate::budget::{Admit, Budget, Charge, ConnMemory};
 use crate::dispatch::ReplySink;
 use crate::logging::Ctx;
+use crate::sched::pool::{CallGuard, ThreadModelLocks};
 use crate::session::Session;
+use crate::tls::{Credentials, Handshake};
 use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -66,38 +71,38 @@ impl WaitState {
 }
 
 /// State shared between the loop and the workers serving one connection;
-/// its fields are the network side's alone (`pub(super)`).
+/// reached through what its users do with it.
 pub struct Shared {
-    pub(super) token: usize,
+    token: usize,
     /// The socket, plain or TLS.
-    pub(super) stream: Transport,
-    pub(super) outbox: Outbox,
+    stream: Transport,
+    outbox: Outbox,
     /// Held around backend calls under SERIALIZE_REQUESTS.
-    pub(super) req_lock: Mutex<()>,
-    pub(super) session: OnceLock<Session>,
-    pub(super) inflight: AtomicUsize,
+    req_lock: Mutex<()>,
+    session: OnceLock<Session>,
+    inflight: AtomicUsize,
     /// Why the loop stopped reading, if it did.
-    pub(super) waiting: WaitState,
+    waiting: WaitState,
     /// Log context: `plugin[N]`.
-    pub(super) ctx: Ctx,
+    ctx: Ctx,
     /// The plugin's name, for the names of request slots (`plugin.N`).
-    pub(super) plugin: Arc<str>,
+    plugin: Arc<str>,
     /// How many worker threads nbdkit would run this connection's
     /// requests on (0: it runs them on the connection's thread): the
     /// request slots named in log lines.
-    pub(super) workers: u32,
+    workers: u32,
     /// The slots (of the first 64) that requests in flight hold.
-    pub(super) busy: AtomicU64,
+    busy: AtomicU64,
     /// What the connection owns across the layers (strings handed to C,
     /// the default export each layer named).
-    pub(super) conn: Arc<Connection>,
+    conn: Arc<Connection>,
     /// Write payload buffers to reuse, so a write costs neither an
     /// allocation nor zeroing its buffer before the socket fills it.
-    pub(super) spare: Mutex<Vec<Vec<u8>>>,
+    spare: Mutex<Vec<Vec<u8>>>,
     /// Memory charged to this connection's requests in flight.
-    pub(super) mem: ConnMemory,
+    mem: ConnMemory,
     /// The server, let go of last (after the socket closed).
-    pub(super) server: super::hold::ServerHold,
+    server: ServerHold,
 }
 
 /// Largest payload buffer kept for reuse, and how many are kept.
@@ -117,7 +122,224 @@ pub fn workers(threads: usize, model: ThreadModel) -> u32 {
 }
 
 impl Shared {
-    pub(super) fn slot_mask(&self) -> u64 {
+    /// The state a new connection (`token` in the loop's `Poll`, `id` in
+    /// log lines) shares between the loop and the workers.
+    pub fn new(
+        srv: &Arc<Server>,
+        token: usize,
+        id: u64,
+        stream: Stream,
+        outbox: Outbox,
+        conn: Arc<Connection>,
+    ) -> Shared {
+        Shared {
+            token,
+            ctx: Ctx::Conn(format!("{}[{}]", srv.plugin_name, id).into()),
+            plugin: srv.plugin_name.clone(),
+            workers: workers(srv.cfg.max_inflight, srv.stack.thread_model()),
+            busy: AtomicU64::new(0),
+            stream: Transport::new(stream),
+            outbox,
+            req_lock: Mutex::new(()),
+            session: OnceLock::new(),
+            inflight: AtomicUsize::new(0),
+            waiting: Default::default(),
+            conn,
+            spare: Mutex::new(Vec::new()),
+            mem: Default::default(),
+            server: ServerHold::new(srv.clone()),
+        }
+    }
+
+    /// What a handshake step of this connection works with.
+    pub fn job_at(&self) -> jobs::At<'_> {
+        jobs::At {
+            stack: &self.server.stack,
+            cfg: &self.server.cfg,
+            conn: &self.conn,
+        }
+    }
+
+    /// The connection's token in the loop's `Poll`.
+    pub fn token(&self) -> usize {
+        self.token
+    }
+
+    /// The connection's log context: `plugin[N]`.
+    pub fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    /// The log context for reading the next request: as nbdkit's worker
+    /// threads read requests, the name of the first free request slot.
+    pub fn reading_ctx(&self) -> Ctx {
+        if self.workers > 0 {
+            let free = !self.busy.load(Ordering::Relaxed) & self.slot_mask();
+            if free != 0 {
+                return Ctx::Worker(self.plugin.clone(), free.trailing_zeros());
+            }
+        }
+        self.ctx.clone()
+    }
+
+    /// The server this connection holds.
+    pub fn server(&self) -> &Arc<Server> {
+        &self.server
+    }
+
+    /// The open export, once the handshake opened one.
+    pub fn session(&self) -> Option<&Session> {
+        self.session.get()
+    }
+
+    /// The handshake opened the export: requests run on it from now on.
+    pub fn set_session(&self, s: Session) {
+        let _ = self.session.set(s);
+    }
+
+    /// Enter the thread model's locks for a backend call on this
+    /// connection (waiting).
+    pub fn enter<'a>(&'a self, locks: &'a ThreadModelLocks) -> CallGuard<'a> {
+        locks.enter(&self.req_lock)
+    }
+
+    /// Enter them only if that needs no waiting (the loop never waits).
+    pub fn try_enter<'a>(&'a self, locks: &'a ThreadModelLocks) -> Option<CallGuard<'a>> {
+        locks.try_enter(&self.req_lock)
+    }
+
+    /// Requests in flight on the pool.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.load(Ordering::SeqCst)
+    }
+
+    /// A request goes to the pool.
+    pub fn request_started(&self) {
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A request on the pool is done; how many are left.
+    pub fn request_done(&self) -> usize {
+        self.inflight.fetch_sub(1, Ordering::SeqCst) - 1
+    }
+
+    /// The loop stops reading until `why` is gone.
+    pub fn wait_for(&self, why: Wait) {
+        self.waiting.set(why);
+    }
+
+    /// The loop reads again (the cause was gone before anyone saw it).
+    pub fn stop_waiting(&self) {
+        self.waiting.clear();
+    }
+
+    /// Why the loop stopped reading, if it did.
+    pub fn waiting_for(&self) -> Option<Wait> {
+        self.waiting.get()
+    }
+
+    /// The cause is gone: whether this caller is the one to wake the loop
+    /// (see [`WaitState::take`]).
+    pub fn take_wait(&self) -> bool {
+        self.waiting.take()
+    }
+
+    /// Ask `budget` for `cost` bytes for this connection (see
+    /// `Budget::admit`).
+    pub fn ask_memory(&self, budget: &Budget, cost: u64) -> Admit {
+        budget.admit(&self.mem, self.outbox.backlog() as u64, cost)
+    }
+
+    /// Give back what a grant charged.
+    pub fn give_memory_back(&self, budget: &Budget, c: Charge) {
+        budget.release(&self.mem, c);
+    }
+
+    /// Memory the connection holds: charged to its requests in flight,
+    /// and in replies waiting for the client.
+    pub fn memory_held(&self) -> u64 {
+        self.mem.charged() + self.outbox.backlog() as u64
+    }
+
+    /// Read what the socket holds into `buf`.
+    pub fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+
+    /// Whether the connection is under TLS.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// The socket's descriptor.
+    pub fn raw_fd(&self) -> std::os::unix::io::RawFd {
+        self.stream.raw_fd()
+    }
+
+    /// STARTTLS was accepted: TLS from the next byte on.
+    pub fn start_tls(&self, creds: &Arc<Credentials>) -> Result<(), crate::error::Error> {
+        self.stream.start_tls(creds)
+    }
+
+    /// Run the TLS handshake as far as the socket allows, sending what it
+    /// produced; once done, the connection knows its peer's name.
+    pub fn tls_handshake(&self) -> Result<Handshake, crate::error::Error> {
+        let (out, r) = self.stream.handshake();
+        if !out.is_empty() {
+            let _ = self.outbox.send_raw(&self.stream, &out);
+        }
+        if let Ok(Handshake::Done) = r {
+            self.conn.set_tls(self.stream.peer_dn());
+        }
+        r
+    }
+
+    /// Send a reply, saying what went wrong (the client may be gone).
+    pub fn try_send(&self, parts: &[&[u8]]) -> io::Result<()> {
+        self.outbox.send(&self.stream, parts)
+    }
+
+    /// Send what the socket takes of the queued replies.
+    pub fn flush_replies(&self) -> io::Result<()> {
+        self.outbox.flush(&self.stream)
+    }
+
+    /// Whether the client went away while replies were being sent.
+    pub fn replies_broken(&self) -> bool {
+        self.outbox.is_broken()
+    }
+
+    /// Whether a plugin asked to disconnect this client
+    /// (`nbdkit_disconnect (0)`): its requests are refused from now on.
+    pub fn disconnecting(&self) -> bool {
+        self.conn.disconnecting()
+    }
+
+    /// Close the export, if one is open: nbdkit's lines for the worker
+    /// threads, then the layers' finalize and close under the thread
+    /// model's locks.
+    pub fn close_export(&mut self) {
+        if let Some(session) = self.session.take() {
+            self.retire_workers();
+            let _g = self.server.locks.enter(&self.req_lock);
+            crate::logging::with_context(&self.ctx, || session.close());
+        }
+    }
+
+    /// Say goodbye on the socket (TLS close_notify, waiting up to
+    /// `tls_wait_ms` for the client's), flush what the client can still
+    /// take (it may be gone), and shut the socket down.
+    pub fn say_goodbye(&self, tls_wait_ms: u64) {
+        if let Some(bye) = self.stream.bye() {
+            let _ = self.outbox.send_raw(&self.stream, &bye);
+            let _ = self.outbox.flush(&self.stream);
+            self.stream.await_peer_close(tls_wait_ms);
+        }
+        let _ = self.outbox.flush(&self.stream);
+        self.stream.shutdown();
+    }
+
+    fn slot_mask(&self) -> u64 {
         if self.workers >= 64 {
             u64::MAX
         } else {
@@ -128,7 +350,7 @@ impl Shared {
     /// Claim the lowest free request slot, so that a request's log lines
     /// carry the name nbdkit gives the worker thread running it (no slot:
     /// the connection's name).
-    pub(super) fn claim_slot(&self) -> Option<u32> {
+    fn claim_slot(&self) -> Option<u32> {
         if self.workers == 0 {
             return None;
         }
@@ -151,13 +373,13 @@ impl Shared {
         }
     }
 
-    pub(super) fn release_slot(&self, slot: Option<u32>) {
+    fn release_slot(&self, slot: Option<u32>) {
         if let Some(n) = slot {
             self.busy.fetch_and(!(1u64 << n), Ordering::AcqRel);
         }
     }
 
-    pub(super) fn slot_ctx(&self, slot: Option<u32>) -> Ctx {
+    fn slot_ctx(&self, slot: Option<u32>) -> Ctx {
         match slot {
             Some(n) => Ctx::Worker(self.plugin.clone(), n),
             None => self.ctx.clone(),
@@ -165,7 +387,7 @@ impl Shared {
     }
 
     /// Run `f` (a request) with a slot claimed and named in its log lines.
-    pub(super) fn in_slot<T>(&self, f: impl FnOnce() -> T) -> T {
+    pub fn in_slot<T>(&self, f: impl FnOnce() -> T) -> T {
         let slot = self.claim_slot();
         let r = crate::logging::with_context(&self.slot_ctx(slot), f);
         self.release_slot(slot);
@@ -174,7 +396,7 @@ impl Shared {
 
     /// The handshake is complete: nbdkit's lines for it and for the
     /// worker threads it starts (named from the request slots).
-    pub(super) fn start_workers(&self) {
+    pub fn start_workers(&self) {
         crate::logging::with_context(&self.ctx, || {
             if self.workers == 0 {
                 log::debug!("handshake complete, processing requests serially");
@@ -191,7 +413,7 @@ impl Shared {
     }
 
     /// The connection ends: nbdkit's lines for its worker threads exiting.
-    pub fn retire_workers(&self) {
+    fn retire_workers(&self) {
         for n in 0..self.workers {
             crate::logging::with_context(&Ctx::Worker(self.plugin.clone(), n), || {
                 log::debug!("exiting worker thread {}.{n}", self.plugin)
@@ -202,7 +424,7 @@ impl Shared {
     /// A buffer of at least `len` bytes, or None if memory cannot be had.
     /// Its contents are stale: the caller overwrites the first `len` before
     /// anything reads them.
-    pub(super) fn take_buffer(&self, len: usize) -> Option<Vec<u8>> {
+    pub fn take_buffer(&self, len: usize) -> Option<Vec<u8>> {
         let mut buf = self
             .spare
             .lock()
@@ -216,7 +438,7 @@ impl Shared {
         Some(buf)
     }
 
-    pub(super) fn give_back(&self, buf: Vec<u8>) {
+    pub fn give_back(&self, buf: Vec<u8>) {
         if buf.is_empty() || buf.len() > KEEP_BUFFER {
             return;
         }
@@ -258,12 +480,6 @@ impl ReplySink for Shared {
             }
         }
     }
-}
-
-/// Whether a connection holds more than its share of the memory budget
-/// (requests in flight and replies waiting for the client).
-pub(super) fn over_share(server: &Server, s: &Shared) -> bool {
-    s.mem.charged() + s.outbox.backlog() as u64 > server.budget.share()
 }
 
 #[cfg(test)]

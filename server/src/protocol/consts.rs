@@ -126,6 +126,22 @@ pub const MAX_ERROR_MESSAGE: usize = 256;
 /// Option rounds before a client is considered abusive (nbdkit: 32).
 pub const MAX_NR_OPTIONS: u32 = 32;
 
+/// A command's name as nbdkit's log lines give it (the callback it
+/// calls).
+pub fn command_name(cmd: u16) -> &'static str {
+    match cmd {
+        NBD_CMD_READ => "pread",
+        NBD_CMD_WRITE => "pwrite",
+        NBD_CMD_DISC => "disconnect",
+        NBD_CMD_FLUSH => "flush",
+        NBD_CMD_TRIM => "trim",
+        NBD_CMD_CACHE => "cache",
+        NBD_CMD_WRITE_ZEROES => "zero",
+        NBD_CMD_BLOCK_STATUS => "extents",
+        _ => "unknown",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

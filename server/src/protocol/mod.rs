@@ -42,7 +42,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::PayloadTooLong { cmd, length } => write!(
                 f,
                 "invalid request: {}: payload length {length} is larger than {}, disconnecting",
-                transmission::command_name(*cmd),
+                consts::command_name(*cmd),
                 consts::MAX_REQUEST_SIZE
             ),
             ProtocolError::UnknownClientFlags(fl) => {

@@ -8,12 +8,15 @@
 //!
 //! A write's payload is then counted in as it arrives ([`Payload`]):
 //! kept in the request's own buffer, or read and dropped when the request
-//! is refused.  Admitting a request's data to the memory budget, reading
+//! is refused.  A request refused before it reaches the backend (invalid,
+//! or no memory for it: [`Refusal`]) gets its error reply and log line
+//! from here.  Admitting a request's data to the memory budget, reading
 //! the socket, running the request and sending the reply are the
 //! connection's.
 
 use super::consts::*;
-use super::transmission::{validate, ExportCaps, Invalid, Request, Valid};
+use super::negotiate::Said;
+use super::transmission::{validate, ExportCaps, Invalid, Reply, Request, Valid};
 use super::ProtocolError;
 
 /// Whether the server still serves this client's requests; checked after
@@ -81,6 +84,53 @@ pub fn next(input: &[u8], caps: &ExportCaps, serving: Serving) -> Next {
         req,
         header_len,
         verdict,
+    }
+}
+
+/// Why a request is answered with an error without reaching the backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// It breaks the protocol or the export's limits, or the server no
+    /// longer serves the client (see [`Serving`]).
+    Invalid(Invalid),
+    /// No memory for its data (the connection logs that once, not per
+    /// request).
+    NoMemory,
+}
+
+/// What answering a [`Refusal`] takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The error reply, in the connection's framing.
+    pub reply: Vec<u8>,
+    /// The NBD error it carries (nbdkit logs "sending error reply" with
+    /// the errno it stands for).
+    pub error: u32,
+    /// Why, for the log: a shutdown is routine (debug), the rest are the
+    /// client's mistakes (error).
+    pub said: Option<Said>,
+}
+
+impl Refusal {
+    /// The reply to `req` refused for this reason.  An error chunk
+    /// carries the reason only with `--send-error-messages` (nbdkit's
+    /// carry none).
+    pub fn reply(&self, req: &Request, caps: &ExportCaps) -> Refused {
+        let (error, msg, said) = match self {
+            Refusal::Invalid(inv) => {
+                let said = if inv.error == NBD_ESHUTDOWN {
+                    Said::Debug(inv.msg.clone())
+                } else {
+                    Said::Error(inv.msg.clone())
+                };
+                (inv.error, inv.msg.as_str(), Some(said))
+            }
+            Refusal::NoMemory => (NBD_ENOMEM, "", None),
+        };
+        let msg = if caps.error_messages { msg } else { "" };
+        let mut reply = Vec::with_capacity(48 + msg.len().min(MAX_ERROR_MESSAGE));
+        Reply::to(req, caps).error(&mut reply, error, msg);
+        Refused { reply, error, said }
     }
 }
 
@@ -271,6 +321,81 @@ mod tests {
             next(&huge, &caps(true), Serving::Yes),
             Next::Broken(ProtocolError::PayloadTooLong { .. })
         ));
+    }
+
+    /// (error, message length) of an error reply, simple or chunked.
+    fn error_of(reply: &[u8]) -> (u32, usize) {
+        let be32 = |i: usize| u32::from_be_bytes(reply[i..i + 4].try_into().unwrap());
+        match be32(0) {
+            NBD_SIMPLE_REPLY_MAGIC => {
+                assert_eq!(reply.len(), 16);
+                (be32(4), 0)
+            }
+            NBD_STRUCTURED_REPLY_MAGIC => {
+                let (error, len) = (be32(20), u16::from_be_bytes([reply[24], reply[25]]));
+                assert_eq!(reply.len(), 26 + len as usize);
+                (error, len.into())
+            }
+            NBD_EXTENDED_REPLY_MAGIC => {
+                let (error, len) = (be32(32), u16::from_be_bytes([reply[36], reply[37]]));
+                assert_eq!(reply.len(), 38 + len as usize);
+                (error, len.into())
+            }
+            m => panic!("not a reply: {m:#x}"),
+        }
+    }
+
+    #[test]
+    fn refusals_say_why_and_reply_in_the_connections_framing() {
+        let req = Request::parse(&header(NBD_CMD_READ, 0, SIZE, 512), false).unwrap();
+        let past_end = Invalid {
+            error: NBD_EINVAL,
+            msg: "invalid request: pread: beyond the end".into(),
+        };
+        let shutdown = Invalid {
+            error: NBD_ESHUTDOWN,
+            msg: "server is shutting down".into(),
+        };
+        let simple = ExportCaps::default();
+        let messages = ExportCaps {
+            structured: true,
+            error_messages: true,
+            ..Default::default()
+        };
+        let quiet = ExportCaps {
+            structured: true,
+            ..Default::default()
+        };
+        let extended = ExportCaps {
+            error_messages: true,
+            ..caps(true)
+        };
+        let msg_len = past_end.msg.len();
+        #[rustfmt::skip]
+        let table: &[(Refusal, &ExportCaps, u32, usize, Option<Said>)] = &[
+            (Refusal::Invalid(past_end.clone()), &simple, NBD_EINVAL, 0,
+             Some(Said::Error(past_end.msg.clone()))),
+            (Refusal::Invalid(past_end.clone()), &messages, NBD_EINVAL, msg_len,
+             Some(Said::Error(past_end.msg.clone()))),
+            (Refusal::Invalid(past_end.clone()), &quiet, NBD_EINVAL, 0,
+             Some(Said::Error(past_end.msg.clone()))),
+            (Refusal::Invalid(past_end.clone()), &extended, NBD_EINVAL, msg_len,
+             Some(Said::Error(past_end.msg.clone()))),
+            (Refusal::Invalid(shutdown.clone()), &messages, NBD_ESHUTDOWN, shutdown.msg.len(),
+             Some(Said::Debug(shutdown.msg.clone()))),
+            (Refusal::NoMemory, &simple, NBD_ENOMEM, 0, None),
+            (Refusal::NoMemory, &messages, NBD_ENOMEM, 0, None),
+            (Refusal::NoMemory, &extended, NBD_ENOMEM, 0, None),
+        ];
+        for (refusal, caps, error, len, said) in table {
+            let r = refusal.reply(&req, caps);
+            assert_eq!(r.error, *error, "{refusal:?}");
+            assert_eq!(&r.said, said, "{refusal:?}");
+            assert_eq!(error_of(&r.reply), (*error, *len), "{refusal:?}");
+            // The reply is to this request (its handle follows the magic
+            // and four bytes in every framing).
+            assert_eq!(&r.reply[8..16], &0x1234u64.to_be_bytes());
+        }
     }
 
     #[test]

@@ -118,20 +118,6 @@ impl Request {
     }
 }
 
-pub fn command_name(cmd: u16) -> &'static str {
-    match cmd {
-        NBD_CMD_READ => "pread",
-        NBD_CMD_WRITE => "pwrite",
-        NBD_CMD_DISC => "disconnect",
-        NBD_CMD_FLUSH => "flush",
-        NBD_CMD_TRIM => "trim",
-        NBD_CMD_CACHE => "cache",
-        NBD_CMD_WRITE_ZEROES => "zero",
-        NBD_CMD_BLOCK_STATUS => "extents",
-        _ => "unknown",
-    }
-}
-
 /// What the export advertised to this client: requests are checked
 /// against it before any backend is called.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

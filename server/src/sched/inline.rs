@@ -31,6 +31,10 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+/// Largest request the loop runs itself, and whose time on the pool
+/// counts towards the stack's speed.
+pub const INLINE_MAX: u64 = 64 * 1024;
+
 std::thread_local! {
     /// The loop thread's voluntary context switches, read at the first
     /// request it ran itself since it last waited for events.
