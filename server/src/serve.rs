@@ -185,4 +185,24 @@ mod tests {
         assert_eq!(config_of("--memory-limit=64M null").memory_limit, 64 << 20);
         assert_eq!(config_of("null").memory_limit, budget::default_limit());
     }
+
+    /// A command that ends with `code` (`None`: its status unknown).
+    fn exit_after_failure(code: Option<i32>) -> i32 {
+        let status = Arc::new(Mutex::new(None));
+        let s = status.clone();
+        let command = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+            *s.lock().unwrap() = code;
+        });
+        // Nothing to print: already reported.
+        outlived_by(Fatal::reported(), command, &status).status
+    }
+
+    #[test]
+    fn a_failed_start_exits_with_the_commands_status_unless_it_is_zero() {
+        assert_eq!(exit_after_failure(Some(3)), 3, "waited for");
+        assert_eq!(exit_after_failure(Some(130)), 130);
+        assert_eq!(exit_after_failure(Some(0)), 1);
+        assert_eq!(exit_after_failure(None), 1);
+    }
 }
