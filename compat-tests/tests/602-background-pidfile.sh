@@ -43,3 +43,25 @@ for b in "$REF_NBDKIT" "$NBDKIT"; do
 done > modes
 expect_eq "pid file modes (C nbdkit's, ours)" "644
 644" "$(cat modes)"
+
+# The daemon stays in the session and process group of whoever started
+# it, as C nbdkit's: a harness that kills the process group it started
+# (setsid, then kill -- -PGID) ends the server too.
+for b in "$REF_NBDKIT" "$NBDKIT"; do
+    name=$(basename "$b")
+    rm -f "$T/grp.pid" "$T/grp.sock" "$T/grp.leader"
+    setsid bash -c 'echo $$ > "$1"; exec "$2" -U "$3" -P "$4" memory 1M' _ \
+        "$T/grp.leader" "$b" "$T/grp.sock" "$T/grp.pid" < /dev/null
+    for i in $(seq 50); do [ -s "$T/grp.pid" ] && break; sleep 0.1; done
+    [ -s "$T/grp.pid" ] || fail "$name: no pid file"
+    d=$(tr -d '[:space:]' < "$T/grp.pid")
+    track_pid "$d"
+    leader=$(cat "$T/grp.leader")
+    echo "$name sid $(($(ps -o sid= -p "$d") == leader)) pgid $(($(ps -o pgid= -p "$d") == leader))"
+    kill -TERM -- "-$leader" 2>/dev/null
+    for i in $(seq 50); do kill -0 "$d" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$d" 2>/dev/null && { kill "$d"; echo "$name survived its process group's SIGTERM"; }
+done > groups
+expect_eq "daemons in their starter's session and group (C nbdkit's, ours)" \
+    "$(basename "$REF_NBDKIT") sid 1 pgid 1
+$(basename "$NBDKIT") sid 1 pgid 1" "$(cat groups)"

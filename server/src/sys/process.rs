@@ -60,7 +60,9 @@ impl Daemon {
 
 /// Fork into the background as nbdkit does without `-f`: the parent waits
 /// until the child calls [`Daemon::ready`], then exits 0 (1 if the child
-/// died first); the child starts a new session, changes to `/` and points
+/// died first); the child stays in the caller's session and process group
+/// (as nbdkit's: whoever kills the group it started kills the server
+/// too), changes to `/` and points
 /// stdin, stdout and (unless `keep_stderr`, for `-v`) stderr at
 /// /dev/null, so a caller capturing the output is not held open by the
 /// daemon.  Must be called before any thread starts.
@@ -81,8 +83,6 @@ pub fn daemonize(keep_stderr: bool) -> io::Result<Daemon> {
         unsafe { libc::_exit(if ok { 0 } else { 1 }) };
     }
     drop(parent_end);
-    // SAFETY: setsid has no memory-safety preconditions.
-    unsafe { libc::setsid() };
     let _ = std::env::set_current_dir("/");
     let null = std::fs::OpenOptions::new()
         .read(true)
