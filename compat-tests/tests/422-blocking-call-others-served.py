@@ -6,9 +6,9 @@
 #    server's reading of requests.
 # The server may answer small requests of a fast plugin itself (on its
 # event loop) when one client is connected; this checks the limits of that.
-# Then all of it again with the server on one CPU, where the event loop's
-# thread runs several clients' batches itself and another thread must take
-# the loop over when one of them blocks.
+# Then all of it again with the server on one CPU, where (as on two) the
+# event loop's thread runs several clients' batches itself and another
+# thread must take the loop over when one of them blocks.
 import os
 import time
 import nbd

@@ -699,8 +699,8 @@ impl Loop {
         self.start_batch(token, c, away);
     }
 
-    /// Where the server has one CPU, the loop thread runs the batch
-    /// after this turn (see `relay`); otherwise a worker does.
+    /// Where the server has one or two CPUs, the loop thread runs the
+    /// batch after this turn (see `relay`); otherwise a worker does.
     fn start_batch(&mut self, token: usize, c: Conn, away: Arc<Away>) {
         let job = batch(token, c, away);
         if self.server.batches_on_loop {

@@ -6,7 +6,10 @@
 //! from the loop, so that a call that blocks holds up only its own
 //! client.  Where the server has one CPU, a worker cannot run beside the
 //! loop anyway: the hand-off only adds two thread switches per batch, as
-//! much again as the requests' own work.  There the loop thread runs the
+//! much again as the requests' own work.  With two, a worker beside the
+//! loop does the same requests at twice the cost each, so the two CPUs
+//! serve about what the loop's thread does alone on one (bench/threads;
+//! with more CPUs the workers pull ahead).  So there the loop thread runs the
 //! batches itself, between two polls, after leaving the loop (all that
 //! `serve` owns) here.  If it has not come back for it within
 //! [`TAKE_OVER`] (a call blocked), a watchdog hands the loop to a new
@@ -27,6 +30,9 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::Thread;
 use std::time::{Duration, Instant};
+
+/// Up to this many CPUs the loop's thread runs the batches itself.
+pub const MAX_CPUS: usize = 2;
 
 /// A batch running this long without the loop coming back: another
 /// thread takes the loop over.  Far above a batch of fast calls (tens of

@@ -42,8 +42,8 @@ pub struct Server {
     pub locks: ThreadModelLocks,
     pub cfg: ServeConfig,
     pub pool: Pool,
-    /// The server has one CPU: the loop's thread runs the batches itself
-    /// (see `relay`), since a worker could not run beside it.
+    /// The server has one or two CPUs: the loop's thread runs the batches
+    /// itself (see `relay`).
     pub batches_on_loop: bool,
     pub budget: Arc<Budget>,
     /// Connections whose state still exists (the server waits at exit
@@ -66,7 +66,8 @@ impl Server {
             budget: Arc::new(Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
-            batches_on_loop: std::thread::available_parallelism().is_ok_and(|n| n.get() == 1),
+            batches_on_loop: std::thread::available_parallelism()
+                .is_ok_and(|n| n.get() <= crate::net::relay::MAX_CPUS),
             live: Default::default(),
             events: tx,
             waker: OnceLock::new(),
