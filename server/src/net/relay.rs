@@ -34,6 +34,14 @@ use std::time::{Duration, Instant};
 /// Up to this many CPUs the loop's thread runs the batches itself.
 pub const MAX_CPUS: usize = 2;
 
+/// Whether the loop's thread runs several clients' batches itself: on up
+/// to [`MAX_CPUS`], unless `NBDKIT_BATCH_WORKERS=1` gives them to workers
+/// (as on more CPUs; `bench/threads` measures both).
+pub fn loop_runs_batches() -> bool {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cpus <= MAX_CPUS && std::env::var_os("NBDKIT_BATCH_WORKERS").is_none_or(|v| v != "1")
+}
+
 /// A batch running this long without the loop coming back: another
 /// thread takes the loop over.  Far above a batch of fast calls (tens of
 /// microseconds), far below what a client notices.

@@ -66,8 +66,7 @@ impl Server {
             budget: Arc::new(Budget::new(cfg.memory_limit)),
             cfg,
             pool: Pool::new(workers),
-            batches_on_loop: std::thread::available_parallelism()
-                .is_ok_and(|n| n.get() <= crate::net::relay::MAX_CPUS),
+            batches_on_loop: crate::net::relay::loop_runs_batches(),
             live: Default::default(),
             events: tx,
             waker: OnceLock::new(),
