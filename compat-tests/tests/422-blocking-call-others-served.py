@@ -128,6 +128,15 @@ def main():
         log = f.read()
     t.expect("one CPU: the blocked batch's thread handed the event loop on",
              "takes the loop over" in log)
+    # NBDKIT_BATCH_WORKERS=1: batches on workers even on one CPU (as on
+    # three or more): the same guarantees, and the loop is never handed on.
+    w = t.Server("gate1w", t.NBDKIT, "-v", PLUGIN, "dir=" + t.T,
+                 prefix=["taskset", "-c", "0", "env", "NBDKIT_BATCH_WORKERS=1"])
+    scenario(w)
+    with open(w.logfile, errors="replace") as f:
+        log = f.read()
+    t.expect("batches on workers: the loop stays on its thread",
+             "takes the loop over" not in log and "a plugin call took" in log)
 
 
 t.run(main)
