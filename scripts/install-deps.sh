@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what the build and the tests need on a fresh Debian machine
-# (idempotent).  A package counts as present only when dpkg says it is
+# (idempotent), or with `--only PKG...` the packages named.  A package counts as present only when dpkg says it is
 # installed: a file that happens to match a glob (libclang-cpp*.so for
 # libclang, say) proves nothing about the package the tests rely on.
 set -u
@@ -27,6 +27,12 @@ packages=(
   systemd               # systemd-socket-activate, systemd-analyze (961)
   dpkg-dev              # dpkg-shlibdeps for `make deb` (962, 979)
 )
+
+# `--only PKG...`: just these (the benchmarks' tools), checked the same way.
+if [ "${1:-}" = --only ]; then
+  shift
+  packages=("$@")
+fi
 
 installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]
